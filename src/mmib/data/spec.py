@@ -10,6 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from mmib.errors import UnknownNameError
+
 MODALITY_KINDS = ("vector", "sequence", "signal", "image")
 TASK_TYPES = ("classification", "regression", "none")
 
@@ -135,9 +137,7 @@ class DatasetSpec:
         for m in self.modalities:
             if m.name == name:
                 return m
-        raise KeyError(
-            f"unknown modality '{name}' in data set '{self.name}'; valid: {', '.join(self.modality_names)}"
-        )
+        raise UnknownNameError(f"modality of data set '{self.name}'", name, self.modality_names)
 
     def check_modalities(self, names: Sequence[str] | None) -> tuple[str, ...]:
         """Validate a subset of modality names (``None`` → all), keeping the data set's order."""
@@ -147,10 +147,7 @@ class DatasetSpec:
             names = [names]
         unknown = [n for n in names if n not in self.modality_names]
         if unknown:
-            raise KeyError(
-                f"unknown modality {', '.join(repr(u) for u in unknown)} in data set '{self.name}'; "
-                f"valid: {', '.join(self.modality_names)}"
-            )
+            raise UnknownNameError(f"modality of data set '{self.name}'", ", ".join(unknown), self.modality_names)
         if not names:
             raise ValueError(f"data set '{self.name}': an empty set of modalities was requested")
         return tuple(n for n in self.modality_names if n in set(names))

@@ -88,20 +88,59 @@ def l2_normalize(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     return z / z.norm(dim=-1, keepdim=True).clamp_min(eps)
 
 
-def contrastive_ce(logits: torch.Tensor, positive_in_denominator: bool = True, label_smoothing: float = 0.0) -> torch.Tensor:
-    """Row-wise InfoNCE on a square logit matrix whose diagonal holds the positives.
+def contrastive_ce(
+    logits: torch.Tensor,
+    positive_in_denominator: bool = True,
+    label_smoothing: float = 0.0,
+    targets: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Row-wise InfoNCE: mean over rows of ``-log softmax(logits)[row, positive]``.
 
+    By default ``logits`` is square with the positives on its diagonal. With ``targets`` (one column index per row)
+    it may be rectangular, e.g. local rows scored against candidates gathered from every process.
     ``positive_in_denominator=False`` gives the decoupled form (the sum over n' != n, OVA-IB Eqs. 1 and 9).
+    ``label_smoothing`` (in [0, 1)) is only defined with the positive in the denominator.
     """
+    if not 0.0 <= float(label_smoothing) < 1.0:
+        raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+    if logits.dim() != 2:
+        raise ValueError(f"contrastive_ce: logits must be 2-D, got shape {tuple(logits.shape)}")
     n = logits.shape[0]
-    target = torch.arange(n, device=logits.device)
+    if targets is None:
+        if logits.shape[0] != logits.shape[1]:
+            raise ValueError(
+                f"contrastive_ce: without targets the logits must be square, got shape {tuple(logits.shape)}"
+            )
+        targets = torch.arange(n, device=logits.device)
+    elif targets.shape != (n,):
+        raise ValueError(f"contrastive_ce: targets must have shape ({n},), got {tuple(targets.shape)}")
     if positive_in_denominator:
-        return nn.functional.cross_entropy(logits, target, label_smoothing=label_smoothing)
+        return nn.functional.cross_entropy(logits, targets, label_smoothing=label_smoothing)
     if label_smoothing:
         raise ValueError("label smoothing is only defined with the positive in the denominator")
-    if n < 2:
-        raise ValueError("the decoupled InfoNCE (positive excluded) needs a batch of at least 2")
-    pos = logits.diagonal()
-    eye = torch.eye(n, dtype=torch.bool, device=logits.device)
-    neg = logits.masked_fill(eye, float("-inf"))
+    if logits.shape[1] < 2:
+        raise ValueError("the decoupled InfoNCE (positive excluded) needs at least 2 candidates")
+    pos = logits.gather(1, targets[:, None]).squeeze(1)
+    neg = logits.scatter(1, targets[:, None], float("-inf"))
     return (torch.logsumexp(neg, dim=1) - pos).mean()
+
+
+def gather_candidates(
+    zs: Sequence[torch.Tensor], gather_distributed: bool
+) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Candidates for contrastive negatives and the column of each local row's positive among them.
+
+    With ``gather_distributed`` and an initialized process group, every tensor is all-gathered with gradients
+    (:func:`mmib.utils.dist.gather_with_grad`) and the targets are offset by this process's first row; otherwise
+    (no process group, one process, or the flag off) the tensors are returned unchanged with targets ``0..N-1``.
+    """
+    from mmib.utils.dist import gather_with_grad, is_dist, local_offset
+
+    n = zs[0].shape[0]
+    targets = torch.arange(n, device=zs[0].device)
+    if gather_distributed and is_dist():
+        gathered = [gather_with_grad(z) for z in zs]
+        if gathered[0].shape[0] != n:
+            targets = targets + local_offset(n)
+        return gathered, targets
+    return list(zs), targets

@@ -1,0 +1,187 @@
+"""The ``mmib`` command.
+
+    mmib train [key=value ...]          train a method (Hydra overrides: method=clip data.views=[0,2,5] ...)
+    mmib eval RUN_DIR [--probe ...]     evaluate a trained run (linear probe on frozen representations)
+    mmib demo                           pretrain CLIP on the 6-view UCI digits and compare probes
+    mmib data list                      data sets with their modalities, shapes and tasks
+    mmib methods                        the registered methods
+
+Errors in what the user typed (unknown method, data set, modality, config key) print one line that lists the
+valid names and exit with code 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from mmib.errors import MMIBError
+
+#: modules that add their own sub-commands through ``register_cli(subparsers)``
+PLUGIN_MODULES = ("mmib.info.cli", "mmib.data.physio.cli", "mmib.eval.cli", "mmib.bench.cli")
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit code 2
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from mmib.config import compose_config
+    from mmib.engine import train
+
+    cfg = compose_config(args.overrides)
+    res = train(cfg)
+    print(f"run folder: {res.run_dir}")
+    print(f"checkpoint: {res.run_dir / 'checkpoints' / 'last.ckpt'}")
+    keys = sorted(k for k in res.metrics if k.endswith("loss") or k.endswith("loss_epoch"))
+    for k in keys:
+        print(f"{k}: {res.metrics[k]:.4f}")
+    return 0
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from mmib.engine import load_run
+    from mmib.eval.probe import ProbeConfig, train_probe
+    from mmib.eval.representations import extract
+    from mmib.utils.io import atomic_write_json
+
+    cfg, method, dm = load_run(args.run)
+    mods = args.modalities.split(",") if args.modalities else None
+    if dm.spec.task == "none":
+        raise MMIBError(f"data set '{dm.spec.name}' has no labels: a probe needs a classification or regression task")
+    out = {}
+    for label, m, rep in (("raw", None, "raw"), (method.name, method, args.representation)):
+        xtr, ytr = extract(m, dm, "train", mods, rep)
+        xva, yva = extract(m, dm, "val", mods, rep)
+        xte, yte = extract(m, dm, "test", mods, rep)
+        out[label] = train_probe(xtr, ytr, xva, yva, xte, yte, dm.spec.task, dm.spec.n_classes,
+                                 ProbeConfig(kind=args.probe, seed=args.seed))
+    from pathlib import Path
+
+    run = Path(args.run) if not str(args.run).endswith(".ckpt") else Path(args.run).parent.parent
+    atomic_write_json(run / "eval_probe.json", {"probe": args.probe, "modalities": mods,
+                                                 "representation": args.representation, "results": out})
+    metric_keys = [k for k in next(iter(out.values())) if k not in ("val_loss", "epochs")]
+    print("representation  " + "  ".join(f"{k:>17}" for k in metric_keys))
+    for label, met in out.items():
+        print(f"{label:<16}" + "  ".join(f"{met[k]:>17.4f}" for k in metric_keys))
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from mmib.demo import print_table, run_demo
+
+    r = run_demo(args.out, max_epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    print_table(r)
+    print(f"report: {args.out}/report.md  results: {args.out}/results.json")
+    return 0
+
+
+def _cmd_data_list(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.table import Table
+
+    from mmib.data.registry import dataset_names, get_dataset_entry
+
+    t = Table(title="mmib data sets (option defaults; build with data=<name>)")
+    for c in ("name", "description", "options", "modalities (kind shape)", "task"):
+        t.add_column(c)
+    for name in dataset_names():
+        e = get_dataset_entry(name)
+        mods, task = "", ""
+        if args.details or name == "mfeat":
+            try:
+                from mmib.data.registry import build_dataset
+
+                ds = build_dataset(name)
+                mods = ", ".join(f"{m.name} {m.kind} {tuple(m.shape)}" for m in ds.spec.modalities)
+                task = ds.spec.task + (f" ({ds.spec.n_classes} classes)" if ds.spec.n_classes else "")
+            except Exception as e:  # a data set whose files or extras are absent still lists
+                mods = f"(not loadable here: {str(e).splitlines()[0][:80]})"
+        opts = ", ".join(f"{k}={v}" for k, v in e.options.items())
+        t.add_row(name, e.description, opts, mods, task)
+    Console(width=200).print(t)
+    return 0
+
+
+def _cmd_methods(args: argparse.Namespace) -> int:
+    from mmib.methods.registry import get_method_class, method_names
+
+    for name in method_names():
+        cls = get_method_class(name)
+        caps = [k for k, v in cls.capabilities().items() if v]
+        sup = "supervised" if cls.supervised else "self-supervised"
+        print(f"{name:<14} {sup:<16} {', '.join(caps)}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="mmib", description="Multimodal representation learning with information-theoretic objectives")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    t = sub.add_parser("train", help="train a method (Hydra overrides key=value)")
+    t.add_argument("overrides", nargs="*", help="e.g. method=clip data=mfeat data.views=[0,2,5] trainer.max_epochs=5")
+    t.set_defaults(func=_cmd_train)
+
+    e = sub.add_parser("eval", help="evaluate a trained run with a probe on frozen representations")
+    e.add_argument("run", help="run folder (runs/<name>) or a .ckpt file")
+    e.add_argument("--probe", default="linear", choices=["linear", "mlp"])
+    e.add_argument("--modalities", default=None, help="comma-separated subset (default: all)")
+    e.add_argument("--representation", default="concat", help="concat | fused | component:<name>")
+    e.add_argument("--seed", type=int, default=0)
+    e.set_defaults(func=_cmd_eval)
+
+    d = sub.add_parser("demo", help="pretrain CLIP on the 6-view UCI digits and compare probes")
+    d.add_argument("--out", default="runs/demo")
+    d.add_argument("--epochs", type=int, default=30)
+    d.add_argument("--seed", type=int, default=0)
+    d.add_argument("--no-progress", action="store_true")
+    d.set_defaults(func=_cmd_demo)
+
+    data = sub.add_parser("data", help="data sets")
+    dsub = data.add_subparsers(dest="data_command", required=True, parser_class=_Parser)
+    dl = dsub.add_parser("list", help="data sets with their modalities, shapes and tasks")
+    dl.add_argument("--details", action="store_true", help="build every data set to show its modalities")
+    dl.set_defaults(func=_cmd_data_list)
+    try:
+        from mmib.data.loaders.check import register_check_cli
+
+        register_check_cli(dsub)
+    except ImportError:
+        pass
+
+    m = sub.add_parser("methods", help="the registered methods")
+    m.set_defaults(func=_cmd_methods)
+
+    for mod in PLUGIN_MODULES:
+        try:
+            module = importlib.import_module(mod)
+        except ModuleNotFoundError as err:
+            if err.name and mod.startswith(err.name):
+                continue  # that part of mmib is not there
+            raise
+        module.register_cli(sub)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from mmib.data.dataset import DataValidationError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (MMIBError, DataValidationError) as e:
+        msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        print(f"mmib: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("mmib: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

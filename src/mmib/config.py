@@ -1,0 +1,109 @@
+"""Configuration: Hydra composition of ``src/mmib/conf`` with command-line style overrides.
+
+``compose_config(["method=clip", "data.views=[0,2,5]", "trainer.max_epochs=5"])`` returns a resolved
+:class:`omegaconf.DictConfig`. Unknown groups, options and keys raise :class:`~mmib.errors.UnknownNameError`
+with the valid names listed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from omegaconf import DictConfig, OmegaConf
+
+from mmib.errors import MMIBError, UnknownNameError
+
+CONF_DIR = Path(__file__).parent / "conf"
+#: keys of the data config that configure the data module; every other key is an option of the data set
+DATAMODULE_KEYS = ("batch_size", "val_fraction", "test_fraction", "split_by", "stratify", "standardize",
+                   "drop_last", "num_workers")
+
+
+def group_options(group: str) -> list[str]:
+    d = CONF_DIR / group
+    return sorted(p.stem for p in d.glob("*.yaml")) if d.is_dir() else []
+
+
+def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
+    """Compose the root config with overrides (Hydra syntax)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
+
+    overrides = list(overrides)
+    for o in overrides:
+        if "=" not in o:
+            raise MMIBError(f"override '{o}' is not of the form key=value (e.g. trainer.max_epochs=5)")
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base=None):
+            try:
+                cfg = compose(config_name=config_name, overrides=overrides)
+            except MissingConfigException as e:
+                raise _missing_option(str(e)) from None
+            except ConfigCompositionException as e:
+                raise _bad_override(str(e), overrides) from None
+            except OverrideParseException as e:
+                raise MMIBError(f"cannot parse override: {str(e).splitlines()[0]}") from None
+    finally:
+        GlobalHydra.instance().clear()
+    return cfg
+
+
+def _missing_option(msg: str) -> MMIBError:
+    m = re.search(r"Could not find '([^/']+)/([^']+)'", msg)
+    if m:
+        group, opt = m.group(1), m.group(2)
+        return UnknownNameError(f"{group}", opt, group_options(group))
+    return MMIBError(msg.splitlines()[0])
+
+
+def _bad_override(msg: str, overrides: Sequence[str]) -> MMIBError:
+    m = re.search(r"Could not override '([^']+)'", msg) or re.search(r"Key '([^']+)' is not in struct", msg)
+    if m:
+        key = m.group(1)
+        parent = key.rsplit(".", 1)[0] if "." in key else ""
+        try:
+            base = compose_config([o for o in overrides if not o.split("=")[0].lstrip("+~").startswith(key)])
+            node = OmegaConf.select(base, parent) if parent else base
+            valid = [f"{parent}.{k}" if parent else k for k in node.keys()] if isinstance(node, DictConfig) else []
+        except MMIBError:
+            valid = []
+        return UnknownNameError("config key", key, valid)
+    return MMIBError(msg.splitlines()[0])
+
+
+def to_container(cfg: Any) -> Any:
+    return OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else cfg
+
+
+def split_data_config(data_cfg: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, Any]]:
+    """(data set name, data set options, data module settings) from a ``data`` config node."""
+    d = dict(to_container(data_cfg))
+    name = d.pop("name", None)
+    if not name:
+        raise MMIBError("data.name is missing: choose a data set, e.g. data=mfeat")
+    dm = {k: d.pop(k) for k in DATAMODULE_KEYS if k in d}
+    return name, d, dm
+
+
+def _format_value(v: Any) -> str:
+    if v is None:
+        return "null"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, (list, tuple)):
+        return "[" + ",".join(_format_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{" + ",".join(f"{k}:{_format_value(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, str) and re.search(r"[\s,:\[\]{}=]", v):
+        return "'" + v.replace("'", "\\'") + "'"
+    return str(v)
+
+
+def dotted_overrides(options: Mapping[str, Any]) -> list[str]:
+    """Turn ``{"trainer.max_epochs": 5, "data.views": [0, 2]}`` into Hydra override strings."""
+    return [f"{k}={_format_value(v)}" for k, v in options.items()]

@@ -1,0 +1,197 @@
+"""Lightning data module: seeded train/val/test splits, standardization fitted on train, batched loaders."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, Subset
+
+from mmib.data.dataset import DataValidationError, MultimodalDataset, collate_multimodal
+
+SPLITS = ("train", "val", "test")
+
+
+def split_indices(
+    ds: MultimodalDataset,
+    val_fraction: float = 0.15,
+    test_fraction: float = 0.15,
+    seed: int = 0,
+    split_by: str = "auto",
+    stratify: bool = True,
+) -> dict[str, np.ndarray]:
+    """Seeded split of a data set into train/val/test indices.
+
+    ``split_by``: ``predefined`` (the data set's own ``split``), ``group`` (whole groups, e.g. subjects, go to one
+    split), ``random`` (stratified by class for classification when ``stratify``), or ``auto`` (predefined if the
+    data set has one, else group if it has groups, else random).
+    """
+    if not (0 <= val_fraction < 1 and 0 <= test_fraction < 1 and val_fraction + test_fraction < 1):
+        raise DataValidationError(
+            f"split fractions: expected val_fraction, test_fraction >= 0 with a sum < 1, got "
+            f"{val_fraction}, {test_fraction}"
+        )
+    if split_by not in ("auto", "predefined", "group", "random"):
+        raise DataValidationError(f"split_by: expected auto|predefined|group|random, got {split_by!r}")
+    if split_by == "auto":
+        split_by = "predefined" if ds.split is not None else ("group" if ds.groups is not None else "random")
+    rng = np.random.default_rng(seed)
+    n = len(ds)
+    if split_by == "predefined":
+        if ds.split is None:
+            raise DataValidationError(f"data set '{ds.spec.name}' has no predefined split; use split_by=random|group")
+        out = {s: np.flatnonzero(ds.split == s) for s in SPLITS}
+        if len(out["val"]) == 0 and val_fraction > 0:  # carve a validation set from train
+            tr = rng.permutation(out["train"])
+            k = max(1, int(round(val_fraction * len(tr))))
+            out = {"train": np.sort(tr[k:]), "val": np.sort(tr[:k]), "test": out["test"]}
+    elif split_by == "group":
+        if ds.groups is None:
+            raise DataValidationError(f"data set '{ds.spec.name}' has no groups; use split_by=random")
+        groups = np.unique(ds.groups)
+        if len(groups) < 3:
+            raise DataValidationError(
+                f"group split of '{ds.spec.name}': needs >= 3 groups for train/val/test, got {len(groups)}"
+            )
+        perm = rng.permutation(groups)
+        n_test = max(1, int(round(test_fraction * len(groups)))) if test_fraction > 0 else 0
+        n_val = max(1, int(round(val_fraction * len(groups)))) if val_fraction > 0 else 0
+        parts = {"test": perm[:n_test], "val": perm[n_test : n_test + n_val], "train": perm[n_test + n_val :]}
+        out = {s: np.flatnonzero(np.isin(ds.groups, g)) for s, g in parts.items()}
+    else:
+        strata = ds.y.numpy() if (stratify and ds.y is not None and ds.spec.task == "classification") else np.zeros(n, int)
+        out = {s: [] for s in SPLITS}
+        for c in np.unique(strata):
+            idx = rng.permutation(np.flatnonzero(strata == c))
+            n_test = int(round(test_fraction * len(idx)))
+            n_val = int(round(val_fraction * len(idx)))
+            out["test"].append(idx[:n_test])
+            out["val"].append(idx[n_test : n_test + n_val])
+            out["train"].append(idx[n_test + n_val :])
+        out = {s: np.sort(np.concatenate(v)) for s, v in out.items()}
+    if len(out["train"]) == 0:
+        raise DataValidationError(f"data set '{ds.spec.name}': the train split is empty")
+    return {s: np.asarray(v, dtype=np.int64) for s, v in out.items()}
+
+
+def fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float = 1e-6) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Per-feature (vectors, sequences) or per-channel (signals, images) mean/std over the given samples.
+
+    Only samples where the modality is present count. Constant features get std 1 (no division by ~0).
+    """
+    stats = {}
+    for ms in ds.spec.modalities:
+        present = indices[ds.mask[ms.name].numpy()[indices]]
+        if len(present) == 0:
+            continue
+        # reduce over samples + all axes except the feature/channel axis
+        sums = None
+        sq = None
+        count = 0
+        for start in range(0, len(present), 4096):
+            t = ds._modality_batch(ms.name, torch.as_tensor(present[start : start + 4096])).double()
+            if ms.kind == "vector":
+                dims: tuple[int, ...] = (0,)
+            elif ms.kind == "sequence":
+                dims = (0, 1)
+            elif ms.kind == "signal":
+                dims = (0, 2)
+            else:
+                dims = (0, 2, 3)
+            s, s2 = t.sum(dim=dims), (t * t).sum(dim=dims)
+            sums = s if sums is None else sums + s
+            sq = s2 if sq is None else sq + s2
+            count += t.numel() // s.numel()
+        mean = sums / count
+        var = (sq / count - mean * mean).clamp_min(0)
+        std = var.sqrt()
+        std = torch.where(std < eps, torch.ones_like(std), std)
+        shape = {"vector": (-1,), "sequence": (1, -1), "signal": (-1, 1), "image": (-1, 1, 1)}[ms.kind]
+        stats[ms.name] = (mean.float().reshape(shape), std.float().reshape(shape))
+    return stats
+
+
+class MultimodalDataModule(L.LightningDataModule):
+    """Seeded splits, standardization fitted on the train split only, and batched loaders.
+
+    Args:
+        dataset: the full data set.
+        batch_size: batch size of every loader.
+        val_fraction, test_fraction, split_by, stratify: see :func:`split_indices`.
+        standardize: fit per-feature/per-channel mean and std on train and apply them to every split.
+        seed: seed of the split and of the training loader's shuffling.
+        drop_last: drop the last incomplete training batch (contrastive objectives want full batches).
+        num_workers: DataLoader workers.
+    """
+
+    def __init__(
+        self,
+        dataset: MultimodalDataset,
+        batch_size: int = 64,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        split_by: str = "auto",
+        stratify: bool = True,
+        standardize: bool = True,
+        seed: int = 0,
+        drop_last: bool = True,
+        num_workers: int = 0,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1:
+            raise DataValidationError(f"batch_size must be >= 1, got {batch_size}")
+        self.dataset = dataset
+        self.spec = dataset.spec
+        self.batch_size = int(batch_size)
+        self.seed = int(seed)
+        self.drop_last = bool(drop_last)
+        self.num_workers = int(num_workers)
+        self.standardize = bool(standardize)
+        self.indices = split_indices(dataset, val_fraction, test_fraction, seed, split_by, stratify)
+        if self.standardize:
+            dataset.normalization = fit_normalization(dataset, self.indices["train"])
+        else:
+            dataset.normalization = {}
+
+    def split(self, name: str) -> Subset:
+        if name not in SPLITS:
+            raise DataValidationError(f"unknown split '{name}'; valid: {', '.join(SPLITS)}")
+        return Subset(self.dataset, self.indices[name].tolist())
+
+    def split_batch(self, name: str) -> dict[str, Any]:
+        """The whole split as one batch (in memory)."""
+        return self.dataset.get_batch(self.indices[name])
+
+    def _loader(self, name: str, shuffle: bool) -> DataLoader:
+        sub = self.split(name)
+        if len(sub) == 0:
+            raise DataValidationError(f"data set '{self.spec.name}': the {name} split is empty")
+        g = torch.Generator().manual_seed(self.seed)
+        drop_last = shuffle and self.drop_last and len(sub) > self.batch_size
+        return DataLoader(
+            sub,
+            batch_size=self.batch_size,
+            shuffle=shuffle,
+            drop_last=drop_last,
+            collate_fn=collate_multimodal,
+            num_workers=self.num_workers,
+            generator=g if shuffle else None,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("val", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def eval_dataloader(self, name: str) -> DataLoader:
+        return self._loader(name, shuffle=False)
+
+    def summary(self) -> dict[str, int]:
+        return {s: len(v) for s, v in self.indices.items()}

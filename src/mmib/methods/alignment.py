@@ -1,0 +1,102 @@
+"""Alignment methods: an encoder and a projection head per modality, trained with an alignment objective.
+
+One class serves every alignment objective of :data:`mmib.objectives.ALIGNMENT_OBJECTIVES` (pairwise CLIP,
+CLIP+IB, Symile, GRAM, TRIANGLE, OVA-IB): the OVA-IB paper's protocol (encoder → 3-layer MLP head → 256-d
+embedding; Adam) with the objective chosen by the method's name. Probes use the encoder output
+(``space="representation"``); retrieval scores the head output (``space="embedding"``) with the objective's own scorer.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmib import objectives
+from mmib.data.dataset import Batch
+from mmib.data.spec import DatasetSpec
+from mmib.errors import MMIBError, UnknownNameError
+from mmib.methods.base import SPACES, Method
+from mmib.methods.registry import register_method
+from mmib.nn.heads import ProjectionHead
+from mmib.objectives.base import LossOutput
+
+
+class AlignmentMethod(Method):
+    """Encoders + heads + an alignment objective (chosen by ``cfg["objective_name"]`` or the method name)."""
+
+    min_modalities = 2
+
+    def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
+        super().__init__(spec, cfg, encoder_cfg)
+        obj_name = self.cfg.get("objective_name") or self.name
+        if obj_name not in objectives.ALIGNMENT_OBJECTIVES:
+            raise UnknownNameError("alignment objective", obj_name, list(objectives.ALIGNMENT_OBJECTIVES))
+        rep_dim = int(self.cfg.get("representation_dim", 256))
+        emb_dim = int(self.cfg.get("embed_dim", 256))
+        self.encoders = self.build_encoders(rep_dim)
+        n_layers = int(self.cfg.get("head_layers", 3))
+        self.heads = nn.ModuleDict({
+            m: (ProjectionHead(rep_dim, emb_dim, n_layers) if n_layers > 0 else nn.Identity())
+            for m in spec.modality_names
+        })
+        if n_layers == 0 and rep_dim != emb_dim:
+            raise MMIBError("method: head_layers=0 needs embed_dim == representation_dim")
+        obj_cls = objectives.ALIGNMENT_OBJECTIVES[obj_name]
+        kwargs = dict(self.cfg.get("objective") or {})
+        params = inspect.signature(obj_cls.__init__).parameters
+        extra = {"n_modalities": len(spec.modalities), "embed_dim": emb_dim}
+        for k, v in extra.items():
+            if k in params and k not in kwargs:
+                kwargs[k] = v
+        unknown = [k for k in kwargs if k not in params]
+        if unknown:
+            raise UnknownNameError(f"option of objective '{obj_name}' (method.objective)", unknown[0],
+                                   [p for p in params if p != "self"])
+        self.objective = obj_cls(**kwargs)
+        self.exact = getattr(obj_cls, "n_modalities_required", None)
+
+    def _encode(self, batch: Batch, m: str) -> torch.Tensor:
+        return self.encoders[m](batch["x"][m], self.lengths_of(batch, m))
+
+    def embed(self, batch: Batch, modalities: Sequence[str] | None = None, space: str = "representation") -> dict[str, torch.Tensor]:
+        if space not in SPACES:
+            raise MMIBError(f"unknown representation space '{space}'; valid: {', '.join(SPACES)}")
+        mods = self.modalities_of(batch, modalities)
+        reps = {m: self._encode(batch, m) for m in mods}
+        if space == "representation":
+            return reps
+        return {m: self.heads[m](r) for m, r in reps.items()}
+
+    def loss(self, batch: Batch) -> LossOutput:
+        mods = self.modalities_of(batch, self.spec.modality_names)
+        keep = None
+        for m in mods:
+            pm = batch["mask"][m] if "mask" in batch else None
+            if pm is not None and not bool(pm.all()):
+                keep = pm if keep is None else keep & pm
+        z = self.embed(batch, mods, space="embedding")
+        if keep is not None:  # alignment needs every modality of a sample: drop incomplete rows
+            if int(keep.sum()) < 2:
+                raise MMIBError(f"method '{self.name}': fewer than 2 samples in the batch have every modality")
+            z = {m: v[keep] for m, v in z.items()}
+        return self.objective(z)
+
+    def score(self, queries: Mapping[str, torch.Tensor], candidates: torch.Tensor) -> torch.Tensor:
+        return self.objective.score(queries, candidates)
+
+
+def _make(name: str) -> type[AlignmentMethod]:
+    cls = type(f"{name.title().replace('_', '')}Method", (AlignmentMethod,), {"name": name, "__doc__":
+              f"Alignment method '{name}': encoders + 3-layer heads trained with the '{name}' objective."})
+    if name == "triangle":
+        cls.exact_modalities = 3
+    globals()[cls.__name__] = cls  # picklable by name
+    return register_method(name)(cls)
+
+
+for _name in list(objectives.ALIGNMENT_OBJECTIVES):
+    _make(_name)

@@ -1,0 +1,160 @@
+"""The Method interface: every method — self-supervised or supervised, one phase or several — is a
+LightningModule built from a config and a :class:`DatasetSpec` that can
+
+* be trained by the engine (:meth:`loss` per batch; multi-phase schedules and alternating optimizers live in the
+  method, e.g. by overriding :meth:`training_step` with manual optimization),
+* return per-modality **representations** for any subset of modalities (:meth:`embed`),
+* and, where it has them, a **fused** representation (:meth:`fuse`), named **components** (:meth:`components`),
+  **predictions** (:meth:`predict`), and a retrieval **score** of queries against candidates (:meth:`score`).
+
+The evaluation suite needs nothing else. Two representation spaces exist: ``space="representation"`` (the
+encoder output f(x), used by downstream probes, as in the OVA-IB protocol) and ``space="embedding"`` (the
+space the objective acts on, e.g. after a projection head, used by :meth:`score`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, ClassVar
+
+import lightning as L
+import torch
+from torch import nn
+
+from mmib.data.dataset import Batch, validate_batch
+from mmib.data.spec import DatasetSpec
+from mmib.errors import MMIBError
+from mmib.nn.encoders import build_encoder
+from mmib.objectives.base import LossOutput
+from mmib.objectives.clip import mean_cosine_score
+
+SPACES = ("representation", "embedding")
+
+
+class NonFiniteLossError(MMIBError, FloatingPointError):
+    """The training loss became NaN or inf; raised instead of silently training on garbage."""
+
+
+class Method(L.LightningModule):
+    """Base class of every mmib method. Subclasses set ``name`` and implement :meth:`loss` and :meth:`embed`.
+
+    Args:
+        spec: the data set's spec (modalities, task).
+        cfg: the method's config (``method`` group), a mapping.
+        encoder_cfg: the encoder config (``encoder`` group), a mapping.
+    """
+
+    name: ClassVar[str] = ""
+    #: needs labels to train
+    supervised: ClassVar[bool] = False
+    #: least number of modalities the method can train with
+    min_modalities: ClassVar[int] = 1
+    #: exact number of modalities, if the method is defined for one M only (TRIANGLE: 3)
+    exact_modalities: ClassVar[int | None] = None
+
+    def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
+        super().__init__()
+        self.spec = spec
+        self.cfg = dict(cfg)
+        self.encoder_cfg = dict(encoder_cfg or {})
+        m = len(spec.modalities)
+        if m < self.min_modalities:
+            raise MMIBError(f"method '{self.name}' needs at least {self.min_modalities} modalities, data set "
+                            f"'{spec.name}' gives {m} ({', '.join(spec.modality_names)})")
+        if self.exact_modalities is not None and m != self.exact_modalities:
+            raise MMIBError(f"method '{self.name}' is defined for exactly {self.exact_modalities} modalities, data set "
+                            f"'{spec.name}' gives {m} ({', '.join(spec.modality_names)})")
+        if self.supervised and spec.task == "none":
+            raise MMIBError(f"method '{self.name}' is supervised; data set '{spec.name}' has no labels")
+        self.save_hyperparameters({"method_name": self.name, "spec": spec.to_dict(), "cfg": self.cfg,
+                                   "encoder_cfg": self.encoder_cfg})
+
+    # ------------------------------------------------------------------ helpers for subclasses
+    def build_encoders(self, out_dim: int) -> nn.ModuleDict:
+        return nn.ModuleDict({ms.name: build_encoder(ms, out_dim, self.encoder_cfg) for ms in self.spec.modalities})
+
+    def modalities_of(self, batch: Batch, modalities: Sequence[str] | None = None) -> tuple[str, ...]:
+        """Validate the batch and return the requested (default: all present) modalities in the spec's order."""
+        return validate_batch(batch, self.spec, modalities)
+
+    @staticmethod
+    def lengths_of(batch: Batch, m: str) -> torch.Tensor | None:
+        return (batch.get("lengths") or {}).get(m)
+
+    # ------------------------------------------------------------------ the interface
+    def loss(self, batch: Batch) -> LossOutput:
+        """The training objective on one batch."""
+        raise NotImplementedError
+
+    def embed(self, batch: Batch, modalities: Sequence[str] | None = None, space: str = "representation") -> dict[str, torch.Tensor]:
+        """Per-modality representations ``{modality: (N, d)}`` for the requested subset of modalities."""
+        raise NotImplementedError
+
+    def fuse(self, batch: Batch, modalities: Sequence[str] | None = None) -> torch.Tensor:
+        """A fused representation (N, d) of the given modalities (methods with a fusion module)."""
+        raise NotImplementedError(f"method '{self.name}' has no fused representation")
+
+    def components(self, batch: Batch, modalities: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """Named representation components, e.g. ``{"R": ..., "U_eeg": ..., "S": ...}``."""
+        raise NotImplementedError(f"method '{self.name}' has no named components")
+
+    def predict(self, batch: Batch, modalities: Sequence[str] | None = None) -> torch.Tensor:
+        """Task predictions: class logits (N, C) or regression outputs (N, k) (supervised methods)."""
+        raise NotImplementedError(f"method '{self.name}' makes no predictions")
+
+    def score(self, queries: Mapping[str, torch.Tensor], candidates: torch.Tensor) -> torch.Tensor:
+        """Retrieval scores (Nq, Nc), higher = better, between query embeddings (one tensor per query modality,
+        ``space="embedding"``) and candidate embeddings of one modality. Default: mean cosine."""
+        return mean_cosine_score(queries, candidates)
+
+    @classmethod
+    def capabilities(cls) -> dict[str, bool]:
+        """Which optional parts of the interface this method implements."""
+        return {k: getattr(cls, k) is not getattr(Method, k) for k in ("fuse", "components", "predict", "score")}
+
+    # ------------------------------------------------------------------ Lightning glue
+    def _log_terms(self, prefix: str, out: LossOutput, batch_size: int) -> None:
+        on_step = prefix == "train"
+        self.log(f"{prefix}/loss", out.loss.detach(), prog_bar=True, on_step=on_step, on_epoch=True,
+                 batch_size=batch_size, sync_dist=not on_step)
+        for k, v in out.terms.items():
+            v = torch.as_tensor(v, dtype=torch.float32)
+            if v.dim() == 0:
+                self.log(f"{prefix}/{k}", v, on_step=False, on_epoch=True, batch_size=batch_size,
+                         sync_dist=not on_step)
+
+    def check_finite(self, out: LossOutput, where: str) -> None:
+        if not torch.isfinite(out.loss):
+            bad = {k: float(v) for k, v in out.terms.items() if torch.as_tensor(v).dim() == 0}
+            raise NonFiniteLossError(
+                f"method '{self.name}': {where} loss is {float(out.loss)} at epoch {self.current_epoch}, "
+                f"step {self.global_step}; terms: {bad}. Lower the learning rate or check the inputs."
+            )
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        out = self.loss(batch)
+        self.check_finite(out, "training")
+        self._log_terms("train", out, _batch_size(batch))
+        return out.loss
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> None:
+        out = self.loss(batch)
+        self._log_terms("val", out, _batch_size(batch))
+
+    def test_step(self, batch: Batch, batch_idx: int) -> None:
+        out = self.loss(batch)
+        self._log_terms("test", out, _batch_size(batch))
+
+    def configure_optimizers(self):
+        opt_cfg = dict(self.cfg.get("optim") or {})
+        name = opt_cfg.pop("name", "adam")
+        lr = float(opt_cfg.pop("lr", 1e-3))
+        wd = float(opt_cfg.pop("weight_decay", 0.0))
+        opts = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
+        if name not in opts:
+            raise MMIBError(f"method.optim.name: unknown optimizer '{name}'; valid: {', '.join(opts)}")
+        return opts[name](self.parameters(), lr=lr, weight_decay=wd, **opt_cfg)
+
+
+def _batch_size(batch: Batch) -> int:
+    return int(next(iter(batch["x"].values())).shape[0])

@@ -1,0 +1,61 @@
+"""Registry of methods, found by name: ``build_method("clip", spec, cfg, encoder_cfg)``."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from mmib.data.spec import DatasetSpec
+from mmib.errors import UnknownNameError
+from mmib.methods.base import Method
+
+METHODS: dict[str, type[Method]] = {}
+
+#: modules that register methods when imported
+_METHOD_MODULES = [
+    "mmib.methods.alignment",
+]
+
+
+def register_method(name: str):
+    def deco(cls: type[Method]) -> type[Method]:
+        if name in METHODS and METHODS[name] is not cls:
+            raise ValueError(f"method '{name}' is already registered")
+        METHODS[name] = cls
+        return cls
+
+    return deco
+
+
+def _load_all() -> None:
+    for mod in _METHOD_MODULES:
+        importlib.import_module(mod)
+
+
+def method_names() -> list[str]:
+    _load_all()
+    return sorted(METHODS)
+
+
+def get_method_class(name: str) -> type[Method]:
+    _load_all()
+    if name not in METHODS:
+        raise UnknownNameError("method", name, list(METHODS))
+    return METHODS[name]
+
+
+def build_method(name: str, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None) -> Method:
+    return get_method_class(name)(spec, cfg, encoder_cfg)
+
+
+def load_method(checkpoint: str, map_location: str = "cpu") -> Method:
+    """Rebuild a trained method from a Lightning checkpoint written by the engine."""
+    import torch
+
+    ckpt = torch.load(checkpoint, map_location=map_location, weights_only=False)
+    hp = ckpt["hyper_parameters"]
+    method = build_method(hp["method_name"], DatasetSpec.from_dict(hp["spec"]), hp["cfg"], hp["encoder_cfg"])
+    method.load_state_dict(ckpt["state_dict"])
+    method.eval()
+    return method

@@ -1,0 +1,201 @@
+"""Encoders chosen from a modality's kind; sizes come from the config, never from a data set.
+
+=========  ==================  ==============================================================
+kind       per-sample shape    encoders
+=========  ==================  ==============================================================
+vector     (D,)                ``mlp``
+signal     (C, T)              ``cnn1d`` (adaptive pooling, any C and T)
+sequence   (T, D)              ``gru``, ``lstm``, ``transformer`` (padding masks from lengths)
+image      (C, H, W)           ``resnet`` (small ResNet, any channel count)
+=========  ==================  ==============================================================
+
+Every encoder maps a batch to ``(N, out_dim)``; sequence encoders also accept ``lengths`` (N,).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmib.data.spec import ModalitySpec
+from mmib.nn.heads import MLP, activation
+
+
+class MLPEncoder(nn.Module):
+    def __init__(self, in_dim: int, out_dim: int = 256, hidden: tuple[int, ...] = (256, 256), act: str = "relu",
+                 norm: str | None = None, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.net = MLP(in_dim, out_dim, hidden, act=act, norm=norm, dropout=dropout)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.net(x)
+
+
+class CNN1DEncoder(nn.Module):
+    """Stack of Conv1d → BatchNorm → activation (→ max-pool) blocks, adaptive average pooling, linear."""
+
+    def __init__(self, in_channels: int, out_dim: int = 256, channels: tuple[int, ...] = (32, 64, 128),
+                 kernel_size: int = 7, pool: int = 2, act: str = "relu", dropout: float = 0.0) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        c = in_channels
+        for h in channels:
+            layers += [nn.Conv1d(c, h, kernel_size, padding=kernel_size // 2), nn.BatchNorm1d(h), activation(act)]
+            if pool > 1:
+                layers.append(nn.MaxPool1d(pool, ceil_mode=True))
+            c = h
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(c, out_dim)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        return self.fc(self.drop(self.pool(self.features(x)).flatten(1)))
+
+
+def _padding_mask(lengths: torch.Tensor | None, t: int, device: torch.device) -> torch.Tensor | None:
+    if lengths is None:
+        return None
+    return torch.arange(t, device=device)[None, :] >= lengths.to(device)[:, None]  # True = padding
+
+
+class RNNEncoder(nn.Module):
+    """GRU or LSTM over a (N, T, D) sequence; the last valid hidden state (packed by lengths) → linear."""
+
+    def __init__(self, in_dim: int, out_dim: int = 256, hidden: int = 128, num_layers: int = 1, cell: str = "gru",
+                 bidirectional: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        rnn = {"gru": nn.GRU, "lstm": nn.LSTM}[cell]
+        self.rnn = rnn(in_dim, hidden, num_layers=num_layers, batch_first=True, bidirectional=bidirectional,
+                       dropout=dropout if num_layers > 1 else 0.0)
+        self.fc = nn.Linear(hidden * (2 if bidirectional else 1), out_dim)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        if lengths is not None:
+            packed = nn.utils.rnn.pack_padded_sequence(x, lengths.cpu().clamp_min(1), batch_first=True,
+                                                       enforce_sorted=False)
+            _, h = self.rnn(packed)
+        else:
+            _, h = self.rnn(x)
+        if isinstance(h, tuple):  # LSTM
+            h = h[0]
+        if self.rnn.bidirectional:
+            last = torch.cat([h[-2], h[-1]], dim=-1)
+        else:
+            last = h[-1]
+        return self.fc(last)
+
+
+class TransformerSeqEncoder(nn.Module):
+    """A small Transformer encoder over a (N, T, D) sequence with a padding mask; masked mean pooling."""
+
+    def __init__(self, in_dim: int, out_dim: int = 256, d_model: int = 64, n_heads: int = 4, n_layers: int = 2,
+                 dim_feedforward: int = 128, dropout: float = 0.1, max_len: int = 4096) -> None:
+        super().__init__()
+        self.inp = nn.Linear(in_dim, d_model)
+        self.pos = nn.Parameter(torch.zeros(1, max_len, d_model))
+        nn.init.normal_(self.pos, std=0.02)
+        layer = nn.TransformerEncoderLayer(d_model, n_heads, dim_feedforward, dropout, batch_first=True)
+        self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
+        self.fc = nn.Linear(d_model, out_dim)
+        self.out_dim = out_dim
+        self.max_len = max_len
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        n, t, _ = x.shape
+        if t > self.max_len:
+            raise ValueError(f"TransformerSeqEncoder: sequence length {t} exceeds max_len {self.max_len}")
+        pad = _padding_mask(lengths, t, x.device)
+        h = self.encoder(self.inp(x) + self.pos[:, :t], src_key_padding_mask=pad)
+        if pad is None:
+            pooled = h.mean(1)
+        else:
+            keep = (~pad).unsqueeze(-1).float()
+            pooled = (h * keep).sum(1) / keep.sum(1).clamp_min(1.0)
+        return self.fc(pooled)
+
+
+class _BasicBlock(nn.Module):
+    def __init__(self, cin: int, cout: int, stride: int) -> None:
+        super().__init__()
+        self.c1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.b1 = nn.BatchNorm2d(cout)
+        self.c2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.b2 = nn.BatchNorm2d(cout)
+        self.short = (
+            nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+            if stride != 1 or cin != cout
+            else nn.Identity()
+        )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.relu(self.b1(self.c1(x)))
+        return torch.relu(self.b2(self.c2(y)) + self.short(x))
+
+
+class ResNetEncoder(nn.Module):
+    """A small ResNet (basic blocks, one per stage by default) for images with any number of channels."""
+
+    def __init__(self, in_channels: int, out_dim: int = 256, widths: tuple[int, ...] = (32, 64, 128),
+                 blocks_per_stage: int = 1) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(in_channels, widths[0], 3, 1, 1, bias=False), nn.BatchNorm2d(widths[0]),
+                                  nn.ReLU())
+        stages: list[nn.Module] = []
+        c = widths[0]
+        for i, w in enumerate(widths):
+            for b in range(blocks_per_stage):
+                stages.append(_BasicBlock(c, w, 2 if (b == 0 and i > 0) else 1))
+                c = w
+        self.stages = nn.Sequential(*stages)
+        self.fc = nn.Linear(c, out_dim)
+        self.out_dim = out_dim
+
+    def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        h = self.stages(self.stem(x))
+        return self.fc(h.mean(dim=(2, 3)))
+
+
+ENCODERS = {"mlp": "vector", "cnn1d": "signal", "gru": "sequence", "lstm": "sequence", "transformer": "sequence",
+            "resnet": "image"}
+DEFAULT_ENCODER = {"vector": "mlp", "signal": "cnn1d", "sequence": "gru", "image": "resnet"}
+
+
+def build_encoder(ms: ModalitySpec, out_dim: int, cfg: Mapping[str, Any] | None = None) -> nn.Module:
+    """Build the encoder of modality ``ms`` from an encoder config.
+
+    ``cfg`` maps kinds to settings (``{"vector": {"type": "mlp", "hidden": [256, 256]}, ...}``) and may hold
+    per-modality overrides under ``modalities: {name: {...}}``.
+    """
+    cfg = dict(cfg or {})
+    settings = dict(cfg.get(ms.kind, {}) or {})
+    settings.update(dict((cfg.get("modalities") or {}).get(ms.name, {}) or {}))
+    etype = settings.pop("type", DEFAULT_ENCODER[ms.kind])
+    if etype not in ENCODERS:
+        raise ValueError(f"modality '{ms.name}': unknown encoder type '{etype}'; valid: {', '.join(ENCODERS)}")
+    if ENCODERS[etype] != ms.kind:
+        raise ValueError(
+            f"modality '{ms.name}' is a {ms.kind}; encoder '{etype}' expects a {ENCODERS[etype]} "
+            f"(valid for {ms.kind}: {', '.join(k for k, v in ENCODERS.items() if v == ms.kind)})"
+        )
+    for k in ("hidden", "channels", "widths"):
+        if k in settings and settings[k] is not None and not isinstance(settings[k], int):
+            settings[k] = tuple(settings[k])
+    try:
+        if etype == "mlp":
+            return MLPEncoder(ms.feature_dim, out_dim, **settings)
+        if etype == "cnn1d":
+            return CNN1DEncoder(ms.feature_dim, out_dim, **settings)
+        if etype in ("gru", "lstm"):
+            return RNNEncoder(ms.feature_dim, out_dim, cell=etype, **settings)
+        if etype == "transformer":
+            return TransformerSeqEncoder(ms.feature_dim, out_dim, **settings)
+        return ResNetEncoder(ms.feature_dim, out_dim, **settings)
+    except TypeError as e:
+        raise ValueError(f"modality '{ms.name}': bad settings for encoder '{etype}': {e}") from e

@@ -1,0 +1,333 @@
+"""OVA-IB: One-vs-All Information Bottleneck for multimodal alignment (Li et al., arXiv 2605.29900, 2026).
+
+Sufficiency (Eqs. 9–12): for every anchor modality m, an InfoNCE whose positive for sample n is the *tuple* of the
+same sample's other modalities and whose negatives are the other samples' tuples. The score of anchor z against a
+tuple A = [z^(i)]_{i≠m} ∈ R^{d×(M−1)} is the cosine between z and its (ridge-regularized) projection onto span(A)
+(Eq. 11): p = A (AᵀA + λI)^{-1} Aᵀ z, s = cos(z, p).
+
+Minimality (Eqs. 16–19, Prop. 3.1): L_M = (1/M) Σ_m mean_n ‖z_n^(m) − mean_{i≠m} z_n^(i)‖².
+Total (Eq. 21): L = L_S + β L_M.
+
+**Efficient score.** p is never formed. With c = Aᵀz (entries of the pairwise Gram matrices Z^(m) Z^(i)ᵀ, computed
+once per pair of modalities and shared by both anchors), K = AᵀA + λI = L Lᵀ (one (M−1)×(M−1) Cholesky factor per
+*candidate*, not per pair), y = L^{-1} c and w = K^{-1} c = L^{-ᵀ} y:
+
+    z·p = cᵀw = ‖y‖²,   ‖p‖² = wᵀ(K − λI)w = ‖y‖² − λ‖w‖²,   s = ‖y‖² / (‖z‖ ‖p‖).
+
+Cost: the M(M−1)/2 N×N Gram matmuls pairwise CLIP does, plus O(N² M³) small algebra; memory O(N² M), never N²·d.
+The small algebra runs in float64 (λ = 1e-8 is below float32 resolution, and aligned tuples make K nearly singular).
+
+Properties (checked by the tests): s ∈ [0, 1]; s = 1 when z lies in span(A), 0 when orthogonal to it; s is
+**sign-blind** (z and −z score the same) and for M = 2 equals |cos(z^(1), z^(2))|.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from mmib.objectives.base import (
+    LossOutput,
+    Temperature,
+    check_embeddings,
+    contrastive_ce,
+    gather_candidates,
+    l2_normalize,
+)
+
+#: dtype of the (M−1)×(M−1) algebra of the projection score
+SMALL_ALGEBRA_DTYPE = torch.float64
+_EPS = 1e-12
+
+
+def _small_dtype(t: torch.Tensor) -> torch.dtype:
+    return SMALL_ALGEBRA_DTYPE if t.dtype != torch.float64 else torch.float64
+
+
+def tuple_gram(tuple_embeddings: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Per-sample Gram matrices K_n = A_nᵀ A_n of a tuple of k embeddings (each (N, d)) → (N, k, k)."""
+    k = len(tuple_embeddings)
+    rows = []
+    for i in range(k):
+        rows.append(torch.stack([(tuple_embeddings[i] * tuple_embeddings[j]).sum(-1) for j in range(k)], dim=-1))
+    return torch.stack(rows, dim=-2)
+
+
+def projection_quadratic_forms(
+    cross: Sequence[torch.Tensor], gram: torch.Tensor, ridge: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The quadratic forms behind the projection score, for every (anchor row, candidate tuple) pair.
+
+    Args:
+        cross: k tensors (Na, Nt), ``cross[i][a, t] = ⟨anchor_a, tuple_t^(i)⟩`` (the vector c of Eq. 11's Aᵀz).
+        gram: (Nt, k, k) per-candidate Gram matrices AᵀA (see :func:`tuple_gram`).
+        ridge: λ > 0.
+
+    Returns:
+        ``(q1, q2, logdet)``: q1 = cᵀK^{-1}c and q2 = cᵀK^{-2}c, both (Na, Nt), with K = AᵀA + λI, and
+        log det K per candidate (Nt,). Computed in float64 from one Cholesky factor per candidate.
+    """
+    work = _small_dtype(gram)
+    k = gram.shape[-1]
+    eye = torch.eye(k, dtype=work, device=gram.device)
+    kmat = gram.to(work) + ridge * eye
+    chol, info = torch.linalg.cholesky_ex(kmat)
+    if bool((info > 0).any()):  # pragma: no cover - needs a non-PSD Gram matrix (NaN/inf input)
+        raise ValueError("projection score: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
+    c = torch.stack([x.to(work) for x in cross], dim=0).permute(2, 0, 1)  # (Nt, k, Na)
+    y = torch.linalg.solve_triangular(chol, c, upper=False)  # L^{-1} c
+    w = torch.linalg.solve_triangular(chol.mT, y, upper=True)  # K^{-1} c
+    q1 = (y * y).sum(1).T  # (Na, Nt)
+    q2 = (w * w).sum(1).T
+    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
+    return q1, q2, logdet
+
+
+def projection_score_from_gram(
+    cross: Sequence[torch.Tensor], gram: torch.Tensor, anchor_sq_norm: torch.Tensor, ridge: float = 1e-8
+) -> torch.Tensor:
+    """OVA-IB score s = cos(z, p) (Eq. 11) from Gram entries: returns (Na, Nt) in the dtype of ``cross``.
+
+    ``anchor_sq_norm`` is ‖z_a‖² (Na,). Degenerate inputs (zero anchor, zero tuple) give 0, not NaN.
+    """
+    q1, q2, _ = projection_quadratic_forms(cross, gram, ridge)
+    p_sq = (q1 - ridge * q2).clamp_min(_EPS**2)
+    z_norm = anchor_sq_norm.to(q1.dtype).clamp_min(_EPS**2).sqrt()
+    s = q1 / (z_norm[:, None] * p_sq.sqrt())
+    return s.to(cross[0].dtype)
+
+
+def projection_score(anchors: torch.Tensor, tuples: Sequence[torch.Tensor], ridge: float = 1e-8) -> torch.Tensor:
+    """Projection score of every anchor row (Na, d) against every tuple row (tuples: k tensors (Nt, d)) → (Na, Nt).
+
+    The embeddings are used as given (the objective L2-normalizes them first).
+    """
+    cross = [anchors @ t.T for t in tuples]
+    return projection_score_from_gram(cross, tuple_gram(tuples), (anchors * anchors).sum(-1), ridge)
+
+
+def minimality_term(zs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
+    """L_M of Eqs. 18–19: (1/M) Σ_m mean_n ‖z_n^(m) − mean_{i≠m} z_n^(i)‖²; also returns the per-modality L_M^(m)."""
+    m = len(zs)
+    total = torch.stack(zs).sum(0)
+    per = []
+    for z in zs:
+        others_mean = (total - z) / (m - 1)
+        per.append(((z - others_mean) ** 2).sum(-1).mean())
+    return torch.stack(per).mean(), per
+
+
+class _MLPProjector(nn.Module):
+    """Ablation projector t (paper §4.5): concat of the M−1 other embeddings → Linear → ReLU → Linear → R^d."""
+
+    def __init__(self, n_inputs: int, embed_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.net = nn.Sequential(
+            nn.Linear(n_inputs * embed_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, embed_dim)
+        )
+
+    def forward(self, others: Sequence[torch.Tensor]) -> torch.Tensor:
+        return self.net(torch.cat(list(others), dim=-1))
+
+
+class OVAIBLoss(nn.Module):
+    """OVA-IB objective L = L_S + β·L_M (Li et al. 2026, Eqs. 9–12 and 16–21) for any M ≥ 2.
+
+    Args:
+        temperature: τ > 0 of the One-vs-All InfoNCE (paper: 0.01, fixed).
+        learn_temperature: learn τ (log-parameterized, as CLIP) instead of keeping it fixed.
+        beta: weight β ≥ 0 of the minimality term L_M (paper: 1; 0.5 on WESAD; 0 = ablation without L_M).
+        ridge: λ > 0 of Eq. 11 (paper: 1e-8).
+        projector: ``"closed_form"`` (the paper's projection score) or ``"mlp"`` (ablation §4.5: a learned MLP per
+            anchor modality maps the concatenated other embeddings to R^d, score = cosine).
+        n_modalities: M; required for ``projector="mlp"`` (one MLP per anchor).
+        embed_dim: d; required for ``projector="mlp"``.
+        projector_hidden_dim: hidden width of the MLP projector (default ``embed_dim``).
+        modality_names: optional names of the M modalities (for the MLP projector: maps batch keys to the MLPs and
+            lets :meth:`score` infer the candidate modality). Without it, modalities are matched by position.
+        positive_in_denominator: standard InfoNCE (True) or the decoupled form of Eq. 9 (positive excluded).
+        gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
+
+    Embeddings are L2-normalized before the score and the minimality term ([decision], docs/methods/ova_ib.md).
+
+    Raises:
+        ValueError: on a non-positive temperature or ridge, a negative beta, an unknown projector, or missing
+            ``n_modalities``/``embed_dim`` for the MLP projector.
+
+    Example:
+        >>> loss_fn = OVAIBLoss(temperature=0.01, beta=1.0)
+        >>> z = {k: torch.randn(16, 32) for k in ("a", "b", "c")}
+        >>> out = loss_fn(z)
+        >>> sorted(out.terms)[:2]
+        ['infonce_a', 'infonce_b']
+    """
+
+    def __init__(
+        self,
+        temperature: float = 0.01,
+        learn_temperature: bool = False,
+        beta: float = 1.0,
+        ridge: float = 1e-8,
+        projector: str = "closed_form",
+        n_modalities: int | None = None,
+        embed_dim: int | None = None,
+        projector_hidden_dim: int | None = None,
+        modality_names: Sequence[str] | None = None,
+        positive_in_denominator: bool = True,
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__()
+        if not isinstance(beta, (int, float)) or not beta >= 0 or beta == float("inf"):
+            raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
+        if not isinstance(ridge, (int, float)) or not ridge > 0 or ridge == float("inf"):
+            raise ValueError(f"ridge (λ of Eq. 11) must be a finite number > 0, got {ridge!r}")
+        if projector not in ("closed_form", "mlp"):
+            raise ValueError(f"projector must be 'closed_form' or 'mlp', got {projector!r}")
+        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        self.beta = float(beta)
+        self.ridge = float(ridge)
+        self.projector = projector
+        self.positive_in_denominator = bool(positive_in_denominator)
+        self.gather_distributed = bool(gather_distributed)
+        self.modality_names = tuple(modality_names) if modality_names is not None else None
+        if self.modality_names is not None:
+            if len(set(self.modality_names)) != len(self.modality_names) or len(self.modality_names) < 2:
+                raise ValueError(f"modality_names must be >= 2 distinct names, got {modality_names!r}")
+            if n_modalities is None:
+                n_modalities = len(self.modality_names)
+            elif n_modalities != len(self.modality_names):
+                raise ValueError(
+                    f"n_modalities={n_modalities} disagrees with {len(self.modality_names)} modality_names"
+                )
+        self.n_modalities = n_modalities
+        self.projectors: nn.ModuleList | None = None
+        if projector == "mlp":
+            if not isinstance(n_modalities, int) or n_modalities < 2:
+                raise ValueError(f"projector='mlp' needs n_modalities (an int >= 2), got {n_modalities!r}")
+            if not isinstance(embed_dim, int) or embed_dim < 1:
+                raise ValueError(f"projector='mlp' needs embed_dim (an int >= 1), got {embed_dim!r}")
+            hidden = embed_dim if projector_hidden_dim is None else projector_hidden_dim
+            if not isinstance(hidden, int) or hidden < 1:
+                raise ValueError(f"projector_hidden_dim must be an int >= 1, got {projector_hidden_dim!r}")
+            self.projectors = nn.ModuleList(
+                [_MLPProjector(n_modalities - 1, embed_dim, hidden) for _ in range(n_modalities)]
+            )
+        self.embed_dim = embed_dim
+
+    # ------------------------------------------------------------------ helpers
+    def _ordered(self, keys: list[str], zs: list[torch.Tensor]) -> tuple[list[str], list[torch.Tensor]]:
+        """For the MLP projector: put the modalities in the order of ``modality_names`` (or check M)."""
+        if self.projectors is None:
+            return keys, zs
+        if self.modality_names is not None:
+            if set(keys) != set(self.modality_names):
+                raise ValueError(
+                    f"OVAIBLoss: expected modalities {list(self.modality_names)} (MLP projector), got {keys}"
+                )
+            idx = [keys.index(k) for k in self.modality_names]
+            return [keys[i] for i in idx], [zs[i] for i in idx]
+        if len(zs) != self.n_modalities:
+            raise ValueError(f"OVAIBLoss: the MLP projector was built for {self.n_modalities} modalities, got {len(zs)}")
+        return keys, zs
+
+    def _check_dim(self, d: int) -> None:
+        if self.projectors is not None and d != self.embed_dim:
+            raise ValueError(f"OVAIBLoss: embeddings have dimension {d}, the MLP projector expects {self.embed_dim}")
+
+    # ------------------------------------------------------------------ loss
+    def forward(self, embeddings: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> LossOutput:
+        keys, zs = check_embeddings(embeddings, 2, "OVAIBLoss")
+        keys, zs = self._ordered(keys, zs)
+        self._check_dim(zs[0].shape[1])
+        zs = [l2_normalize(z) for z in zs]
+        m = len(zs)
+        cands, targets = gather_candidates(zs, self.gather_distributed)
+        scale = self.temperature.scale()
+        terms: dict[str, torch.Tensor] = {}
+        per_anchor = []
+        if self.projectors is None:
+            # pairwise Gram matrices local × candidates, each computed once and shared by the anchors
+            cross = {(a, b): zs[a] @ cands[b].T for a in range(m) for b in range(m) if a != b}
+            for a in range(m):
+                others = [b for b in range(m) if b != a]
+                gram = tuple_gram([cands[b] for b in others])
+                s = projection_score_from_gram(
+                    [cross[(a, b)] for b in others], gram, (zs[a] * zs[a]).sum(-1), self.ridge
+                )
+                per_anchor.append(contrastive_ce(scale * s, self.positive_in_denominator, targets=targets))
+        else:
+            for a in range(m):
+                others = [cands[b] for b in range(m) if b != a]
+                t = l2_normalize(self.projectors[a](others))
+                per_anchor.append(contrastive_ce(scale * (zs[a] @ t.T), self.positive_in_denominator, targets=targets))
+        for k, la in zip(keys, per_anchor):
+            terms[f"infonce_{k}"] = la.detach()
+        sufficiency = torch.stack(per_anchor).mean()
+        minimality, _ = minimality_term(zs)
+        loss = sufficiency + self.beta * minimality
+        terms["sufficiency"] = sufficiency.detach()
+        terms["minimality"] = minimality.detach()
+        terms["temperature"] = (1.0 / scale).detach()
+        return LossOutput(loss, terms)
+
+    # ------------------------------------------------------------------ retrieval
+    def score(
+        self,
+        queries: Mapping[str, torch.Tensor] | Sequence[torch.Tensor],
+        candidates: torch.Tensor,
+        candidate_modality: str | int | None = None,
+    ) -> torch.Tensor:
+        """Retrieval score (Nq, Nc): projection score of each candidate onto the span of each query tuple.
+
+        ``queries`` are the other modalities of each query sample (k ≥ 1 tensors (Nq, d)); ``candidates`` (Nc, d)
+        one modality. With the MLP projector the candidate's modality must be known: ``candidate_modality`` (name
+        or index), or inferred as the one of ``modality_names`` missing from the query keys.
+        """
+        qkeys, qs = _check_queries(queries, candidates, "OVAIBLoss.score")
+        c = l2_normalize(candidates)
+        qs = [l2_normalize(q) for q in qs]
+        if self.projectors is None:
+            return projection_score(c, qs, self.ridge).T
+        idx = self._candidate_index(qkeys, candidate_modality)
+        if len(qs) != self.n_modalities - 1:
+            raise ValueError(f"OVAIBLoss.score: the MLP projector needs {self.n_modalities - 1} query modalities")
+        if self.modality_names is not None and isinstance(queries, Mapping):
+            order = [n for n in self.modality_names if n in qkeys]
+            qs = [qs[qkeys.index(n)] for n in order]
+        t = l2_normalize(self.projectors[idx](qs))
+        return t @ c.T
+
+    def _candidate_index(self, qkeys: list[str], candidate_modality: str | int | None) -> int:
+        names = self.modality_names
+        if isinstance(candidate_modality, int):
+            if not 0 <= candidate_modality < (self.n_modalities or 0):
+                raise ValueError(f"candidate_modality index {candidate_modality} out of range")
+            return candidate_modality
+        if isinstance(candidate_modality, str):
+            if names is None or candidate_modality not in names:
+                raise ValueError(f"candidate_modality {candidate_modality!r} is not one of modality_names {names}")
+            return names.index(candidate_modality)
+        if names is not None:
+            missing = [n for n in names if n not in qkeys]
+            if len(missing) == 1:
+                return names.index(missing[0])
+        raise ValueError(
+            "OVAIBLoss.score with projector='mlp' needs candidate_modality (or modality_names and query keys that "
+            "leave out exactly one modality)"
+        )
+
+
+def _check_queries(
+    queries: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], candidates: torch.Tensor, name: str
+) -> tuple[list[str], list[torch.Tensor]]:
+    """Validate a retrieval query set (k ≥ 1 tensors (Nq, d)) against candidates (Nc, d)."""
+    keys, qs = check_embeddings(queries, 1, name)
+    if not isinstance(candidates, torch.Tensor) or candidates.dim() != 2:
+        raise ValueError(f"{name}: candidates must be a 2-D tensor (Nc, d)")
+    if candidates.shape[1] != qs[0].shape[1]:
+        raise ValueError(
+            f"{name}: candidates have dimension {candidates.shape[1]}, queries {qs[0].shape[1]}; they must match"
+        )
+    return keys, qs
