@@ -19,8 +19,10 @@ $(STAMP): pyproject.toml constraints.txt
 demo: $(STAMP)
 	$(BIN)/mmib demo
 
+# pytest's exit code 5 (no tests collected) is a failure too
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "pytest collected no tests: something is broken" >&2; exit 1; fi; exit $$rc
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "" -n 2 --dist loadfile

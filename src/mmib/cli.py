@@ -1,7 +1,7 @@
 """The ``mmib`` command.
 
     mmib train [key=value ...]          train a method (Hydra overrides: method=clip data.views=[0,2,5] ...)
-    mmib eval RUN_DIR [--probe ...]     evaluate a trained run (linear probe on frozen representations)
+    mmib eval RUN_DIR [--probe ...]     evaluate a trained run (mmib.eval.cli)
     mmib demo                           pretrain CLIP on the 6-view UCI digits and compare probes
     mmib data list                      data sets with their modalities, shapes and tasks
     mmib methods                        the registered methods
@@ -39,35 +39,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
     keys = sorted(k for k in res.metrics if k.endswith("loss") or k.endswith("loss_epoch"))
     for k in keys:
         print(f"{k}: {res.metrics[k]:.4f}")
-    return 0
-
-
-def _cmd_eval(args: argparse.Namespace) -> int:
-    from mmib.engine import load_run
-    from mmib.eval.probe import ProbeConfig, train_probe
-    from mmib.eval.representations import extract
-    from mmib.utils.io import atomic_write_json
-
-    cfg, method, dm = load_run(args.run)
-    mods = args.modalities.split(",") if args.modalities else None
-    if dm.spec.task == "none":
-        raise MMIBError(f"data set '{dm.spec.name}' has no labels: a probe needs a classification or regression task")
-    out = {}
-    for label, m, rep in (("raw", None, "raw"), (method.name, method, args.representation)):
-        xtr, ytr = extract(m, dm, "train", mods, rep)
-        xva, yva = extract(m, dm, "val", mods, rep)
-        xte, yte = extract(m, dm, "test", mods, rep)
-        out[label] = train_probe(xtr, ytr, xva, yva, xte, yte, dm.spec.task, dm.spec.n_classes,
-                                 ProbeConfig(kind=args.probe, seed=args.seed))
-    from pathlib import Path
-
-    run = Path(args.run) if not str(args.run).endswith(".ckpt") else Path(args.run).parent.parent
-    atomic_write_json(run / "eval_probe.json", {"probe": args.probe, "modalities": mods,
-                                                 "representation": args.representation, "results": out})
-    metric_keys = [k for k in next(iter(out.values())) if k not in ("val_loss", "epochs")]
-    print("representation  " + "  ".join(f"{k:>17}" for k in metric_keys))
-    for label, met in out.items():
-        print(f"{label:<16}" + "  ".join(f"{met[k]:>17.4f}" for k in metric_keys))
     return 0
 
 
@@ -125,14 +96,6 @@ def build_parser() -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="train a method (Hydra overrides key=value)")
     t.add_argument("overrides", nargs="*", help="e.g. method=clip data=mfeat data.views=[0,2,5] trainer.max_epochs=5")
     t.set_defaults(func=_cmd_train)
-
-    e = sub.add_parser("eval", help="evaluate a trained run with a probe on frozen representations")
-    e.add_argument("run", help="run folder (runs/<name>) or a .ckpt file")
-    e.add_argument("--probe", default="linear", choices=["linear", "mlp"])
-    e.add_argument("--modalities", default=None, help="comma-separated subset (default: all)")
-    e.add_argument("--representation", default="concat", help="concat | fused | component:<name>")
-    e.add_argument("--seed", type=int, default=0)
-    e.set_defaults(func=_cmd_eval)
 
     d = sub.add_parser("demo", help="pretrain CLIP on the 6-view UCI digits and compare probes")
     d.add_argument("--out", default="runs/demo")

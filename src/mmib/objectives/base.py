@@ -83,6 +83,22 @@ def check_embeddings(
     return keys, values
 
 
+def check_queries(
+    queries: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], candidates: torch.Tensor, name: str = "score"
+) -> tuple[list[str], list[torch.Tensor]]:
+    """Validate a retrieval query set (k >= 1 tensors (Nq, d), the other modalities of each query sample) against
+    candidates (Nc, d) of one modality; returns the query keys and tensors."""
+    keys, qs = check_embeddings(queries, 1, name)
+    if not isinstance(candidates, torch.Tensor) or candidates.dim() != 2:
+        got = tuple(candidates.shape) if isinstance(candidates, torch.Tensor) else type(candidates).__name__
+        raise ValueError(f"{name}: candidates must be a 2-D tensor (Nc, d), got {got}")
+    if candidates.shape[1] != qs[0].shape[1]:
+        raise ValueError(
+            f"{name}: candidates have dimension {candidates.shape[1]} but queries {qs[0].shape[1]}; they must match"
+        )
+    return keys, qs
+
+
 def l2_normalize(z: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
     """Row-wise L2 normalization that maps a zero row to zero (no NaN)."""
     return z / z.norm(dim=-1, keepdim=True).clamp_min(eps)

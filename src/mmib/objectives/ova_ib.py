@@ -32,6 +32,7 @@ from mmib.objectives.base import (
     LossOutput,
     Temperature,
     check_embeddings,
+    check_queries,
     contrastive_ce,
     gather_candidates,
     l2_normalize,
@@ -47,12 +48,14 @@ def _small_dtype(t: torch.Tensor) -> torch.dtype:
 
 
 def tuple_gram(tuple_embeddings: Sequence[torch.Tensor]) -> torch.Tensor:
-    """Per-sample Gram matrices K_n = A_nᵀ A_n of a tuple of k embeddings (each (N, d)) → (N, k, k)."""
-    k = len(tuple_embeddings)
-    rows = []
-    for i in range(k):
-        rows.append(torch.stack([(tuple_embeddings[i] * tuple_embeddings[j]).sum(-1) for j in range(k)], dim=-1))
-    return torch.stack(rows, dim=-2)
+    """Per-sample Gram matrices K_n = A_nᵀ A_n of a tuple of k embeddings (each (N, d)) → (N, k, k), in float64.
+
+    Computed in float64 (O(N k² d), negligible) so that it is positive semi-definite to float64 precision even for
+    nearly collinear tuples, which a float32 Gram matrix is not.
+    """
+    a = torch.stack(list(tuple_embeddings), dim=1)  # (N, k, d)
+    a = a.to(_small_dtype(a))
+    return a @ a.mT
 
 
 def projection_quadratic_forms(
@@ -66,8 +69,8 @@ def projection_quadratic_forms(
         ridge: λ > 0.
 
     Returns:
-        ``(q1, q2, logdet)``: q1 = cᵀK^{-1}c and q2 = cᵀK^{-2}c, both (Na, Nt), with K = AᵀA + λI, and
-        log det K per candidate (Nt,). Computed in float64 from one Cholesky factor per candidate.
+        ``(q1, q2, det)``: q1 = cᵀK^{-1}c and q2 = cᵀK^{-2}c, both (Na, Nt), with K = AᵀA + λI, and
+        det K per candidate (Nt,). Computed in float64 from one Cholesky factor per candidate.
     """
     work = _small_dtype(gram)
     k = gram.shape[-1]
@@ -81,8 +84,8 @@ def projection_quadratic_forms(
     w = torch.linalg.solve_triangular(chol.mT, y, upper=True)  # K^{-1} c
     q1 = (y * y).sum(1).T  # (Na, Nt)
     q2 = (w * w).sum(1).T
-    logdet = 2.0 * torch.log(torch.diagonal(chol, dim1=-2, dim2=-1)).sum(-1)
-    return q1, q2, logdet
+    det = torch.diagonal(chol, dim1=-2, dim2=-1).prod(-1) ** 2
+    return q1, q2, det
 
 
 def projection_score_from_gram(
@@ -285,7 +288,7 @@ class OVAIBLoss(nn.Module):
         one modality. With the MLP projector the candidate's modality must be known: ``candidate_modality`` (name
         or index), or inferred as the one of ``modality_names`` missing from the query keys.
         """
-        qkeys, qs = _check_queries(queries, candidates, "OVAIBLoss.score")
+        qkeys, qs = check_queries(queries, candidates, "OVAIBLoss.score")
         c = l2_normalize(candidates)
         qs = [l2_normalize(q) for q in qs]
         if self.projectors is None:
@@ -318,16 +321,3 @@ class OVAIBLoss(nn.Module):
             "leave out exactly one modality)"
         )
 
-
-def _check_queries(
-    queries: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], candidates: torch.Tensor, name: str
-) -> tuple[list[str], list[torch.Tensor]]:
-    """Validate a retrieval query set (k ≥ 1 tensors (Nq, d)) against candidates (Nc, d)."""
-    keys, qs = check_embeddings(queries, 1, name)
-    if not isinstance(candidates, torch.Tensor) or candidates.dim() != 2:
-        raise ValueError(f"{name}: candidates must be a 2-D tensor (Nc, d)")
-    if candidates.shape[1] != qs[0].shape[1]:
-        raise ValueError(
-            f"{name}: candidates have dimension {candidates.shape[1]}, queries {qs[0].shape[1]}; they must match"
-        )
-    return keys, qs
