@@ -1,0 +1,46 @@
+import pytest
+import torch
+
+from mmib.data.spec import ModalitySpec
+from mmib.nn import build_encoder
+
+
+@pytest.mark.parametrize(
+    "ms, x, cfg",
+    [
+        (ModalitySpec("v", "vector", (7,)), torch.randn(4, 7), {}),
+        (ModalitySpec("s", "signal", (3, 50)), torch.randn(4, 3, 50), {}),
+        (ModalitySpec("s", "signal", (1, 17)), torch.randn(4, 1, 17), {}),
+        (ModalitySpec("q", "sequence", (12, 5)), torch.randn(4, 12, 5), {}),
+        (ModalitySpec("q", "sequence", (12, 5)), torch.randn(4, 12, 5), {"sequence": {"type": "lstm"}}),
+        (ModalitySpec("q", "sequence", (12, 5)), torch.randn(4, 12, 5), {"sequence": {"type": "transformer"}}),
+        (ModalitySpec("i", "image", (1, 16, 16)), torch.randn(4, 1, 16, 16), {}),
+        (ModalitySpec("i", "image", (5, 9, 11)), torch.randn(4, 5, 9, 11), {}),
+    ],
+)
+def test_encoder_output_shape(ms, x, cfg):
+    enc = build_encoder(ms, 32, cfg)
+    assert enc(x).shape == (4, 32)
+
+
+@pytest.mark.parametrize("etype", ["gru", "lstm", "transformer"])
+def test_sequence_padding_is_ignored(etype):
+    ms = ModalitySpec("q", "sequence", (10, 3))
+    enc = build_encoder(ms, 8, {"sequence": {"type": etype}}).eval()
+    x = torch.randn(2, 10, 3)
+    lengths = torch.tensor([6, 10])
+    y1 = enc(x, lengths)
+    x2 = x.clone()
+    x2[0, 6:] = 100.0  # garbage in the padding
+    y2 = enc(x2, lengths)
+    torch.testing.assert_close(y1, y2)
+
+
+def test_encoder_errors():
+    ms = ModalitySpec("v", "vector", (7,))
+    with pytest.raises(ValueError, match=r"modality 'v' is a vector; encoder 'cnn1d' expects a signal"):
+        build_encoder(ms, 8, {"vector": {"type": "cnn1d"}})
+    with pytest.raises(ValueError, match=r"unknown encoder type 'foo'"):
+        build_encoder(ms, 8, {"modalities": {"v": {"type": "foo"}}})
+    with pytest.raises(ValueError, match=r"bad settings for encoder 'mlp'"):
+        build_encoder(ms, 8, {"vector": {"depth": 3}})

@@ -1,0 +1,60 @@
+"""The mmib command: errors are one line with the valid names and exit code 2."""
+
+import subprocess
+import sys
+
+import pytest
+
+from mmib.cli import main
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "method=nope"], "mmib: error: unknown method 'nope'; valid: "),
+        (["train", "data=nope"], "mmib: error: unknown data 'nope'; valid: "),
+        (["train", "trainer.nope=1"], "mmib: error: unknown config key 'trainer.nope'; valid: trainer.accelerator"),
+        (["train", "data.views=[0,9]"], "mmib: error: mfeat: view index 9 out of range; valid: 0..5"),
+        (["train", "data.view=[0]"], "mmib: error: unknown config key 'data.view'; valid: "),
+        (["train", "trainer.max_epochs"], "mmib: error: override 'trainer.max_epochs' is not of the form key=value"),
+        (["eval", "/nonexistent/run"], "mmib: error: '/nonexistent/run' is not an mmib run folder"),
+    ],
+)
+def test_errors_are_one_line_exit_2(capsys, argv, message):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert err.startswith(message), err
+    assert err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_unknown_modality_in_eval(capsys, tmp_path):
+    code, _, _ = _run(capsys, "train", "data.views=[0,5]", "trainer.max_epochs=1", f"run_dir={tmp_path}", "name=x",
+                      "trainer.enable_progress_bar=false")
+    assert code == 0
+    code, out, err = _run(capsys, "eval", str(tmp_path / "x"), "--modalities", "fou,nope")
+    assert code == 2
+    assert err.startswith("mmib: error: unknown modality of data set 'mfeat' 'nope'; valid: fou, mor")
+
+
+def test_unknown_command_is_one_line():
+    r = subprocess.run([sys.executable, "-m", "mmib.cli", "frobnicate"], capture_output=True, text=True)
+    assert r.returncode == 2
+    assert "invalid choice: 'frobnicate'" in r.stderr and r.stderr.count("\n") == 1
+
+
+def test_train_writes_checkpoint_and_data_list(capsys, tmp_path):
+    code, out, _ = _run(capsys, "train", "method=clip", "data=mfeat", "trainer.max_epochs=2", f"run_dir={tmp_path}",
+                        "name=t", "trainer.enable_progress_bar=false")
+    assert code == 0
+    assert (tmp_path / "t" / "checkpoints" / "last.ckpt").is_file()
+    assert "checkpoint:" in out
+    code, out, _ = _run(capsys, "data", "list")
+    assert code == 0 and "mfeat" in out and "fou vector (76,)" in out
+    code, out, _ = _run(capsys, "methods")
+    assert code == 0 and "clip" in out

@@ -1,0 +1,81 @@
+"""Training engine: checkpoints, resume, determinism, run folders."""
+
+import json
+
+import lightning as L
+import pytest
+import torch
+
+from mmib.config import compose_config
+from mmib.engine import load_run, train
+from mmib.errors import MMIBError
+
+BASE = ["data.views=[0,2,5]", "trainer.enable_progress_bar=false", "data.batch_size=128"]
+
+
+def _cfg(tmp_path, *extra):
+    return compose_config([*BASE, f"run_dir={tmp_path}", *extra])
+
+
+class _RecordOptimizerAtStart(L.Callback):
+    def on_train_start(self, trainer, pl_module):
+        opt = trainer.optimizers[0]
+        self.state = {id_: {k: v.clone() if torch.is_tensor(v) else v for k, v in s.items()}
+                      for id_, s in enumerate(opt.state.values())}
+        self.epoch, self.step = trainer.current_epoch, trainer.global_step
+
+
+def test_checkpoint_and_resume_continue_at_the_right_epoch_and_step(tmp_path):
+    res = train(_cfg(tmp_path, "trainer.max_epochs=2", "name=r"))
+    run = res.run_dir
+    ckpt = run / "checkpoints" / "last.ckpt"
+    assert ckpt.is_file()
+    steps_per_epoch = res.trainer.global_step // 2
+    assert steps_per_epoch > 0
+    saved = torch.load(ckpt, weights_only=False)
+    assert saved["epoch"] == 1 and saved["global_step"] == 2 * steps_per_epoch
+    saved_state = saved["optimizer_states"][0]["state"]
+    assert saved_state, "the checkpoint holds the optimizer state"
+
+    rec = _RecordOptimizerAtStart()
+    res2 = train(_cfg(tmp_path, "trainer.max_epochs=3", "name=r", f"resume={ckpt}"), callbacks=[rec])
+    # it continued: starts at epoch 2, step 2*k, and ends after one more epoch
+    assert rec.epoch == 2 and rec.step == 2 * steps_per_epoch
+    assert res2.trainer.global_step == 3 * steps_per_epoch
+    # the optimizer state was restored (Adam moments equal to the saved ones)
+    assert len(rec.state) == len(saved_state)
+    for i, s in saved_state.items():
+        torch.testing.assert_close(rec.state[i]["exp_avg"], s["exp_avg"])
+        torch.testing.assert_close(rec.state[i]["exp_avg_sq"], s["exp_avg_sq"])
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["resumed_from"] == str(ckpt) and meta["global_step"] == 3 * steps_per_epoch
+    assert meta["seed"] == 0 and meta["versions"]["torch"] and "git_commit" in meta
+    assert (run / "config.yaml").is_file()
+    assert len(list((run / "logs").glob("version_*/metrics.csv"))) == 2
+    # "last" resumes this run's last checkpoint
+    res3 = train(_cfg(tmp_path, "trainer.max_epochs=4", "name=r", "resume=last"))
+    assert res3.trainer.global_step == 4 * steps_per_epoch
+
+
+def test_same_seed_same_metrics_and_reload(tmp_path):
+    a = train(_cfg(tmp_path, "trainer.max_epochs=1", "name=a", "seed=5"))
+    b = train(_cfg(tmp_path, "trainer.max_epochs=1", "name=b", "seed=5"))
+    c = train(_cfg(tmp_path, "trainer.max_epochs=1", "name=c", "seed=6"))
+    assert a.metrics == b.metrics
+    assert a.metrics["val/loss"] != c.metrics["val/loss"]
+    for p, q in zip(a.method.parameters(), b.method.parameters()):
+        torch.testing.assert_close(p, q, rtol=0, atol=0)
+    cfg, method, dm = load_run(a.run_dir)
+    batch = dm.split_batch("test")
+    with torch.no_grad():
+        e1 = method.embed(batch)
+        e2 = a.method.embed(batch)
+    for k in e1:
+        torch.testing.assert_close(e1[k], e2[k])
+
+
+def test_resume_errors(tmp_path):
+    with pytest.raises(MMIBError, match="resume: no checkpoint at"):
+        train(_cfg(tmp_path, "trainer.max_epochs=1", "name=z", "resume=last"))
+    with pytest.raises(MMIBError, match="not an mmib run folder"):
+        load_run(tmp_path)
