@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mmib.config import compose_config
-from mmib.engine import package_versions, git_commit, train
+from mmib.engine import git_commit, package_versions, train
 from mmib.eval.probe import ProbeConfig, train_probe
 from mmib.eval.representations import extract
 from mmib.utils.io import atomic_write_json, atomic_write_text

@@ -2,8 +2,40 @@
 
 from mmib.objectives.base import LossOutput, Temperature, check_embeddings
 from mmib.objectives.clip import PairwiseCLIPLoss, info_nce, mean_cosine_score
+from mmib.objectives.clip_ib import PairwiseCLIPIBLoss
+from mmib.objectives.gram import DirectTemperature, GRAMLoss, gram_volume
+from mmib.objectives.ova_ib import OVAIBLoss, minimality_term, projection_score
+from mmib.objectives.symile import SymileLoss, mip, mip_score
+from mmib.objectives.triangle import TriangleLoss, triangle_area
 
-#: alignment objectives by method name; each has forward({modality: (N, d)}) -> LossOutput and score()
-ALIGNMENT_OBJECTIVES: dict[str, type] = {"clip": PairwiseCLIPLoss}
+#: alignment objectives by method name (the method wrapper builds them from config keys = constructor kwargs)
+ALIGNMENT_OBJECTIVES = {
+    "clip": PairwiseCLIPLoss,
+    "clip_ib": PairwiseCLIPIBLoss,
+    "symile": SymileLoss,
+    "gram": GRAMLoss,
+    "triangle": TriangleLoss,
+    "ova_ib": OVAIBLoss,
+}
 
-__all__ = ["ALIGNMENT_OBJECTIVES", "LossOutput", "Temperature", "check_embeddings", "PairwiseCLIPLoss", "info_nce", "mean_cosine_score"]
+__all__ = [
+    "LossOutput",
+    "Temperature",
+    "check_embeddings",
+    "PairwiseCLIPLoss",
+    "info_nce",
+    "mean_cosine_score",
+    "ALIGNMENT_OBJECTIVES",
+    "PairwiseCLIPIBLoss",
+    "SymileLoss",
+    "mip",
+    "mip_score",
+    "GRAMLoss",
+    "DirectTemperature",
+    "gram_volume",
+    "TriangleLoss",
+    "triangle_area",
+    "OVAIBLoss",
+    "projection_score",
+    "minimality_term",
+]
