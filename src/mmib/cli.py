@@ -34,6 +34,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     cfg = compose_config(args.overrides)
     res = train(cfg)
+    from mmib.utils.dist import launch_rank
+
+    if launch_rank() != 0:  # rank 0 alone reports
+        return 0
     print(f"run folder: {res.run_dir}")
     print(f"checkpoint: {res.run_dir / 'checkpoints' / 'last.ckpt'}")
     keys = sorted(k for k in res.metrics if k.endswith("loss") or k.endswith("loss_epoch"))

@@ -96,9 +96,42 @@ class TrainResult:
 
 
 def _quiet_lightning() -> None:
+    import warnings
+
+    # the data module restores the position within the epoch itself (MultimodalDataModule.state_dict)
+    warnings.filterwarnings("ignore", message=".*your dataloader is not resumable.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda",
                  "lightning.fabric.utilities.seed", "lightning.pytorch.callbacks.model_summary"):
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class RNGStateCallback(L.Callback):
+    """Saves the global torch / numpy / python random states in every checkpoint and restores them on resume, so a
+    resumed run draws the same random numbers (dropout, augmentations) as an uninterrupted one."""
+
+    def on_save_checkpoint(self, trainer, pl_module, checkpoint):
+        import random
+
+        import numpy as np
+
+        name, keys, pos, has_gauss, cached = np.random.get_state()
+        checkpoint["mmib_rng"] = {  # plain types and tensors only: checkpoints load with weights_only=True
+            "torch": torch.get_rng_state(),
+            "numpy": [str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
+            "python": random.getstate(),
+        }
+
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint):
+        import random
+
+        import numpy as np
+
+        st = checkpoint.get("mmib_rng")
+        if st:
+            torch.set_rng_state(st["torch"])
+            name, keys, pos, has_gauss, cached = st["numpy"]
+            np.random.set_state((name, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+            random.setstate(st["python"])
 
 
 def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = None, loggers: bool = True) -> L.Trainer:
@@ -106,7 +139,7 @@ def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = N
     from lightning.pytorch.loggers import CSVLogger
 
     t = dict(tcfg)
-    cbs = list(callbacks or [])
+    cbs = [RNGStateCallback(), *(callbacks or [])]
     ckpt_dir = run_dir / "checkpoints"
     every_epochs = t.pop("checkpoint_every_n_epochs", 1)
     every_steps = t.pop("checkpoint_every_n_steps", None)
@@ -132,6 +165,7 @@ def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = N
         logger=CSVLogger(save_dir=str(run_dir), name="logs") if loggers else False,
         enable_progress_bar=progress,
         enable_model_summary=False,
+        use_distributed_sampler=False,  # the data module splits its own epoch-seeded batches across processes
         **t,
     )
 
@@ -162,9 +196,9 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
     run_dir = Path(c.get("run_dir") or "runs") / run_name(c)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = resolve_resume(c.get("resume"), run_dir)
-    from mmib.utils.dist import rank
+    from mmib.utils.dist import launch_rank
 
-    if rank() == 0:
+    if launch_rank() == 0:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(c)))
         meta = run_metadata(seed)
         meta.update({"method": c["method"]["name"], "data": dm.spec.to_dict(), "splits": dm.summary(),

@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Subset
+from torch.utils.data import DataLoader, Sampler, Subset
 
 from mmib.data.dataset import DataValidationError, MultimodalDataset, collate_multimodal
 
@@ -113,6 +113,53 @@ def fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float = 1
     return stats
 
 
+class EpochShuffledBatchSampler(Sampler[list[int]]):
+    """Batches of a seeded permutation that depends only on (seed, epoch), split across processes.
+
+    * ``set_epoch(e)`` (called by Lightning before each epoch) picks the permutation, so a run resumed from a
+      checkpoint sees exactly the batches an uninterrupted run sees;
+    * ``skip_once(epoch, k)`` drops the first ``k`` batches of that epoch (resuming mid-epoch);
+    * with ``world_size > 1`` each process takes every ``world_size``-th sample of the permutation (padded by
+      repetition to equal length, as :class:`torch.utils.data.DistributedSampler` does).
+    """
+
+    def __init__(self, n: int, batch_size: int, drop_last: bool, seed: int, rank: int = 0, world_size: int = 1):
+        self.n, self.batch_size, self.drop_last, self.seed = n, batch_size, drop_last, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch = 0
+        self._skip: tuple[int, int] | None = None
+        self.sampler = self  # Lightning calls batch_sampler.sampler.set_epoch(epoch)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def skip_once(self, epoch: int, batches: int) -> None:
+        self._skip = (int(epoch), int(batches))
+
+    def _local(self) -> list[int]:
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        perm = torch.randperm(self.n, generator=g).tolist()
+        if self.world_size > 1:
+            total = -(-self.n // self.world_size) * self.world_size
+            perm = (perm + perm[: total - self.n])[self.rank : total : self.world_size]
+        return perm
+
+    def __len__(self) -> int:
+        m = len(self._local()) if self.world_size > 1 else self.n
+        return m // self.batch_size if self.drop_last else -(-m // self.batch_size)
+
+    def __iter__(self):
+        perm = self._local()
+        batches = [perm[i : i + self.batch_size] for i in range(0, len(perm), self.batch_size)]
+        if self.drop_last and batches and len(batches[-1]) < self.batch_size:
+            batches.pop()
+        start = 0
+        if self._skip is not None and self._skip[0] == self.epoch:
+            start = self._skip[1]
+            self._skip = None
+        yield from batches[start:]
+
+
 class MultimodalDataModule(L.LightningDataModule):
     """Seeded splits, standardization fitted on the train split only, and batched loaders.
 
@@ -168,18 +215,36 @@ class MultimodalDataModule(L.LightningDataModule):
         sub = self.split(name)
         if len(sub) == 0:
             raise DataValidationError(f"data set '{self.spec.name}': the {name} split is empty")
-        g = torch.Generator().manual_seed(self.seed)
-        drop_last = shuffle and self.drop_last and len(sub) > self.batch_size
-        return DataLoader(
-            sub,
-            batch_size=self.batch_size,
-            shuffle=shuffle,
-            drop_last=drop_last,
-            collate_fn=collate_multimodal,
-            num_workers=self.num_workers,
-            generator=g if shuffle else None,
-            persistent_workers=self.num_workers > 0,
-        )
+        common = {"collate_fn": collate_multimodal, "num_workers": self.num_workers,
+                  "persistent_workers": self.num_workers > 0}
+        if not shuffle:
+            return DataLoader(sub, batch_size=self.batch_size, shuffle=False, **common)
+        trainer = getattr(self, "trainer", None)
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        per_rank = -(-len(sub) // world)
+        drop_last = self.drop_last and per_rank > self.batch_size
+        self._train_sampler = EpochShuffledBatchSampler(len(sub), self.batch_size, drop_last, self.seed, rank, world)
+        if self._resume_state is not None:
+            self._train_sampler.skip_once(*self._resume_state)
+            self._resume_state = None
+        return DataLoader(sub, batch_sampler=self._train_sampler, **common)
+
+    # -- crash safety: the position in the epoch travels with the checkpoint (Lightning saves this state)
+    _resume_state: tuple[int, int] | None = None
+    _train_sampler: EpochShuffledBatchSampler | None = None
+
+    def state_dict(self) -> dict[str, Any]:
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or self._train_sampler is None:
+            return {}
+        # checkpoints are written in on_train_batch_end, after "processed" and before "completed" is counted
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": int(trainer.current_epoch), "batches_done": int(done),
+                "batches_per_epoch": len(self._train_sampler)}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if state and 0 < state["batches_done"] < state["batches_per_epoch"]:
+            self._resume_state = (state["epoch"], state["batches_done"])
 
     def train_dataloader(self) -> DataLoader:
         return self._loader("train", shuffle=True)

@@ -45,3 +45,16 @@ def gather_with_grad(x: torch.Tensor) -> torch.Tensor:
 def local_offset(n_local: int) -> int:
     """Row offset of this process's samples in the gathered batch (equal batch sizes assumed)."""
     return rank() * n_local
+
+
+def launch_rank() -> int:
+    """This process's global rank, also before the process group exists (launchers set RANK / LOCAL_RANK /
+    SLURM_PROCID; Lightning's DDP launcher sets them for the processes it starts)."""
+    if is_dist():
+        return dist.get_rank()
+    import os
+
+    for var in ("RANK", "LOCAL_RANK", "SLURM_PROCID"):
+        if os.environ.get(var, "").isdigit():
+            return int(os.environ[var])
+    return 0
