@@ -48,7 +48,7 @@ class AlignmentMethod(Method):
         obj_cls = objectives.ALIGNMENT_OBJECTIVES[obj_name]
         kwargs = dict(self.cfg.get("objective") or {})
         params = inspect.signature(obj_cls.__init__).parameters
-        extra = {"n_modalities": len(spec.modalities), "embed_dim": emb_dim}
+        extra = {"n_modalities": len(spec.modalities), "embed_dim": emb_dim, "modality_names": spec.modality_names}
         for k, v in extra.items():
             if k in params and k not in kwargs:
                 kwargs[k] = v
