@@ -82,6 +82,21 @@ def _cmd_data_list(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_data_check(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mmib.data.loaders.check import check_file
+
+    options = {}
+    for o in args.option:
+        if "=" not in o:
+            raise MMIBError(f"--option '{o}' is not of the form key=value")
+        k, v = o.split("=", 1)
+        options[k] = yaml.safe_load(v)
+    print(check_file(args.path, args.format, **options))
+    return 0
+
+
 def _cmd_methods(args: argparse.Namespace) -> int:
     from mmib.methods.registry import get_method_class, method_names
 
@@ -113,12 +128,13 @@ def build_parser() -> argparse.ArgumentParser:
     dl = dsub.add_parser("list", help="data sets with their modalities, shapes and tasks")
     dl.add_argument("--details", action="store_true", help="build every data set to show its modalities")
     dl.set_defaults(func=_cmd_data_list)
-    try:
-        from mmib.data.loaders.check import register_check_cli
-
-        register_check_cli(dsub)
-    except ImportError:
-        pass
+    dc = dsub.add_parser("check", help="validate a data file in a supported format and print a summary")
+    dc.add_argument("path", help="file or folder")
+    dc.add_argument("--format", required=True, help="mosi | mosei | urfunny | mustard | vision_touch | mujoco_push | "
+                    "wesad | mimic | generic")
+    dc.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
+                    help="loader option, e.g. --option label_mode=7class (repeatable)")
+    dc.set_defaults(func=_cmd_data_check)
 
     m = sub.add_parser("methods", help="the registered methods")
     m.set_defaults(func=_cmd_methods)

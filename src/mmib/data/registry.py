@@ -38,7 +38,19 @@ DATASETS: dict[str, DatasetEntry] = {}
 
 #: modules that register data sets when imported (kept lazy so that optional dependencies stay optional)
 _DATASET_MODULES = [
+    "mmib.data.physio.datasets",
     "mmib.data.loaders.mfeat",
+    "mmib.data.loaders.affect",
+    "mmib.data.loaders.vision_touch",
+    "mmib.data.loaders.mujoco_push",
+    "mmib.data.loaders.wesad",
+    "mmib.data.loaders.mimic",
+    "mmib.data.loaders.generic",
+    "mmib.data.loaders.packaged",
+    "mmib.data.synthetic.align",
+    "mmib.data.synthetic.cox_sim",
+    "mmib.data.synthetic.rus", "mmib.data.synthetic.factorcl_sim",
+    "mmib.data.synthetic.omib_sim",
 ]
 
 

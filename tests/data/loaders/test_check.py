@@ -1,0 +1,67 @@
+"""`mmib data check`: check_file validates with the format's loader and summarizes; the network stays off."""
+
+import json
+import pickle
+import socket
+import urllib.request
+
+import numpy as np
+import pytest
+
+from mmib.data.dataset import DataValidationError
+from mmib.data.loaders._common import DataFileNotFoundError
+from mmib.data.loaders.check import FORMATS, check_file
+from mmib.data.registry import dataset_names
+from mmib.errors import UnknownNameError
+
+
+def test_formats_are_registered_loaders():
+    assert set(FORMATS) == {"mosi", "mosei", "urfunny", "mustard", "vision_touch", "mujoco_push", "wesad", "mimic",
+                            "generic"}  # fmt: skip
+    assert set(FORMATS) <= set(dataset_names())
+    assert callable(FORMATS["mimic"])
+    with pytest.raises(UnknownNameError, match="valid: generic"):
+        check_file("x", "csv")
+
+
+def test_summary_generic(tmp_path):
+    p = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(p, eeg=rng.normal(size=(10, 2, 16)).astype(np.float32), y=np.arange(10) % 2,
+             split=np.array(["train"] * 6 + ["val"] * 2 + ["test"] * 2),
+             meta=json.dumps({"modalities": {"eeg": {"rate": 256}}}))  # fmt: skip
+    out = check_file(str(p), "generic")
+    assert "10 samples" in out and "eeg: signal (2, 16), 256 Hz, float32 (memory-mapped)" in out
+    assert "classification, 2 classes (counts [5, 5])" in out
+    assert "split (fixed): train 6, val 2, test 2" in out
+
+
+def test_summary_mimic_and_errors(tmp_path):
+    rng = np.random.default_rng(0)
+    p = tmp_path / "im.pk"
+    with open(p, "wb") as f:
+        pickle.dump({"ep_tdata": rng.normal(size=(20, 24, 12)), "adm_features_all": rng.normal(size=(20, 5)),
+                     "adm_labels_all": np.zeros((20, 6)), "y_icd9": np.ones((20, 20))}, f)  # fmt: skip
+    out = check_file(str(p), "mimic", task="icd9_7")
+    assert "timeseries: sequence (24, 12)" in out and "static: vector (5,)" in out
+    assert "split (fixed): train 16, val 2, test 2" in out
+    with pytest.raises(DataFileNotFoundError):
+        check_file(str(tmp_path / "none.pk"), "mimic")
+    with open(p, "wb") as f:
+        pickle.dump({"ep_tdata": np.zeros((3, 24))}, f)
+    with pytest.raises(DataValidationError, match=r"im\.pk: key 'ep_tdata': expected shape \(N, N, N\), got shape \(3, 24\)"):
+        check_file(str(p), "mimic")
+
+
+def test_network_is_disabled_for_loader_tests():
+    """The autouse fixture of this folder makes any connection attempt fail, so a loader that downloads fails."""
+    with pytest.raises(RuntimeError, match="network access attempted"):
+        socket.create_connection(("example.org", 80), timeout=1)
+    with pytest.raises(Exception, match="network access attempted"):
+        urllib.request.urlopen("http://example.org", timeout=1)
+    s = socket.socket()
+    try:
+        with pytest.raises(RuntimeError, match="network access attempted"):
+            s.connect(("127.0.0.1", 9))
+    finally:
+        s.close()
