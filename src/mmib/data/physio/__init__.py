@@ -1,0 +1,18 @@
+"""Physiological data: the EEG + fNIRS simulator with R/U/S ground truth, MNE / MNE-NIRS preprocessing, and
+cardio-respiratory data (pyphysio's real recording and a neurokit2 simulator).
+
+Modules (all import MNE, MNE-NIRS, nilearn and neurokit2 lazily, so ``import mmib`` works without the ``physio``
+extra):
+
+* :mod:`~mmib.data.physio.eeg_fnirs_sim` — :func:`simulate_eeg_fnirs`: MNE Raw objects (EEG in volts on a 10-20
+  montage; fNIRS raw intensities at two wavelengths) plus per-trial latents.
+* :mod:`~mmib.data.physio.preprocess` — readers (EDF/BDF/BrainVision/FIF, SNIRF), events from annotations,
+  OD → Beer–Lambert → band-pass → epochs → HbO/HbR features; EEG filtering, epochs, ERP features, band powers.
+* :mod:`~mmib.data.physio.io` — EDF/SNIRF writers, events tables, pyphysio's data files (read by path).
+* :mod:`~mmib.data.physio.cardio` — windowed ECG / BVP / respiration (/ EDA), real and simulated.
+* :mod:`~mmib.data.physio.datasets` — registered data sets ``eeg_fnirs_sim``, ``cardio_pyphysio``, ``cardio_sim``,
+  ``fnirs_pyphysio``.
+* :mod:`~mmib.data.physio.cli` — ``mmib physio simulate`` / ``mmib physio preprocess``.
+
+See ``docs/guide/eeg-fnirs.md``.
+"""

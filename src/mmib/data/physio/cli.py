@@ -1,0 +1,225 @@
+"""``mmib physio simulate`` and ``mmib physio preprocess``.
+
+``simulate`` writes ``sub-XX_eeg.edf``, ``sub-XX_nirs.snirf``, ``sub-XX_events.tsv`` and ``simulation.json`` into
+``--out``. ``preprocess`` reads EEG (EDF/BDF/BrainVision/FIF) and/or fNIRS (SNIRF/FIF) recordings, epochs them around
+their annotations and writes one ``.npz`` in mmib's generic format: one array per modality (``eeg``, ``fnirs``;
+first axis = epoch), ``y`` (condition index), ``groups`` (recording index), ``latents__<name>`` (from
+``<stem>_events.tsv`` sidecars when present), plus a ``.json`` sidecar with channels, rates and the settings.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+
+def register_cli(subparsers) -> None:
+    """Add the ``physio`` command (``simulate``, ``preprocess``) to an argparse ``subparsers``."""
+    p = subparsers.add_parser("physio", help="EEG + fNIRS simulation and preprocessing (MNE / MNE-NIRS)")
+    sub = p.add_subparsers(dest="physio_command", required=True)
+
+    s = sub.add_parser("simulate", help="simulate EEG + fNIRS recordings with ground truth; write EDF + SNIRF")
+    s.add_argument("--out", required=True, type=Path, help="output folder")
+    s.add_argument("--subjects", type=int, default=2, help="number of subjects (default 2)")
+    s.add_argument("--trials", type=int, default=30, help="trials per subject (default 30)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--eeg-sfreq", type=float, default=128.0)
+    s.add_argument("--fnirs-sfreq", type=float, default=10.0)
+    s.add_argument("--fnirs-channels", type=int, default=8, help="source-detector pairs (default 8)")
+    s.add_argument("--eeg-format", choices=("edf", "bdf", "fif"), default="edf")
+    s.add_argument("--fnirs-format", choices=("snirf", "fif"), default="snirf")
+    s.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="any other simulator parameter (EEGFNIRSSimConfig field), JSON value; repeatable")  # fmt: skip
+    s.set_defaults(func=_simulate)
+
+    q = sub.add_parser("preprocess", help="epoch + features from EEG and/or fNIRS recordings into an .npz")
+    q.add_argument("inputs", nargs="*", type=Path,
+                   help="a folder holding <stem>_eeg.<edf|bdf|vhdr|fif> and/or <stem>_nirs.<snirf|fif> files "
+                        "(paired by stem)")  # fmt: skip
+    q.add_argument("--eeg", nargs="*", type=Path, default=[], help="EEG recordings (paired with --fnirs by order)")
+    q.add_argument("--fnirs", nargs="*", type=Path, default=[], help="fNIRS recordings")
+    q.add_argument("--out", required=True, type=Path, help="output .npz")
+    q.add_argument("--representation", choices=("signal", "features"), default="features")
+    q.add_argument("--conditions", default=None,
+                   help="comma-separated annotation descriptions to epoch, in class order (default: all, sorted)")  # fmt: skip
+    q.add_argument("--eeg-window", type=float, nargs=2, default=(-0.5, 4.0), metavar=("TMIN", "TMAX"))
+    q.add_argument("--fnirs-window", type=float, nargs=2, default=(-2.0, 18.0), metavar=("TMIN", "TMAX"))
+    q.add_argument("--eeg-band", type=float, nargs=2, default=(1.0, 45.0), metavar=("LOW", "HIGH"))
+    q.add_argument("--fnirs-band", type=float, nargs=2, default=(0.01, 0.1), metavar=("LOW", "HIGH"))
+    q.add_argument("--notch", type=float, default=None, help="EEG line-noise frequency to remove (50/60)")
+    q.add_argument("--ppf", type=float, default=6.0, help="partial pathlength factor (default 6)")
+    q.add_argument("--tddr", action="store_true", help="TDDR motion correction of the optical density")
+    q.add_argument("--short-channel-regression", action="store_true")
+    q.add_argument("--psd-method", choices=("welch", "multitaper"), default="welch")
+    q.add_argument("--eeg-resample", type=float, default=None)
+    q.set_defaults(func=_preprocess)
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig, simulate_eeg_fnirs
+    from mmib.data.physio.io import write_simulation
+    from mmib.data.physio.preprocess import PhysioInputError
+
+    extra = {}
+    for item in args.set:
+        if "=" not in item:
+            raise PhysioInputError(f"--set expects KEY=VALUE, got {item!r}")
+        k, v = item.split("=", 1)
+        try:
+            extra[k] = json.loads(v)
+        except json.JSONDecodeError:
+            extra[k] = v
+    try:
+        cfg = EEGFNIRSSimConfig(
+            n_subjects=args.subjects, trials_per_subject=args.trials, seed=args.seed, eeg_sfreq=args.eeg_sfreq,
+            fnirs_sfreq=args.fnirs_sfreq, n_fnirs_channels=args.fnirs_channels, **extra,
+        )  # fmt: skip
+    except TypeError as e:
+        raise PhysioInputError(f"physio simulate: unknown simulator parameter ({e})") from e
+    except ValueError as e:
+        raise PhysioInputError(str(e)) from e
+    files = write_simulation(simulate_eeg_fnirs(cfg), args.out, cfg.to_dict(), args.eeg_format, args.fnirs_format)
+    for f in files:
+        print(f"{args.out / f['eeg']}  {args.out / f['fnirs']}  {args.out / f['events']}")
+    return 0
+
+
+_EEG_RE = re.compile(r"^(?P<stem>.+)_eeg\.(edf|bdf|vhdr|fif|fif\.gz)$", re.IGNORECASE)
+_NIRS_RE = re.compile(r"^(?P<stem>.+)_nirs\.(snirf|fif|fif\.gz)$", re.IGNORECASE)
+
+
+def find_recordings(folder: Path) -> list[dict[str, Path | None]]:
+    """Pair ``<stem>_eeg.*`` and ``<stem>_nirs.*`` files of a folder by stem (sorted by stem)."""
+    from mmib.data.physio.preprocess import PhysioInputError
+
+    if not folder.is_dir():
+        raise PhysioInputError(f"{folder} is not a folder")
+    found: dict[str, dict[str, Path | None]] = {}
+    for p in sorted(folder.iterdir()):
+        for key, rx in (("eeg", _EEG_RE), ("fnirs", _NIRS_RE)):
+            m = rx.match(p.name)
+            if m:
+                entry = found.setdefault(m.group("stem"), {"eeg": None, "fnirs": None})
+                if entry[key] is not None:
+                    raise PhysioInputError(f"{folder}: two {key} recordings for '{m.group('stem')}'")
+                entry[key] = p
+    if not found:
+        raise PhysioInputError(
+            f"{folder}: no recordings named <stem>_eeg.<edf|bdf|vhdr|fif> or <stem>_nirs.<snirf|fif>"
+        )
+    return [{"stem": Path(k), **v} for k, v in sorted(found.items())]
+
+
+def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs_cfg, conditions=None) -> dict:
+    """Preprocess recordings (``[{"stem", "eeg", "fnirs"}]``) and write the ``.npz`` + ``.json``; returns the arrays."""
+    from mmib.data.physio.io import read_events_tsv
+    from mmib.data.physio.preprocess import PhysioInputError, config_dict, preprocess_recording
+
+    blocks, latents, groups, ys = [], [], [], []
+    skipped: set[str] = set()
+    meta_recs = []
+    for i, r in enumerate(recordings):
+        rec = preprocess_recording(r["eeg"], r["fnirs"], eeg_cfg, fnirs_cfg, conditions, source=str(r["stem"]))
+        if conditions is None:
+            conditions = rec.conditions  # the first recording fixes the class order for the others
+        elif list(rec.conditions) != list(conditions):
+            raise PhysioInputError(f"{r['stem']}: conditions {rec.conditions} differ from {list(conditions)}")
+        arrays = rec.signals if representation == "signal" else rec.features
+        blocks.append(arrays)
+        ys.append(rec.y)
+        groups.append(np.full(len(rec.y), i, dtype=np.int64))
+        any_file = r["eeg"] if r["eeg"] is not None else r["fnirs"]
+        tsv = any_file.with_name(f"{Path(str(r['stem'])).name}_events.tsv")
+        lat = {}
+        if tsv.is_file():
+            table = read_events_tsv(tsv)
+            idx = [int(np.argmin(np.abs(table["onset"] - t))) for t in rec.onsets]
+            off = np.abs(table["onset"][idx] - rec.onsets)
+            if np.any(off > 0.05):
+                raise PhysioInputError(f"{tsv}: no row within 50 ms of the epoch at {rec.onsets[int(np.argmax(off))]:.2f} s")
+            for k, v in table.items():
+                if k in ("onset", "duration", "trial_type") or v.dtype.kind not in "fi":
+                    continue
+                if not np.all(np.isfinite(v[idx])):  # e.g. a peak time that only exists on task trials
+                    skipped.add(k)
+                    continue
+                lat[k] = v[idx]
+        latents.append(lat)
+        meta_recs.append({"stem": str(r["stem"]), "eeg": str(r["eeg"]) if r["eeg"] else None,
+                          "fnirs": str(r["fnirs"]) if r["fnirs"] else None, "n_epochs": int(len(rec.y)),
+                          "events": str(tsv) if lat else None})  # fmt: skip
+    mods = list(blocks[0])
+    for r, b in zip(recordings, blocks):
+        if list(b) != mods:
+            raise PhysioInputError(f"{r['stem']}: modalities {list(b)} differ from the first recording's {mods}")
+    out_arrays: dict[str, np.ndarray] = {}
+    for m in mods:
+        shapes = {b[m].shape[1:] for b in blocks}
+        if len(shapes) > 1:
+            raise PhysioInputError(f"modality '{m}': recordings give different per-epoch shapes {sorted(shapes)}; "
+                                   "use the same montage, rate and window everywhere")  # fmt: skip
+        out_arrays[m] = np.concatenate([b[m] for b in blocks]).astype(np.float32)
+    out_arrays["y"] = np.concatenate(ys)
+    out_arrays["groups"] = np.concatenate(groups)
+    common = set(latents[0]) if latents else set()
+    for lat in latents[1:]:
+        common &= set(lat)
+    common -= skipped
+    for k in sorted(common):
+        out_arrays[f"latents__{k}"] = np.concatenate([lat[k] for lat in latents])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savez_compressed(out, **out_arrays)
+    meta = {
+        "representation": representation,
+        "conditions": list(conditions),
+        "modalities": {m: {"kind": "signal" if representation == "signal" else "vector",
+                           "rate": rec.rates.get(m) if representation == "signal" else None,
+                           "channels": rec.channels.get(m),
+                           "feature_names": rec.feature_names.get(m) if representation == "features" else None}
+                       for m in mods},  # fmt: skip
+        "eeg_pipeline": config_dict(eeg_cfg),
+        "fnirs_pipeline": config_dict(fnirs_cfg),
+        "recordings": meta_recs,
+        "latents_left_out": {k: "NaN/n/a on some epochs" for k in sorted(skipped)},
+    }
+    out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    return out_arrays
+
+
+def _preprocess(args: argparse.Namespace) -> int:
+    from mmib.data.physio.preprocess import EEGPipeline, FNIRSPipeline, PhysioInputError
+
+    recs: list[dict] = []
+    for item in args.inputs:
+        if item.is_file():
+            raise PhysioInputError(f"{item}: positional inputs are folders; pass files with --eeg / --fnirs")
+        recs.extend(find_recordings(item))
+    if args.eeg or args.fnirs:
+        n = max(len(args.eeg), len(args.fnirs))
+        if args.eeg and args.fnirs and len(args.eeg) != len(args.fnirs):
+            raise PhysioInputError(f"--eeg has {len(args.eeg)} files and --fnirs {len(args.fnirs)}; pair them 1:1")
+        for i in range(n):
+            e = args.eeg[i] if args.eeg else None
+            f = args.fnirs[i] if args.fnirs else None
+            stem = re.sub(r"_(eeg|nirs)$", "", (e or f).name.split(".")[0])
+            recs.append({"stem": (e or f).with_name(stem), "eeg": e, "fnirs": f})
+    if not recs:
+        raise PhysioInputError("physio preprocess: give a folder of recordings, or --eeg / --fnirs files")
+    eeg_cfg = EEGPipeline(l_freq=args.eeg_band[0], h_freq=args.eeg_band[1], notch=args.notch, tmin=args.eeg_window[0],
+                          tmax=args.eeg_window[1], resample=args.eeg_resample, psd_method=args.psd_method)  # fmt: skip
+    fnirs_cfg = FNIRSPipeline(ppf=args.ppf, l_freq=args.fnirs_band[0], h_freq=args.fnirs_band[1],
+                              tmin=args.fnirs_window[0], tmax=args.fnirs_window[1],
+                              motion_correction="tddr" if args.tddr else None,
+                              short_channel_regression=args.short_channel_regression)  # fmt: skip
+    conditions = [c.strip() for c in args.conditions.split(",")] if args.conditions else None
+    try:
+        arrays = preprocess_to_npz(recs, args.out, args.representation, eeg_cfg, fnirs_cfg, conditions)
+    except FileNotFoundError as e:
+        raise PhysioInputError(str(e)) from e
+    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+    print(f"wrote {args.out} ({shapes}) and {args.out.with_suffix('.json')}")
+    return 0
