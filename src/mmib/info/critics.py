@@ -1,0 +1,151 @@
+"""Critics ``f(x, y)`` for the variational MI bounds, each returning the full score matrix of a batch.
+
+Every critic maps ``x: (N, dx)`` and ``y: (M, dy)`` to ``scores: (N, M)`` with ``scores[i, j] = f(x_i, y_j)``,
+the layout :mod:`mmib.info.bounds` expects. The three designs are those compared by Poole et al. (ICML 2019, §4):
+
+- :class:`SeparableCritic` ``f(x, y) = g(x)ᵀ h(y)`` (FactorCL main text §3.1; CPC; CLIP-style).
+- :class:`ConcatCritic` ``f(x, y) = h([x, y])``, an MLP on the concatenation evaluated on all N×M pairs
+  (FactorCL App. D.1: "we adopt the concat critic design ... with h_θ being an MLP"; their synthetic critic: one
+  hidden layer of 512, ReLU).
+- :class:`BilinearCritic` ``f(x, y) = xᵀ W y`` (the optimal critic form for jointly Gaussian x, y up to
+  terms in x or y alone).
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+def _check_dim(name: str, value: int) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return value
+
+
+def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int = 1) -> nn.Sequential:
+    """A ReLU MLP with ``hidden_layers`` hidden layers of width ``hidden_dim``."""
+    _check_dim("in_dim", in_dim)
+    _check_dim("hidden_dim", hidden_dim)
+    _check_dim("out_dim", out_dim)
+    if not isinstance(hidden_layers, int) or hidden_layers < 0:
+        raise ValueError(f"hidden_layers must be an integer >= 0, got {hidden_layers!r}")
+    layers: list[nn.Module] = []
+    d = in_dim
+    for _ in range(hidden_layers):
+        layers += [nn.Linear(d, hidden_dim), nn.ReLU()]
+        d = hidden_dim
+    layers.append(nn.Linear(d, out_dim))
+    return nn.Sequential(*layers)
+
+
+class Critic(nn.Module):
+    """Base class: holds the input sizes and checks the inputs of :meth:`forward`."""
+
+    def __init__(self, x_dim: int, y_dim: int):
+        super().__init__()
+        self.x_dim = _check_dim("x_dim", x_dim)
+        self.y_dim = _check_dim("y_dim", y_dim)
+
+    def _check(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        for name, t, d in (("x", x, self.x_dim), ("y", y, self.y_dim)):
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != d:
+                got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+                raise ValueError(f"{type(self).__name__}: {name} must be a 2-D tensor (N, {d}), got {got}")
+
+
+class SeparableCritic(Critic):
+    """``f(x, y) = g(x)ᵀ h(y)`` with MLPs ``g``, ``h`` (Poole et al. 2019 "separable"; FactorCL §3.1).
+
+    Args:
+        x_dim, y_dim: input sizes.
+        embed_dim: size of ``g(x)`` and ``h(y)``.
+        hidden_dim, hidden_layers: the MLPs' hidden width and depth.
+
+    Example:
+        >>> critic = SeparableCritic(5, 3)
+        >>> critic(torch.randn(8, 5), torch.randn(8, 3)).shape
+        torch.Size([8, 8])
+    """
+
+    def __init__(self, x_dim: int, y_dim: int, embed_dim: int = 32, hidden_dim: int = 256, hidden_layers: int = 1):
+        super().__init__(x_dim, y_dim)
+        self.g = mlp(x_dim, hidden_dim, embed_dim, hidden_layers)
+        self.h = mlp(y_dim, hidden_dim, embed_dim, hidden_layers)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self._check(x, y)
+        return self.g(x) @ self.h(y).T
+
+
+class ConcatCritic(Critic):
+    """``f(x, y) = h([x, y])``: an MLP on the concatenation, evaluated on all N×M pairs (FactorCL App. D.1).
+
+    The first layer ``W [x; y] + b = W_x x + W_y y + b`` is applied to ``x`` and ``y`` separately and broadcast,
+    so the (N, M, dx + dy) concatenation is never built; the result equals the MLP on every concatenated pair.
+
+    Args:
+        x_dim, y_dim: input sizes.
+        hidden_dim: width of the hidden layers (FactorCL: 512).
+        hidden_layers: number of hidden layers, >= 1 (FactorCL: 1).
+
+    Example:
+        >>> critic = ConcatCritic(5, 3, hidden_dim=16)
+        >>> critic(torch.randn(8, 5), torch.randn(6, 3)).shape
+        torch.Size([8, 6])
+    """
+
+    def __init__(self, x_dim: int, y_dim: int, hidden_dim: int = 512, hidden_layers: int = 1):
+        super().__init__(x_dim, y_dim)
+        _check_dim("hidden_dim", hidden_dim)
+        if not isinstance(hidden_layers, int) or hidden_layers < 1:
+            raise ValueError(f"hidden_layers must be an integer >= 1 for ConcatCritic, got {hidden_layers!r}")
+        self.first = nn.Linear(x_dim + y_dim, hidden_dim)
+        self.rest = mlp(hidden_dim, hidden_dim, 1, hidden_layers - 1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self._check(x, y)
+        w_x, w_y = self.first.weight[:, : self.x_dim], self.first.weight[:, self.x_dim :]
+        a = x @ w_x.T + self.first.bias  # (N, H)
+        b = y @ w_y.T  # (M, H)
+        hidden = torch.relu(a[:, None, :] + b[None, :, :])  # (N, M, H)
+        return self.rest(hidden).squeeze(-1)
+
+
+class BilinearCritic(Critic):
+    """``f(x, y) = xᵀ W y`` (Poole et al. 2019 "bilinear"; optimal up to x- and y-only terms for Gaussians).
+
+    Example:
+        >>> BilinearCritic(5, 3)(torch.randn(8, 5), torch.randn(8, 3)).shape
+        torch.Size([8, 8])
+    """
+
+    def __init__(self, x_dim: int, y_dim: int, init_std: float = 0.01):
+        super().__init__(x_dim, y_dim)
+        self.weight = nn.Parameter(torch.randn(x_dim, y_dim) * init_std)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        self._check(x, y)
+        return x @ self.weight @ y.T
+
+
+#: critic classes by name (the ``critic=`` argument of the estimators)
+CRITICS: dict[str, type[Critic]] = {
+    "separable": SeparableCritic,
+    "concat": ConcatCritic,
+    "bilinear": BilinearCritic,
+}
+
+
+def build_critic(name: str | Critic, x_dim: int, y_dim: int, **kwargs) -> Critic:
+    """A critic by name (``separable``, ``concat``, ``bilinear``), or the given module after checking its sizes."""
+    if isinstance(name, Critic):
+        if (name.x_dim, name.y_dim) != (x_dim, y_dim):
+            raise ValueError(f"critic takes inputs of sizes ({name.x_dim}, {name.y_dim}); "
+                             f"the estimator needs ({x_dim}, {y_dim}) (conditioning variables included)")
+        return name
+    if name not in CRITICS:
+        from mmib.errors import UnknownNameError
+
+        raise UnknownNameError("critic", str(name), list(CRITICS))
+    return CRITICS[name](x_dim, y_dim, **kwargs)

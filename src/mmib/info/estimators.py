@@ -1,0 +1,441 @@
+"""Trainable neural estimators of I(X;Y) and I(X;Y|C), and :func:`estimate_mi`.
+
+Each estimator is an ``nn.Module``:
+
+- ``forward(x, y, c=None)`` returns its estimate on one batch as a differentiable scalar tensor (nats);
+- ``learning_loss(x, y, c=None)`` is what its own parameters minimize (``-forward`` for the lower bounds; the
+  bias-corrected surrogate for MINE; the negative log-likelihood of ``q(y|x)`` for CLUB; ``-InfoNCE`` for NCE-CLUB);
+- ``estimates(x, y, c=None)`` returns every value the estimator can report from one evaluation (NCE-CLUB also
+  reports the InfoNCE of its critic and both marginal-term variants).
+
+**Conditioning** (FactorCL §3.1 Eqs. 13–16, App. D.1; spec A.3.3–A.3.4): a conditioning variable ``c`` (one-hot
+labels, augmented views, ...) of width ``c_dim`` is concatenated to the critic's inputs: ``f([x, c], [y, c])``
+(``condition_on="both"``, the paper's text) or ``f([x, c], y)`` (``condition_on="x"``, FactorCL-SUP's code).
+Which negatives are used decides what is estimated:
+
+- ``negatives="same_condition"``: only in-batch ``y_j`` with ``c_j == c_i`` (exact equality of the rows) are
+  candidates, i.e. negatives from ``p(y | c)`` as FactorCL Eq. 13 defines it. This estimates I(X;Y|C). It needs
+  several samples per conditioning value in a batch: discrete labels, or data drawn in groups sharing ``c``
+  (:func:`mmib.info.conditional_gaussians` with ``samples_per_condition``).
+- ``negatives="batch"``: every in-batch ``y_j`` is a candidate (FactorCL's released code). Then the bound is on
+  I([X,C]; [Y,C]) (or I([X,C]; Y)), which is >= I(X;Y|C); for continuous ``c`` it saturates at ``log N``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from mmib.errors import UnknownNameError
+from mmib.info.bounds import (
+    club_upper_bound,
+    infonce_lower_bound,
+    mine_lower_bound,
+    nce_club_upper_bound,
+    nwj_lower_bound,
+)
+from mmib.info.critics import Critic, build_critic, mlp
+
+_NEGATIVES = ("batch", "same_condition")
+_CONDITION_ON = ("both", "x")
+
+
+def _shape(t) -> str:
+    return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
+
+
+def check_inputs(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None, x_dim: int, y_dim: int,
+                 c_dim: int, who: str) -> None:
+    """Check shapes and finiteness of an estimator's inputs; errors name the argument and what was expected."""
+    for name, t, d in (("x", x, x_dim), ("y", y, y_dim)):
+        if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != d:
+            raise ValueError(f"{who}: {name} must be a 2-D tensor (N, {d}), got {_shape(t)}")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"{who}: x and y must have the same number of rows (paired samples), "
+                         f"got {x.shape[0]} and {y.shape[0]}")
+    if x.shape[0] < 2:
+        raise ValueError(f"{who}: a batch needs at least 2 samples, got {x.shape[0]}")
+    if c_dim == 0 and c is not None:
+        raise ValueError(f"{who}: got c but the estimator was built with c_dim=0; pass c_dim=<width of c>")
+    if c_dim > 0:
+        if c is None:
+            raise ValueError(f"{who}: the estimator was built with c_dim={c_dim}; pass the conditioning tensor c")
+        if not isinstance(c, torch.Tensor) or c.dim() != 2 or c.shape != (x.shape[0], c_dim):
+            raise ValueError(f"{who}: c must be a 2-D tensor ({x.shape[0]}, {c_dim}), got {_shape(c)}")
+    for name, t in (("x", x), ("y", y), ("c", c)):
+        if t is not None and not torch.isfinite(t).all():
+            raise ValueError(f"{who}: {name} contains NaN or inf")
+
+
+def same_condition_mask(c: torch.Tensor) -> torch.Tensor:
+    """``mask[i, j] = (c_i == c_j)`` row-wise (exact equality): negatives drawn from ``p(y | c_i)``."""
+    return (c[:, None, :] == c[None, :, :]).all(dim=-1)
+
+
+class MIEstimator(nn.Module):
+    """Base class of the critic-based estimators (see the module docstring for conditioning).
+
+    Args:
+        x_dim, y_dim: sizes of ``x`` and ``y``.
+        c_dim: size of the conditioning variable (0: unconditional).
+        critic: ``"concat"`` (default, FactorCL App. D.1), ``"separable"``, ``"bilinear"`` or a
+            :class:`~mmib.info.critics.Critic` whose input sizes include ``c``.
+        critic_kwargs: keyword arguments of the critic class (e.g. ``hidden_dim``).
+        condition_on: ``"both"`` (``f([x,c],[y,c])``) or ``"x"`` (``f([x,c], y)``).
+        negatives: ``"same_condition"`` (estimates I(X;Y|C)) or ``"batch"`` (FactorCL's code).
+    """
+
+    #: the key of :meth:`estimates` that :meth:`forward` returns
+    primary = ""
+
+    def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, critic: str | Critic = "concat",
+                 critic_kwargs: dict | None = None, condition_on: str = "both", negatives: str = "batch"):
+        super().__init__()
+        for name, v in (("x_dim", x_dim), ("y_dim", y_dim)):
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not isinstance(c_dim, int) or c_dim < 0:
+            raise ValueError(f"c_dim must be an integer >= 0, got {c_dim!r}")
+        if condition_on not in _CONDITION_ON:
+            raise ValueError(f"condition_on must be one of {_CONDITION_ON}, got {condition_on!r}")
+        if negatives not in _NEGATIVES:
+            raise ValueError(f"negatives must be one of {_NEGATIVES}, got {negatives!r}")
+        if negatives == "same_condition" and c_dim == 0:
+            raise ValueError("negatives='same_condition' needs a conditioning variable: set c_dim > 0")
+        self.x_dim, self.y_dim, self.c_dim = x_dim, y_dim, c_dim
+        self.condition_on, self.negatives = condition_on, negatives
+        self.critic = self._build_critic(critic, critic_kwargs or {})
+
+    def _critic_dims(self) -> tuple[int, int]:
+        return self.x_dim + self.c_dim, self.y_dim + (self.c_dim if self.condition_on == "both" else 0)
+
+    def _build_critic(self, critic, kwargs) -> nn.Module:
+        return build_critic(critic, *self._critic_dims(), **kwargs)
+
+    def scores(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None
+               ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The critic's score matrix ``scores[i, j] = f(x_i, y_j[, c])`` and the candidate mask (or ``None``)."""
+        check_inputs(x, y, c, self.x_dim, self.y_dim, self.c_dim, type(self).__name__)
+        if c is not None:
+            x = torch.cat([x, c], dim=1)
+            if self.condition_on == "both":
+                y = torch.cat([y, c], dim=1)
+        s = self.critic(x, y)
+        mask = same_condition_mask(c) if self.negatives == "same_condition" else None
+        return s, mask
+
+    def loss_and_estimates(self, x, y, c=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The learning loss and every estimate, from one evaluation of the critic."""
+        raise NotImplementedError
+
+    def estimates(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+        return self.loss_and_estimates(x, y, c)[1]
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.estimates(x, y, c)[self.primary]
+
+    def learning_loss(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        return self.loss_and_estimates(x, y, c)[0]
+
+
+class InfoNCEEstimator(MIEstimator):
+    """InfoNCE lower bound with the ``+ log N`` convention (van den Oord et al. 2018; FactorCL Eq. 10, spec A.3.1):
+    the estimate never exceeds ``log N`` (N = batch size, or the number of same-condition candidates).
+
+    Example:
+        >>> est = InfoNCEEstimator(4, 4, critic="separable")
+        >>> est(torch.randn(16, 4), torch.randn(16, 4)).shape
+        torch.Size([])
+    """
+
+    primary = "infonce"
+
+    def loss_and_estimates(self, x, y, c=None):
+        s, mask = self.scores(x, y, c)
+        v = infonce_lower_bound(s, mask)
+        return -v, {"infonce": v}
+
+
+class NWJEstimator(MIEstimator):
+    """NWJ lower bound (Nguyen et al. 2010; Poole et al. 2019 Eq. 6): unbiased minibatch gradients, high variance
+    when the MI is large (the ``e^f`` term)."""
+
+    primary = "nwj"
+
+    def loss_and_estimates(self, x, y, c=None):
+        s, mask = self.scores(x, y, c)
+        v = nwj_lower_bound(s, mask)
+        return -v, {"nwj": v}
+
+
+class MINEEstimator(MIEstimator):
+    """MINE (Belghazi et al. 2018): the Donsker–Varadhan bound (Eq. 10) as the estimate, trained with the
+    moving-average bias correction of §3.2: the gradient of ``log E_marg[e^T]`` is ``∇E_marg[e^T] / E_marg[e^T]``,
+    and the denominator is replaced by an exponential moving average (rate ``ma_rate``) of its minibatch values.
+
+    ``learning_loss`` returns ``-(mean T_joint - E_batch[e^T] / ma)``, whose gradient is the corrected one; its value
+    is not an MI estimate. The moving average is kept in log space and updated (without gradient) on each call of
+    ``learning_loss`` in training mode.
+
+    OMIB (spec §3.7) estimates H(v) as I(v; v) with MINE: for continuous v that quantity is infinite and the
+    finite number returned depends on the critic and the training budget.
+    """
+
+    primary = "mine"
+
+    def __init__(self, *args, ma_rate: float = 0.01, **kwargs):
+        super().__init__(*args, **kwargs)
+        if not (isinstance(ma_rate, (int, float)) and 0.0 < ma_rate <= 1.0):
+            raise ValueError(f"ma_rate must lie in (0, 1], got {ma_rate!r}")
+        self.ma_rate = float(ma_rate)
+        self.register_buffer("log_ma", torch.tensor(float("nan")))
+
+    def loss_and_estimates(self, x, y, c=None):
+        s, mask = self.scores(x, y, c)
+        v = mine_lower_bound(s, mask)
+        n = s.shape[0]
+        marg = ~torch.eye(n, dtype=torch.bool, device=s.device)
+        if mask is not None:
+            marg = marg & mask
+        lme = torch.logsumexp(s.masked_fill(~marg, float("-inf")).reshape(-1), 0) - math.log(int(marg.sum()))
+        if self.training:
+            with torch.no_grad():
+                if torch.isnan(self.log_ma):
+                    self.log_ma.copy_(lme)
+                else:
+                    a = self.ma_rate
+                    self.log_ma.copy_(torch.logaddexp(self.log_ma + math.log1p(-a) if a < 1 else
+                                                      torch.tensor(-math.inf), lme + math.log(a)))
+        log_ma = lme.detach() if torch.isnan(self.log_ma) else self.log_ma
+        loss = -(s.diagonal().mean() - torch.exp(lme - log_ma))
+        return loss, {"mine": v}
+
+
+class CLUBEstimator(MIEstimator):
+    """CLUB with a Gaussian variational ``q(y | x) = N(μ(x), diag σ²(x))`` (Cheng et al. ICML 2020, Eq. 14 and
+    their released ``CLUB`` module: μ and log σ² from two ReLU MLPs, log σ² through ``tanh``).
+
+    ``learning_loss`` = negative log-likelihood of ``q`` on the positive pairs (Cheng et al. Alg. 1);
+    ``forward`` = ``mean_i log q(y_i|x_i) - mean_{i,j} log q(y_j|x_i)`` (:func:`~mmib.info.bounds.club_upper_bound`).
+    With ``c``, ``q(y | [x, c])``. The ``critic`` arguments are not used (the variational network is the critic).
+
+    Args:
+        hidden_dim: width of the hidden layer of the μ and log σ² networks.
+    """
+
+    primary = "club"
+
+    def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, hidden_dim: int = 256, negatives: str = "batch",
+                 **_ignored):
+        self._hidden_dim = hidden_dim
+        super().__init__(x_dim, y_dim, c_dim, critic="bilinear", condition_on="x", negatives=negatives)
+
+    def _build_critic(self, critic, kwargs) -> nn.Module:
+        in_dim = self.x_dim + self.c_dim
+        mod = nn.Module()
+        mod.mu = mlp(in_dim, self._hidden_dim, self.y_dim, 1)
+        mod.logvar = nn.Sequential(mlp(in_dim, self._hidden_dim, self.y_dim, 1), nn.Tanh())
+        return mod
+
+    def log_q(self, x, y, c=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``log_q[i, j] = log q(y_j | x_i[, c_i])`` (full Gaussian log-density, nats) and the candidate mask."""
+        check_inputs(x, y, c, self.x_dim, self.y_dim, self.c_dim, type(self).__name__)
+        xin = x if c is None else torch.cat([x, c], dim=1)
+        mu, logvar = self.critic.mu(xin), self.critic.logvar(xin)  # (N, d)
+        diff = y[None, :, :] - mu[:, None, :]  # (N_x, N_y, d)
+        lq = -0.5 * (diff.pow(2) / logvar.exp()[:, None, :] + logvar[:, None, :] + math.log(2 * math.pi)).sum(-1)
+        mask = same_condition_mask(c) if self.negatives == "same_condition" else None
+        return lq, mask
+
+    def loss_and_estimates(self, x, y, c=None):
+        lq, mask = self.log_q(x, y, c)
+        return -lq.diagonal().mean(), {"club": club_upper_bound(lq, mask)}
+
+
+class NCECLUBEstimator(MIEstimator):
+    """NCE-CLUB upper bound (FactorCL Eq. 11 / 54, Thm 2; spec A.3.2): the critic is trained with InfoNCE only
+    (``learning_loss = -InfoNCE``) and plugged into the CLUB form. ``estimates`` also returns ``infonce`` (the lower
+    bound from the same critic, FactorCL Eq. 12's sandwich) and both marginal-term variants.
+
+    Args:
+        include_diagonal: ``True`` (FactorCL's code, exactly shift-invariant): the marginal term averages all N²
+            pairs; ``False``: only the i≠j pairs. Decides what :meth:`forward` returns.
+    """
+
+    primary = "nce_club"
+
+    def __init__(self, *args, include_diagonal: bool = True, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.include_diagonal = bool(include_diagonal)
+        if not self.include_diagonal:
+            self.primary = "nce_club_offdiag"
+
+    def loss_and_estimates(self, x, y, c=None):
+        s, mask = self.scores(x, y, c)
+        nce = infonce_lower_bound(s, mask)
+        out = {
+            "nce_club": nce_club_upper_bound(s, mask, include_diagonal=True),
+            "nce_club_offdiag": nce_club_upper_bound(s, mask, include_diagonal=False),
+            "infonce": nce,
+        }
+        return -nce, out
+
+
+#: estimator classes by ``method`` name (``nce_club_offdiag`` is NCE-CLUB with ``include_diagonal=False``)
+ESTIMATORS: dict[str, Callable[..., MIEstimator]] = {
+    "infonce": InfoNCEEstimator,
+    "nwj": NWJEstimator,
+    "mine": MINEEstimator,
+    "club": CLUBEstimator,
+    "nce_club": NCECLUBEstimator,
+    "nce_club_offdiag": lambda *a, **k: NCECLUBEstimator(*a, include_diagonal=False, **k),
+}
+
+
+def build_estimator(method: str, x_dim: int, y_dim: int, c_dim: int = 0, **kwargs) -> MIEstimator:
+    """An estimator by name (see :data:`ESTIMATORS`)."""
+    if method not in ESTIMATORS:
+        raise UnknownNameError("MI estimator", str(method), list(ESTIMATORS))
+    return ESTIMATORS[method](x_dim, y_dim, c_dim, **kwargs)
+
+
+@dataclass
+class MIEstimateResult:
+    """The outcome of :func:`estimate_mi` (nats). ``float(result)`` is ``result.value``."""
+
+    value: float
+    stderr: float
+    method: str
+    steps: int
+    batch_size: int
+    history: list[float] = field(default_factory=list)  # per-step training estimate
+
+    def __float__(self) -> float:
+        return self.value
+
+
+class _BatchSampler:
+    """Random minibatches of indices; with groups, every batch comes from one group chosen with probability
+    proportional to its size (so averaging over batches is the expectation over p(c), FactorCL Eq. 13)."""
+
+    def __init__(self, n: int, batch_size: int, generator: torch.Generator, groups: list[torch.Tensor] | None):
+        self.n, self.batch_size, self.gen = n, batch_size, generator
+        self.groups = [g for g in groups if len(g) >= 2] if groups is not None else None
+        if self.groups is not None:
+            if not self.groups:
+                raise ValueError("negatives='same_condition': no conditioning value occurs twice in c; "
+                                 "draw several samples per condition")
+            self.weights = torch.tensor([float(len(g)) for g in self.groups])
+
+    def __call__(self) -> torch.Tensor:
+        if self.groups is None:
+            return torch.randperm(self.n, generator=self.gen)[: self.batch_size]
+        g = self.groups[int(torch.multinomial(self.weights, 1, generator=self.gen))]
+        return g[torch.randperm(len(g), generator=self.gen)[: self.batch_size]]
+
+
+def estimate_mi(
+    x: torch.Tensor,
+    y: torch.Tensor,
+    c: torch.Tensor | None = None,
+    method: str = "infonce",
+    steps: int = 1000,
+    batch_size: int = 64,
+    seed: int = 0,
+    critic: str = "concat",
+    critic_kwargs: dict | None = None,
+    lr: float = 1e-3,
+    negatives: str | None = None,
+    condition_on: str = "both",
+    eval_batches: int = 50,
+    progress: bool = False,
+) -> MIEstimateResult:
+    """Train an estimator on ``(x, y[, c])`` and return its estimate of I(X;Y) or I(X;Y|C) in nats.
+
+    Training: ``steps`` Adam steps (learning rate ``lr``) on random minibatches of ``batch_size`` rows.
+    Estimate: the mean of the estimator over ``eval_batches`` fresh random minibatches of the same size after
+    training (the bounds depend on the batch size, e.g. InfoNCE <= log batch_size), with its standard error.
+    The estimate is taken on the same data as the training: hold data out yourself for an out-of-sample value.
+
+    With ``c`` the default is ``negatives="same_condition"`` and every minibatch is drawn from one conditioning
+    value (see :mod:`mmib.info.estimators`).
+
+    Args:
+        method: ``infonce``, ``nwj``, ``mine``, ``club``, ``nce_club``, ``nce_club_offdiag``.
+        seed: seeds the critic's initialization and the minibatch order (global RNG state is left untouched).
+
+    Raises:
+        ValueError: on malformed inputs or arguments; UnknownNameError on an unknown ``method``/``critic``.
+    """
+    for name, v, lo in (("steps", steps, 0), ("batch_size", batch_size, 2), ("eval_batches", eval_batches, 1)):
+        if not isinstance(v, int) or isinstance(v, bool) or v < lo:
+            raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    x, y = torch.as_tensor(x), torch.as_tensor(y)
+    if y.dim() == 1:
+        y = y[:, None]
+    if x.dim() == 1:
+        x = x[:, None]
+    if c is not None:
+        c = torch.as_tensor(c)
+        c = c[:, None] if c.dim() == 1 else c
+    x, y = x.float(), y.float()
+    c = c.float() if c is not None else None
+    c_dim = 0 if c is None else (c.shape[1] if c.dim() == 2 else -1)
+    check_inputs(x, y, c, x.shape[1] if x.dim() == 2 else -1, y.shape[1] if y.dim() == 2 else -1,
+                 c_dim, "estimate_mi")
+    if negatives is None:
+        negatives = "same_condition" if c is not None else "batch"
+    n = x.shape[0]
+    if batch_size > n:
+        raise ValueError(f"batch_size ({batch_size}) must not exceed the number of samples ({n})")
+    kwargs: dict = {"negatives": negatives}
+    if method != "club":
+        kwargs.update(critic=critic, critic_kwargs=critic_kwargs, condition_on=condition_on)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        est = build_estimator(method, x.shape[1], y.shape[1], c_dim, **kwargs)
+    gen = torch.Generator().manual_seed(seed)
+    groups = None
+    if negatives == "same_condition":
+        _, inverse = torch.unique(c, dim=0, return_inverse=True)
+        groups = [torch.nonzero(inverse == k).squeeze(1) for k in range(int(inverse.max()) + 1)]
+    sample = _BatchSampler(n, batch_size, gen, groups)
+    opt = torch.optim.Adam(est.parameters(), lr=lr)
+    history: list[float] = []
+    est.train()
+    bar = None
+    if progress:
+        from rich.progress import Progress
+
+        bar = Progress(transient=True)
+        bar.start()
+        task = bar.add_task(f"estimate_mi[{method}]", total=steps)
+    try:
+        for _ in range(steps):
+            idx = sample()
+            cb = c[idx] if c is not None else None
+            loss, vals = est.loss_and_estimates(x[idx], y[idx], cb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            history.append(float(vals[est.primary].detach()))
+            if bar is not None:
+                bar.advance(task)
+    finally:
+        if bar is not None:
+            bar.stop()
+    est.eval()
+    vals_eval = []
+    with torch.no_grad():
+        for _ in range(eval_batches):
+            idx = sample()
+            vals_eval.append(float(est(x[idx], y[idx], c[idx] if c is not None else None)))
+    t = torch.tensor(vals_eval, dtype=torch.float64)
+    stderr = float(t.std() / math.sqrt(len(t))) if len(t) > 1 else float("nan")
+    return MIEstimateResult(float(t.mean()), stderr, method, steps, batch_size, history)

@@ -1,0 +1,198 @@
+"""Critics and estimator modules vs float64 references; neural-estimator claims on small problems (spec D.1)."""
+
+import math
+
+import pytest
+import torch
+
+from mmib.errors import UnknownNameError
+from mmib.info import (
+    BilinearCritic,
+    CLUBEstimator,
+    ConcatCritic,
+    InfoNCEEstimator,
+    MINEEstimator,
+    NCECLUBEstimator,
+    NWJEstimator,
+    SeparableCritic,
+    build_estimator,
+    conditional_gaussians,
+    correlated_gaussians,
+    estimate_mi,
+    gaussian_club_value,
+    infonce_lower_bound,
+    mine_lower_bound,
+    nce_club_upper_bound,
+)
+
+SMALL = {"critic": "concat", "critic_kwargs": {"hidden_dim": 64}, "lr": 5e-3}
+
+
+def test_concat_critic_equals_mlp_on_every_concatenated_pair():
+    torch.manual_seed(0)
+    critic = ConcatCritic(3, 2, hidden_dim=8, hidden_layers=2).double()
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    net = torch.nn.Sequential(critic.first, torch.nn.ReLU(), critic.rest)
+    ref = torch.tensor([[net(torch.cat([x[i], y[j]])).item() for j in range(5)] for i in range(4)],
+                       dtype=torch.float64)
+    assert torch.allclose(critic(x, y), ref, atol=1e-12)
+
+
+def test_separable_and_bilinear_critics_match_loops():
+    torch.manual_seed(0)
+    sep = SeparableCritic(3, 2, embed_dim=4, hidden_dim=8).double()
+    bil = BilinearCritic(3, 2, init_std=1.0).double()
+    x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    for i in range(4):
+        for j in range(5):
+            assert sep(x, y)[i, j].detach().item() == pytest.approx(float((sep.g(x[i]) @ sep.h(y[j])).detach()), abs=1e-12)
+            assert bil(x, y)[i, j].detach().item() == pytest.approx(float((x[i] @ bil.weight @ y[j]).detach()), abs=1e-12)
+
+
+def test_club_log_q_matches_torch_normal_and_its_loss_is_the_nll():
+    torch.manual_seed(0)
+    est = CLUBEstimator(3, 2, hidden_dim=8).double()
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
+    lq, _ = est.log_q(x, y)
+    mu, logvar = est.critic.mu(x), est.critic.logvar(x)
+    for i in range(5):
+        q = torch.distributions.Normal(mu[i], (0.5 * logvar[i]).exp())
+        for j in range(5):
+            assert lq[i, j].item() == pytest.approx(q.log_prob(y[j]).sum().item(), abs=1e-10)
+    assert est.learning_loss(x, y).item() == pytest.approx(-lq.diagonal().mean().item(), abs=1e-12)
+    assert est(x, y).item() == pytest.approx((lq.diagonal().mean() - lq.mean()).item(), abs=1e-12)
+
+
+def test_estimators_return_the_bound_of_their_critic_scores():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3), torch.randn(8, 2)
+    for cls, fn in ((InfoNCEEstimator, infonce_lower_bound), (MINEEstimator, mine_lower_bound)):
+        est = cls(3, 2, critic="separable")
+        s, _ = est.scores(x, y)
+        assert est(x, y).item() == pytest.approx(fn(s).item(), abs=1e-6)
+    nce = NCECLUBEstimator(3, 2)
+    s, _ = nce.scores(x, y)
+    v = nce.estimates(x, y)
+    assert v["nce_club"].item() == pytest.approx(nce_club_upper_bound(s).item(), abs=1e-6)
+    assert v["infonce"].item() == pytest.approx(-nce.learning_loss(x, y).item(), abs=1e-6)
+    off = NCECLUBEstimator(3, 2, include_diagonal=False)
+    assert off.primary == "nce_club_offdiag"
+    out = NWJEstimator(3, 2)(x, y)
+    assert out.dim() == 0 and out.requires_grad
+
+
+def test_conditioning_concatenates_c_and_masks_negatives():
+    torch.manual_seed(0)
+    x, y = torch.randn(6, 3), torch.randn(6, 2)
+    c = torch.tensor([[1.0, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 0]])
+    est = InfoNCEEstimator(3, 2, c_dim=2, critic="separable", negatives="same_condition")
+    s, mask = est.scores(x, y, c)
+    assert torch.allclose(s, est.critic(torch.cat([x, c], 1), torch.cat([y, c], 1)))
+    assert mask.tolist() == (c[:, None] == c[None]).all(-1).tolist()
+    assert est(x, y, c).item() == pytest.approx(infonce_lower_bound(s, mask).item(), abs=1e-6)
+    xonly = InfoNCEEstimator(3, 2, c_dim=2, critic="separable", condition_on="x")
+    assert xonly.critic.y_dim == 2 and xonly.critic.x_dim == 5
+
+
+def test_mine_moving_average_correction():
+    torch.manual_seed(0)
+    x, y = torch.randn(16, 3), torch.randn(16, 3)
+    # rate 1: the moving average is the batch value itself, so the corrected gradient is the DV gradient
+    est = MINEEstimator(3, 3, critic="separable", ma_rate=1.0)
+    g1 = torch.autograd.grad(est.learning_loss(x, y), list(est.parameters()))
+    g2 = torch.autograd.grad(-est(x, y), list(est.parameters()))
+    for a, b in zip(g1, g2):
+        assert torch.allclose(a, b, atol=1e-6)
+    # rate a: log_ma follows log((1 - a) ma + a * mean_marg e^T), in float64 by hand
+    est = MINEEstimator(3, 3, critic="separable", ma_rate=0.1)
+    ma = None
+    for _ in range(3):
+        xb, yb = torch.randn(8, 3), torch.randn(8, 3)
+        s, _ = est.scores(xb, yb)
+        off = s.detach().double()[~torch.eye(8, dtype=torch.bool)]
+        et = off.exp().mean().item()
+        ma = et if ma is None else 0.9 * ma + 0.1 * et
+        est.learning_loss(xb, yb)
+        assert est.log_ma.item() == pytest.approx(math.log(ma), abs=1e-5)
+
+
+def test_bad_estimator_inputs_raise():
+    est = InfoNCEEstimator(3, 2)
+    with pytest.raises(ValueError, match=r"x must be a 2-D tensor \(N, 3\)"):
+        est(torch.randn(4, 4), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="same number of rows"):
+        est(torch.randn(4, 3), torch.randn(5, 2))
+    with pytest.raises(ValueError, match="c_dim=0"):
+        est(torch.randn(4, 3), torch.randn(4, 2), torch.randn(4, 1))
+    bad = torch.randn(4, 3)
+    bad[1, 1] = float("inf")
+    with pytest.raises(ValueError, match="x contains NaN or inf"):
+        est(bad, torch.randn(4, 2))
+    with pytest.raises(ValueError, match="pass the conditioning tensor c"):
+        InfoNCEEstimator(3, 2, c_dim=1)(torch.randn(4, 3), torch.randn(4, 2))
+    with pytest.raises(ValueError, match="same_condition"):
+        InfoNCEEstimator(3, 2, negatives="same_condition")
+    with pytest.raises(ValueError, match="negatives"):
+        InfoNCEEstimator(3, 2, negatives="all")
+    with pytest.raises(UnknownNameError, match="infonce"):
+        build_estimator("nope", 3, 2)
+    with pytest.raises(UnknownNameError, match="concat"):
+        InfoNCEEstimator(3, 2, critic="mlp")
+    with pytest.raises(ValueError, match="batch_size"):
+        estimate_mi(torch.randn(10, 2), torch.randn(10, 2), batch_size=64)
+    with pytest.raises(ValueError, match="steps"):
+        estimate_mi(torch.randn(10, 2), torch.randn(10, 2), steps=-1, batch_size=4)
+
+
+# ------------------------------------------------------------------------------------ claims on small problems
+
+
+def test_infonce_estimate_approaches_truth_from_below_and_is_seeded():
+    x, y = correlated_gaussians(4096, 2, 1.0, seed=0)
+    r = estimate_mi(x, y, method="infonce", steps=300, **SMALL)
+    assert 0.8 <= r.value <= 1.05  # lower bound, tolerance 0.2 nats after 300 steps
+    again = estimate_mi(x, y, method="infonce", steps=20, **SMALL)
+    assert again.history == estimate_mi(x, y, method="infonce", steps=20, **SMALL).history
+
+
+def test_infonce_never_exceeds_log_batch_when_the_truth_is_larger():
+    x, y = correlated_gaussians(4096, 5, 10.0, seed=0)
+    r = estimate_mi(x, y, method="infonce", steps=200, **SMALL)
+    assert max(r.history) <= math.log(64) + 1e-5 and r.value <= math.log(64)
+    assert r.value > 3.0  # saturating towards log 64 = 4.16
+
+
+def test_club_and_nce_club_lie_above_the_truth_on_a_small_gaussian():
+    # with the exact conditional both converge to gaussian_club_value = d(e^{2I/d} - 1) = 3.44 > I = 1
+    x, y = correlated_gaussians(4096, 2, 1.0, seed=0)
+    club = estimate_mi(x, y, method="club", steps=300, **SMALL)
+    nce_club = estimate_mi(x, y, method="nce_club", steps=300, **SMALL)
+    target = gaussian_club_value(2, 1.0)
+    assert club.value > 1.0 and abs(club.value - target) < 0.5
+    assert 1.0 < nce_club.value < target + 0.3
+
+
+def test_conditional_infonce_recovers_known_cmi():
+    # spec D.1.4 generator, negatives from p(x2|c) (batches share one c): within 0.2 nats of the true CMI
+    x1, x2, c = conditional_gaussians(64 * 100, 3, 1.0, seed=0, samples_per_condition=64)
+    r = estimate_mi(x1, x2, c, method="infonce", steps=400, **SMALL)
+    assert abs(r.value - 1.0) < 0.2
+    # in-batch negatives across different c (FactorCL's code) estimate I([X1,C];[X2,C]) instead, near log N
+    x1, x2, c = conditional_gaussians(64 * 100, 3, 1.0, seed=0, samples_per_condition=1)
+    r = estimate_mi(x1, x2, c, method="infonce", negatives="batch", steps=200, **SMALL)
+    assert r.value > 2.5
+
+
+def test_xor_conditional_mi_d15():
+    # b1, b2 bits; xi = ±v_i + noise; Y = b1 xor b2: I(X1;X2) = 0 but I(X1;X2|Y) = ln 2
+    g = torch.Generator().manual_seed(0)
+    n = 4000
+    b = torch.randint(0, 2, (n, 2), generator=g)
+    v = torch.randn(2, 2, generator=g)
+    x1 = (2 * b[:, :1] - 1) * v[0] + 0.05 * torch.randn(n, 2, generator=g)
+    x2 = (2 * b[:, 1:] - 1) * v[1] + 0.05 * torch.randn(n, 2, generator=g)
+    y = torch.nn.functional.one_hot(b[:, 0] ^ b[:, 1], 2).float()
+    cond = estimate_mi(x1, x2, y, method="infonce", steps=300, **SMALL)
+    uncond = estimate_mi(x1, x2, method="infonce", steps=150, **SMALL)
+    assert abs(cond.value - math.log(2)) < 0.1
+    assert abs(uncond.value) < 0.05
