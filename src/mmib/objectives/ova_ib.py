@@ -53,39 +53,71 @@ def tuple_gram(tuple_embeddings: Sequence[torch.Tensor]) -> torch.Tensor:
     Computed in float64 (O(N k² d), negligible) so that it is positive semi-definite to float64 precision even for
     nearly collinear tuples, which a float32 Gram matrix is not.
     """
-    a = torch.stack(list(tuple_embeddings), dim=1)  # (N, k, d)
-    a = a.to(_small_dtype(a))
-    return a @ a.mT
+    return rowwise_gram(tuple_embeddings)
+
+
+def rowwise_gram(embeddings: Sequence[torch.Tensor], index: Sequence[int] | None = None) -> torch.Tensor:
+    """Per-row Gram matrices of all M embeddings (each (N, d)) → (N, M, M) in float64; ``index`` selects a sub-tuple."""
+    a = torch.stack([t.to(_small_dtype(t)) for t in embeddings], dim=1)  # (N, M, d)
+    g = torch.einsum("nid,njd->nij", a, a)
+    if index is not None:
+        idx = torch.as_tensor(list(index), device=g.device)
+        g = g[:, idx][:, :, idx]
+    return g
 
 
 def projection_quadratic_forms(
-    cross: Sequence[torch.Tensor], gram: torch.Tensor, ridge: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    cross: Sequence[torch.Tensor], gram: torch.Tensor, ridge: float, need_q2: bool = True
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
     """The quadratic forms behind the projection score, for every (anchor row, candidate tuple) pair.
 
     Args:
-        cross: k tensors (Na, Nt), ``cross[i][a, t] = ⟨anchor_a, tuple_t^(i)⟩`` (the vector c of Eq. 11's Aᵀz).
+        cross: k tensors (Na, Nt), ``cross[i][a, t] = ⟨anchor_a, tuple_t^(i)⟩`` (the vector c = Aᵀz of Eq. 11).
         gram: (Nt, k, k) per-candidate Gram matrices AᵀA (see :func:`tuple_gram`).
         ridge: λ > 0.
+        need_q2: also compute q2 (GRAM needs only q1 and det K).
 
     Returns:
-        ``(q1, q2, det)``: q1 = cᵀK^{-1}c and q2 = cᵀK^{-2}c, both (Na, Nt), with K = AᵀA + λI, and
-        det K per candidate (Nt,). Computed in float64 from one Cholesky factor per candidate.
+        ``(q1, q2, det)``: q1 = cᵀK^{-1}c and q2 = cᵀK^{-2}c, both (Na, Nt) in the dtype of ``cross``, with
+        K = AᵀA + λI, and det K per candidate (Nt,). K is factored once per candidate, K = L Lᵀ, in float64;
+        then y = L^{-1}c, q1 = ‖y‖², w = L^{-ᵀ}y = K^{-1}c, q2 = ‖w‖², each a few fused multiply-adds of (Na, Nt)
+        arrays with per-candidate coefficients (no batched tiny matmuls, nothing of size N²·d).
     """
+    k = len(cross)
     work = _small_dtype(gram)
-    k = gram.shape[-1]
     eye = torch.eye(k, dtype=work, device=gram.device)
-    kmat = gram.to(work) + ridge * eye
-    chol, info = torch.linalg.cholesky_ex(kmat)
+    chol, info = torch.linalg.cholesky_ex(gram.to(work) + ridge * eye)
     if bool((info > 0).any()):  # pragma: no cover - needs a non-PSD Gram matrix (NaN/inf input)
-        raise ValueError("projection score: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
-    c = torch.stack([x.to(work) for x in cross], dim=0).permute(2, 0, 1)  # (Nt, k, Na)
-    y = torch.linalg.solve_triangular(chol, c, upper=False)  # L^{-1} c
-    w = torch.linalg.solve_triangular(chol.mT, y, upper=True)  # K^{-1} c
-    q1 = (y * y).sum(1).T  # (Na, Nt)
-    q2 = (w * w).sum(1).T
+        raise ValueError(
+            "projection score: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)"
+        )
     det = torch.diagonal(chol, dim1=-2, dim2=-1).prod(-1) ** 2
-    return q1, q2, det
+    linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (Nt, k, k), lower
+    # coef[i][j] = (L^{-1})_ij per candidate, as contiguous (Nt,) vectors (unbind: one backward node, not k² selects)
+    coef = [row.unbind(0) for row in linv.to(cross[0].dtype).permute(1, 2, 0).contiguous().unbind(0)]
+    y = []
+    for i in range(k):
+        acc = cross[0] * coef[i][0]
+        for j in range(1, i + 1):
+            acc = torch.addcmul(acc, cross[j], coef[i][j])
+        y.append(acc)
+    q1 = _sum_of_squares(y)
+    if not need_q2:
+        return q1, None, det
+    w = []
+    for i in range(k):
+        acc = y[i] * coef[i][i]
+        for j in range(i + 1, k):
+            acc = torch.addcmul(acc, y[j], coef[j][i])
+        w.append(acc)
+    return q1, _sum_of_squares(w), det
+
+
+def _sum_of_squares(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    out = xs[0] * xs[0]
+    for x in xs[1:]:
+        out = torch.addcmul(out, x, x)
+    return out
 
 
 def projection_score_from_gram(
@@ -102,7 +134,9 @@ def projection_score_from_gram(
     return s.to(cross[0].dtype)
 
 
-def projection_score(anchors: torch.Tensor, tuples: Sequence[torch.Tensor], ridge: float = 1e-8) -> torch.Tensor:
+def projection_score(
+    anchors: torch.Tensor, tuples: Sequence[torch.Tensor], ridge: float = 1e-8
+) -> torch.Tensor:
     """Projection score of every anchor row (Na, d) against every tuple row (tuples: k tensors (Nt, d)) → (Na, Nt).
 
     The embeddings are used as given (the objective L2-normalizes them first).
@@ -128,7 +162,9 @@ class _MLPProjector(nn.Module):
     def __init__(self, n_inputs: int, embed_dim: int, hidden_dim: int) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Linear(n_inputs * embed_dim, hidden_dim), nn.ReLU(inplace=True), nn.Linear(hidden_dim, embed_dim)
+            nn.Linear(n_inputs * embed_dim, hidden_dim),
+            nn.ReLU(inplace=True),
+            nn.Linear(hidden_dim, embed_dim),
         )
 
     def forward(self, others: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -232,12 +268,16 @@ class OVAIBLoss(nn.Module):
             idx = [keys.index(k) for k in self.modality_names]
             return [keys[i] for i in idx], [zs[i] for i in idx]
         if len(zs) != self.n_modalities:
-            raise ValueError(f"OVAIBLoss: the MLP projector was built for {self.n_modalities} modalities, got {len(zs)}")
+            raise ValueError(
+                f"OVAIBLoss: the MLP projector was built for {self.n_modalities} modalities, got {len(zs)}"
+            )
         return keys, zs
 
     def _check_dim(self, d: int) -> None:
         if self.projectors is not None and d != self.embed_dim:
-            raise ValueError(f"OVAIBLoss: embeddings have dimension {d}, the MLP projector expects {self.embed_dim}")
+            raise ValueError(
+                f"OVAIBLoss: embeddings have dimension {d}, the MLP projector expects {self.embed_dim}"
+            )
 
     # ------------------------------------------------------------------ loss
     def forward(self, embeddings: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> LossOutput:
@@ -251,11 +291,20 @@ class OVAIBLoss(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         per_anchor = []
         if self.projectors is None:
-            # pairwise Gram matrices local × candidates, each computed once and shared by the anchors
-            cross = {(a, b): zs[a] @ cands[b].T for a in range(m) for b in range(m) if a != b}
+            # pairwise Gram matrices (local rows × candidates): without gathering each pair is one matmul shared by
+            # its two anchors (the M(M−1)/2 matmuls of pairwise CLIP)
+            cross: dict[tuple[int, int], torch.Tensor] = {}
+            for a in range(m):
+                for b in range(m):
+                    if a == b or (a, b) in cross:
+                        continue
+                    cross[(a, b)] = zs[a] @ cands[b].T
+                    if cands[b] is zs[b]:
+                        cross[(b, a)] = cross[(a, b)].T
+            full_gram = rowwise_gram(cands)  # (N_all, M, M): every tuple Gram matrix is a sub-block
             for a in range(m):
                 others = [b for b in range(m) if b != a]
-                gram = tuple_gram([cands[b] for b in others])
+                gram = full_gram[:, others][:, :, others]
                 s = projection_score_from_gram(
                     [cross[(a, b)] for b in others], gram, (zs[a] * zs[a]).sum(-1), self.ridge
                 )
@@ -264,7 +313,9 @@ class OVAIBLoss(nn.Module):
             for a in range(m):
                 others = [cands[b] for b in range(m) if b != a]
                 t = l2_normalize(self.projectors[a](others))
-                per_anchor.append(contrastive_ce(scale * (zs[a] @ t.T), self.positive_in_denominator, targets=targets))
+                per_anchor.append(
+                    contrastive_ce(scale * (zs[a] @ t.T), self.positive_in_denominator, targets=targets)
+                )
         for k, la in zip(keys, per_anchor):
             terms[f"infonce_{k}"] = la.detach()
         sufficiency = torch.stack(per_anchor).mean()
@@ -295,7 +346,9 @@ class OVAIBLoss(nn.Module):
             return projection_score(c, qs, self.ridge).T
         idx = self._candidate_index(qkeys, candidate_modality)
         if len(qs) != self.n_modalities - 1:
-            raise ValueError(f"OVAIBLoss.score: the MLP projector needs {self.n_modalities - 1} query modalities")
+            raise ValueError(
+                f"OVAIBLoss.score: the MLP projector needs {self.n_modalities - 1} query modalities"
+            )
         if self.modality_names is not None and isinstance(queries, Mapping):
             order = [n for n in self.modality_names if n in qkeys]
             qs = [qs[qkeys.index(n)] for n in order]
@@ -310,7 +363,9 @@ class OVAIBLoss(nn.Module):
             return candidate_modality
         if isinstance(candidate_modality, str):
             if names is None or candidate_modality not in names:
-                raise ValueError(f"candidate_modality {candidate_modality!r} is not one of modality_names {names}")
+                raise ValueError(
+                    f"candidate_modality {candidate_modality!r} is not one of modality_names {names}"
+                )
             return names.index(candidate_modality)
         if names is not None:
             missing = [n for n in names if n not in qkeys]
@@ -320,4 +375,3 @@ class OVAIBLoss(nn.Module):
             "OVAIBLoss.score with projector='mlp' needs candidate_modality (or modality_names and query keys that "
             "leave out exactly one modality)"
         )
-

@@ -1,0 +1,187 @@
+"""FactorCL's objective (Liang, Deng, Ma, Zou, Morency, Salakhutdinov, "Factorized Contrastive Learning: Going
+Beyond Multi-view Redundancy", NeurIPS 2023; App. D.1 Eqs. 94–99, Algorithm 3).
+
+Estimators (conventions of the authors' code, pliang279/FactorCL, spec A.3):
+
+* concatenation critic f(a, b) = h([a, b]), h an MLP with a scalar output (App. D.1);
+* InfoNCE lower bound with the +log N offset (Eq. 10):
+  Î_NCE = (1/N) Σ_i f(a_i, b_i) − (1/N) Σ_i [logsumexp_j f(a_j, b_i) − log N]   (so Î_NCE ≤ log N);
+* NCE-CLUB upper bound (Eq. 11) with the same kind of critic, trained only by InfoNCE (Algorithm 3):
+  Î_CLUB = (1/N) Σ_i f(a_i, b_i) − (1/N²) Σ_{i,j} f(a_j, b_i)   (all pairs; ``club_off_diagonal`` averages i≠j).
+* conditional versions by concatenation of the conditioning variable (label one-hot, or the augmented view's head
+  output) to the critic inputs (§3.1, App. D.1).
+
+The six terms (spec A.4, all unit-weighted; loss = −objective):
+
+=============  ====  ===========================================  =============================================
+key            sign  SUP                                          SSL
+=============  ====  ===========================================  =============================================
+``nce``        +     I_NCE(X1; X2)                                I_NCE(X1; X2)
+``club_cond``  −     I_NCE-CLUB(X1; X2 | Y)                       I_NCE-CLUB(X1; X2 | X1', X2')
+``nce_self1``  +     I_NCE(X1; Y)                                 I_NCE(X1; X1')
+``nce_self2``  +     I_NCE(X2; Y)                                 I_NCE(X2; X2')
+``club``       −     I_NCE-CLUB(X1; X2)                           I_NCE-CLUB(X1; X2)
+``nce_cond``   +     I_NCE(X1; X2 | Y)                            I_NCE(X1; X2 | X1', X2')
+=============  ====  ===========================================  =============================================
+
+The critics of the two CLUB terms (φ) are not trained by this loss; :meth:`FactorCLLoss.club_critic_loss` is their
+InfoNCE loss (the inner step of Algorithm 3). The estimators are implemented here (not in ``mmib.info``, which was
+not available when this was written); they are small and tested against float64 loops.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from mmib.nn.heads import activation
+from mmib.objectives.base import LossOutput
+
+#: term key → sign in the objective (maximized), in the order of Eqs. 94–99
+FACTORCL_TERMS: dict[str, int] = {"nce": +1, "club_cond": -1, "nce_self1": +1, "nce_self2": +1, "club": -1,
+                                  "nce_cond": +1}
+CLUB_TERMS = ("club_cond", "club")
+
+
+class ConcatCritic(nn.Module):
+    """Concatenation critic f(a, b) = MLP([a, b]) → scalar (FactorCL App. D.1; code ``mlp(a+b, 512, 1, layers)``).
+
+    :meth:`pairwise` scores every pair, ``T[i, j] = f(a_j, b_i)``, without materializing the N² concatenations: the
+    first linear layer is split as W [a, b] = W_a a + W_b b.
+
+    Args:
+        a_dim, b_dim: input sizes; hidden: hidden layer sizes (>= 1 layer; spec A.4: one of 512); act: activation.
+    """
+
+    def __init__(self, a_dim: int, b_dim: int, hidden: Sequence[int] = (512,), act: str = "relu") -> None:
+        super().__init__()
+        hidden = list(hidden)
+        if not hidden:
+            raise ValueError("ConcatCritic: needs at least one hidden layer (a linear critic is additive in a, b "
+                             "and cannot estimate mutual information)")
+        if a_dim < 1 or b_dim < 1:
+            raise ValueError(f"ConcatCritic: input sizes must be >= 1, got {a_dim}, {b_dim}")
+        self.a_dim, self.b_dim = int(a_dim), int(b_dim)
+        self.first = nn.Linear(a_dim + b_dim, hidden[0])
+        layers: list[nn.Module] = [activation(act)]
+        d = hidden[0]
+        for h in hidden[1:]:
+            layers += [nn.Linear(d, h), activation(act)]
+            d = h
+        layers.append(nn.Linear(d, 1))
+        self.rest = nn.Sequential(*layers)
+
+    def _check(self, a: torch.Tensor, b: torch.Tensor) -> None:
+        if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[0]:
+            raise ValueError(f"ConcatCritic: expected (N, {self.a_dim}) and (N, {self.b_dim}), got "
+                             f"{tuple(a.shape)} and {tuple(b.shape)}")
+        if a.shape[1] != self.a_dim or b.shape[1] != self.b_dim:
+            raise ValueError(f"ConcatCritic: expected feature sizes {self.a_dim} and {self.b_dim}, got "
+                             f"{a.shape[1]} and {b.shape[1]}")
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """f(a_i, b_i) for every row i → (N,)."""
+        self._check(a, b)
+        return self.rest(self.first(torch.cat([a, b], dim=1))).squeeze(-1)
+
+    def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        """T[i, j] = f(a_j, b_i) → (N, N)."""
+        self._check(a, b)
+        wa, wb = self.first.weight[:, : self.a_dim], self.first.weight[:, self.a_dim :]
+        ha = a @ wa.T  # (N, H)
+        hb = b @ wb.T + self.first.bias
+        return self.rest(hb[:, None, :] + ha[None, :, :]).squeeze(-1)
+
+
+def infonce_from_scores(t: torch.Tensor) -> torch.Tensor:
+    """Î_NCE (+log N) from pairwise critic scores T[i, j] = f(a_j, b_i): mean diag − mean_i (lse_j T[i, j] − log N)."""
+    n = t.shape[0]
+    return t.diagonal().mean() - (t.logsumexp(dim=1).mean() - math.log(n))
+
+
+def nce_club_from_scores(t: torch.Tensor, off_diagonal: bool = False) -> torch.Tensor:
+    """Î_NCE-CLUB from pairwise scores: mean of the positives − mean over all N² pairs (or the N(N−1) i≠j pairs)."""
+    n = t.shape[0]
+    pos = t.diagonal().mean()
+    if off_diagonal:
+        if n < 2:
+            raise ValueError("NCE-CLUB (off-diagonal): needs N >= 2")
+        return pos - (t.sum() - t.diagonal().sum()) / (n * (n - 1))
+    return pos - t.mean()
+
+
+def infonce_lower_bound(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """InfoNCE estimate of I(A; B) with the +log N offset (FactorCL Eq. 10, code convention)."""
+    return infonce_from_scores(critic.pairwise(a, b))
+
+
+def nce_club_upper_bound(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor, off_diagonal: bool = False) -> torch.Tensor:
+    """NCE-CLUB estimate of I(A; B) (FactorCL Eq. 11) with an InfoNCE-trained critic."""
+    return nce_club_from_scores(critic.pairwise(a, b), off_diagonal)
+
+
+class FactorCLLoss(nn.Module):
+    """The FactorCL objective over pre-assembled critic inputs, one critic per term.
+
+    Args:
+        dims: ``{term: (a_dim, b_dim)}`` for the six keys of :data:`FACTORCL_TERMS` (the sizes of the critic
+            inputs after concatenating the conditioning).
+        critic_hidden: hidden sizes of every critic (spec A.4: ``[512]``).
+        club_off_diagonal: NCE-CLUB marginal term over i≠j pairs instead of all N² pairs.
+
+    ``forward(inputs)``: ``inputs = {term: (a, b)}`` with (N, a_dim), (N, b_dim) tensors. Returns
+    ``loss = −Σ_t sign_t · Î_t`` and the terms ``I_<term>`` (estimates, nats) and ``objective``.
+    """
+
+    def __init__(self, dims: Mapping[str, tuple[int, int]], critic_hidden: Sequence[int] = (512,),
+                 club_off_diagonal: bool = False) -> None:
+        super().__init__()
+        missing = [t for t in FACTORCL_TERMS if t not in dims]
+        extra = [t for t in dims if t not in FACTORCL_TERMS]
+        if missing or extra:
+            raise ValueError(f"FactorCLLoss: dims must name exactly the terms {list(FACTORCL_TERMS)}; "
+                             f"missing {missing}, unknown {extra}")
+        self.critics = nn.ModuleDict({t: ConcatCritic(*dims[t], hidden=critic_hidden) for t in FACTORCL_TERMS})
+        self.club_off_diagonal = bool(club_off_diagonal)
+
+    def club_parameters(self) -> list[nn.Parameter]:
+        """φ: the parameters of the critics of the NCE-CLUB terms."""
+        return [p for t in CLUB_TERMS for p in self.critics[t].parameters()]
+
+    def main_parameters(self) -> list[nn.Parameter]:
+        """The critics' parameters updated by the main loss (those of the InfoNCE terms)."""
+        return [p for t in FACTORCL_TERMS if t not in CLUB_TERMS for p in self.critics[t].parameters()]
+
+    def _inputs(self, inputs: Mapping[str, tuple[torch.Tensor, torch.Tensor]], terms) -> None:
+        missing = [t for t in terms if t not in inputs]
+        if missing:
+            raise ValueError(f"FactorCLLoss: missing critic inputs for terms {missing}")
+
+    def estimates(self, inputs: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+        self._inputs(inputs, FACTORCL_TERMS)
+        n = inputs["nce"][0].shape[0]
+        if n < 2:
+            raise ValueError("FactorCLLoss: needs at least 2 samples")
+        out = {}
+        for t in FACTORCL_TERMS:
+            scores = self.critics[t].pairwise(*inputs[t])
+            out[t] = nce_club_from_scores(scores, self.club_off_diagonal) if t in CLUB_TERMS else infonce_from_scores(scores)
+        return out
+
+    def forward(self, inputs: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> LossOutput:
+        est = self.estimates(inputs)
+        objective = sum(FACTORCL_TERMS[t] * est[t] for t in FACTORCL_TERMS)
+        terms = {f"I_{t}": v.detach() for t, v in est.items()}
+        terms["objective"] = objective.detach()
+        return LossOutput(-objective, terms)
+
+    def club_critic_loss(self, inputs: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> LossOutput:
+        """Algorithm 3's inner loss for φ: −(Î_NCE(X1;X2|C) + Î_NCE(X1;X2)) evaluated with the CLUB critics (so that
+        they approach the optimal InfoNCE critic f* the NCE-CLUB bound needs). Pass detached inputs."""
+        self._inputs(inputs, CLUB_TERMS)
+        est = {t: infonce_lower_bound(self.critics[t], *inputs[t]) for t in CLUB_TERMS}
+        total = est["club_cond"] + est["club"]
+        return LossOutput(-total, {f"I_nce_critic_{t}": v.detach() for t, v in est.items()})

@@ -1,0 +1,231 @@
+"""GRAM: Gramian multimodal alignment (Cicchetti et al., "Gramian Multimodal Representation Learning and Alignment",
+ICLR 2025), generalized to any M ≥ 2 and any anchor modality.
+
+The k = M L2-normalized embeddings of a candidate tuple span a parallelotope of volume vol = sqrt(det G),
+G_ij = ⟨z_i, z_j⟩ (GRAM Eq. 4). For anchor modality m, the logits of anchor row n against the tuple of sample n′
+are −vol(z_n^(m), z_{n′}^{[M]\\(m)}) / τ; the loss is the symmetric (anchor→tuple, tuple→anchor) cross-entropy with
+label smoothing 0.1 (GRAM Eq. 6, peer code ``ispamm/GRAM``), averaged over the anchors.
+
+**Efficient volume.** The peer builds N² stacked M×M Gram matrices and calls ``torch.det`` on them. Here, with the
+anchor a and the tuple's Gram matrix K = AᵀA (one per candidate), the Schur complement gives
+det G = det K · (‖a‖² − cᵀK^{-1}c), c = Aᵀa; c comes from the pairwise Gram matrices (the matmuls pairwise CLIP
+does), K is factored once per *candidate* (float64 Cholesky, with a ridge of 1e-10 so that a repeated vector in the
+tuple — volume 0 — stays finite). ``torch.det``'s gradient is also wrong at singular matrices (it returns 0 instead
+of the adjugate); the Schur form does not have that problem.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from mmib.objectives.base import (
+    LossOutput,
+    check_embeddings,
+    check_queries,
+    contrastive_ce,
+    gather_candidates,
+    l2_normalize,
+)
+from mmib.objectives.ova_ib import projection_quadratic_forms, tuple_gram
+
+#: ridge added to the tuple Gram matrix before its Cholesky factorization (float64; changes det G by O(1e-10))
+GRAM_RIDGE = 1e-10
+#: volumes are sqrt(max(det G, VOLUME_EPS)) so that the gradient of a zero volume stays finite
+VOLUME_EPS = 1e-20
+
+
+class DirectTemperature(nn.Module):
+    """A temperature τ used by dividing directly (logits = similarity / τ), fixed or learned as τ itself.
+
+    This is GRAM's and TRIANGLE's parameterization (peer code: ``nn.Parameter(torch.tensor(0.07))``, no exp).
+    Unlike the peer, τ is clamped at ``min_temperature`` in :meth:`scale`, so it can never reach 0 or go negative.
+
+    Raises:
+        ValueError: if ``temperature`` is not a finite number > 0 or ``min_temperature`` is not in (0, temperature].
+    """
+
+    def __init__(
+        self, temperature: float = 0.07, learnable: bool = True, min_temperature: float = 1e-3
+    ) -> None:
+        super().__init__()
+        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
+            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
+        if (
+            not isinstance(min_temperature, (int, float))
+            or min_temperature <= 0
+            or min_temperature > temperature
+        ):
+            raise ValueError(f"min_temperature must lie in (0, temperature], got {min_temperature!r}")
+        self.learnable = bool(learnable)
+        self.min_temperature = float(min_temperature)
+        init = torch.tensor(float(temperature))
+        if self.learnable:
+            self.tau = nn.Parameter(init)
+        else:
+            self.register_buffer("tau", init)
+
+    def scale(self) -> torch.Tensor:
+        """1/τ, to multiply similarities with."""
+        return 1.0 / self.tau.clamp_min(self.min_temperature)
+
+    @property
+    def value(self) -> float:
+        return float(self.tau.detach().clamp_min(self.min_temperature))
+
+    def extra_repr(self) -> str:
+        return f"temperature={self.value:.4g}, learnable={self.learnable}, parameterization=direct"
+
+
+def volume_from_gram(
+    cross: Sequence[torch.Tensor], gram: torch.Tensor, anchor_sq_norm: torch.Tensor, ridge: float = GRAM_RIDGE
+) -> torch.Tensor:
+    """Volume sqrt(det G) of [anchor_a, tuple_t] for all pairs (Na, Nt), from Gram entries (Schur complement).
+
+    ``cross``: k tensors (Na, Nt) of ⟨anchor, tuple^(i)⟩; ``gram``: (Nt, k, k) tuple Gram matrices;
+    ``anchor_sq_norm``: (Na,).
+    """
+    q1, _, det_k = projection_quadratic_forms(cross, gram, ridge, need_q2=False)
+    det_g = det_k.to(q1.dtype)[None, :] * (anchor_sq_norm.to(q1.dtype)[:, None] - q1)
+    return det_g.clamp_min(VOLUME_EPS).sqrt()
+
+
+def gram_volume(anchors: torch.Tensor, tuples: Sequence[torch.Tensor]) -> torch.Tensor:
+    """Volume of the parallelotope spanned by anchor row a and tuple row t, for all pairs → (Na, Nt).
+
+    The vectors are used as given (the objective L2-normalizes them first).
+    """
+    cross = [anchors @ t.T for t in tuples]
+    return volume_from_gram(cross, tuple_gram(tuples), (anchors * anchors).sum(-1))
+
+
+def _resolve_anchors(anchor: str | Sequence[str] | None, keys: list[str], name: str) -> list[int]:
+    if anchor is None:
+        return list(range(len(keys)))
+    wanted = [anchor] if isinstance(anchor, str) else list(anchor)
+    bad = [a for a in wanted if a not in keys]
+    if bad or not wanted:
+        raise ValueError(f"{name}: anchor {bad or wanted!r} is not among the modalities {keys}")
+    return [keys.index(a) for a in wanted]
+
+
+class _TupleContrastive(nn.Module):
+    """Shared machinery of GRAM and TRIANGLE: symmetric CE(−measure/τ) of anchors against tuples."""
+
+    _name = "tuple contrastive"
+
+    def __init__(
+        self,
+        temperature: float,
+        learn_temperature: bool,
+        label_smoothing: float,
+        anchor: str | Sequence[str] | None,
+        positive_in_denominator: bool,
+        gather_distributed: bool,
+    ) -> None:
+        super().__init__()
+        if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
+            raise ValueError(f"label_smoothing must lie in [0, 1), got {label_smoothing!r}")
+        if label_smoothing and not positive_in_denominator:
+            raise ValueError(
+                "label_smoothing must be 0 when positive_in_denominator=False (smoothing needs the positive among "
+                "the classes)"
+            )
+        if anchor is not None and not isinstance(anchor, str):
+            anchor = tuple(anchor)
+        self.temperature = DirectTemperature(temperature, learnable=learn_temperature)
+        self.label_smoothing = float(label_smoothing)
+        self.anchor = anchor
+        self.positive_in_denominator = bool(positive_in_denominator)
+        self.gather_distributed = bool(gather_distributed)
+
+    def _measure(self, anchors: torch.Tensor, tuples: Sequence[torch.Tensor]) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _check_m(self, m: int) -> None:
+        pass
+
+    def forward(self, embeddings: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> LossOutput:
+        keys, zs = check_embeddings(embeddings, 2, type(self).__name__)
+        self._check_m(len(zs))
+        anchors = _resolve_anchors(self.anchor, keys, type(self).__name__)
+        zs = [l2_normalize(z) for z in zs]
+        cands, targets = gather_candidates(zs, self.gather_distributed)
+        gathered = cands[0] is not zs[0]
+        scale = self.temperature.scale()
+        terms: dict[str, torch.Tensor] = {}
+        losses = []
+        for a in anchors:
+            others = [b for b in range(len(zs)) if b != a]
+            meas = self._measure(zs[a], [cands[b] for b in others])  # (n_local, N_all): anchor → tuple
+            if gathered:
+                meas_t = self._measure(cands[a], [zs[b] for b in others]).T  # (n_local tuples, N_all anchors)
+            else:
+                meas_t = meas.T
+            la = 0.5 * (
+                contrastive_ce(-scale * meas, self.positive_in_denominator, self.label_smoothing, targets)
+                + contrastive_ce(-scale * meas_t, self.positive_in_denominator, self.label_smoothing, targets)
+            )
+            terms[f"{self._term}_{keys[a]}"] = la.detach()
+            losses.append(la)
+        loss = torch.stack(losses).mean()
+        terms["temperature"] = (1.0 / scale).detach()
+        return LossOutput(loss, terms)
+
+    def score(
+        self, queries: Mapping[str, torch.Tensor] | Sequence[torch.Tensor], candidates: torch.Tensor
+    ) -> torch.Tensor:
+        """Retrieval score (Nq, Nc) = −measure(candidate, query tuple) on L2-normalized embeddings."""
+        _, qs = check_queries(queries, candidates, f"{type(self).__name__}.score")
+        self._check_m(len(qs) + 1)
+        return -self._measure(l2_normalize(candidates), [l2_normalize(q) for q in qs]).T
+
+
+class GRAMLoss(_TupleContrastive):
+    """GRAM contrastive loss (Cicchetti et al., ICLR 2025, Eqs. 4–6) for any M ≥ 2.
+
+    Args:
+        temperature: τ > 0 (peer: learned, initialised 0.07); logits are −volume / τ.
+        learn_temperature: learn τ directly (no exp), as the peer does.
+        label_smoothing: cross-entropy label smoothing in [0, 1) (peer: 0.1).
+        anchor: the anchor modality (peer: text), a list of them, or None (default) = every modality in turn,
+            averaged ([decision], docs/methods/gram.md).
+        positive_in_denominator: standard InfoNCE (True) or the decoupled form (requires ``label_smoothing=0``).
+        gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
+
+    Raises:
+        ValueError: on a non-positive temperature, label smoothing outside [0, 1), smoothing with the decoupled
+            form, or an anchor that is not one of the modalities (at the first call).
+
+    Example:
+        >>> loss_fn = GRAMLoss()
+        >>> out = loss_fn({k: torch.randn(8, 16) for k in ("text", "video", "audio")})
+        >>> out.loss.shape
+        torch.Size([])
+    """
+
+    _term = "gram"
+
+    def __init__(
+        self,
+        temperature: float = 0.07,
+        learn_temperature: bool = True,
+        label_smoothing: float = 0.1,
+        anchor: str | Sequence[str] | None = None,
+        positive_in_denominator: bool = True,
+        gather_distributed: bool = False,
+    ) -> None:
+        super().__init__(
+            temperature,
+            learn_temperature,
+            label_smoothing,
+            anchor,
+            positive_in_denominator,
+            gather_distributed,
+        )
+
+    def _measure(self, anchors: torch.Tensor, tuples: Sequence[torch.Tensor]) -> torch.Tensor:
+        return gram_volume(anchors, tuples)

@@ -1,0 +1,200 @@
+"""The R/U/S objective of the EEG + fNIRS hybrid decomposition design (spec part C, Step 4 = C.7):
+
+    L_total = λ_R·L_R + λ_U·L_U + λ_S·L_S + λ_orth·L_orth
+
+* ``L_R`` = symmetric InfoNCE between the two redundancy heads Z_R_a, Z_R_b of the same epoch (other epochs of the
+  batch are the negatives), cosine similarity / τ_R (:func:`mmib.objectives.clip.info_nce`).
+* ``L_U`` = Σ_m [ MSE(Decoder_m(Z_U_m), targets_m) + λ_cross · L_cross_m ] — reconstruction of each modality's own
+  physiological features from its unique head, plus a cross-modal minimization term, either
+
+  - the design's ``L_U_neg = −log(1 − sim(Z_U_m, H_other))`` made well-defined (:func:`neg_sim_loss`), or
+  - a gradient-reversal adversary (:class:`GradientReversal`; the method owns the adversary network and hands its
+    loss in as ``cross``).
+* ``L_S`` = symmetric InfoNCE between the synergy heads of two augmented fused views Z'_S, Z''_S (CoMM's idea).
+* ``L_orth`` = mean over pairs of different components of the batch-mean |cos| between them (:func:`orthogonality_loss`).
+
+Every function is pure tensor in, tensor out; :class:`RUSLoss` validates its weights in ``__init__`` and returns a
+:class:`~mmib.objectives.base.LossOutput` with the named terms.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from mmib.objectives.base import LossOutput, Temperature, l2_normalize
+from mmib.objectives.clip import info_nce
+
+NEG_SIM_FORMS = ("abs", "signed")
+
+
+def _check_pair(a: torch.Tensor, b: torch.Tensor, name: str) -> None:
+    if not isinstance(a, torch.Tensor) or not isinstance(b, torch.Tensor) or a.dim() != 2 or b.dim() != 2:
+        raise ValueError(f"{name}: expects two 2-D tensors (N, d)")
+    if a.shape != b.shape:
+        raise ValueError(f"{name}: shapes differ, {tuple(a.shape)} vs {tuple(b.shape)}; they must match")
+    if a.shape[0] < 1:
+        raise ValueError(f"{name}: empty batch")
+
+
+def row_cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """Per-row cosine similarity (N,) of two (N, d) tensors; a zero row gives 0 (no NaN)."""
+    _check_pair(a, b, "row_cosine")
+    return (l2_normalize(a, eps) * l2_normalize(b, eps)).sum(-1)
+
+
+def neg_sim_loss(z: torch.Tensor, h: torch.Tensor, form: str = "abs", eps: float = 1e-3) -> torch.Tensor:
+    """The design's cross-modal minimization term ``−log(1 − sim(Z_U, H_other))`` (C.7, item 2), made well-defined.
+
+    With s = cos(z_i, h_i) ∈ [−1, 1] per sample:
+
+    * ``form="abs"`` (default): mean_i −log(1 − (1 − ε)·|s_i|) — zero at orthogonality, increasing in |s|, finite
+      (≤ −log ε) at |s| = 1. The literal form is minimized at s = −1 (anti-alignment), which carries exactly as much
+      information about the other modality as s = +1; taking |s| makes orthogonality the optimum, as in L_orth.
+    * ``form="signed"``: mean_i −log(1 − (1 − ε)·s_i), the literal term with only the pole at s = 1 removed.
+
+    Args:
+        z, h: (N, d) tensors of equal shape (project h first when the dimensions differ).
+        eps: ε in (0, 1): keeps the argument of the log >= ε.
+    """
+    if form not in NEG_SIM_FORMS:
+        raise ValueError(f"neg_sim_loss: form must be one of {', '.join(NEG_SIM_FORMS)}, got {form!r}")
+    if not 0.0 < eps < 1.0:
+        raise ValueError(f"neg_sim_loss: eps must lie in (0, 1), got {eps!r}")
+    s = row_cosine(z, h)
+    if form == "abs":
+        s = s.abs()
+    return -torch.log1p(-(1.0 - eps) * s).mean()
+
+
+def orthogonality_loss(components: Mapping[str, torch.Tensor], exclude: Sequence[tuple[str, str]] = ()) -> tuple[
+        torch.Tensor, dict[str, torch.Tensor]]:
+    """L_orth (C.7, item 4): the mean over unordered pairs (a, b) of different components (pairs in ``exclude``
+    left out, in either order) of mean_i |cos(z_a,i, z_b,i)|. Returns the loss and the per-pair values
+    (``"R_eeg__U_eeg"`` → tensor)."""
+    keys = list(components)
+    if len(keys) < 2:
+        raise ValueError(f"orthogonality_loss: needs at least 2 components, got {keys}")
+    shape = tuple(components[keys[0]].shape)
+    for k in keys:
+        v = components[k]
+        if not isinstance(v, torch.Tensor) or v.dim() != 2 or tuple(v.shape) != shape:
+            got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
+            raise ValueError(f"orthogonality_loss: component '{k}' must be a (N, d) tensor of shape {shape}, got {got}")
+    skip = {frozenset(p) for p in exclude}
+    unknown = [p for p in exclude if not set(p) <= set(keys)]
+    if unknown:
+        raise ValueError(f"orthogonality_loss: excluded pair {unknown[0]} names an unknown component; known: {keys}")
+    normed = {k: l2_normalize(components[k]) for k in keys}
+    pairs = {}
+    for a, b in itertools.combinations(keys, 2):
+        if frozenset((a, b)) in skip:
+            continue
+        pairs[f"{a}__{b}"] = (normed[a] * normed[b]).sum(-1).abs().mean()
+    if not pairs:
+        raise ValueError("orthogonality_loss: every pair is excluded")
+    return torch.stack(list(pairs.values())).mean(), pairs
+
+
+class _ReverseGrad(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, coeff):
+        ctx.coeff = coeff
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, g):
+        return -ctx.coeff * g, None
+
+
+class GradientReversal(nn.Module):
+    """Gradient reversal layer (Ganin & Lempitsky 2015): identity forward, gradient × (−coeff) backward.
+
+    Raises:
+        ValueError: if ``coeff`` is negative or not finite.
+    """
+
+    def __init__(self, coeff: float = 1.0) -> None:
+        super().__init__()
+        if not math.isfinite(coeff) or coeff < 0:
+            raise ValueError(f"GradientReversal: coeff must be a finite number >= 0, got {coeff!r}")
+        self.coeff = float(coeff)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return _ReverseGrad.apply(x, self.coeff)
+
+
+class RUSLoss(nn.Module):
+    """The weighted R/U/S objective (spec C.7).
+
+    Args:
+        lambda_r, lambda_u, lambda_s, lambda_orth: the weights λ (>= 0).
+        lambda_cross: weight of the cross-modal minimization term inside L_U (>= 0).
+        temperature_r, temperature_s: InfoNCE temperatures of L_R and L_S (> 0).
+        orth_exclude: component pairs left out of L_orth (default: the two redundancy heads, which L_R aligns).
+
+    ``forward(r, s_views, components, recon, cross)``:
+        r: the two redundancy embeddings ``{modality: (N, k)}`` (exactly 2);
+        s_views: (Z'_S, Z''_S), each (N, k);
+        components: every component ``{name: (N, k)}`` for L_orth;
+        recon: ``{modality: (prediction (N, q), target (N, q))}`` for the reconstruction MSE;
+        cross: ``{modality: scalar}`` cross-modal minimization terms (already computed by the method).
+
+    Example:
+        >>> loss = RUSLoss(orth_exclude=[("R_a", "R_b")])
+        >>> z = {k: torch.randn(8, 4) for k in ("R_a", "R_b", "U_a", "U_b", "S")}
+        >>> out = loss({"a": z["R_a"], "b": z["R_b"]}, (z["S"], z["S"] + 0.1), z,
+        ...            {"a": (torch.zeros(8, 2), torch.ones(8, 2))}, {"a": torch.tensor(0.5)})
+        >>> sorted(out.terms)[:3]
+        ['L_R', 'L_S', 'L_U']
+    """
+
+    def __init__(self, lambda_r: float = 1.0, lambda_u: float = 1.0, lambda_s: float = 1.0, lambda_orth: float = 1.0,
+                 lambda_cross: float = 1.0, temperature_r: float = 0.1, temperature_s: float = 0.1,
+                 orth_exclude: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__()
+        for name, v in (("lambda_r", lambda_r), ("lambda_u", lambda_u), ("lambda_s", lambda_s),
+                        ("lambda_orth", lambda_orth), ("lambda_cross", lambda_cross)):
+            if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
+                raise ValueError(f"RUSLoss: {name} must be a finite number >= 0, got {v!r}")
+        self.lambda_r, self.lambda_u, self.lambda_s = float(lambda_r), float(lambda_u), float(lambda_s)
+        self.lambda_orth, self.lambda_cross = float(lambda_orth), float(lambda_cross)
+        self.temperature_r = Temperature(temperature_r)
+        self.temperature_s = Temperature(temperature_s)
+        self.orth_exclude = [tuple(p) for p in orth_exclude]
+
+    def forward(self, r: Mapping[str, torch.Tensor], s_views: Sequence[torch.Tensor],
+                components: Mapping[str, torch.Tensor], recon: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
+                cross: Mapping[str, torch.Tensor]) -> LossOutput:
+        if len(r) != 2:
+            raise ValueError(f"RUSLoss: L_R needs exactly 2 redundancy embeddings, got {list(r)}")
+        ra, rb = list(r.values())
+        _check_pair(ra, rb, "RUSLoss L_R")
+        if len(s_views) != 2:
+            raise ValueError(f"RUSLoss: L_S needs 2 fused views, got {len(s_views)}")
+        _check_pair(s_views[0], s_views[1], "RUSLoss L_S")
+        l_r = info_nce(l2_normalize(ra), l2_normalize(rb), self.temperature_r.scale())
+        l_s = info_nce(l2_normalize(s_views[0]), l2_normalize(s_views[1]), self.temperature_s.scale())
+        l_orth, pairs = orthogonality_loss(components, self.orth_exclude)
+        terms: dict[str, torch.Tensor] = {}
+        l_u = ra.new_zeros(())
+        for m, (pred, target) in recon.items():
+            if pred.shape != target.shape:
+                raise ValueError(f"RUSLoss: reconstruction of '{m}': prediction {tuple(pred.shape)} and target "
+                                 f"{tuple(target.shape)} differ")
+            mse = (pred - target.detach()).pow(2).mean()
+            terms[f"L_U_recon_{m}"] = mse.detach()
+            l_u = l_u + mse
+        for m, c in cross.items():
+            if c.dim() != 0:
+                raise ValueError(f"RUSLoss: cross-modal term of '{m}' must be a scalar, got shape {tuple(c.shape)}")
+            terms[f"L_U_cross_{m}"] = c.detach()
+            l_u = l_u + self.lambda_cross * c
+        total = self.lambda_r * l_r + self.lambda_u * l_u + self.lambda_s * l_s + self.lambda_orth * l_orth
+        terms.update({"L_R": l_r.detach(), "L_U": l_u.detach(), "L_S": l_s.detach(), "L_orth": l_orth.detach()})
+        terms.update({f"orth_{k}": v.detach() for k, v in pairs.items()})
+        return LossOutput(total, terms)

@@ -1,0 +1,77 @@
+"""Supervised contrastive loss (Khosla et al., NeurIPS 2020, Eq. 2, L^sup_out), the SupCon baseline of FactorCL
+and CoMM (FactorCL code: ``SupConLoss``, τ = 0.07).
+
+Embeddings come as V views of N samples (here: the modalities, optionally several augmented views each). Every one of
+the N·V embeddings is an anchor i with A(i) = every other embedding and P(i) = the other embeddings with i's label:
+
+    L = (τ / τ_base) · mean_i [ −1/|P(i)| Σ_{p ∈ P(i)} log exp(z_i·z_p/τ) / Σ_{a ∈ A(i)} exp(z_i·z_a/τ) ]
+
+(z L2-normalized). Without labels, P(i) = the other views of i's sample (SimCLR / multi-view InfoNCE).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import torch
+from torch import nn
+
+from mmib.objectives.base import LossOutput, Temperature, check_embeddings, l2_normalize
+
+
+def supcon_loss(views: Sequence[torch.Tensor], labels: torch.Tensor | None, scale: torch.Tensor | float,
+                base_temperature: float | None = None) -> torch.Tensor:
+    """SupCon over a list of V views (N, d) of the same samples; ``labels`` (N,) or ``None`` (self-supervised)."""
+    v = len(views)
+    n = views[0].shape[0]
+    z = l2_normalize(torch.cat(list(views)))  # (V·N, d), view-major
+    if labels is None:
+        sample = torch.arange(n, device=z.device).repeat(v)
+    else:
+        if labels.shape != (n,):
+            raise ValueError(f"supcon: labels must have shape ({n},), got {tuple(labels.shape)}")
+        sample = labels.to(z.device).repeat(v)
+    logits = scale * (z @ z.T)
+    eye = torch.eye(v * n, dtype=torch.bool, device=z.device)
+    logits = logits.masked_fill(eye, float("-inf"))
+    log_prob = logits - logits.logsumexp(1, keepdim=True)
+    pos = (sample[:, None] == sample[None, :]) & ~eye
+    n_pos = pos.sum(1)
+    if bool((n_pos == 0).any()):
+        raise ValueError("supcon: an anchor has no positive (needs >= 2 views, or >= 2 samples per label)")
+    per_anchor = -(log_prob.masked_fill(~pos, 0.0)).sum(1) / n_pos
+    loss = per_anchor.mean()
+    if base_temperature is not None:
+        loss = loss / (scale * base_temperature)
+    return loss
+
+
+class SupConLoss(nn.Module):
+    """Supervised contrastive loss over views (modalities and/or augmentations).
+
+    Args:
+        temperature: τ > 0 (Khosla et al.; FactorCL code: 0.07).
+        base_temperature: multiply the loss by τ/τ_base as the reference code does (``None``: no factor).
+        learn_temperature: learn τ.
+
+    ``forward(views, labels)``: ``views`` a mapping or list of (N, d) tensors (>= 1 view; with one view and
+    labels, positives are the other same-label samples), ``labels`` (N,) integer classes or ``None``.
+    """
+
+    def __init__(self, temperature: float = 0.07, base_temperature: float | None = 0.07,
+                 learn_temperature: bool = False) -> None:
+        super().__init__()
+        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        if base_temperature is not None and not base_temperature > 0:
+            raise ValueError(f"SupConLoss: base_temperature must be > 0 or None, got {base_temperature!r}")
+        self.base_temperature = base_temperature
+
+    def forward(self, views: Mapping[str, torch.Tensor] | Sequence[torch.Tensor],
+                labels: torch.Tensor | None = None) -> LossOutput:
+        _, zs = check_embeddings(views, 1, "SupConLoss")
+        if labels is None and len(zs) < 2:
+            raise ValueError("SupConLoss: without labels it needs at least 2 views")
+        if labels is not None and labels.is_floating_point():
+            raise ValueError("SupConLoss: labels must be integer class indices")
+        loss = supcon_loss(zs, labels, self.temperature.scale(), self.base_temperature)
+        return LossOutput(loss, {"supcon": loss.detach()})
