@@ -1,0 +1,83 @@
+"""Cross, Cross+Self and SupCon: the loss each one computes (against the objectives applied by hand to the same
+augmented views), any M >= 2, spaces, errors."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmib.data.synthetic.rus import make_rus
+from mmib.errors import MMIBError
+from mmib.methods.registry import build_method, method_names
+from mmib.objectives.clip import PairwiseCLIPLoss
+from mmib.objectives.ntxent import nt_xent
+from mmib.objectives.supcon import supcon_loss
+
+CFG = {"representation_dim": 16, "embed_dim": 8, "self_head_hidden": 16, "self_embed_dim": 8, "augment_seed": 5}
+ENC = {"vector": {"hidden": [32]}}
+
+
+def test_names_are_registered():
+    assert {"cross", "cross_self", "supcon", "comm", "factorcl_sup", "factorcl_ssl"} <= set(method_names())
+
+
+@pytest.mark.parametrize("m_count", [2, 3])
+def test_cross_is_pairwise_infonce_of_linear_projections(m_count):
+    ds = make_rus(n_samples=64, n_modalities=m_count, dim=32)
+    m = build_method("cross", ds.spec, CFG, ENC)
+    assert all(len([x for x in h if isinstance(x, torch.nn.Linear)]) == 1 for h in m.heads.values())
+    b = ds.get_batch(np.arange(16))
+    state = m.augmenter.state()
+    out = m.loss(b)
+    m.augmenter.load_state(state)
+    x = m.augmenter(b["x"])
+    z = {k: m.heads[k](m.encoders[k](x[k])) for k in ds.spec.modality_names}
+    want = PairwiseCLIPLoss(0.1)(z).loss
+    assert float(out.loss) == pytest.approx(float(want), rel=1e-6)
+    assert len([k for k in out.terms if k.startswith("clip_")]) == m_count * (m_count - 1) // 2
+
+
+def test_cross_self_adds_per_modality_simclr():
+    ds = make_rus(n_samples=64, dim=32)
+    m = build_method("cross_self", ds.spec, {**CFG, "self_weight": 0.5}, ENC)
+    b = ds.get_batch(np.arange(16))
+    state = m.augmenter.state()
+    out = m.loss(b)
+    m.augmenter.load_state(state)
+    x0 = m.augmenter(b["x"])
+    cross = PairwiseCLIPLoss(0.1)({k: m.heads[k](m.encoders[k](x0[k])) for k in ("x1", "x2")}).loss
+    xa, xb = m.augmenter(b["x"]), m.augmenter(b["x"])
+    self_terms = [nt_xent(m.self_heads[k](m.encoders[k](xa[k])), m.self_heads[k](m.encoders[k](xb[k])), 10.0)
+                  for k in ("x1", "x2")]
+    assert float(out.loss) == pytest.approx(float(cross + 0.5 * sum(self_terms)), rel=1e-5)
+    assert {"cross", "self_x1", "self_x2"} <= set(out.terms)
+
+
+def test_supcon_method_uses_labels_as_positives():
+    ds = make_rus(n_samples=64, dim=32, target="redundant")
+    m = build_method("supcon", ds.spec, {**CFG, "n_views": 2, "augment": {"default": None}}, ENC)
+    b = ds.get_batch(np.arange(16))
+    out = m.loss(b)
+    views = [m.heads[k](m.encoders[k](b["x"][k])) for _ in range(2) for k in ("x1", "x2")]
+    want = supcon_loss(views, b["y"], 1 / 0.07, 0.07)
+    assert float(out.loss) == pytest.approx(float(want), rel=1e-5)
+    nob = {k: v for k, v in b.items() if k != "y"}
+    with pytest.raises(MMIBError, match="no labels"):
+        m.loss(nob)
+
+
+def test_spaces_and_missing_modalities():
+    ds = make_rus(n_samples=64, dim=32)
+    m = build_method("cross", ds.spec, CFG, ENC)
+    b = ds.get_batch(np.arange(16))
+    assert m.embed(b)["x1"].shape == (16, 16)
+    assert m.embed(b, space="embedding")["x1"].shape == (16, 8)
+    with pytest.raises(MMIBError, match="space"):
+        m.embed(b, space="latent")
+    b["mask"]["x2"][:3] = False
+    out = m.loss(b)  # incomplete rows are dropped
+    assert torch.isfinite(out.loss)
+    b["mask"]["x2"][:] = False
+    with pytest.raises(MMIBError, match="fewer than 2"):
+        m.loss(b)
+    with pytest.raises(MMIBError, match="self_weight"):
+        build_method("cross_self", ds.spec, {**CFG, "self_weight": -1}, ENC)
