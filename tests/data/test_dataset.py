@@ -134,3 +134,18 @@ def test_memmap_streams(tmp_path):
     assert isinstance(ds.x["a"], np.memmap)
     b = ds.get_batch([7, 3, 40])
     torch.testing.assert_close(b["x"]["a"], torch.tensor(x["a"][[7, 3, 40]], dtype=torch.float32))
+
+
+def test_batch_row_helpers_select_complete_samples_everywhere():
+    from mmib.data.dataset import batch_to_device, complete_rows_mask, select_batch_rows
+
+    b = {"x": {"a": torch.arange(8.0).reshape(4, 2), "b": torch.arange(4.0)},
+         "mask": {"a": torch.tensor([True, True, False, True]), "b": torch.tensor([True, False, True, True])},
+         "y": torch.tensor([0, 1, 2, 3]), "meta": "kept"}
+    keep = complete_rows_mask(b, ["a", "b"])
+    assert keep.tolist() == [True, False, False, True]
+    assert complete_rows_mask(b, []) is None
+    s = select_batch_rows(b, keep)
+    assert s["y"].tolist() == [0, 3] and s["x"]["a"].tolist() == [[0.0, 1.0], [6.0, 7.0]]
+    assert s["mask"]["b"].tolist() == [True, True] and s["meta"] == "kept"
+    assert batch_to_device(s, "cpu")["x"]["b"].tolist() == [0.0, 3.0]

@@ -18,13 +18,14 @@ import torch
 from torch.utils.data import Dataset
 
 from mmib.data.spec import KIND_NDIM, DatasetSpec, ModalitySpec
+from mmib.errors import MMIBError
 
 Batch = dict[str, Any]
 
 _CHECK_CHUNK = 65536
 
 
-class DataValidationError(ValueError):
+class DataValidationError(MMIBError, ValueError):
     """Bad input at the data boundary; the message names the modality/key and what was expected."""
 
 
@@ -385,3 +386,40 @@ def validate_batch(batch: Batch, spec: DatasetSpec, modalities: Sequence[str] | 
     if len(set(sizes.values())) > 1:
         raise DataValidationError(f"modalities have different batch sizes: {sizes}")
     return mods
+
+
+def batch_to_device(batch: Batch, device: torch.device | str) -> Batch:
+    """The batch with every tensor (also inside the per-modality dicts ``x``, ``mask``, ``latents``…) on ``device``."""
+    out: Batch = {}
+    for k, v in batch.items():
+        if isinstance(v, dict):
+            out[k] = {kk: vv.to(device) if isinstance(vv, torch.Tensor) else vv for kk, vv in v.items()}
+        elif isinstance(v, torch.Tensor):
+            out[k] = v.to(device)
+        else:
+            out[k] = v
+    return out
+
+
+def select_batch_rows(batch: Batch, keep: torch.Tensor) -> Batch:
+    """The batch restricted to the samples where the boolean (or index) tensor ``keep`` selects them: every
+    per-sample tensor (first dimension = batch size), also inside the per-modality dicts; other entries unchanged."""
+    n = keep.shape[0] if keep.dtype == torch.bool else None
+
+    def pick(t: Any) -> Any:
+        if isinstance(t, torch.Tensor) and t.dim() > 0 and (n is None or t.shape[0] == n):
+            return t[keep]
+        return t
+
+    return {k: ({kk: pick(vv) for kk, vv in v.items()} if isinstance(v, dict) else pick(v)) for k, v in batch.items()}
+
+
+def complete_rows_mask(batch: Batch, modalities: Sequence[str]) -> torch.Tensor | None:
+    """Boolean mask of the samples that hold every modality in ``modalities`` (presence mask ``batch["mask"]``), or
+    ``None`` when every sample holds all of them."""
+    keep = None
+    for m in modalities:
+        pm = (batch.get("mask") or {}).get(m)
+        if pm is not None and not bool(pm.all()):
+            keep = pm if keep is None else keep & pm
+    return keep

@@ -1,48 +1,139 @@
-"""``mmib eval``: evaluate a trained run."""
+"""``mmib eval`` (evaluate a trained run) and ``mmib report`` (render one evaluation or compare several).
+
+    mmib eval runs/clip-mfeat-s0                               probe, subsets, retrieval, info_probe, plots
+    mmib eval runs/clip-mfeat-s0 --protocols probe,retrieval --probe linear,mlp --retrieval "fou+fac->kar"
+    mmib eval runs/clip-mfeat-s0 --option subsets.sizes=[1,2] --option plots.tsne=false
+    mmib report runs/clip-mfeat-s0                             re-render report.md and print the tables
+    mmib report runs/a runs/b --out compare.md                 compare several evaluations side by side
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import Any
 
 from mmib.errors import MMIBError
 
 
+def _parse_value(text: str) -> Any:
+    import yaml
+
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise MMIBError(f"cannot parse option value {text!r}: {str(e).splitlines()[0]}") from None
+
+
+def build_protocols(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The protocol list of ``mmib eval`` from its flags (each protocol as ``{"protocol": kind, <options>}``)."""
+    from mmib.eval.protocols import DEFAULT_PROTOCOLS, PROTOCOLS
+
+    names = [s.strip() for s in (args.protocols or ",".join(DEFAULT_PROTOCOLS)).split(",") if s.strip()]
+    for n in names:
+        if n not in PROTOCOLS:
+            from mmib.errors import UnknownNameError
+
+            raise UnknownNameError("protocol", n, list(PROTOCOLS))
+    opts: dict[str, dict[str, Any]] = {n: {} for n in names}
+    probes = [p.strip() for p in args.probe.split(",") if p.strip()]
+    if "probe" in opts:
+        opts["probe"]["probes"] = probes
+        opts["probe"]["representations"] = [r.strip() for r in args.representation.split(",") if r.strip()]
+        if args.modalities:
+            opts["probe"]["modalities"] = [m.strip() for m in args.modalities.split(",") if m.strip()]
+    if "subsets" in opts:
+        opts["subsets"]["probe"] = args.subsets_probe
+        rep = args.representation.split(",")[0].strip()
+        opts["subsets"]["representation"] = rep if rep != "components" else "concat"
+    if "retrieval" in opts and args.retrieval:
+        opts["retrieval"]["directions"] = args.retrieval
+    for item in args.option or []:
+        key, sep, value = item.partition("=")
+        proto, dot, opt = key.partition(".")
+        if not sep or not dot or not opt:
+            raise MMIBError(f"--option '{item}': expected PROTOCOL.OPTION=VALUE, e.g. subsets.sizes=[1,2]")
+        if proto not in opts:
+            raise MMIBError(f"--option '{item}': protocol '{proto}' is not run (running: {', '.join(names)})")
+        opts[proto][opt] = _parse_value(value)
+    return [{"protocol": n, **o} for n, o in opts.items()]
+
+
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from mmib.engine import load_run
-    from mmib.eval.probe import ProbeConfig, train_probe
-    from mmib.eval.representations import extract
-    from mmib.utils.io import atomic_write_json
+    from mmib.eval.evaluate import evaluate_run
+    from mmib.eval.report import print_results
 
-    cfg, method, dm = load_run(args.run)
-    mods = args.modalities.split(",") if args.modalities else None
-    if dm.spec.task == "none":
-        raise MMIBError(f"data set '{dm.spec.name}' has no labels: a probe needs a classification or regression task")
-    out = {}
-    for label, m, rep in (("raw", None, "raw"), (method.name, method, args.representation)):
-        xtr, ytr = extract(m, dm, "train", mods, rep)
-        xva, yva = extract(m, dm, "val", mods, rep)
-        xte, yte = extract(m, dm, "test", mods, rep)
-        out[label] = train_probe(xtr, ytr, xva, yva, xte, yte, dm.spec.task, dm.spec.n_classes,
-                                 ProbeConfig(kind=args.probe, seed=args.seed))
-    from pathlib import Path
-
-    run = Path(args.run) if not str(args.run).endswith(".ckpt") else Path(args.run).parent.parent
-    atomic_write_json(run / "eval_probe.json", {"probe": args.probe, "modalities": mods,
-                                                 "representation": args.representation, "results": out})
-    metric_keys = [k for k in next(iter(out.values())) if k not in ("val_loss", "epochs")]
-    print("representation  " + "  ".join(f"{k:>17}" for k in metric_keys))
-    for label, met in out.items():
-        print(f"{label:<16}" + "  ".join(f"{met[k]:>17.4f}" for k in metric_keys))
+    protocols = build_protocols(args)
+    run = Path(args.run)
+    out = Path(args.out) if args.out else (run.parent.parent if run.suffix == ".ckpt" else run)
+    results = evaluate_run(args.run, protocols, out_dir=out, progress=not args.no_progress, seed=args.seed)
+    print_results(results)
+    print(f"report: {out / 'report.md'}  results: {out / 'results.json'}")
     return 0
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from mmib.eval.report import load_results, print_results, render_comparison, render_markdown
+    from mmib.utils.io import atomic_write_text
+
+    loaded = []
+    for path in args.runs:
+        r = load_results(path)
+        if r.get("kind") == "mmib-bench":
+            from mmib.bench.report import print_leaderboard, render_bench_report
+
+            folder = Path(path) if Path(path).is_dir() else Path(path).parent
+            atomic_write_text(folder / "report.md", render_bench_report(r))
+            print_leaderboard(r)
+            print(f"report: {folder / 'report.md'}")
+            if len(args.runs) > 1:
+                raise MMIBError("mmib report: compare bench suites by their leaderboards; give one suite folder")
+            return 0
+        if r.get("kind") != "mmib-eval":
+            raise MMIBError(f"'{path}': results.json is not an mmib evaluation (kind {r.get('kind')!r})")
+        loaded.append((Path(path) if Path(path).is_dir() else Path(path).parent, r))
+    if len(loaded) == 1:
+        folder, r = loaded[0]
+        text = render_markdown(r)
+        target = Path(args.out) if args.out else folder / "report.md"
+        atomic_write_text(target, text)
+        print_results(r)
+        print(f"report: {target}")
+        return 0
+    text = render_comparison([r for _, r in loaded], [str(f) for f, _ in loaded])
+    print(text)
+    if args.out:
+        atomic_write_text(args.out, text)
+        print(f"comparison: {args.out}")
+    return 0
+
 
 def register_cli(sub: argparse._SubParsersAction) -> None:
-    e = sub.add_parser("eval", help="evaluate a trained run with a probe on frozen representations")
+    e = sub.add_parser("eval", help="evaluate a trained run: probes, modality subsets, retrieval, information probes, "
+                                    "plots; writes results.json + report.md",
+                       description="Evaluate a trained run through the Method interface. Protocols: probe, subsets, "
+                                   "retrieval, info_probe, plots (default: all; info_probe needs ground-truth latents).")
     e.add_argument("run", help="run folder (runs/<name>) or a .ckpt file")
-    e.add_argument("--probe", default="linear", choices=["linear", "mlp"])
-    e.add_argument("--modalities", default=None, help="comma-separated subset (default: all)")
-    e.add_argument("--representation", default="concat", help="concat | fused | component:<name>")
-    e.add_argument("--seed", type=int, default=0)
+    e.add_argument("--protocols", default=None, help="comma-separated protocols (default: all)")
+    e.add_argument("--probe", default="linear,mlp",
+                   help="probes of the probe protocol: linear (softmax regression, CE) and/or mlp (4-layer MLP)")
+    e.add_argument("--subsets-probe", default="linear", choices=["linear", "mlp"], help="probe of the subsets protocol")
+    e.add_argument("--modalities", default=None, help="comma-separated modalities of the probe protocol (default: all)")
+    e.add_argument("--representation", default="concat",
+                   help="comma-separated: concat | fused | component:<name> | components")
+    e.add_argument("--retrieval", default=None,
+                   help="directions, e.g. 'resp+ecg->bvp,ecg->bvp'; auto (default: all others -> each) | pairs")
+    e.add_argument("--option", action="append", metavar="PROTOCOL.OPTION=VALUE",
+                   help="any protocol option, e.g. subsets.sizes=[1,2], plots.color_by=latent:z (repeatable)")
+    e.add_argument("--out", default=None, help="output folder (default: the run folder)")
+    e.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
+    e.add_argument("--no-progress", action="store_true")
     e.set_defaults(func=_cmd_eval)
 
+    r = sub.add_parser("report", help="render an evaluation's report.md, or compare several evaluations",
+                       description="With one folder: re-render its report.md from results.json and print the tables. "
+                                   "With several: a side-by-side comparison (printed; written with --out). A bench "
+                                   "suite folder re-renders the suite's report.")
+    r.add_argument("runs", nargs="+", help="folders holding results.json (runs, eval outputs, bench suites)")
+    r.add_argument("--out", default=None, help="where to write the report (one run) or the comparison (several)")
+    r.set_defaults(func=_cmd_report)

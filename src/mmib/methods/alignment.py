@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from mmib import objectives
-from mmib.data.dataset import Batch
+from mmib.data.dataset import Batch, complete_rows_mask
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
@@ -73,11 +73,7 @@ class AlignmentMethod(Method):
 
     def loss(self, batch: Batch) -> LossOutput:
         mods = self.modalities_of(batch, self.spec.modality_names)
-        keep = None
-        for m in mods:
-            pm = batch["mask"][m] if "mask" in batch else None
-            if pm is not None and not bool(pm.all()):
-                keep = pm if keep is None else keep & pm
+        keep = complete_rows_mask(batch, mods)
         z = self.embed(batch, mods, space="embedding")
         if keep is not None:  # alignment needs every modality of a sample: drop incomplete rows
             if int(keep.sum()) < 2:

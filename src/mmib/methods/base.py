@@ -21,7 +21,7 @@ import lightning as L
 import torch
 from torch import nn
 
-from mmib.data.dataset import Batch, validate_batch
+from mmib.data.dataset import Batch, complete_rows_mask, select_batch_rows, validate_batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.nn.encoders import build_encoder
@@ -76,6 +76,17 @@ class Method(L.LightningModule):
     def modalities_of(self, batch: Batch, modalities: Sequence[str] | None = None) -> tuple[str, ...]:
         """Validate the batch and return the requested (default: all present) modalities in the spec's order."""
         return validate_batch(batch, self.spec, modalities)
+
+    def complete_rows(self, batch: Batch, modalities: Sequence[str] | None = None) -> Batch:
+        """The batch restricted to the samples that hold every modality in ``modalities`` (default: all of the data
+        set's) according to the presence mask; joint terms (contrastive pairs, fusion) need them. Fewer than 2
+        complete samples is an error naming the method."""
+        keep = complete_rows_mask(batch, self.spec.modality_names if modalities is None else modalities)
+        if keep is None:
+            return batch
+        if int(keep.sum()) < 2:
+            raise MMIBError(f"method '{self.name}': fewer than 2 samples in the batch have every modality")
+        return select_batch_rows(batch, keep)
 
     @staticmethod
     def lengths_of(batch: Batch, m: str) -> torch.Tensor | None:

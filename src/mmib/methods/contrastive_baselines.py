@@ -51,27 +51,6 @@ class AugmentedMethod(Method):
         if "mmib_augment_rng" in checkpoint:
             self.augmenter.load_state(checkpoint["mmib_augment_rng"])
 
-    def complete_rows(self, batch: Batch, mods: Sequence[str]) -> Batch:
-        """The batch restricted to the samples that have every modality in ``mods`` (contrastive terms need them)."""
-        keep = None
-        for m in mods:
-            pm = (batch.get("mask") or {}).get(m)
-            if pm is not None and not bool(pm.all()):
-                keep = pm if keep is None else keep & pm
-        if keep is None:
-            return batch
-        if int(keep.sum()) < 2:
-            raise MMIBError(f"method '{self.name}': fewer than 2 samples in the batch have every modality")
-        out: Batch = {}
-        for k, v in batch.items():
-            if isinstance(v, dict):
-                out[k] = {kk: vv[keep] for kk, vv in v.items()}
-            elif isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape[0] == keep.shape[0]:
-                out[k] = v[keep]
-            else:
-                out[k] = v
-        return out
-
     def augment(self, batch: Batch, mods: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.augmenter(batch["x"], batch.get("lengths"), mods)
 

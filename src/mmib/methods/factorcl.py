@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from mmib.data.augment import UniqueAugmentation
-from mmib.data.dataset import Batch
+from mmib.data.dataset import Batch, batch_to_device
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES
@@ -160,7 +160,7 @@ class FactorCLBase(AugmentedMethod):
         n = min(len(train), int(next(iter(batch["x"].values())).shape[0]))
         pick = torch.randperm(len(train), generator=self.augmenter.generator)[:n]
         fresh = dm.dataset.get_batch(train[pick.numpy()])
-        return _to_device(fresh, self.device)
+        return batch_to_device(fresh, self.device)
 
     def club_step(self, batch: Batch, optimizer: torch.optim.Optimizer):
         """One φ step: the NCE-CLUB critics' InfoNCE loss on detached head outputs."""
@@ -190,18 +190,6 @@ class FactorCLBase(AugmentedMethod):
             for k, v in club.terms.items():
                 self.log(f"train/{k}", v, on_step=False, on_epoch=True, batch_size=n)
         return out.loss.detach()
-
-
-def _to_device(batch: Batch, device: torch.device) -> Batch:
-    out: Batch = {}
-    for k, v in batch.items():
-        if isinstance(v, dict):
-            out[k] = {kk: vv.to(device) for kk, vv in v.items()}
-        elif isinstance(v, torch.Tensor):
-            out[k] = v.to(device)
-        else:
-            out[k] = v
-    return out
 
 
 @register_method("factorcl_sup")

@@ -1,0 +1,48 @@
+"""``mmib bench SUITE``: run a suite of methods × data sets × seeds × protocols (resumable) and rank them.
+
+    mmib bench demo                         a packaged suite by name (mmib bench --list shows them)
+    mmib bench path/to/suite.yaml --out runs/bench/mine
+    mmib bench demo --dry-run               what is done and what would run
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from mmib.bench.suite import load_suite, packaged_suites
+
+    if args.list or not args.suite:
+        for name in packaged_suites():
+            s = load_suite(name)
+            print(f"{name:<16} {len(s.methods)} variants × {len(s.data)} data × {len(s.seeds)} seeds  {s.description}")
+        return 0
+    suite = load_suite(args.suite)
+    if args.dry_run:
+        from mmib.bench.runner import default_out_dir, plan_suite
+
+        out = args.out or default_out_dir(suite)
+        for r in plan_suite(suite, out):
+            print(f"{r.status:<9} {r.folder}")
+        return 0
+    from mmib.bench.runner import run_suite
+
+    results = run_suite(suite, out_dir=args.out, force=args.force, progress=not args.no_progress,
+                        fail_fast=args.fail_fast)
+    return 0 if not results["failures"] else 1
+
+
+def register_cli(sub: argparse._SubParsersAction) -> None:
+    b = sub.add_parser("bench", help="run a bench suite (methods × data × seeds × protocols); resumable",
+                       description="Train and evaluate every (method variant, data set, seed) of a suite that is not "
+                                   "done yet, aggregate mean ± std over seeds, print the leaderboard and write "
+                                   "runs/bench/<suite>/report.md + results.json.")
+    b.add_argument("suite", nargs="?", help="a packaged suite name (see --list) or a suite YAML file")
+    b.add_argument("--out", default=None, help="suite folder (default: runs/bench/<suite>)")
+    b.add_argument("--force", action="store_true", help="redo every run, even the finished ones")
+    b.add_argument("--dry-run", action="store_true", help="show each run's status (done, new, resume, ...) and stop")
+    b.add_argument("--fail-fast", action="store_true", help="stop at the first failing run")
+    b.add_argument("--list", action="store_true", help="list the packaged suites")
+    b.add_argument("--no-progress", action="store_true")
+    b.set_defaults(func=_cmd_bench)

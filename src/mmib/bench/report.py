@@ -1,0 +1,178 @@
+"""The bench report: leaderboard (mean ± std over seeds), aggregated tables per protocol, links to every run."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from mmib.eval.report import fmt, make_console, md_table
+from mmib.utils.io import atomic_write_json, atomic_write_text
+
+
+def fmt_mean_std(mean: float, std: float, n: int, metric: str = "") -> str:
+    if math.isnan(mean):
+        return "nan"
+    if n <= 1 or math.isnan(std):
+        return fmt(mean, metric)
+    return f"{fmt(mean, metric)} ± {fmt(std, metric)}"
+
+
+def _lookup(agg: Sequence[Mapping[str, Any]]) -> dict[tuple, Mapping[str, Any]]:
+    return {(a["variant"], a["data"], a["protocol"], a["row"], a["metric"]): a for a in agg}
+
+
+def leaderboard_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[str]]] | None:
+    lb = results["leaderboard"]
+    if not lb.get("entries"):
+        return None
+    data = [d["name"] for d in results["suite"]["data"]]
+    variants = [v["name"] for v in results["suite"]["methods"]]
+    cell = {(e["variant"], e["data"]): e for e in lb["entries"]}
+    rows = []
+    for v in variants:
+        line = [v]
+        for d in data:
+            e = cell.get((v, d))
+            if e is None:
+                line.append("—")
+                continue
+            s = fmt_mean_std(e["mean"], e["std"], e["n"], lb["metric"]) + f" (n={e['n']})"
+            line.append(f"**{s}**" if e.get("rank") == 1 and len(variants) > 1 else s)
+        rows.append(line)
+    chance = next((e.get("chance") for e in lb["entries"] if e.get("chance") is not None), None)
+    if chance is not None:
+        rows.append(["chance"] + [fmt(float(chance), lb["metric"])] * len(data))
+    return ["variant", *data], rows
+
+
+def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
+    """Per protocol and data set: rows = protocol rows, columns = variants, cells = mean ± std of the protocol's
+    primary metric (every metric for the probe protocol)."""
+    agg = results["aggregate"]
+    look = _lookup(agg)
+    variants = [v["name"] for v in results["suite"]["methods"]]
+    out = []
+    for pname, kind in results["protocols"].items():
+        for d in [x["name"] for x in results["suite"]["data"]]:
+            recs = [a for a in agg if a["protocol"] == pname and a["data"] == d]
+            if not recs:
+                continue
+            rows_ids: list[str] = []
+            for a in recs:
+                if a["row"] not in rows_ids:
+                    rows_ids.append(a["row"])
+            metric_names: list[str] = []
+            for a in recs:
+                if a["metric"] not in metric_names:
+                    metric_names.append(a["metric"])
+            if kind == "probe":
+                metrics = [m for m in metric_names]
+            elif kind == "retrieval":
+                metrics = [m for m in ("mAP", "R@1", "R@10", "median_rank") if m in metric_names]
+            else:
+                primary = results.get("primary_metrics", {}).get(pname) or metric_names[0]
+                metrics = [primary]
+            for m in metrics:
+                body = []
+                for rid in rows_ids:
+                    line = [rid]
+                    for v in variants:
+                        a = look.get((v, d, pname, rid, m))
+                        line.append(fmt_mean_std(a["mean"], a["std"], a["n"], m) if a else "—")
+                    chance = next((a.get("chance") for a in recs if a["row"] == rid and a["metric"] == m
+                                   and a.get("chance") is not None), None)
+                    line.append(fmt(float(chance), m) if chance is not None else "—")
+                    body.append(line)
+                out.append((f"{pname} · {d} · {m} (mean ± std over seeds)", ["row", *variants, "chance"], body))
+    return out
+
+
+def render_bench_report(results: Mapping[str, Any]) -> str:
+    s = results["suite"]
+    lines = [f"# Bench: {s['name']}", ""]
+    if s.get("description"):
+        lines += [s["description"], ""]
+    methods = [[v["name"], v["method"], ", ".join(f"{k}={x}" for k, x in {**v["overrides"], **v["config"]}.items())
+                or "defaults"] for v in s["methods"]]
+    datas = [[d["name"], d["data"], ", ".join(f"{k}={x}" for k, x in {**d["options"], **d["config"]}.items())
+              or "defaults"] for d in s["data"]]
+    lines += ["**Method variants**", "", md_table(["variant", "method", "overrides"], methods), "",
+              "**Data sets**", "", md_table(["name", "data config", "options"], datas), "",
+              f"Seeds: {', '.join(map(str, s['seeds']))}. Trainer: "
+              f"{', '.join(f'{k}={v}' for k, v in s['trainer'].items()) or 'defaults'}. "
+              f"Suite file: {s.get('source') or '—'}. Commit: {results.get('git_commit')}.", ""]
+    lb = results["leaderboard"]
+    t = leaderboard_table(results)
+    if t is not None:
+        arrow = "higher is better" if lb["higher_is_better"] else "lower is better"
+        lines += ["## Leaderboard", "", f"{lb['protocol']} · `{lb['row']}` · **{lb['metric']}** ({arrow}; mean ± "
+                  "sample std over seeds; best in bold)", "", md_table(*t), ""]
+        if (Path(results["out_dir"]) / "plots" / "leaderboard.png").is_file():
+            lines += ["![leaderboard](plots/leaderboard.png)", ""]
+    for title, headers, body in protocol_tables(results):
+        lines += [f"### {title}", "", md_table(headers, body), ""]
+    lines += ["## Runs", ""]
+    rows = []
+    for r in results["runs"]:
+        t = r.get("timings") or {}
+        rows.append([r["variant"], r["data"], str(r["seed"]), "yes" if r["complete"] else "**no**",
+                     fmt(t.get("train")) if t.get("train") is not None else "—",
+                     fmt(t.get("eval_total")) if t.get("eval_total") is not None else "—",
+                     f"[report]({r['folder']}/report.md)" if r["complete"] else "—"])
+    lines += [md_table(["variant", "data", "seed", "complete", "train s", "eval s", "report"], rows), ""]
+    for f in results.get("failures") or []:
+        lines.append(f"- FAILED {f['variant']} · {f['data']} · seed {f['seed']}: {f['error']}")
+    done = [r for r in results["runs"] if r["complete"]]
+    if 0 < len(done) <= 2:  # small suites (the demo): show the runs' own plots here too
+        import json
+
+        for r in done:
+            try:
+                res = json.loads((Path(results["out_dir"]) / r["folder"] / "results.json").read_text())
+            except (OSError, ValueError):
+                continue
+            for p in res["protocols"].values():
+                for pname, rel in p.get("plots", {}).items():
+                    lines += [f"![{r['folder']} {pname}]({r['folder']}/{rel})", ""]
+    return "\n".join(lines)
+
+
+def write_bench_report(results: dict[str, Any], out_dir: str | os.PathLike) -> None:
+    from mmib.eval.plots import plot_leaderboard
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    lb = results["leaderboard"]
+    entries = [e for e in lb.get("entries", []) if not math.isnan(e["mean"])]
+    if entries:
+        labels = [f"{e['variant']} · {e['data']}" for e in entries]
+        plot_leaderboard(labels, [e["mean"] for e in entries], [e["std"] for e in entries],
+                         out / "plots" / "leaderboard.png", lb["metric"],
+                         f"{results['suite']['name']}: {lb['protocol']} {lb['row']}")
+    atomic_write_text(out / "report.md", render_bench_report(results))
+    atomic_write_json(out / "results.json", results)
+
+
+def print_leaderboard(results: Mapping[str, Any], console=None) -> None:
+    from rich.table import Table
+
+    console = console or make_console()
+    t = leaderboard_table(results)
+    lb = results["leaderboard"]
+    if t is None:
+        console.print("no finished runs to rank", highlight=False)
+        return
+    table = Table(title=f"{results['suite']['name']} leaderboard — {lb['protocol']} {lb['row']} {lb['metric']} "
+                        f"({'higher' if lb['higher_is_better'] else 'lower'} is better; mean ± std over seeds)",
+                  title_justify="left")
+    for h in t[0]:
+        table.add_column(h)
+    for r in t[1]:
+        table.add_row(*[c.replace("**", "") for c in r])
+    console.print(table)
+    for f in results.get("failures") or []:
+        console.print(f"FAILED {f['variant']} · {f['data']} · seed {f['seed']}: {f['error']}", markup=False,
+                      highlight=False)

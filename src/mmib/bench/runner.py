@@ -1,0 +1,246 @@
+"""Run a bench suite: train and evaluate every (method variant, data set, seed) that is not already done.
+
+``runs/bench/<suite>/<variant>-<data>-s<seed>/`` holds one engine run (config, checkpoints, logs) and its evaluation
+(``results.json``, ``report.md``, ``plots/``). A folder is **done** when its ``results.json`` is complete and was
+produced from the same configuration and protocols (a fingerprint): it is skipped. A run whose training finished but
+whose evaluation did not is evaluated from its checkpoint; one whose training was interrupted resumes from
+``last.ckpt``; a folder from another configuration is redone. The suite folder gets ``results.json`` (the
+aggregate), ``report.md`` and ``plots/leaderboard.png``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mmib.bench.aggregate import aggregate, default_leaderboard_spec, leaderboard
+from mmib.bench.suite import DataEntry, MethodVariant, Suite, load_suite
+from mmib.errors import MMIBError
+
+BENCH_KIND = "mmib-bench"
+MARKER = "bench.json"
+#: config keys that do not change what a run computes (left out of the fingerprint)
+_NOT_FINGERPRINTED = ("run_dir", "name", "resume")
+
+
+@dataclass
+class PlannedRun:
+    variant: MethodVariant
+    data: DataEntry
+    seed: int
+    folder: Path
+    overrides: list[str]
+    fingerprint: str
+    status: str  # done | evaluate | resume | stale | new
+
+    @property
+    def label(self) -> str:
+        return f"{self.variant.name} · {self.data.name} · seed {self.seed}"
+
+
+def default_out_dir(suite: Suite) -> Path:
+    return Path("runs") / "bench" / suite.name
+
+
+def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: int, out_dir: Path,
+                  progress: bool = True) -> list[str]:
+    """Hydra overrides of one run (suite overrides < trainer < data entry < method variant)."""
+    from mmib.config import dotted_overrides
+
+    opts: dict[str, Any] = {}
+    opts.update(suite.overrides)
+    opts.update({f"trainer.{k}": v for k, v in suite.trainer.items()})
+    opts.update({f"data.{k}": v for k, v in data.options.items()})
+    opts.update(data.config)
+    opts.update({f"method.{k}": v for k, v in variant.overrides.items()})
+    opts.update(variant.config)
+    if not progress:
+        opts["trainer.enable_progress_bar"] = False
+    opts.update({"seed": seed, "run_dir": str(out_dir), "name": f"{variant.name}-{data.name}-s{seed}"})
+    fixed = [o for o in opts if o.lstrip("+") in ("method", "data")]
+    if fixed:
+        raise MMIBError(f"suite '{suite.name}': choose the method and data with 'method:'/'data:', not {fixed}")
+    return [f"method={variant.method}", f"data={data.data}", *dotted_overrides(opts)]
+
+
+def config_fingerprint(cfg: dict[str, Any], protocols: Any) -> str:
+    c = {k: v for k, v in cfg.items() if k not in _NOT_FINGERPRINTED}
+    c["trainer"] = {k: v for k, v in (c.get("trainer") or {}).items() if k != "enable_progress_bar"}
+    text = json.dumps({"config": c, "protocols": protocols}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _read_json(p: Path) -> dict[str, Any] | None:
+    try:
+        return json.loads(p.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def run_status(folder: Path, fingerprint: str) -> str:
+    """done | evaluate | resume | stale | new (see the module docstring)."""
+    if not folder.exists():
+        return "new"
+    res = _read_json(folder / "results.json")
+    if res and res.get("complete") and (res.get("bench") or {}).get("fingerprint") == fingerprint:
+        return "done"
+    marker = _read_json(folder / MARKER)
+    if not marker or marker.get("fingerprint") != fingerprint:
+        return "stale"
+    if not (folder / "checkpoints" / "last.ckpt").is_file():
+        return "new"
+    run = _read_json(folder / "run.json") or {}
+    return "evaluate" if run.get("finished") else "resume"
+
+
+def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress: bool = True) -> list[PlannedRun]:
+    """Every (variant, data, seed) of the suite with its folder, overrides, fingerprint and status."""
+    from mmib.config import compose_config, to_container
+
+    suite = load_suite(suite)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
+    planned = []
+    for data in suite.data:
+        for variant in suite.methods:
+            for seed in suite.seeds:
+                ov = run_overrides(suite, variant, data, seed, out, progress)
+                cfg = to_container(compose_config(ov))
+                fp = config_fingerprint(cfg, suite.protocols)
+                folder = out / f"{variant.name}-{data.name}-s{seed}"
+                planned.append(PlannedRun(variant, data, seed, folder, ov, fp, run_status(folder, fp)))
+    return planned
+
+
+def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
+    from mmib.config import compose_config, to_container
+    from mmib.engine import load_run, train
+    from mmib.eval.evaluate import evaluate
+    from mmib.utils.io import atomic_write_json
+
+    status = run.status
+    if status == "stale":
+        shutil.rmtree(run.folder)  # a run of another configuration: it does not belong to this suite any more
+        status = "new"
+    ov = list(run.overrides)
+    if status == "resume":
+        ov.append("resume=last")
+    cfg = compose_config(ov)
+    c = to_container(cfg)
+    run.folder.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(run.folder / MARKER, {"suite": suite.name, "variant": run.variant.name, "data": run.data.name,
+                                            "seed": run.seed, "fingerprint": run.fingerprint, "overrides": ov})
+    if status == "evaluate":
+        _, method, dm = load_run(run.folder)
+    else:
+        res = train(cfg)
+        method, dm = res.method, res.datamodule
+        if res.run_dir.resolve() != run.folder.resolve():
+            raise MMIBError(f"bench: the engine wrote '{res.run_dir}', expected '{run.folder}'")
+    bench = {"suite": suite.name, "variant": run.variant.name, "method": run.variant.method, "data": run.data.name,
+             "data_config": run.data.data, "seed": run.seed, "fingerprint": run.fingerprint,
+             "folder": run.folder.name}
+    return evaluate(method, dm, suite.protocols, out_dir=run.folder, run_dir=run.folder, config=c, seed=run.seed,
+                    progress=progress, checkpoint=str(run.folder / "checkpoints" / "last.ckpt"),
+                    extra={"bench": bench})
+
+
+def run_suite(
+    suite: str | os.PathLike | Suite | dict,
+    out_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    progress: bool = True,
+    fail_fast: bool = False,
+    console=None,
+    print_summary: bool = True,
+) -> dict[str, Any]:
+    """Run what is not done yet, then aggregate every finished run of the suite and write its report.
+
+    Args:
+        suite: a packaged suite name, a YAML path, a mapping, or a :class:`Suite`.
+        out_dir: the suite folder (default ``runs/bench/<suite>``).
+        force: redo every run, even those that are done.
+        progress: show progress (rich; Lightning's bar while training).
+        fail_fast: stop at the first failing run (default: record the failure and go on).
+        console: a rich console for the messages; print_summary: print the leaderboard at the end.
+
+    Returns:
+        the suite's aggregate results (also written to ``<out_dir>/results.json``).
+    """
+    from mmib.bench.report import print_leaderboard, write_bench_report
+    from mmib.eval.report import make_console
+
+    console = console or make_console()
+    suite = load_suite(suite)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
+    t0 = time.time()
+    plan = plan_suite(suite, out, progress)
+    if force:
+        for r in plan:
+            if r.folder.exists():
+                r.status = "stale"
+    todo = [r for r in plan if r.status != "done"]
+    console.print(f"[bold]bench {suite.name}[/bold]: {len(plan)} runs ({len(plan) - len(todo)} done, "
+                  f"{len(todo)} to run) → {out}", highlight=False)
+    failures: list[dict[str, Any]] = []
+    for i, r in enumerate(todo, start=1):
+        what = {"new": "train + evaluate", "stale": "redo (configuration changed)", "resume": "resume training",
+                "evaluate": "evaluate (training finished)"}[r.status]
+        console.print(f"[{i}/{len(todo)}] {r.label}: {what}", highlight=False, markup=False)
+        t1 = time.time()
+        try:
+            _execute(r, suite, progress)
+        except KeyboardInterrupt:
+            raise
+        except Exception as e:  # one failing run does not lose the others' results
+            if fail_fast:
+                raise
+            failures.append({"variant": r.variant.name, "data": r.data.name, "seed": r.seed,
+                             "error": f"{type(e).__name__}: {e}"})
+            console.print(f"  failed: {type(e).__name__}: {e}", highlight=False, markup=False)
+            continue
+        console.print(f"  done in {time.time() - t1:.1f} s", highlight=False)
+    results = collect_suite(suite, out, plan, failures, seconds=time.time() - t0)
+    write_bench_report(results, out)
+    if print_summary:
+        print_leaderboard(results, console)
+        console.print(f"report: {out / 'report.md'}  results: {out / 'results.json'}", highlight=False)
+    return results
+
+
+def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: list[dict[str, Any]] | None = None,
+                  seconds: float | None = None) -> dict[str, Any]:
+    """Read every complete run of the plan and aggregate them (no training, no evaluation)."""
+    from mmib.engine import git_commit, package_versions
+
+    run_results, runs = [], []
+    for r in plan:
+        res = _read_json(r.folder / "results.json")
+        ok = bool(res and res.get("complete") and (res.get("bench") or {}).get("fingerprint") == r.fingerprint)
+        runs.append({"variant": r.variant.name, "method": r.variant.method, "data": r.data.name, "seed": r.seed,
+                     "folder": r.folder.name, "complete": ok,
+                     "timings": (res or {}).get("timings") if ok else None})
+        if ok:
+            run_results.append(res)
+    agg = aggregate(run_results)
+    spec = dict(suite.leaderboard) or default_leaderboard_spec(run_results)
+    lb = leaderboard(agg, spec, [v.name for v in suite.methods], [d.name for d in suite.data])
+    protocol_kinds: dict[str, str] = {}
+    primary: dict[str, str] = {}
+    for res in run_results:
+        for pname, p in res["protocols"].items():
+            protocol_kinds.setdefault(pname, p["protocol"])
+            if p.get("primary_metric"):
+                primary.setdefault(pname, p["primary_metric"])
+    return {
+        "kind": BENCH_KIND, "schema_version": 1, "suite": suite.to_dict(), "out_dir": str(out),
+        "complete": all(r["complete"] for r in runs), "runs": runs, "failures": failures or [],
+        "protocols": protocol_kinds, "primary_metrics": primary, "aggregate": agg, "leaderboard": lb,
+        "timings": {"suite_seconds": round(seconds, 3) if seconds is not None else None},
+        "versions": package_versions(), "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }

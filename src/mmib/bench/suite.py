@@ -1,0 +1,206 @@
+"""Bench suites: methods × data sets × seeds × protocols, in one YAML file.
+
+A packaged suite runs by name (``mmib bench demo`` → ``mmib/bench/suites/demo.yaml``), any other by path. Format::
+
+    name: alignment                      # default: the file name
+    description: pairwise CLIP vs OVA-IB on the 6-view digits
+    seeds: [0, 1, 2]
+    methods:                             # method variants (one leaderboard row each)
+      - clip                             #   a registered method with its default config
+      - name: ova_ib-beta0               #   a named variant: folder and leaderboard name
+        method: ova_ib                   #   the registered method (default: name)
+        overrides: {objective.beta: 0}   #   keys under `method.` (dotted)
+        config: {trainer.max_epochs: 50} #   any other config key for this variant (dotted, from the root)
+    data:
+      - mfeat
+      - name: mfeat-3v
+        data: mfeat                      #   the data config (default: name)
+        options: {views: [0, 2, 5]}      #   keys under `data.` (data set options and data-module settings)
+        config: {}                       #   any other config key for this data set
+    trainer: {max_epochs: 30}            # keys under `trainer.` for every run
+    overrides: {encoder.vector.hidden: [128]}   # any other config key for every run (dotted)
+    protocols:                           # see mmib.eval.protocols.parse_protocols
+      - probe: {probes: [linear, mlp]}
+      - subsets
+      - {protocol: retrieval, directions: ["fou+fac->kar"]}
+    leaderboard: {protocol: probe, row: method/concat/linear, metric: accuracy}   # optional
+
+Precedence of config keys, last wins: suite ``overrides`` < ``trainer`` < data entry < method variant. A key that is
+not in the composed config needs Hydra's ``+`` prefix (``+method.new_key: 1``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from mmib.errors import MMIBError, UnknownNameError
+
+SUITE_KEYS = ("name", "description", "seeds", "methods", "data", "trainer", "overrides", "protocols", "leaderboard")
+METHOD_KEYS = ("name", "method", "overrides", "config", "description")
+DATA_KEYS = ("name", "data", "options", "config", "description")
+LEADERBOARD_KEYS = ("protocol", "row", "metric")
+
+
+@dataclass
+class MethodVariant:
+    name: str
+    method: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class DataEntry:
+    name: str
+    data: str
+    options: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+@dataclass
+class Suite:
+    name: str
+    methods: list[MethodVariant]
+    data: list[DataEntry]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    protocols: list[Any] = field(default_factory=list)
+    trainer: dict[str, Any] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
+    leaderboard: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+    source: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        from dataclasses import asdict
+
+        return asdict(self)
+
+
+def packaged_suites() -> list[str]:
+    root = resources.files("mmib.bench") / "suites"
+    return sorted(p.name[: -len(".yaml")] for p in root.iterdir() if p.name.endswith(".yaml"))
+
+
+def _suite_text(name_or_path: str | os.PathLike) -> tuple[str, str]:
+    p = Path(name_or_path)
+    if p.is_file():
+        return p.read_text(), str(p)
+    if p.suffix in (".yaml", ".yml") or os.sep in str(name_or_path):
+        raise MMIBError(f"suite file '{name_or_path}' does not exist")
+    res = resources.files("mmib.bench") / "suites" / f"{name_or_path}.yaml"
+    if not res.is_file():
+        raise UnknownNameError("bench suite", str(name_or_path), packaged_suites())
+    return res.read_text(), f"mmib/bench/suites/{name_or_path}.yaml"
+
+
+def _check_keys(d: Mapping[str, Any], valid: Sequence[str], where: str) -> None:
+    for k in d:
+        if k not in valid:
+            raise UnknownNameError(f"key of {where}", str(k), list(valid))
+
+
+def _mapping(v: Any, where: str) -> dict[str, Any]:
+    if v is None:
+        return {}
+    if isinstance(v, Mapping):
+        return {str(k): x for k, x in v.items()}
+    if isinstance(v, (list, tuple)):  # a list of "key=value" strings
+        out = {}
+        for item in v:
+            if not isinstance(item, str) or "=" not in item:
+                raise MMIBError(f"{where}: expected a mapping or a list of 'key=value' strings, got {item!r}")
+            k, _, val = item.partition("=")
+            import yaml
+
+            out[k.strip()] = yaml.safe_load(val)
+        return out
+    raise MMIBError(f"{where}: expected a mapping, got {type(v).__name__}")
+
+
+def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str | None = None) -> Suite:
+    """Validate a suite mapping (as read from YAML); errors name the key and what was expected."""
+    from mmib.config import group_options
+    from mmib.eval.protocols import parse_protocols
+    from mmib.methods.registry import get_method_class
+
+    if not isinstance(raw, Mapping):
+        raise MMIBError(f"suite {source or default_name}: expected a mapping at the top level")
+    _check_keys(raw, SUITE_KEYS, "suite")
+    name = str(raw.get("name") or default_name)
+    if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
+        raise MMIBError(f"suite name '{name}': use letters, digits, '-', '_' and '.' only (it names a folder)")
+    methods = []
+    for i, m in enumerate(raw.get("methods") or []):
+        if isinstance(m, str):
+            m = {"name": m}
+        if not isinstance(m, Mapping) or "name" not in m and "method" not in m:
+            raise MMIBError(f"suite '{name}': methods[{i}] must be a method name or a mapping with 'name'/'method'")
+        _check_keys(m, METHOD_KEYS, f"suite '{name}' methods[{i}]")
+        v = MethodVariant(name=str(m.get("name") or m["method"]), method=str(m.get("method") or m["name"]),
+                          overrides=_mapping(m.get("overrides"), f"methods[{i}].overrides"),
+                          config=_mapping(m.get("config"), f"methods[{i}].config"),
+                          description=str(m.get("description") or ""))
+        get_method_class(v.method)
+        methods.append(v)
+    if not methods:
+        raise MMIBError(f"suite '{name}': 'methods' is empty; list at least one method (e.g. methods: [clip])")
+    data = []
+    for i, d in enumerate(raw.get("data") or []):
+        if isinstance(d, str):
+            d = {"name": d}
+        if not isinstance(d, Mapping) or "name" not in d and "data" not in d:
+            raise MMIBError(f"suite '{name}': data[{i}] must be a data config name or a mapping with 'name'/'data'")
+        _check_keys(d, DATA_KEYS, f"suite '{name}' data[{i}]")
+        data.append(DataEntry(name=str(d.get("name") or d["data"]), data=str(d.get("data") or d["name"]),
+                              options=_mapping(d.get("options"), f"data[{i}].options"),
+                              config=_mapping(d.get("config"), f"data[{i}].config"),
+                              description=str(d.get("description") or "")))
+        if data[-1].data not in group_options("data"):
+            raise UnknownNameError(f"data config of suite '{name}' data[{i}] (src/mmib/conf/data/)", data[-1].data,
+                                   group_options("data"))
+    if not data:
+        raise MMIBError(f"suite '{name}': 'data' is empty; list at least one data set (e.g. data: [mfeat])")
+    for what, items in (("method variant", methods), ("data set", data)):
+        names = [x.name for x in items]
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise MMIBError(f"suite '{name}': {what} name(s) {sorted(dup)} used twice; give each a distinct 'name'")
+        for n in names:
+            if not n.replace("-", "").replace("_", "").replace(".", "").isalnum():
+                raise MMIBError(f"suite '{name}': {what} name '{n}' may hold letters, digits, '-', '_', '.' only")
+    seeds = raw.get("seeds", [0])
+    if isinstance(seeds, int):
+        seeds = [seeds]
+    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) for s in seeds):
+        raise MMIBError(f"suite '{name}': seeds must be a non-empty list of integers, got {seeds!r}")
+    protocols = raw.get("protocols")
+    parse_protocols(protocols)  # validate now, not after hours of training
+    lb = _mapping(raw.get("leaderboard"), "leaderboard")
+    _check_keys(lb, LEADERBOARD_KEYS, f"suite '{name}' leaderboard")
+    return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds],
+                 protocols=list(protocols) if protocols is not None else None,
+                 trainer=_mapping(raw.get("trainer"), "trainer"), overrides=_mapping(raw.get("overrides"), "overrides"),
+                 leaderboard=lb, description=str(raw.get("description") or ""), source=source)
+
+
+def load_suite(suite: str | os.PathLike | Mapping[str, Any] | Suite) -> Suite:
+    """A suite from a packaged name, a YAML path, a mapping, or a :class:`Suite` (returned as is)."""
+    if isinstance(suite, Suite):
+        return suite
+    if isinstance(suite, Mapping):
+        return parse_suite(suite)
+    import yaml
+
+    text, source = _suite_text(suite)
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        raise MMIBError(f"suite {source}: invalid YAML ({str(e).splitlines()[0]})") from None
+    return parse_suite(raw or {}, default_name=Path(source).stem, source=source)

@@ -1,0 +1,129 @@
+"""Run evaluation protocols on a trained method and write ``results.json`` + ``report.md`` + ``plots/*.png``.
+
+>>> from mmib.eval import evaluate_run
+>>> results = evaluate_run("runs/clip-mfeat-s0", protocols=["probe", "subsets", "retrieval", "plots"])  # doctest: +SKIP
+
+``results.json`` holds the run's config, the seed, package versions, the git commit, timings and every metric of
+every protocol (see :mod:`mmib.eval.protocols` for the shape of a protocol's result); it is written atomically and
+carries ``"complete": true`` only when every protocol finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from mmib.data.datamodule import MultimodalDataModule
+from mmib.eval.progress import ProgressReporter
+from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
+from mmib.eval.report import RESULTS_KIND, render_markdown
+from mmib.methods.base import Method
+from mmib.utils.io import atomic_write_json, atomic_write_text
+
+SCHEMA_VERSION = 1
+
+
+def evaluate(
+    method: Method,
+    dm: MultimodalDataModule,
+    protocols: Any = None,
+    out_dir: str | os.PathLike | None = None,
+    run_dir: str | os.PathLike | None = None,
+    config: dict[str, Any] | None = None,
+    seed: int = 0,
+    progress: bool = True,
+    checkpoint: str | None = None,
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run ``protocols`` (see :func:`~mmib.eval.protocols.parse_protocols`; default: all) on ``method`` with the
+    splits of ``dm``. With ``out_dir``, writes ``results.json``, ``report.md`` and the plots there."""
+    from mmib.engine import git_commit, package_versions
+
+    specs: list[ProtocolSpec] = parse_protocols(protocols)
+    out = Path(out_dir) if out_dir is not None else None
+    t0 = time.time()
+    results: dict[str, Any] = {
+        "kind": RESULTS_KIND, "schema_version": SCHEMA_VERSION, "complete": False,
+        "method": {"name": method.name, "capabilities": type(method).capabilities(),
+                   "supervised": bool(getattr(method, "supervised", False))},
+        "data": dm.spec.to_dict(), "splits": dm.summary(), "seed": int(seed),
+        "run_dir": str(run_dir) if run_dir is not None else None, "checkpoint": checkpoint,
+        "out_dir": str(out) if out is not None else None, "config": config,
+        "versions": package_versions(), "git_commit": git_commit(),
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timings": {}, "protocols": {},
+        **(extra or {}),
+    }
+    train_seconds = _train_seconds(run_dir)
+    if train_seconds is not None:
+        results["timings"]["train"] = train_seconds
+    method.eval()
+    with ProgressReporter(enabled=progress) as reporter:
+        ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
+                          reporter=reporter)
+        for spec in specs:
+            res = run_protocol(ctx, spec)
+            results["protocols"][spec.name] = res
+            results["timings"][spec.name] = res["seconds"]
+    results["timings"]["eval_total"] = round(time.time() - t0, 3)
+    results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    results["complete"] = True
+    if out is not None:
+        write_results(results, out)
+    return results
+
+
+def write_results(results: dict[str, Any], out_dir: str | os.PathLike) -> None:
+    """``results.json`` (atomically) and ``report.md`` into ``out_dir``."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "report.md", render_markdown(results))
+    atomic_write_json(out / "results.json", results)  # last: its presence marks a complete evaluation
+
+
+def _train_seconds(run_dir: str | os.PathLike | None) -> float | None:
+    if run_dir is None:
+        return None
+    p = Path(run_dir) / "run.json"
+    try:
+        v = json.loads(p.read_text()).get("train_seconds")
+        return round(float(v), 3) if v is not None else None
+    except (OSError, ValueError):
+        return None
+
+
+def evaluate_run(
+    run_dir: str | os.PathLike,
+    protocols: Any = None,
+    out_dir: str | os.PathLike | None = None,
+    checkpoint: str | None = None,
+    progress: bool = True,
+    seed: int | None = None,
+) -> dict[str, Any]:
+    """Evaluate a finished run folder (``mmib train`` / bench) with its own config and splits; the results go to
+    ``out_dir`` (default: the run folder)."""
+    from mmib.config import to_container
+    from mmib.engine import load_run
+
+    run = Path(run_dir)
+    if run.suffix == ".ckpt":
+        checkpoint, run = str(run), run.parent.parent
+    cfg, method, dm = load_run(run, checkpoint)
+    c = to_container(cfg)
+    ckpt = checkpoint or str(run / "checkpoints" / "last.ckpt")
+    return evaluate(method, dm, protocols, out_dir=out_dir if out_dir is not None else run, run_dir=run, config=c,
+                    seed=int(c.get("seed", 0)) if seed is None else int(seed), progress=progress, checkpoint=ckpt)
+
+
+def is_complete(path: str | os.PathLike) -> bool:
+    """True when ``path`` (a folder or a results.json) holds a complete evaluation."""
+    p = Path(path)
+    if p.is_dir():
+        p = p / "results.json"
+    try:
+        return bool(json.loads(p.read_text()).get("complete"))
+    except (OSError, ValueError):
+        return False
+

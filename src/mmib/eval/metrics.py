@@ -1,0 +1,182 @@
+"""Metrics of the evaluation protocols, with their chance levels.
+
+* classification: accuracy, balanced accuracy, macro-F1 (scikit-learn);
+* regression: MSE, MAE, R² (scikit-learn; R² variance-weighted over target dimensions);
+* retrieval with one relevant candidate per query: mAP, R@k, MRR, median and mean rank.
+
+Retrieval ranks are computed here in closed form from the score matrix (vectorized, chunk-friendly); the tests check
+them against ``torchmetrics.retrieval`` and hand-computed cases. Ties are ranked **pessimistically**: a candidate that
+scores the same as the relevant one counts as ranked above it, so a constant scorer gets the worst rank, never the
+best.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from sklearn.metrics import (
+    accuracy_score,
+    balanced_accuracy_score,
+    f1_score,
+    mean_absolute_error,
+    mean_squared_error,
+    r2_score,
+)
+
+from mmib.errors import MMIBError
+
+#: True where a larger value is better (leaderboards, "best" markers)
+HIGHER_IS_BETTER = {
+    "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "mse": False, "mae": False, "r2": True,
+    "mAP": True, "MRR": True, "R@1": True, "R@5": True, "R@10": True, "median_rank": False, "mean_rank": False,
+    "above_chance": True,
+}
+
+RETRIEVAL_KS = (1, 5, 10)
+
+
+def higher_is_better(metric: str) -> bool:
+    if metric in HIGHER_IS_BETTER:
+        return HIGHER_IS_BETTER[metric]
+    if metric.startswith("R@"):
+        return True
+    return not (metric.endswith("rank") or metric in ("loss", "val_loss"))
+
+
+def _labels(y: np.ndarray, name: str) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise MMIBError(f"{name}: class labels must be 1-D (N,), got shape {y.shape}")
+    return y
+
+
+def classification_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """Accuracy, balanced accuracy (mean per-class recall) and macro-F1 of predicted class indices."""
+    y_true, y_pred = _labels(y_true, "y_true"), _labels(y_pred, "y_pred")
+    if len(y_true) != len(y_pred) or len(y_true) == 0:
+        raise MMIBError(f"classification metrics: y_true ({len(y_true)}) and y_pred ({len(y_pred)}) must have the "
+                        "same non-zero length")
+    import warnings
+
+    with warnings.catch_warnings():  # a class absent from y_pred is F1 0 — the definition, not a problem
+        warnings.simplefilter("ignore")
+        return {
+            "accuracy": float(accuracy_score(y_true, y_pred)),
+            "balanced_accuracy": float(balanced_accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, average="macro", zero_division=0)),
+        }
+
+
+def classification_chance(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
+    """The metrics of the constant predictor that always answers the train split's majority class."""
+    y_train, y_test = _labels(y_train, "y_train"), _labels(y_test, "y_test")
+    values, counts = np.unique(y_train, return_counts=True)
+    majority = values[np.argmax(counts)]
+    return classification_metrics(y_test, np.full_like(y_test, majority))
+
+
+def regression_metrics(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    """MSE and MAE (averaged over samples and target dimensions) and R² (variance-weighted)."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    y_true = y_true.reshape(len(y_true), -1)
+    y_pred = y_pred.reshape(len(y_pred), -1)
+    if y_true.shape != y_pred.shape or len(y_true) == 0:
+        raise MMIBError(f"regression metrics: y_true {y_true.shape} and y_pred {y_pred.shape} must have the same "
+                        "non-empty shape")
+    if not (np.isfinite(y_true).all() and np.isfinite(y_pred).all()):
+        raise MMIBError("regression metrics: targets or predictions hold NaN or inf")
+    constant = np.all(y_true.var(axis=0) == 0)
+    return {
+        "mse": float(mean_squared_error(y_true, y_pred)),
+        "mae": float(mean_absolute_error(y_true, y_pred)),
+        "r2": float("nan") if constant else float(r2_score(y_true, y_pred, multioutput="variance_weighted")),
+    }
+
+
+def regression_chance(y_train: np.ndarray, y_test: np.ndarray) -> dict[str, float]:
+    """The metrics of the constant predictor that always answers the train split's mean."""
+    y_train = np.asarray(y_train, dtype=np.float64).reshape(len(y_train), -1)
+    y_test = np.asarray(y_test, dtype=np.float64).reshape(len(y_test), -1)
+    return regression_metrics(y_test, np.broadcast_to(y_train.mean(0), y_test.shape))
+
+
+# ---------------------------------------------------------------------------------------------------- retrieval
+def ranks_of_relevant(scores: torch.Tensor | np.ndarray, relevant: torch.Tensor | np.ndarray | None = None) -> np.ndarray:
+    """1-based rank of each query's single relevant candidate (higher score = better), ties pessimistic.
+
+    Args:
+        scores: (Nq, Nc) scores; finite.
+        relevant: (Nq,) index of the relevant candidate of each query; default ``arange(Nq)`` (the diagonal: the
+            query's own sample).
+    """
+    s = torch.as_tensor(scores)
+    if s.dim() != 2 or s.shape[0] == 0 or s.shape[1] == 0:
+        raise MMIBError(f"retrieval: scores must be a non-empty (Nq, Nc) matrix, got shape {tuple(s.shape)}")
+    if not torch.isfinite(s).all():
+        bad = int((~torch.isfinite(s)).any(dim=1).nonzero()[0])
+        raise MMIBError(f"retrieval: the scores of query {bad} hold NaN or inf (check the method's scorer)")
+    nq, nc = s.shape
+    if relevant is None:
+        if nq > nc:
+            raise MMIBError(f"retrieval: {nq} queries but {nc} candidates; give the relevant index of each query")
+        rel = torch.arange(nq)
+    else:
+        rel = torch.as_tensor(relevant, dtype=torch.long).reshape(-1)
+        if rel.shape[0] != nq or (rel < 0).any() or (rel >= nc).any():
+            raise MMIBError(f"retrieval: relevant must hold {nq} indices in [0, {nc}), got shape {tuple(rel.shape)}")
+    pos = s.gather(1, rel[:, None])
+    # pessimistic ties: every other candidate with score >= the relevant one's is ranked above it
+    return ((s >= pos).sum(dim=1)).cpu().numpy().astype(np.int64)
+
+
+def retrieval_metrics_from_ranks(ranks: np.ndarray, ks: tuple[int, ...] = RETRIEVAL_KS) -> dict[str, float]:
+    """mAP, MRR, R@k, median and mean rank from the ranks of the single relevant candidate of each query.
+
+    With one relevant candidate per query, average precision equals the reciprocal rank, so mAP == MRR; both are
+    reported because with several relevant candidates they differ.
+    """
+    r = np.asarray(ranks, dtype=np.float64)
+    if r.ndim != 1 or len(r) == 0 or (r < 1).any():
+        raise MMIBError("retrieval: ranks must be a non-empty 1-D array of 1-based ranks")
+    out = {"mAP": float(np.mean(1.0 / r)), "MRR": float(np.mean(1.0 / r))}
+    for k in ks:
+        out[f"R@{k}"] = float(np.mean(r <= k))
+    out["median_rank"] = float(np.median(r))
+    out["mean_rank"] = float(np.mean(r))
+    return out
+
+
+def retrieval_metrics(scores: torch.Tensor | np.ndarray, relevant: torch.Tensor | np.ndarray | None = None,
+                      ks: tuple[int, ...] = RETRIEVAL_KS) -> dict[str, float]:
+    """Retrieval metrics of a score matrix where each query has one relevant candidate (default: the diagonal)."""
+    return retrieval_metrics_from_ranks(ranks_of_relevant(scores, relevant), ks)
+
+
+def retrieval_chance(n_candidates: int, ks: tuple[int, ...] = RETRIEVAL_KS) -> dict[str, float]:
+    """Expected metrics of a random ranking of ``n_candidates`` (uniform rank of the relevant one in 1..N).
+
+    MRR = mAP = H_N / N (harmonic number), R@k = min(k, N) / N, median rank (N + 1) / 2, mean rank (N + 1) / 2.
+    """
+    n = int(n_candidates)
+    if n < 1:
+        raise MMIBError(f"retrieval chance: need >= 1 candidate, got {n}")
+    harmonic = float(np.sum(1.0 / np.arange(1, n + 1)))
+    out = {"mAP": harmonic / n, "MRR": harmonic / n}
+    for k in ks:
+        out[f"R@{k}"] = min(k, n) / n
+    out["median_rank"] = (n + 1) / 2
+    out["mean_rank"] = (n + 1) / 2
+    return out
+
+
+def finite_or_raise(values: dict[str, float], what: str) -> dict[str, float]:
+    """Refuse NaN/inf in a metrics dict except where NaN is a documented 'undefined' (R² of a constant target)."""
+    for k, v in values.items():
+        if isinstance(v, float) and math.isinf(v):
+            raise MMIBError(f"{what}: metric '{k}' is infinite")
+        if isinstance(v, float) and math.isnan(v) and k != "r2":
+            raise MMIBError(f"{what}: metric '{k}' is NaN")
+    return values

@@ -1,0 +1,205 @@
+"""Out-of-modal (OOM) evaluation (COX paper §4, spec §2.5 and §6.6), through the Method interface only:
+
+* :func:`oom_accuracy` — top-1 accuracy of ``predict`` from the OOM input alone;
+* :func:`oom_retrieval` — instance-level R@k between the OOM modality and each IM modality, both directions, on
+  paired rows (the gallery is the evaluated split; the correct candidate is the same row), scored with the method's
+  own ``score`` on ``embed(space="embedding")``;
+* :func:`agreement_accuracy` — accuracy of ``predict`` on the agreement set A and the disagreement set D of the
+  optimal heads ``h_k^*`` (``components``: ``hstar:<k>``; Fig. 6);
+* :func:`mapping_mmd` / :func:`optimal_head_accuracy` — RBF-MMD between the IM mappings (``map:<k>``) and the OOM
+  features (``oom``), and the OOM accuracy of each ``h_k^*`` (Fig. 5);
+* :class:`OOMTracker` — a Lightning callback recording these at the end of every n-th training epoch;
+* :func:`evaluate_oom` — the final numbers of a trained method on a data module.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import lightning as L
+import numpy as np
+import torch
+
+from mmib.data.dataset import batch_to_device, select_batch_rows
+from mmib.errors import MMIBError
+from mmib.objectives.cox import agreement_mask, mmd_rbf
+
+
+def _present(batch: dict, modalities: Sequence[str]) -> torch.Tensor:
+    n = batch["x"][modalities[0]].shape[0]
+    keep = torch.ones(n, dtype=torch.bool)
+    for m in modalities:
+        if "mask" in batch and m in batch["mask"]:
+            keep &= batch["mask"][m].cpu().bool()
+    return keep
+
+
+def oom_modality_of(method) -> str:
+    oom = getattr(method, "oom", None)
+    if oom is None:
+        raise MMIBError(f"method '{method.name}' names no OOM modality (attribute 'oom'); the OOM protocol needs one")
+    return oom
+
+
+@torch.no_grad()
+def oom_accuracy(method, batch: dict, oom: str | None = None) -> float:
+    """Top-1 accuracy of ``method.predict`` from the OOM input alone, on the rows holding the OOM modality."""
+    oom = oom or oom_modality_of(method)
+    if "y" not in batch:
+        raise MMIBError("oom_accuracy: the batch has no labels 'y'")
+    b = select_batch_rows(batch, _present(batch, [oom]))
+    if b["y"].shape[0] == 0:
+        raise MMIBError(f"oom_accuracy: no row holds the OOM modality '{oom}'")
+    method.eval()
+    pred = method.predict(batch_to_device({"x": {oom: b["x"][oom]}, **({"lengths": b["lengths"]} if "lengths" in b else {})},
+                              method.device), [oom]).argmax(1).cpu()
+    return float((pred == b["y"].cpu()).float().mean())
+
+
+def recall_at_k(scores: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
+    """R@k for a square score matrix whose correct candidate of query i is candidate i (higher = better). A tie with
+    the correct candidate counts against it (rank = number of candidates scoring >= the correct one, minus one)."""
+    if scores.dim() != 2 or scores.shape[0] != scores.shape[1] or scores.shape[0] == 0:
+        raise MMIBError(f"recall_at_k: expected a non-empty square score matrix, got {tuple(scores.shape)}")
+    diag = scores.diagonal()[:, None]
+    rank = (scores >= diag).sum(dim=1) - 1
+    return {int(k): float((rank < int(k)).float().mean()) for k in ks}
+
+
+@torch.no_grad()
+def oom_retrieval(method, batch: dict, oom: str | None = None, im: Sequence[str] | None = None,
+                  ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """Instance-level R@k between the OOM modality and each IM modality (OOM→IM and IM→OOM) on the rows holding
+    both; also the means over IM modalities (``R@k/oom->im``, ``R@k/im->oom``) and the gallery size."""
+    oom = oom or oom_modality_of(method)
+    im = list(im) if im is not None else [m for m in method.spec.modality_names if m != oom]
+    method.eval()
+    out: dict[str, float] = {}
+    sums: dict[str, list[float]] = {}
+    for m in im:
+        b = batch_to_device(select_batch_rows(batch, _present(batch, [oom, m])), method.device)
+        n = b["x"][oom].shape[0]
+        if n < 2:
+            raise MMIBError(f"oom_retrieval: fewer than 2 rows hold both '{oom}' and '{m}'")
+        e = method.embed(b, [oom, m], space="embedding")
+        for direction, q, c in ((f"{oom}->{m}", oom, m), (f"{m}->{oom}", m, oom)):
+            r = recall_at_k(method.score({q: e[q]}, e[c]).cpu(), ks)
+            for k, v in r.items():
+                out[f"R@{k}/{direction}"] = v
+                key = f"R@{k}/{'oom->im' if q == oom else 'im->oom'}"
+                sums.setdefault(key, []).append(v)
+        out["gallery_size"] = float(n)
+    out.update({k: float(np.mean(v)) for k, v in sums.items()})
+    return out
+
+
+@torch.no_grad()
+def agreement_accuracy(method, batch: dict, oom: str | None = None) -> dict[str, float]:
+    """Accuracy of ``predict`` on the agreement set A and the disagreement set D of the optimal heads (Fig. 6):
+    ``acc_agree``, ``acc_disagree``, ``frac_disagree`` (NaN for an empty set)."""
+    oom = oom or oom_modality_of(method)
+    b = batch_to_device(select_batch_rows(batch, _present(batch, [oom])), method.device)
+    method.eval()
+    comps = method.components(b, [oom])
+    stars = [v for k, v in comps.items() if k.startswith("hstar:")]
+    if not stars:
+        raise MMIBError(f"method '{method.name}' exposes no optimal heads (components 'hstar:<k>')")
+    agree = agreement_mask(stars).cpu()
+    correct = (method.predict(b, [oom]).argmax(1).cpu() == b["y"].cpu())
+    nan = float("nan")
+    return {"acc_agree": float(correct[agree].float().mean()) if bool(agree.any()) else nan,
+            "acc_disagree": float(correct[~agree].float().mean()) if bool((~agree).any()) else nan,
+            "frac_disagree": float((~agree).float().mean())}
+
+
+@torch.no_grad()
+def optimal_head_accuracy(method, batch: dict, oom: str | None = None) -> dict[str, float]:
+    """OOM accuracy of each optimal head ``h_k^*`` (trained on the IM mappings) applied to ``z^O`` (Fig. 5)."""
+    oom = oom or oom_modality_of(method)
+    b = batch_to_device(select_batch_rows(batch, _present(batch, [oom])), method.device)
+    method.eval()
+    comps = method.components(b, [oom])
+    y = b["y"].cpu()
+    return {f"hstar_acc/{k.split(':', 1)[1]}": float((v.argmax(1).cpu() == y).float().mean())
+            for k, v in comps.items() if k.startswith("hstar:")}
+
+
+@torch.no_grad()
+def mapping_mmd(method, im_batch: dict, oom_batch: dict, oom: str | None = None, n_max: int = 500,
+                seed: int = 0) -> dict[str, float]:
+    """RBF-MMD² (median-heuristic bandwidth) between each IM mapping ``m_k`` of ``im_batch``'s rows and the OOM
+    features of ``oom_batch``'s rows, on at most ``n_max`` seeded rows of each (Fig. 5)."""
+    oom = oom or oom_modality_of(method)
+    im = [m for m in method.spec.modality_names if m != oom]
+    g = torch.Generator().manual_seed(int(seed))
+    ib = select_batch_rows(im_batch, _present(im_batch, im))
+    ob = select_batch_rows(oom_batch, _present(oom_batch, [oom]))
+    ni, no = ib["x"][im[0]].shape[0], ob["x"][oom].shape[0]
+    if ni < 2 or no < 2:
+        raise MMIBError("mapping_mmd: needs at least 2 IM rows and 2 OOM rows")
+    ib = select_batch_rows(ib, _mask_of(torch.randperm(ni, generator=g)[:n_max], ni))
+    ob = select_batch_rows(ob, _mask_of(torch.randperm(no, generator=g)[:n_max], no))
+    method.eval()
+    z = method.components(batch_to_device(ob, method.device), [oom])["oom"]
+    maps = method.components(batch_to_device(ib, method.device), im)
+    return {f"mmd/{m}": float(mmd_rbf(maps[f"map:{m}"], z)) for m in im}
+
+
+def _mask_of(idx: torch.Tensor, n: int) -> torch.Tensor:
+    keep = torch.zeros(n, dtype=torch.bool)
+    keep[idx] = True
+    return keep
+
+
+def evaluate_oom(method, dm, split: str = "test", ks: Sequence[int] = (1, 5)) -> dict[str, float]:
+    """Final OOM numbers of a trained method: accuracy, retrieval (if the split has paired rows), and for methods
+    with optimal heads the A/D accuracies, h_k^* accuracies and MMD (train-split IM mappings vs test OOM features)."""
+    batch = dm.split_batch(split)
+    oom = oom_modality_of(method)
+    out = {"accuracy": oom_accuracy(method, batch, oom)}
+    try:
+        out.update(oom_retrieval(method, batch, oom, ks=ks))
+    except MMIBError:
+        pass
+    comps_ok = any(k.startswith("hstar:") for k in method.components(
+        batch_to_device(select_batch_rows(batch, _present(batch, [oom])), method.device), [oom]))
+    if comps_ok:
+        out.update(agreement_accuracy(method, batch, oom))
+        out.update(optimal_head_accuracy(method, batch, oom))
+        out.update(mapping_mmd(method, dm.split_batch("train"), batch, oom))
+    return out
+
+
+class OOMTracker(L.Callback):
+    """Record OOM accuracy, A/D accuracies (Fig. 6), h_k^* accuracies and mapping MMD (Fig. 5) on ``split`` at the
+    end of every ``every_n_epochs``-th training epoch into :attr:`history` (a list of dicts)."""
+
+    def __init__(self, dm, split: str = "test", every_n_epochs: int = 1, with_heads: bool = True):
+        super().__init__()
+        if every_n_epochs < 1:
+            raise MMIBError(f"OOMTracker: every_n_epochs must be >= 1, got {every_n_epochs}")
+        self.dm, self.split, self.every = dm, split, int(every_n_epochs)
+        self.with_heads = with_heads
+        self.history: list[dict[str, float]] = []
+        self._batch = None
+        self._train = None
+
+    def on_train_epoch_end(self, trainer: L.Trainer, pl_module) -> None:
+        epoch = trainer.current_epoch
+        if (epoch + 1) % self.every:
+            return
+        if self._batch is None:
+            self._batch = self.dm.split_batch(self.split)
+            self._train = self.dm.split_batch("train")
+        was = pl_module.training
+        rec: dict[str, float] = {"epoch": float(epoch + 1)}
+        phase = getattr(pl_module, "phase", None)
+        if callable(phase):
+            rec["phase"] = phase(epoch)
+        rec["accuracy"] = oom_accuracy(pl_module, self._batch)
+        if self.with_heads:
+            rec.update(agreement_accuracy(pl_module, self._batch))
+            rec.update(optimal_head_accuracy(pl_module, self._batch))
+            rec.update(mapping_mmd(pl_module, self._train, self._batch))
+        pl_module.train(was)
+        self.history.append(rec)

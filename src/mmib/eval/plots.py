@@ -1,0 +1,263 @@
+"""Plots of the evaluation suite (matplotlib, PNG), drawn on :class:`matplotlib.figure.Figure` objects without pyplot
+so they work headless and leave no global state.
+
+* :func:`plot_training_curves` — every epoch-level metric of a run's ``logs/version_*/metrics.csv`` (train vs val);
+* :func:`plot_embedding_2d` — t-SNE (scikit-learn) or UMAP (``viz`` extra) of representations, coloured by label or
+  latent;
+* :func:`plot_subset_heatmap` — the modality-subset table as a heatmap with a membership grid;
+* :func:`plot_probe_matrix` — representation × latent probe matrix, coloured by the gain over chance;
+* :func:`plot_retrieval` — retrieval R@k / mAP per direction with the chance level;
+* :func:`plot_leaderboard` — a bench leaderboard metric (mean ± std over seeds).
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import math
+import os
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mmib.errors import MMIBError
+
+
+def _figure(w: float, h: float):
+    from matplotlib.figure import Figure
+
+    return Figure(figsize=(w, h), dpi=110, layout="constrained")
+
+
+def _save(fig, path: str | os.PathLike) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.png")
+    fig.savefig(tmp, format="png")
+    os.replace(tmp, path)
+    return path
+
+
+# ------------------------------------------------------------------------------------------------ training curves
+def find_metrics_csv(run_dir: str | os.PathLike) -> list[Path]:
+    """The run's CSV logs, one per start (``logs/version_<k>/metrics.csv``), in version order."""
+    logs = Path(run_dir) / "logs"
+
+    def version(p: Path) -> int:
+        m = re.search(r"version_(\d+)", p.parent.name)
+        return int(m.group(1)) if m else -1
+
+    return sorted(logs.glob("version_*/metrics.csv"), key=version)
+
+
+def read_epoch_metrics(run_dir: str | os.PathLike) -> dict[str, list[tuple[int, float]]]:
+    """``{metric: [(epoch, value), ...]}`` of the epoch-level metrics (step-level ``*_step`` columns are dropped);
+    a resumed run's later logs override the earlier epochs they repeat."""
+    series: dict[str, dict[int, float]] = {}
+    for f in find_metrics_csv(run_dir):
+        with open(f, newline="") as fh:
+            for row in csv.DictReader(fh):
+                ep = row.get("epoch")
+                if ep in (None, ""):
+                    continue
+                for k, v in row.items():
+                    if k in ("epoch", "step") or v in (None, "") or k.endswith("_step"):
+                        continue
+                    try:
+                        val = float(v)
+                    except ValueError:
+                        continue
+                    series.setdefault(k.removesuffix("_epoch"), {})[int(float(ep))] = val
+    return {k: sorted(d.items()) for k, d in series.items()}
+
+
+def plot_training_curves(run_dir: str | os.PathLike, path: str | os.PathLike, max_panels: int = 12) -> Path | None:
+    """One panel per logged quantity (``loss`` first), train and val together. None when nothing was logged."""
+    series = read_epoch_metrics(run_dir)
+    if not series:
+        return None
+    names: dict[str, dict[str, list[tuple[int, float]]]] = {}
+    for k, v in series.items():
+        split, _, name = k.partition("/") if "/" in k else ("", "", k)
+        names.setdefault(name, {})[split or "value"] = v
+    order = sorted(names, key=lambda n: (n != "loss", n))[:max_panels]
+    cols = min(4, len(order))
+    rows = math.ceil(len(order) / cols)
+    fig = _figure(3.2 * cols, 2.4 * rows)
+    axes = fig.subplots(rows, cols, squeeze=False)
+    for ax, name in zip(axes.flat, order):
+        for split, pts in sorted(names[name].items()):
+            e, v = zip(*pts)
+            ax.plot(e, v, marker="o" if len(e) < 30 else None, ms=3, label=split)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("epoch", fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(order):]:
+        ax.set_visible(False)
+    fig.suptitle(f"training curves: {Path(run_dir).name}", fontsize=10)
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------------------------------------ 2-D maps
+def umap_available() -> bool:
+    return importlib.util.find_spec("umap") is not None
+
+
+def embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0) -> np.ndarray:
+    """2-D coordinates of ``x`` (standardized first) by t-SNE (scikit-learn) or UMAP (umap-learn)."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2 or len(x) < 5:
+        raise MMIBError(f"2-D map: need an (N, d) array with N >= 5, got shape {x.shape}")
+    std = x.std(0)
+    std[std < 1e-8] = 1
+    x = (x - x.mean(0)) / std
+    if how == "tsne":
+        from sklearn.manifold import TSNE
+
+        return TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", random_state=seed).fit_transform(x)
+    if how == "umap":
+        from mmib.utils.deps import require
+
+        umap = require("umap", "viz", "UMAP plots")
+        return umap.UMAP(n_components=2, random_state=seed).fit_transform(x)
+    raise MMIBError(f"2-D map: unknown method '{how}'; valid: tsne, umap")
+
+
+def plot_embedding_2d(panels: Mapping[str, np.ndarray], colour: np.ndarray | None, path: str | os.PathLike,
+                      how: str = "tsne", colour_name: str = "label", discrete: bool = True, seed: int = 0) -> Path:
+    """One t-SNE/UMAP panel per representation, points coloured by ``colour`` (labels or a latent)."""
+    fig = _figure(4.2 * len(panels), 4.0)
+    axes = fig.subplots(1, len(panels), squeeze=False)[0]
+    for ax, (title, x) in zip(axes, panels.items()):
+        xy = embed_2d(x, how, seed)
+        if colour is None:
+            ax.scatter(xy[:, 0], xy[:, 1], s=5, alpha=0.7)
+        elif discrete:
+            cats = np.unique(colour)
+            cmap = "tab10" if len(cats) <= 10 else "tab20"
+            sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, cmap=cmap, s=5, alpha=0.8)
+            if len(cats) <= 20:
+                ax.legend(*sc.legend_elements(num=None), fontsize=6, title=colour_name, title_fontsize=7,
+                          loc="best", markerscale=0.8)
+        else:
+            sc = ax.scatter(xy[:, 0], xy[:, 1], c=colour, cmap="viridis", s=5, alpha=0.8)
+            fig.colorbar(sc, ax=ax, label=colour_name)
+        ax.set_title(f"{title} — {how.upper() if how == 'umap' else 't-SNE'}", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    return _save(fig, path)
+
+
+# ------------------------------------------------------------------------------------------------ heatmaps
+def _annotated(ax, values: np.ndarray, text: Sequence[Sequence[str]], cmap: str, vmin: float, vmax: float):
+    im = ax.imshow(values, aspect="auto", cmap=cmap, vmin=vmin, vmax=vmax)
+    for i in range(values.shape[0]):
+        for j in range(values.shape[1]):
+            v = values[i, j]
+            if np.isfinite(v):
+                rel = (v - vmin) / (vmax - vmin) if vmax > vmin else 0.5
+                ax.text(j, i, text[i][j], ha="center", va="center", fontsize=7,
+                        color="white" if rel > 0.6 or rel < 0.15 else "black")
+    return im
+
+
+def plot_subset_heatmap(result: Mapping[str, Any], path: str | os.PathLike, metric: str | None = None) -> Path:
+    """Rows = modality subsets (by size); left: which modalities each subset holds; right: the metric per source."""
+    metric = metric or result.get("primary_metric", "accuracy")
+    mods = list(result["modalities"])
+    rows = result["rows"]
+    subsets: list[str] = []
+    for r in rows:
+        s = "+".join(r["subset"])
+        if s not in subsets:
+            subsets.append(s)
+    sources = []
+    for r in rows:
+        src = "own predictions" if r["probe"] == "own" else r["source"]
+        if src not in sources:
+            sources.append(src)
+    vals = np.full((len(subsets), len(sources)), np.nan)
+    for r in rows:
+        src = "own predictions" if r["probe"] == "own" else r["source"]
+        vals[subsets.index("+".join(r["subset"])), sources.index(src)] = r["metrics"].get(metric, np.nan)
+    member = np.array([[m in s.split("+") for m in mods] for s in subsets], dtype=float)
+    h = max(2.5, 0.22 * len(subsets) + 1.2)
+    fig = _figure(0.45 * len(mods) + 1.3 * len(sources) + 2.2, h)
+    a1, a2 = fig.subplots(1, 2, width_ratios=[max(len(mods), 1), 2.2 * len(sources)], sharey=True)
+    a1.imshow(member, aspect="auto", cmap="Greys", vmin=0, vmax=1.4)
+    a1.set_xticks(range(len(mods)), mods, rotation=60, fontsize=7)
+    a1.set_yticks(range(len(subsets)), subsets if len(mods) <= 4 else [""] * len(subsets), fontsize=6)
+    a1.set_title("modalities", fontsize=8)
+    finite = vals[np.isfinite(vals)]
+    higher = metric not in ("mse", "mae")
+    vmin, vmax = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    if vmin == vmax:
+        vmin, vmax = vmin - 0.5, vmax + 0.5
+    im = _annotated(a2, vals, [[f"{v:.3f}" for v in row] for row in vals], "viridis" if higher else "viridis_r",
+                    vmin, vmax)
+    a2.set_xticks(range(len(sources)), sources, fontsize=7)
+    a2.set_title(metric, fontsize=8)
+    fig.colorbar(im, ax=a2, shrink=0.6)
+    fig.suptitle(f"modality subsets — {result.get('probe_description', '')}", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_probe_matrix(matrix: Mapping[str, Any], path: str | os.PathLike, title: str = "information probes") -> Path:
+    """Representation × latent matrix; colour = gain over chance, (score − chance) / (1 − chance) for accuracy and
+    R² itself for continuous latents; the cell text is the score, the column header its chance level."""
+    reps, lats = list(matrix["representations"]), list(matrix["latents"])
+    vals = np.asarray(matrix["values"], dtype=float)
+    chance = matrix["chance"]
+    gain = np.full_like(vals, np.nan)
+    for j, lat in enumerate(lats):
+        c = float(chance.get(lat, 0.0))
+        if matrix.get("kinds", {}).get(lat) == "classification" and c < 1:
+            gain[:, j] = (vals[:, j] - c) / (1 - c)
+        else:
+            gain[:, j] = vals[:, j]
+    fig = _figure(1.1 * len(lats) + 3.0, 0.32 * len(reps) + 1.6)
+    ax = fig.subplots()
+    im = _annotated(ax, np.clip(gain, -0.2, 1.0), [[f"{v:.2f}" for v in row] for row in vals], "magma", -0.2, 1.0)
+    ax.set_xticks(range(len(lats)), [f"{lat}\n(chance {float(chance.get(lat, 0)):.2f})" for lat in lats], fontsize=7)
+    ax.set_yticks(range(len(reps)), reps, fontsize=7)
+    fig.colorbar(im, ax=ax, shrink=0.7, label="gain over chance")
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)
+
+
+def plot_retrieval(result: Mapping[str, Any], path: str | os.PathLike) -> Path:
+    """Grouped bars of R@k and mAP per (source, direction), with the chance level as a dashed tick."""
+    rows = result["rows"]
+    metrics = [k for k in rows[0]["metrics"] if k.startswith("R@")] + ["mAP"]
+    fig = _figure(max(4.0, 0.9 * len(rows) * len(metrics) / 2 + 2), 3.4)
+    ax = fig.subplots()
+    width = 0.8 / len(metrics)
+    x = np.arange(len(rows))
+    for i, m in enumerate(metrics):
+        ax.bar(x + i * width, [r["metrics"][m] for r in rows], width, label=m)
+        for xi, r in zip(x, rows):
+            ax.hlines(r["chance"][m], xi + i * width - width / 2, xi + i * width + width / 2, colors="k",
+                      linestyles="dashed", linewidth=0.8)
+    ax.set_xticks(x + 0.4 - width / 2, [f"{r['source']}\n{r['direction']}" for r in rows], fontsize=6, rotation=30)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=7, ncol=len(metrics))
+    ax.set_title("cross-modal retrieval (dashed: chance)", fontsize=9)
+    return _save(fig, path)
+
+
+def plot_leaderboard(labels: Sequence[str], means: Sequence[float], stds: Sequence[float], path: str | os.PathLike,
+                     metric: str, title: str) -> Path:
+    """Horizontal bars: mean ± std over seeds per (variant, data set)."""
+    fig = _figure(6.0, 0.35 * len(labels) + 1.2)
+    ax = fig.subplots()
+    y = np.arange(len(labels))
+    ax.barh(y, means, xerr=[0 if not np.isfinite(s) else s for s in stds], color="tab:blue", alpha=0.8, capsize=3)
+    ax.set_yticks(y, labels, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel(metric, fontsize=8)
+    ax.set_title(title, fontsize=9)
+    return _save(fig, path)

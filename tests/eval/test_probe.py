@@ -1,0 +1,99 @@
+"""Probes on data where the answer is known, and against scikit-learn."""
+
+import numpy as np
+import pytest
+from sklearn.linear_model import LinearRegression, LogisticRegression
+
+from mmib.errors import MMIBError
+from mmib.eval.probe import PROBE_DESCRIPTIONS, ProbeConfig, fit_probe, train_probe
+
+
+def _split(x, y):
+    n = len(y)
+    a, b = int(0.6 * n), int(0.8 * n)
+    return x[:a], y[:a], x[a:b], y[a:b], x[b:], y[b:]
+
+
+def _classes(n=900, k=3, d=10, sep=4.0, seed=0):
+    rng = np.random.default_rng(seed)
+    y = np.arange(n) % k
+    rng.shuffle(y)
+    centers = rng.normal(size=(k, d)) * sep
+    return (centers[y] + rng.normal(size=(n, d))).astype(np.float32), y.astype(np.int64)
+
+
+def test_separable_features_are_decoded():
+    x, y = _classes(sep=4.0)
+    r = fit_probe(*_split(x, y), "classification", 3, ProbeConfig("linear"))
+    assert r.metrics["accuracy"] > 0.97
+    assert r.description == PROBE_DESCRIPTIONS["classification"]["linear"] and "cross-entropy" in r.description
+
+
+def test_label_independent_features_give_chance():
+    rng = np.random.default_rng(1)
+    _, y = _classes(n=1500)
+    x = rng.normal(size=(1500, 10)).astype(np.float32)  # independent of y
+    for kind in ("linear", "mlp"):
+        r = fit_probe(*_split(x, y), "classification", 3, ProbeConfig(kind))
+        assert abs(r.metrics["balanced_accuracy"] - 1 / 3) < 0.08, (kind, r.metrics)
+
+
+def test_xor_synergy_needs_a_nonadditive_probe():
+    """Spec D.3.1: a CE-trained linear probe on additive features of an XOR task is at chance; with the product
+    feature, or with the MLP probe, it is not."""
+    rng = np.random.default_rng(2)
+    n = 3000
+    b1, b2 = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    y = (b1 ^ b2).astype(np.int64)
+    x1 = (2 * b1 - 1) + 0.3 * rng.normal(size=n)
+    x2 = (2 * b2 - 1) + 0.3 * rng.normal(size=n)
+    additive = np.stack([x1, x2, np.tanh(x1), np.tanh(x2)], 1).astype(np.float32)
+    lin = fit_probe(*_split(additive, y), "classification", 2, ProbeConfig("linear"))
+    assert abs(lin.metrics["balanced_accuracy"] - 0.5) < 0.05
+    with_product = np.concatenate([additive, (x1 * x2)[:, None].astype(np.float32)], 1)
+    assert fit_probe(*_split(with_product, y), "classification", 2).metrics["accuracy"] > 0.95
+    mlp = fit_probe(*_split(additive, y), "classification", 2, ProbeConfig("mlp", max_epochs=300, patience=30))
+    assert mlp.metrics["accuracy"] > 0.9
+
+
+def test_linear_probe_matches_sklearn_logistic_regression():
+    x, y = _classes(n=1200, k=4, d=20, sep=0.6, seed=3)
+    xtr, ytr, xva, yva, xte, yte = _split(x, y)
+    ours = fit_probe(xtr, ytr, xva, yva, xte, yte, "classification", 4).metrics["accuracy"]
+    ref = LogisticRegression(max_iter=2000).fit(xtr, ytr).score(xte, yte)
+    assert 0.4 < ref < 0.95  # a case that is neither trivial nor hopeless
+    assert abs(ours - ref) < 0.05
+
+
+def test_regression_probe_matches_least_squares():
+    rng = np.random.default_rng(4)
+    x = rng.normal(size=(800, 6)).astype(np.float32)
+    y = (x @ rng.normal(size=6) + 0.3 * rng.normal(size=800)).astype(np.float32)
+    xtr, ytr, xva, yva, xte, yte = _split(x, y)
+    r = fit_probe(xtr, ytr, xva, yva, xte, yte, "regression")
+    ref = LinearRegression().fit(xtr, ytr).score(xte, yte)
+    assert r.metrics["r2"] == pytest.approx(ref, abs=0.02)
+    assert r.chance["r2"] <= 0.0 and r.metrics["mse"] < r.chance["mse"]
+
+
+def test_seeded_and_reported():
+    x, y = _classes(sep=0.8)
+    a = train_probe(*_split(x, y), "classification", 3, ProbeConfig("mlp", seed=5))
+    b = train_probe(*_split(x, y), "classification", 3, ProbeConfig("mlp", seed=5))
+    assert a == b and a["epochs"] >= 1
+
+
+def test_bad_input_is_named():
+    x, y = _classes(n=60)
+    xb = x.copy()
+    xb[3, 2] = np.nan
+    with pytest.raises(MMIBError, match=r"train features hold NaN or inf \(row 3\)"):
+        fit_probe(xb, y, None, None, x, y)
+    with pytest.raises(MMIBError, match="must be 2-D"):
+        fit_probe(x[:, 0], y, None, None, x, y)
+    with pytest.raises(MMIBError, match="unknown probe 'svm'"):
+        ProbeConfig("svm")
+    with pytest.raises(MMIBError, match="class labels must lie in 0..1"):
+        fit_probe(x, y, None, None, x, y, "classification", 2)
+    with pytest.raises(MMIBError, match="60 feature rows but 59 targets"):
+        fit_probe(x, y[:-1], None, None, x, y)

@@ -1,0 +1,159 @@
+"""Protocols on a data set whose information structure is known, through the Method interface only."""
+
+import matplotlib.image as mpimg
+import numpy as np
+import pytest
+
+from mmib.errors import MMIBError, UnknownNameError
+from mmib.eval.evaluate import evaluate
+from mmib.eval.protocols import (
+    EvalContext,
+    modality_subsets,
+    parse_protocols,
+    retrieval_directions,
+    run_info_probe,
+    run_probe,
+    run_retrieval,
+    run_subsets,
+)
+from mmib.eval.report import load_results, render_comparison
+
+from .conftest import IdentityMethod, PredictingMethod
+
+FAST = {"max_epochs": 60, "patience": 10}
+
+
+def _png_ok(path):
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+
+
+def test_subset_enumeration_and_directions():
+    assert len(modality_subsets(["a", "b", "c", "d"])) == 15
+    assert modality_subsets(["a", "b", "c"], [1, 3]) == [("a",), ("b",), ("c",), ("a", "b", "c")]
+    with pytest.raises(MMIBError, match="sizes must lie in 1..3"):
+        modality_subsets(["a", "b", "c"], [4])
+    assert retrieval_directions("auto", ["a", "b", "c"]) == [(("b", "c"), "a"), (("a", "c"), "b"), (("a", "b"), "c")]
+    assert retrieval_directions("c+a->b", ["a", "b", "c"]) == [(("a", "c"), "b")]
+    with pytest.raises(UnknownNameError, match="'d'"):
+        retrieval_directions(["a->d"], ["a", "b", "c"])
+    with pytest.raises(MMIBError, match="also a query"):
+        retrieval_directions(["a+b->b"], ["a", "b", "c"])
+
+
+def test_parse_protocols_forms_and_errors():
+    ps = parse_protocols(["probe", {"subsets": {"probe": "mlp"}}, {"protocol": "probe", "name": "p2", "probes": ["mlp"]}])
+    assert [(p.kind, p.name) for p in ps] == [("probe", "probe"), ("subsets", "subsets"), ("probe", "p2")]
+    assert ps[2].options == {"probes": ["mlp"]}
+    with pytest.raises(UnknownNameError, match="unknown protocol 'probes'"):
+        parse_protocols(["probes"])
+    with pytest.raises(MMIBError, match="used twice"):
+        parse_protocols(["probe", "probe"])
+
+
+def test_probe_protocol_rows_and_missing_capabilities(latent_dm):
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm)
+    res = run_probe(ctx, {"probes": ["linear"], "representations": ["concat", "fused", "components"],
+                          "probe_options": FAST})
+    ids = [r["id"] for r in res["rows"]]
+    assert ids == ["method/concat/linear", "method/fused/linear", "method/component:A/linear",
+                   "method/component:B/linear", "raw/concat/linear"]
+    by = {r["id"]: r for r in res["rows"]}
+    # the identity method's representation IS the raw input: same features, same seed -> same numbers
+    assert by["method/concat/linear"]["metrics"] == by["raw/concat/linear"]["metrics"]
+    assert by["method/concat/linear"]["metrics"]["accuracy"] > 0.9  # y = shared, held by a and b
+    assert "cross-entropy" in by["method/concat/linear"]["probe_description"]
+
+    from mmib.methods.registry import build_method
+
+    clip = build_method("clip", latent_dm.spec, {"representation_dim": 16, "embed_dim": 8, "head_layers": 1},
+                        {"vector": {"hidden": [16]}})
+    res = run_probe(EvalContext(clip, latent_dm), {"representations": ["concat", "fused", "components"],
+                                                   "baseline_raw": False, "probe_options": FAST})
+    assert [r["id"] for r in res["rows"]] == ["method/concat/linear"]
+    assert any("fused skipped" in n and "has no fused representation" in n for n in res["notes"])
+    assert any("components skipped" in n for n in res["notes"])
+    with pytest.raises(UnknownNameError, match="unknown option of protocol 'probe' 'probe'"):
+        run_probe(EvalContext(clip, latent_dm), {"probe": "linear"})
+
+
+def test_own_predictions_row(latent_dm):
+    res = run_probe(EvalContext(PredictingMethod(latent_dm.spec), latent_dm),
+                    {"baseline_raw": False, "probe_options": FAST})
+    own = [r for r in res["rows"] if r["id"] == "method/predict/own"]
+    assert len(own) == 1
+    te_y = latent_dm.dataset.y.numpy()[latent_dm.indices["test"]]
+    assert own[0]["metrics"]["accuracy"] == pytest.approx(np.mean(te_y == 0))  # always predicts class 0
+
+
+def test_subsets_table_and_heatmap(latent_dm, tmp_path):
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
+    res = run_subsets(ctx, {"probe_options": FAST})
+    subsets = ["+".join(r["subset"]) for r in res["rows"]]
+    assert subsets == ["a", "b", "c", "a+b", "a+c", "b+c", "a+b+c"]  # 2^3 - 1
+    acc = {s: r["metrics"]["accuracy"] for s, r in zip(subsets, res["rows"])}
+    assert acc["c"] < 0.5 < acc["a"]  # c holds nothing about y = shared; a does
+    _png_ok(tmp_path / res["plots"]["subsets_heatmap"])
+
+
+def test_retrieval_protocol_known_answer(latent_dm, tmp_path):
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
+    res = run_retrieval(ctx, {"directions": ["a->b", "c->a", "a+b->c"]})
+    by = {r["id"]: r for r in res["rows"]}
+    # a and b share a per-sample key (weaker than the class centres): each sample's own b is found far above
+    # chance (R@1 = 1/91 here); c is unrelated to a (dims differ: no raw row)
+    assert by["method/a->b"]["metrics"]["R@1"] > 10 * by["method/a->b"]["chance"]["R@1"]
+    assert by["method/a->b"]["metrics"]["R@10"] > 0.5
+    assert by["method/a->b"]["metrics"]["mAP"] == by["method/a->b"]["metrics"]["MRR"]
+    assert "raw/c->a" not in by and any("raw dimensions" in n for n in res["notes"])
+    # identity embeddings + the default mean-cosine scorer: the raw cosine baseline gives the same numbers
+    assert by["raw/a->b"]["metrics"] == by["method/a->b"]["metrics"]
+    n = by["method/a->b"]["n_candidates"]
+    assert n == len(latent_dm.indices["test"]) and by["method/a->b"]["chance"]["R@1"] == pytest.approx(1 / n)
+    _png_ok(tmp_path / res["plots"]["retrieval"])
+
+
+def test_information_probes_show_what_each_representation_holds(latent_dm, tmp_path):
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
+    res = run_info_probe(ctx, {"include_raw": False, "probe_options": FAST})
+    m = res["matrix"]
+    assert m["latents"] == ["za", "zb", "shared", "cont", "y"]
+    assert m["representations"] == ["rep:a", "rep:b", "rep:c", "concat", "fused", "component:A", "component:B"]
+    v = {(r, lat): m["values"][i][j] for i, r in enumerate(m["representations"]) for j, lat in enumerate(m["latents"])}
+    ch = m["chance"]
+    assert v["rep:a", "za"] > 0.9 and v["rep:a", "zb"] < ch["zb"] + 0.1  # a holds za, not zb
+    assert v["rep:b", "zb"] > 0.9 and v["rep:b", "za"] < ch["za"] + 0.1
+    assert v["rep:a", "shared"] > 0.8 and v["rep:b", "shared"] > 0.8  # redundant information
+    assert v["rep:c", "cont"] > 0.5 and v["rep:a", "cont"] < 0.1  # R² for the continuous latent
+    assert m["kinds"]["cont"] == "regression" and ch["cont"] == 0.0
+    assert v["concat", "za"] > 0.9 and v["concat", "zb"] > 0.9
+    _png_ok(tmp_path / res["plots"]["info_probe_matrix"])
+
+
+def test_info_probe_without_latents_is_skipped_with_a_note(latent_dm):
+    from mmib.data.datamodule import MultimodalDataModule
+    from mmib.data.dataset import MultimodalDataset
+    from mmib.data.spec import DatasetSpec
+
+    ds = latent_dm.dataset
+    spec = DatasetSpec("nolat", ds.spec.modalities, task="classification", n_classes=3)
+    dm = MultimodalDataModule(MultimodalDataset(spec, {k: v.numpy() for k, v in ds.x.items()}, y=ds.y), seed=0)
+    res = run_info_probe(EvalContext(IdentityMethod(spec), dm))
+    assert res["rows"] == [] and "no ground-truth latents" in res["notes"][0]
+
+
+def test_evaluate_writes_json_report_and_plots(latent_dm, tmp_path):
+    method = IdentityMethod(latent_dm.spec)
+    protocols = [{"probe": {"probe_options": FAST}}, {"subsets": {"sizes": [1], "probe_options": FAST}},
+                 {"retrieval": {"directions": ["a->b"]}}, {"plots": {"max_points": 120}}]
+    r = evaluate(method, latent_dm, protocols, out_dir=tmp_path / "e1", seed=3, progress=False)
+    assert r["complete"] and r["seed"] == 3 and set(r["timings"]) >= {"probe", "subsets", "retrieval", "plots"}
+    loaded = load_results(tmp_path / "e1")
+    assert loaded["protocols"]["probe"]["rows"][0]["metrics"] == r["protocols"]["probe"]["rows"][0]["metrics"]
+    assert loaded["versions"]["torch"] and "git_commit" in loaded
+    md = (tmp_path / "e1" / "report.md").read_text()
+    assert "| representation | probe | dim | accuracy |" in md and "![tsne](plots/tsne.png)" in md
+    _png_ok(tmp_path / "e1" / "plots" / "tsne.png")
+    assert "training curves skipped" in " ".join(r["protocols"]["plots"]["notes"])  # no run folder here
+    cmp = render_comparison([r, r], ["x", "y"])
+    assert "## probe: accuracy" in cmp and "| row | x | y |" in cmp

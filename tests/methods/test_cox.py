@@ -1,0 +1,211 @@
+"""COX method: VIB, gradient hygiene, the L = M reduction, labels of unpaired OOM rows never read, schedules, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch.nn import functional as F
+
+from mmib.config import compose_config
+from mmib.data.datamodule import MultimodalDataModule
+from mmib.data.dataset import MultimodalDataset
+from mmib.data.spec import DatasetSpec, ModalitySpec
+from mmib.data.synthetic.cox_sim import make_cox_sim
+from mmib.errors import MMIBError
+from mmib.methods.cox import COXMethod, VIBConnection
+from mmib.methods.registry import build_method
+
+SMALL = {"n_im": 120, "n_oom": 120, "n_val": 20, "n_test": 30}
+
+
+def _method(ds, **cfg):
+    base = {"name": "cox", "head_fit": {"steps": 10, "lr": 0.05}, "centroid_steps": 5, "mmd_steps": 5}
+    base.update(cfg)
+    return build_method(base["name"], ds.spec, base, {"vector": {"type": "mlp", "hidden": [16]}})
+
+
+def _dm(ds, bs=32):
+    return MultimodalDataModule(ds, batch_size=bs, split_by="predefined", seed=0)
+
+
+# ------------------------------------------------------------------ VIB
+def test_vib_shapes_and_sampling():
+    vib = VIBConnection(5, 7, latent_dim=3, hidden=8, depth=1)
+    z = torch.randn(4, 5)
+    vib.train()
+    m1, mu, logvar = vib(z)
+    m2, _, _ = vib(z)
+    assert m1.shape == (4, 7) and mu.shape == (4, 3) and logvar.shape == (4, 3)
+    assert not torch.allclose(m1, m2)  # stochastic in train mode
+    vib.eval()
+    e1, mu_e, _ = vib(z)
+    e2, _, _ = vib(z)
+    assert torch.equal(e1, e2) and torch.allclose(e1, vib.dec(mu_e))  # v = mu in eval mode
+    assert torch.equal(vib(z, sample=False)[0], e1)
+
+
+# ------------------------------------------------------------------ gradient hygiene
+@pytest.mark.parametrize("perceptor", ["random_linear", "pretrain"])
+def test_no_gradient_into_frozen_parts(perceptor):
+    ds = make_cox_sim(**SMALL, seed=0)
+    pc = {"type": perceptor, "dim": 16, "epochs": 1, "method": {"name": "clip", "representation_dim": 8,
+                                                               "embed_dim": 8, "head_layers": 1}}
+    meth = _method(ds, perceptor=pc, connect_epochs=0)
+    dm = _dm(ds)
+    meth.build_cache(dm.split_batch("train"), len(ds))
+    meth.refresh(0)
+    frozen = {n: p.detach().clone() for n, p in meth.named_parameters()
+              if n.startswith(("perceptor", "im_heads", "optimal_heads"))}
+    meth.train()
+    meth.perceptors.train()
+    out = meth.loss(next(iter(dm.train_dataloader())))
+    assert "kl" in out.terms
+    out.loss.backward()
+    for n, p in meth.named_parameters():
+        if n.startswith(("perceptor", "im_heads", "optimal_heads")):
+            assert p.grad is None, n
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in meth.oom_encoder.parameters())
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in meth.connections.parameters())
+    opt_params = {id(p) for g in meth.configure_optimizers().param_groups for p in g["params"]}
+    for n, p in meth.named_parameters():
+        if n.startswith(("perceptor", "im_heads", "optimal_heads")):
+            assert id(p) not in opt_params, n
+    meth.refresh(1)  # refits h_k^* but never touches the perceptor
+    for n, p in meth.named_parameters():
+        if n.startswith("perceptor"):
+            assert torch.equal(p, frozen[n]), n
+
+
+@pytest.mark.parametrize("detach", [False, True])
+def test_reconstruction_gradient_reaches_oom_learner_only_without_detach(detach):
+    ds = make_cox_sim(**SMALL, seed=0)
+    meth = _method(ds, detach_oom_target=detach)
+    meth.train()
+    z_o = meth.encode_oom(torch.randn(6, 32))
+    rec, _ = meth._recon(z_o, {m: torch.randn(6, 16) for m in meth.im})
+    rec.backward()
+    reached = any(p.grad is not None and p.grad.abs().sum() > 0 for p in meth.oom_encoder.parameters())
+    assert reached is (not detach)
+
+
+# ------------------------------------------------------------------ L = M, K = 1 reduction
+def test_all_paired_single_im_reduces_to_supervised_plus_reconstruction():
+    rng = np.random.default_rng(0)
+    n = 64
+    y = rng.integers(0, 3, n)
+    spec = DatasetSpec("toy", (ModalitySpec("im", "vector", (4,)), ModalitySpec("oom", "vector", (5,))),
+                       task="classification", n_classes=3)
+    ds = MultimodalDataset(spec, {"im": rng.normal(size=(n, 4)) + y[:, None], "oom": rng.normal(size=(n, 5))},
+                           y=y, split=np.array(["train"] * 48 + ["val"] * 8 + ["test"] * 8))
+    meth = _method(ds, connect_epochs=0, oom_dim=4)
+    dm = _dm(ds, bs=16)
+    meth.build_cache(dm.split_batch("train"), len(ds))
+    meth.refresh(0)
+    assert meth._roles["in_d"].sum() == 0 and (meth._roles["label"] >= 0).sum() == 0  # no unlabelled OOM rows
+    meth.eval()  # deterministic mapping, in-batch pairs
+    batch = dm.split_batch("train")
+    out = meth.loss(batch)
+    with torch.no_grad():
+        z = meth.oom_encoder(batch["x"]["oom"])
+        m = meth.connections["im"](batch["x"]["im"], sample=False)[0]
+        want = F.cross_entropy(meth.oom_head(z), batch["y"]) + ((z - m) ** 2).sum(1).mean() / z.shape[1]
+    assert float(out.loss.detach()) == pytest.approx(float(want), rel=1e-6)
+    assert set(out.terms) == {"ce_labelled", "recon"}
+    # training: phase "explore" adds nothing (D and the pseudo-labelled anchors are empty)
+    meth.train()
+    torch.manual_seed(1)
+    out_t = meth.loss(next(iter(dm.train_dataloader())))
+    assert float(out_t.terms["kl"]) == 0.0 and "ce_anchor" not in out_t.terms
+
+
+# ------------------------------------------------------------------ the method never reads labels of unpaired OOM rows
+def _train_params(ds, overrides, tmp_path):
+    from mmib.engine import train
+
+    cfg = compose_config(["method=cox", "data=cox_sim", "trainer.max_epochs=2", "trainer.enable_progress_bar=false",
+                          f"run_dir={tmp_path}", "encoder.vector.hidden=[16]", "method.head_fit.steps=10",
+                          "method.centroid_steps=5", "method.mmd_steps=5", "data.batch_size=32", *overrides])
+    res = train(cfg, dataset=ds)
+    return {k: v.detach().clone() for k, v in res.method.state_dict().items()}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("scenario", ["semi", "unsup"])
+def test_labels_of_unpaired_oom_rows_are_never_read(scenario, tmp_path):
+    over = [f"method.scenario={scenario}", "method.connect_epochs=1", "method.warmup_epochs=1"]
+    ds = make_cox_sim(**SMALL, scenario=scenario, seed=0)
+    a = _train_params(ds, over, tmp_path / "a")
+    ds2 = make_cox_sim(**SMALL, scenario=scenario, seed=0)
+    only_oom = (ds2.mask["oom"] & ~ds2.mask["im1"]).numpy() & (ds2.split == "train")
+    y = ds2.y.numpy().copy()
+    y[only_oom] = (y[only_oom] + 1) % 10
+    ds2.y = torch.from_numpy(y)
+    b = _train_params(ds2, over, tmp_path / "b")
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+# ------------------------------------------------------------------ schedules and the CLI path
+def test_semi_and_unsup_schedules_select_sets():
+    ds = make_cox_sim(**SMALL, scenario="unsup", seed=0)
+    meth = _method(ds, scenario="unsup", warmup_epochs=1)
+    meth.build_cache(_dm(ds).split_batch("train"), len(ds))
+    info = meth.refresh(0)
+    assert meth.phase(0) == "warmup" and 0 < info["n_anchor"] <= 12  # T = 10% of 120 (fewer if |A| < T)
+    info = meth.refresh(1)
+    assert meth.phase(1) == "explore" and info["n_anchor"] == 12
+    lab = meth._roles["label"]
+    d = meth._roles["in_d"]
+    assert not bool((d & (lab >= 0)).any())  # U-2: D excludes the emergent anchors
+    assert bool((meth._roles["partner"][lab >= 0] >= 0).all())
+
+
+def test_mmib_train_method_cox_data_cox_sim(tmp_path):
+    from mmib.engine import train
+
+    cfg = compose_config(["method=cox", "data=cox_sim", "trainer.max_epochs=1", "trainer.enable_progress_bar=false",
+                          f"run_dir={tmp_path}", "data.n_im=100", "data.n_oom=100", "data.n_val=20", "data.n_test=20",
+                          "method.head_fit.steps=5", "method.connect_epochs=0"])
+    res = train(cfg)
+    b = res.datamodule.split_batch("test")
+    assert res.method.predict(b).shape == (20, 10)
+    emb = res.method.embed(b, space="embedding")
+    assert {k: v.shape[1] for k, v in emb.items()} == {"im1": 16, "im2": 16, "oom": 16}
+    assert set(res.method.components(b)) == {"oom", "hstar:im1", "hstar:im2", "map:im1", "map:im2"}
+
+
+@pytest.mark.parametrize("name", ["cox_random", "cox_erm", "cox_entmin", "cox_ssl", "cox_moco", "cox_aligned"])
+def test_baselines_train_one_step(name):
+    ds = make_cox_sim(**SMALL, seed=0)
+    meth = _method(ds, name=name)
+    dm = _dm(ds)
+    meth.build_cache(dm.split_batch("train"), len(ds))
+    before = {k: v.clone() for k, v in meth.state_dict().items()}
+    meth.train()
+    out = meth.loss(next(iter(dm.train_dataloader())))
+    assert torch.isfinite(out.loss)
+    if name == "cox_random":
+        assert meth.training_step(next(iter(dm.train_dataloader())), 0) is None
+        return
+    opt = meth.configure_optimizers()
+    out.loss.backward()
+    opt.step()
+    assert any(not torch.equal(before[k], v) for k, v in meth.state_dict().items() if k.startswith("oom_encoder"))
+
+
+def test_bad_configs_raise_clear_errors():
+    ds = make_cox_sim(**SMALL, seed=0)
+    with pytest.raises(MMIBError, match="scenario"):
+        _method(ds, scenario="weak")
+    with pytest.raises(MMIBError, match="no_warmup"):
+        _method(ds, ablation="no_warmup")
+    with pytest.raises(MMIBError, match="oom_modality"):
+        _method(ds, oom_modality="audio")
+    with pytest.raises(MMIBError, match="oom_dim"):
+        _method(ds, ablation="no_connection", oom_dim=8)
+    with pytest.raises(MMIBError, match="perceptor.type"):
+        _method(ds, perceptor={"type": "imagebind"})
+    with pytest.raises(MMIBError, match="run_dir"):
+        _method(ds, perceptor={"type": "run"})
+    assert isinstance(_method(ds), COXMethod)

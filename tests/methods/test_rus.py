@@ -1,0 +1,265 @@
+"""``rus``: structure (each head sees only its modality, S sees both), the reconstruction targets and the
+physiological augmentations against numpy references, the loss wiring, errors, and (slow) the D.5 claims on a small
+simulation."""
+
+import numpy as np
+import pytest
+import torch
+
+from mmib.config import compose_config, to_container
+from mmib.data.spec import DatasetSpec, ModalitySpec
+from mmib.errors import MMIBError
+from mmib.methods.registry import build_method
+from mmib.methods.rus import (
+    EEG_BANDS,
+    BandSNR,
+    ChannelDropout,
+    HRFAmplitude,
+    HRFDelay,
+    TimeMask,
+    band_power_targets,
+    chromophore_groups,
+    hemodynamic_targets,
+)
+
+FNIRS_CH = tuple(f"S{i}_D{i} {c}" for i in range(1, 4) for c in ("hbo", "hbr"))
+SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),
+                           ModalitySpec("fnirs", "signal", (6, 60), rate=10.0, channels=FNIRS_CH)),
+                   task="classification", n_classes=2)
+SMALL = {"hidden_dim": 16, "component_dim": 8, "head_hidden": 16, "n_heads": 2, "augment_seed": 0}
+ENC = {"signal": {"channels": [8, 8], "kernel_size": 5, "pool": 4}}
+
+
+def _method(spec=SPEC, **cfg):
+    return build_method("rus", spec, {**SMALL, **cfg}, ENC)
+
+
+def _batch(n=8):
+    return {"x": {"eeg": torch.randn(n, 4, 256), "fnirs": torch.randn(n, 6, 60)}}
+
+
+@pytest.mark.parametrize("cfg", [{}, {"temporal": "gru", "fusion": "concat"}])
+def test_heads_see_only_their_modality_and_s_sees_both(cfg):
+    m = _method(**cfg).eval()
+    b = _batch()
+    b_f = {"x": {**b["x"], "fnirs": torch.randn_like(b["x"]["fnirs"])}}
+    b_e = {"x": {**b["x"], "eeg": torch.randn_like(b["x"]["eeg"])}}
+    with torch.no_grad():
+        c, cf, ce = m.components(b), m.components(b_f), m.components(b_e)
+    assert list(c) == ["R_eeg", "R_fnirs", "U_eeg", "U_fnirs", "S"]
+    for k in ("R_eeg", "U_eeg"):
+        torch.testing.assert_close(c[k], cf[k], rtol=0, atol=0)
+        assert not torch.allclose(c[k], ce[k])
+    for k in ("R_fnirs", "U_fnirs"):
+        torch.testing.assert_close(c[k], ce[k], rtol=0, atol=0)
+        assert not torch.allclose(c[k], cf[k])
+    assert not torch.allclose(c["S"], cf["S"]) and not torch.allclose(c["S"], ce["S"])
+    with torch.no_grad():
+        torch.testing.assert_close(m.fuse(b), c["S"])
+        emb = m.embed(b, space="embedding")
+        torch.testing.assert_close(emb["eeg"], c["R_eeg"])
+        rep = m.embed(b, ["fnirs"])
+        assert set(rep) == {"fnirs"} and rep["fnirs"].shape == (8, 16)
+        only = m.components(b, ["eeg"])
+        assert set(only) == {"R_eeg", "U_eeg"}
+        torch.testing.assert_close(only["R_eeg"], c["R_eeg"])
+        assert m.score({"eeg": emb["eeg"]}, emb["fnirs"]).shape == (8, 8)
+    with pytest.raises(MMIBError, match="needs both modalities"):
+        m.fuse(b, ["eeg"])
+
+
+@pytest.mark.parametrize("cfg", [{}, {"cross_min": "grl"}, {"cross_min": "none", "fusion": "concat"},
+                                 {"neg_sim_form": "signed", "temporal": "gru", "hrf_delay_s": 1.0},
+                                 {"component_dim": 32}])
+def test_loss_terms_are_finite_and_reach_every_part(cfg):
+    m = _method(**cfg).train()
+    out = m.loss(_batch(16))
+    for k in ("L_R", "L_U", "L_S", "L_orth", "L_U_recon_eeg", "L_U_recon_fnirs"):
+        assert torch.isfinite(out.terms[k]), k
+    assert ("L_U_cross_eeg" in out.terms) == (cfg.get("cross_min", "neg_sim") != "none")
+    out.loss.backward()
+    for part in ("tokenizers", "temporal", "head_r", "head_u", "head_s", "decoders"):
+        grads = [p.grad for p in getattr(m, part).parameters() if p.requires_grad]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads), part
+
+
+def test_grl_reverses_the_adversary_gradient_into_the_unique_head():
+    torch.manual_seed(1)
+    m = _method(cross_min="grl", weights={"R": 0, "U": 1, "S": 0, "orth": 0, "cross": 1}, grl_coeff=1.0).train()
+    m.pipelines = {k: (lambda x, g=None, lengths=None: x) for k in m.pipelines}  # no augmentation
+    b = _batch(16)
+    # reference: the adversary term alone, without reversal, differentiated w.r.t. the EEG unique head
+    m.zero_grad()
+    m.reversal.coeff = -1.0  # -(-1) = +1: plain gradient
+    o = m._forward(b["x"], m.mods)
+    from mmib.methods.rus import reconstruction_targets
+    from mmib.objectives.base import l2_normalize
+
+    t_f = reconstruction_targets("hemodynamic", b["x"]["fnirs"], SPEC.modality("fnirs"))
+    adv = (m.adversaries["eeg"](m.reversal(l2_normalize(o["U_eeg"]))) - t_f).pow(2).mean()
+    adv.backward()
+    plain = [p.grad.clone() for p in m.head_u["eeg"].parameters()]
+    adv_plain = [p.grad.clone() for p in m.adversaries["eeg"].parameters()]
+    m.zero_grad()
+    m.reversal.coeff = 1.0
+    o = m._forward(b["x"], m.mods)
+    adv = (m.adversaries["eeg"](m.reversal(l2_normalize(o["U_eeg"]))) - t_f).pow(2).mean()
+    adv.backward()
+    for g, p in zip(plain, m.head_u["eeg"].parameters()):
+        torch.testing.assert_close(p.grad, -g)
+    for g, p in zip(adv_plain, m.adversaries["eeg"].parameters()):
+        torch.testing.assert_close(p.grad, g)  # the adversary itself descends
+
+
+def test_band_power_targets_match_numpy_periodogram():
+    rate, t = 128.0, 256
+    tt = np.arange(t) / rate
+    x = np.stack([np.sin(2 * np.pi * 10 * tt) + 0.3 * np.sin(2 * np.pi * 20 * tt),
+                  0.5 * np.sin(2 * np.pi * 35 * tt) + np.random.default_rng(0).normal(0, 0.1, t)])[None]
+    got = band_power_targets(torch.tensor(x, dtype=torch.float64), rate).numpy()[0]
+    f = np.fft.rfftfreq(t, 1 / rate)
+    p = (np.abs(np.fft.rfft(x[0] - x[0].mean(-1, keepdims=True), axis=-1)) ** 2).mean(0)
+    bp = np.array([p[(f >= lo) & (f < hi)].sum() for lo, hi in EEG_BANDS.values()])
+    np.testing.assert_allclose(got, np.log(bp / bp.sum() + 1e-12), rtol=1e-6, atol=1e-6)
+    assert list(EEG_BANDS)[int(np.argmax(got))] == "alpha"
+
+
+def test_hemodynamic_targets_and_chromophore_groups():
+    assert chromophore_groups(SPEC.modality("fnirs")) == [[0, 2, 4], [1, 3, 5]]
+    plain = ModalitySpec("f", "signal", (3, 10), rate=10.0)
+    assert chromophore_groups(plain) == [[0, 1, 2]]
+    x = torch.randn(5, 6, 60, dtype=torch.float64)
+    got = hemodynamic_targets(x, [[0, 2, 4], [1, 3, 5]]).numpy()
+    xn = x.numpy()
+    ref = []
+    for g in ([0, 2, 4], [1, 3, 5]):
+        s = xn[:, g].mean(1)
+        ref += [s.max(-1), s.min(-1), s.mean(-1)]
+    np.testing.assert_allclose(got, np.stack(ref, 1), rtol=1e-12)
+
+
+def test_hrf_delay_shifts_by_whole_samples_with_edge_padding():
+    aug = HRFDelay("signal", rate=10.0, max_shift_s=0.5)
+    x = torch.arange(2 * 3 * 20, dtype=torch.float32).reshape(2, 3, 20)
+    g = torch.Generator().manual_seed(3)
+    shift = torch.round((-0.5 + torch.rand(2, generator=torch.Generator().manual_seed(3))) * 10).long()
+    y = aug(x, g)
+    for n in range(2):
+        src = np.clip(np.arange(20) - int(shift[n]), 0, 19)
+        np.testing.assert_array_equal(y[n].numpy(), x[n].numpy()[:, src])
+
+
+def test_band_snr_changes_only_one_band_and_zero_db_is_identity():
+    x = torch.randn(4, 2, 256, dtype=torch.float64)
+    same = BandSNR("signal", rate=128.0, max_db=0.0)(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(same, x)
+    y = BandSNR("signal", rate=128.0, max_db=12.0)(x, torch.Generator().manual_seed(0))
+    f = np.fft.rfftfreq(256, 1 / 128)
+    px, py = np.abs(np.fft.rfft(x.numpy(), axis=-1)), np.abs(np.fft.rfft(y.numpy(), axis=-1))
+    for n in range(4):
+        ratio = py[n] / px[n]  # (C, F)
+        changed = ~np.isclose(ratio, 1.0, atol=1e-9).all(0)
+        bands = [name for name, (lo, hi) in EEG_BANDS.items() if changed[(f >= lo) & (f < hi)].any()]
+        assert len(bands) <= 1
+        inside = np.zeros_like(changed)
+        if bands:
+            lo, hi = EEG_BANDS[bands[0]]
+            inside = (f >= lo) & (f < hi)
+            assert np.allclose(ratio[:, inside], ratio[0, inside][0])  # one gain for the whole band
+        assert not changed[~inside].any()
+
+
+def test_channel_dropout_time_mask_and_amplitude():
+    x = torch.ones(50, 4, 30)
+    y = ChannelDropout("signal", p_channel=0.9)(x, torch.Generator().manual_seed(0))
+    kept = (y.abs().sum(-1) > 0).sum(1)
+    assert int(kept.min()) >= 1 and float((y == 0).float().mean()) > 0.5
+    z = TimeMask("signal", max_fraction=0.5)(x, torch.Generator().manual_seed(0))
+    for n in range(50):
+        zero = np.flatnonzero((z[n] == 0).all(0).numpy())
+        assert len(zero) <= 15 and (len(zero) == 0 or zero[-1] - zero[0] + 1 == len(zero))  # one segment
+        assert bool((z[n] == 0).all(0).eq((z[n] == 0).any(0)).all())  # every channel masked alike
+    a = HRFAmplitude("signal", 0.8, 1.25)(x, torch.Generator().manual_seed(0))
+    gains = a[:, 0, 0]
+    assert torch.allclose(a, gains[:, None, None].expand_as(a)) and float(gains.min()) >= 0.8 and float(gains.max()) <= 1.25
+
+
+def test_hrf_delay_is_off_by_default():
+    names = repr(_method().pipelines["fnirs"])
+    assert "HRFDelay" not in names and "HRFAmplitude" in names
+    assert "BandSNR" in repr(_method().pipelines["eeg"])
+    assert "HRFDelay" in repr(_method(hrf_delay_s=2.0).pipelines["fnirs"])
+    assert "HRFDelay" not in repr(_method(hrf_delay_s=2.0).pipelines["eeg"])
+
+
+def test_packaged_config_builds():
+    cfg = to_container(compose_config(["method=rus", "data=eeg_fnirs_sim"]))
+    m = build_method("rus", SPEC, cfg["method"], ENC)
+    assert m.temporal_kind == "transformer" and m.cross_min == "neg_sim" and m.fusion_kind == "cross_attention"
+
+
+def test_bad_input_gives_clear_errors():
+    three = DatasetSpec("t3", SPEC.modalities + (ModalitySpec("ecg", "signal", (1, 64), rate=64.0),))
+    with pytest.raises(MMIBError, match="exactly 2"):
+        build_method("rus", three, SMALL, ENC)
+    img = DatasetSpec("ti", (SPEC.modalities[0], ModalitySpec("fnirs", "image", (1, 8, 8))))
+    with pytest.raises(MMIBError, match="rus takes signals"):
+        build_method("rus", img, SMALL, ENC)
+    other = DatasetSpec("to", (ModalitySpec("a", "signal", (2, 64), rate=64.0), SPEC.modalities[1]))
+    with pytest.raises(MMIBError, match="no default reconstruction target for modality 'a'"):
+        build_method("rus", other, SMALL, ENC)
+    norate = DatasetSpec("tn", (ModalitySpec("eeg", "signal", (2, 64)), SPEC.modalities[1]))
+    with pytest.raises(MMIBError, match="sampling rate"):
+        build_method("rus", norate, SMALL, ENC)
+    vec = DatasetSpec("tv", (ModalitySpec("eeg", "vector", (10,)), ModalitySpec("fnirs", "vector", (6,))))
+    with pytest.raises(MMIBError, match="needs a signal"):
+        build_method("rus", vec, {**SMALL, "targets": {"eeg": "band_power"}}, ENC)
+    mv = build_method("rus", vec, SMALL, {"vector": {"hidden": [8]}})  # vectors: reconstruct the input
+    assert mv.targets == {"eeg": "input", "fnirs": "input"}
+    assert torch.isfinite(mv.loss({"x": {"eeg": torch.randn(4, 10), "fnirs": torch.randn(4, 6)}}).loss)
+    for bad, match in (({"cross_min": "kl"}, "cross_min"), ({"temporal": "lstm"}, "temporal"),
+                       ({"weights": {"X": 1}}, "loss weight"), ({"targets": {"eeg": "psd"}}, "reconstruction target"),
+                       ({"augment": {"eeg": [{"name": "warp"}]}}, "augmentation"), ({"hrf_delay_s": -1}, "hrf_delay_s"),
+                       ({"augment": {"emg": []}}, "modality"), ({"weights": {"orth": -1}}, "lambda_orth")):
+        with pytest.raises((MMIBError, ValueError), match=match):
+            _method(**bad)
+    m = _method()
+    with pytest.raises(MMIBError, match="at least 2 samples"):
+        m.loss(_batch(1))
+    b = _batch(4)
+    b["mask"] = {"eeg": torch.tensor([True, False, True, True]), "fnirs": torch.ones(4, dtype=torch.bool)}
+    with pytest.raises(MMIBError, match="lack 'eeg'"):
+        m.loss(b)
+    with pytest.raises(MMIBError, match="per-sample shape"):
+        m.components({"x": {"eeg": torch.randn(2, 4, 100), "fnirs": torch.randn(2, 6, 60)}})
+
+
+@pytest.mark.slow
+def test_d5_claims_on_a_small_simulation(tmp_path):
+    """Spec D.5.1–2 on 6 simulated subjects: the redundancy heads detect the event, U_eeg decodes the EEG state."""
+    from mmib.data.registry import build_dataset
+    from mmib.engine import train
+    from mmib.eval.probe import ProbeConfig, train_probe
+
+    ds = build_dataset("eeg_fnirs_sim", n_subjects=6, trials_per_subject=30, seed=1)
+    cfg = to_container(compose_config([
+        "method=rus", "data=eeg_fnirs_sim", "trainer.max_epochs=15", "trainer.enable_progress_bar=false",
+        f"run_dir={tmp_path}", "data.batch_size=32", "data.test_fraction=0.34", "data.val_fraction=0.17",
+        "encoder.signal.channels=[16,32,32]", "encoder.signal.pool=4", "+encoder.modalities.fnirs.pool=2"]))
+    res = train(cfg, dataset=ds)
+    m, dm = res.method, res.datamodule
+    feats, lat = {}, {}
+    for s in ("train", "val", "test"):
+        b = dm.dataset.get_batch(dm.indices[s])
+        with torch.no_grad():
+            feats[s] = {k: v.numpy() for k, v in m.components(b).items()}
+        lat[s] = {k: v.numpy() for k, v in b["latents"].items()}
+
+    def probe(comp, latent):
+        r = train_probe(feats["train"][comp], lat["train"][latent], feats["val"][comp], lat["val"][latent],
+                        feats["test"][comp], lat["test"][latent], "classification", 2, ProbeConfig(kind="linear"))
+        return r["balanced_accuracy"]
+
+    assert probe("R_eeg", "e") > 0.7
+    assert probe("R_fnirs", "e") > 0.7
+    assert probe("U_eeg", "k") > 0.7
