@@ -108,6 +108,8 @@ def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress:
     planned = []
     for data in suite.data:
         for variant in suite.methods:
+            if not variant.runs_on(data.name):
+                continue
             for seed in suite.seeds:
                 ov = run_overrides(suite, variant, data, seed, out, progress)
                 cfg = to_container(compose_config(ov))

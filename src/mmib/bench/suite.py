@@ -11,6 +11,7 @@ A packaged suite runs by name (``mmib bench demo`` → ``mmib/bench/suites/demo.
         method: ova_ib                   #   the registered method (default: name)
         overrides: {objective.beta: 0}   #   keys under `method.` (dotted)
         config: {trainer.max_epochs: 50} #   any other config key for this variant (dotted, from the root)
+        only_data: [mfeat-3v]            #   optional: the data entries this variant runs on (default: all)
     data:
       - mfeat
       - name: mfeat-3v
@@ -41,7 +42,7 @@ from typing import Any
 from mmib.errors import MMIBError, UnknownNameError
 
 SUITE_KEYS = ("name", "description", "seeds", "methods", "data", "trainer", "overrides", "protocols", "leaderboard")
-METHOD_KEYS = ("name", "method", "overrides", "config", "description")
+METHOD_KEYS = ("name", "method", "overrides", "config", "description", "only_data")
 DATA_KEYS = ("name", "data", "options", "config", "description")
 LEADERBOARD_KEYS = ("protocol", "row", "metric")
 
@@ -53,6 +54,11 @@ class MethodVariant:
     overrides: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: data entry names this variant runs on (None: every data entry), e.g. TRIANGLE only where M = 3
+    only_data: list[str] | None = None
+
+    def runs_on(self, data_name: str) -> bool:
+        return self.only_data is None or data_name in self.only_data
 
 
 @dataclass
@@ -146,7 +152,8 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
         v = MethodVariant(name=str(m.get("name") or m["method"]), method=str(m.get("method") or m["name"]),
                           overrides=_mapping(m.get("overrides"), f"methods[{i}].overrides"),
                           config=_mapping(m.get("config"), f"methods[{i}].config"),
-                          description=str(m.get("description") or ""))
+                          description=str(m.get("description") or ""),
+                          only_data=_name_list(m.get("only_data"), f"suite '{name}' methods[{i}].only_data"))
         get_method_class(v.method)
         methods.append(v)
     if not methods:
@@ -167,6 +174,11 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
                                    group_options("data"))
     if not data:
         raise MMIBError(f"suite '{name}': 'data' is empty; list at least one data set (e.g. data: [mfeat])")
+    data_names = [d.name for d in data]
+    for v in methods:
+        for dn in v.only_data or ():
+            if dn not in data_names:
+                raise UnknownNameError(f"data entry in only_data of suite '{name}' variant '{v.name}'", dn, data_names)
     for what, items in (("method variant", methods), ("data set", data)):
         names = [x.name for x in items]
         dup = {n for n in names if names.count(n) > 1}
@@ -188,6 +200,16 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
                  protocols=list(protocols) if protocols is not None else None,
                  trainer=_mapping(raw.get("trainer"), "trainer"), overrides=_mapping(raw.get("overrides"), "overrides"),
                  leaderboard=lb, description=str(raw.get("description") or ""), source=source)
+
+
+def _name_list(value: Any, where: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, (list, tuple)) or not value or not all(isinstance(x, str) for x in value):
+        raise MMIBError(f"{where}: expected a non-empty list of data entry names, got {value!r}")
+    return list(value)
 
 
 def load_suite(suite: str | os.PathLike | Mapping[str, Any] | Suite) -> Suite:

@@ -1,0 +1,70 @@
+"""``mmib eval`` on a trained checkpoint of the 6-view UCI digits: the subset table (all 2^6 − 1 subsets), the
+retrieval table (each view from the others, with chance), the plots (valid PNGs), a report that renders, and
+``mmib report`` rendering one run and comparing two."""
+
+import json
+
+import matplotlib.image as mpimg
+import pytest
+
+from mmib.cli import main
+
+VIEWS = ["fou", "fac", "kar", "pix", "zer", "mor"]
+TINY = ["method.representation_dim=16", "method.embed_dim=8", "encoder.vector.hidden=[16]", "data.batch_size=256",
+        "trainer.max_epochs=1", "trainer.enable_progress_bar=false"]
+
+
+@pytest.fixture(scope="module")
+def trained_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalcli")
+    assert main(["train", "method=clip", "data=mfeat", *TINY, f"run_dir={root}", "name=clip6"]) == 0
+    return root / "clip6"
+
+
+def _png_opens(path):
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    img = mpimg.imread(path)
+    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
+
+
+def test_eval_writes_subset_and_retrieval_tables_and_plots(trained_run, capsys):
+    code = main(["eval", str(trained_run), "--protocols", "probe,subsets,retrieval,plots", "--probe", "linear",
+                 "--option", "probe.probe_options={max_epochs: 30}", "--option", "subsets.probe_options={max_epochs: 30}",
+                 "--option", "plots.max_points=300", "--no-progress"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    res = json.loads((trained_run / "results.json").read_text())
+    assert res["complete"] and set(res["protocols"]) == {"probe", "subsets", "retrieval", "plots"}
+    sub = res["protocols"]["subsets"]
+    method_rows = [r for r in sub["rows"] if r["source"] == "method"]
+    assert len(method_rows) == 2 ** 6 - 1
+    assert {r["size"] for r in method_rows} == {1, 2, 3, 4, 5, 6}
+    assert len({tuple(r["subset"]) for r in method_rows}) == 2 ** 6 - 1
+    assert all(0.0 <= r["metrics"]["accuracy"] <= 1.0 for r in method_rows)
+    ret = res["protocols"]["retrieval"]
+    rows = [r for r in ret["rows"] if r["source"] == "method"]
+    assert sorted(r["candidate"] for r in rows) == sorted(VIEWS)
+    for r in rows:
+        assert set(r["metrics"]) >= {"mAP", "R@1", "R@5", "R@10", "MRR", "median_rank"}
+        assert r["chance"]["R@1"] == pytest.approx(1 / r["n_candidates"])
+    plots = {**sub.get("plots", {}), **ret.get("plots", {}), **res["protocols"]["plots"].get("plots", {})}
+    assert {"subsets_heatmap", "retrieval", "tsne", "training_curves"} <= set(plots)
+    for rel in plots.values():
+        _png_opens(trained_run / rel)
+    report = (trained_run / "report.md").read_text()
+    assert "subsets" in report and "retrieval" in report and "R@1" in report
+    for rel in plots.values():
+        assert f"({rel})" in report, f"report.md does not show {rel}"
+    assert "2^M" in out or "subsets" in out
+
+
+def test_report_renders_one_run_and_compares_two(trained_run, tmp_path, capsys):
+    assert main(["eval", str(trained_run), "--protocols", "probe", "--probe", "linear", "--out",
+                 str(tmp_path / "other"), "--seed", "1", "--option", "probe.probe_options={max_epochs: 30}",
+                 "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["report", str(tmp_path / "other"), "--out", str(tmp_path / "one.md")]) == 0
+    assert "probe" in (tmp_path / "one.md").read_text()
+    assert main(["report", str(trained_run), str(tmp_path / "other"), "--out", str(tmp_path / "cmp.md")]) == 0
+    cmp = (tmp_path / "cmp.md").read_text()
+    assert "method/concat/linear" in cmp and cmp.count("|") > 10
