@@ -167,6 +167,9 @@ class Study:
                     name = meth
                     if meth == "ibma_club":
                         meth, extra = "ibma", ["method.bound=club"]
+                    claim_key = f"claim-omib-{data}-s{s}"
+                    if meth == "omib" and self.cached(claim_key) is not None:
+                        continue  # the same run (same config and seed) as the claim part: reused by the report
                     self.run(f"suite-{name}-{data}-s{s}", meth, data, s, extra)
 
 

@@ -5,6 +5,7 @@
     mmib demo                           pretrain CLIP on the 6-view UCI digits and compare probes
     mmib data list                      data sets with their modalities, shapes and tasks
     mmib methods                        the registered methods
+    mmib experiments                    the paper recipes (train one with experiment=<name>)
 
 Errors in what the user typed (unknown method, data set, modality, config key) print one line that lists the
 valid names and exit with code 2, without a traceback.
@@ -108,6 +109,24 @@ def _cmd_methods(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_experiments(args: argparse.Namespace) -> int:
+    import yaml
+
+    from mmib.config import CONF_DIR, group_options
+
+    for name in group_options("experiment"):
+        d = yaml.safe_load((CONF_DIR / "experiment" / f"{name}.yaml").read_text()) or {}
+        picks = {}
+        for entry in d.get("defaults") or []:
+            if isinstance(entry, dict):
+                for k, v in entry.items():
+                    picks[k.replace("override ", "").strip().lstrip("/")] = v
+        method = (d.get("method") or {}).get("name") or picks.get("method", "?")
+        source = (d.get("paper") or {}).get("source", "—")
+        print(f"{name:<26} {method:<13} {picks.get('data', '?'):<13} {source}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = _Parser(prog="mmib", description="Multimodal representation learning with information-theoretic objectives")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -138,6 +157,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     m = sub.add_parser("methods", help="the registered methods")
     m.set_defaults(func=_cmd_methods)
+
+    x = sub.add_parser("experiments", help="the paper recipes: name, method, data set, paper source "
+                                           "(train one with `mmib train experiment=<name>`)")
+    x.set_defaults(func=_cmd_experiments)
 
     for mod in PLUGIN_MODULES:
         try:

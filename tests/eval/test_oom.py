@@ -85,3 +85,23 @@ def test_oom_accuracy_needs_oom_rows(trained):
                    val[~b["mask"]["oom"]]) for k, val in b.items()}
     with pytest.raises(MMIBError, match="no row"):
         oom_accuracy(meth, im_only)
+
+
+def test_oom_protocol_rows_chance_and_report(trained, tmp_path):
+    from mmib.eval.evaluate import evaluate
+    from mmib.eval.report import render_markdown
+
+    meth, dm = trained
+    res = evaluate(meth, dm, [{"oom": {"ks": [1, 5]}}], out_dir=tmp_path, progress=False)
+    p = res["protocols"]["oom"]
+    (row,) = p["rows"]
+    direct = evaluate_oom(meth, dm)
+    assert row["metrics"]["accuracy"] == direct["accuracy"]
+    assert row["metrics"]["R@1/oom->im"] == direct["R@1/oom->im"]
+    gallery = direct["gallery_size"]
+    assert row["chance"]["R@5/im->oom"] == pytest.approx(5 / gallery)
+    assert row["chance"]["accuracy"] == pytest.approx(1 / dm.spec.n_classes)
+    md = render_markdown(res)
+    assert "out-of-modal generalization" in md and "R@1/oom->im" in md
+    with pytest.raises(MMIBError, match="unknown option of protocol 'oom' 'k'; valid: ks, split"):
+        evaluate(meth, dm, [{"oom": {"k": 1}}], out_dir=tmp_path / "bad", progress=False)

@@ -195,6 +195,19 @@ def test_engine_training_estimates_bounds_and_logs_r(tmp_path):
         _train("omib", ds, cfg, 1, tmp_path / "b")
 
 
+def test_no_warmup_trains_from_the_first_epoch(tmp_path):
+    """ablation no_warmup (warmup_epochs = 0): β is estimated before the validation sanity check needs the
+    main-phase loss, and every epoch is a main-phase epoch."""
+    from mmib.data.synthetic.omib_sim import load_omib_sim
+
+    ds = load_omib_sim("I", n_samples=400, d0=4, d0_superfluous=4, d11=6, d21=3, d12=4, d22=4)
+    cfg = {**SMALL, "information": None, "ablation": "no_warmup",
+           "mine": {"steps": 20, "batch_size": 32, "hidden_dim": 16, "max_samples": 200}}
+    m = _train("omib", ds, cfg, 2, tmp_path).method
+    assert bool(m.main_started) and m.warmup_epochs == 0
+    assert {row[0] for row in m.r_history} == {0, 1}
+
+
 def test_svdd_variant_scores_anomalies_higher(tmp_path):
     rng = np.random.default_rng(0)
     spec = DatasetSpec("oneclass", (ModalitySpec("a", "vector", (5,)), ModalitySpec("b", "vector", (4,))))

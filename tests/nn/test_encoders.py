@@ -44,3 +44,16 @@ def test_encoder_errors():
         build_encoder(ms, 8, {"modalities": {"v": {"type": "foo"}}})
     with pytest.raises(ValueError, match=r"bad settings for encoder 'mlp'"):
         build_encoder(ms, 8, {"vector": {"depth": 3}})
+
+
+def test_switching_the_encoder_type_drops_the_other_types_defaults_only():
+    from mmib.config import compose_config, to_container
+    from mmib.nn.encoders import TransformerSeqEncoder
+
+    enc = to_container(compose_config(["encoder.sequence.type=transformer", "+encoder.sequence.d_model=16"]))["encoder"]
+    ms = ModalitySpec("t", "sequence", (None, 5))
+    e = build_encoder(ms, 8, enc)  # the GRU defaults (hidden, num_layers) do not reach the Transformer
+    assert isinstance(e, TransformerSeqEncoder)
+    assert e(torch.randn(3, 7, 5)).shape == (3, 8)
+    with pytest.raises(ValueError, match="unexpected keyword argument 'hiddn'"):
+        build_encoder(ms, 8, {"sequence": {"type": "transformer", "hiddn": 4}})

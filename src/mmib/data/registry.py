@@ -51,6 +51,7 @@ _DATASET_MODULES = [
     "mmib.data.synthetic.cox_sim",
     "mmib.data.synthetic.rus", "mmib.data.synthetic.factorcl_sim",
     "mmib.data.synthetic.omib_sim",
+    "mmib.data.synthetic.trifeature",
 ]
 
 

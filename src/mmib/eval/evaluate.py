@@ -19,7 +19,7 @@ from typing import Any
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.eval.progress import ProgressReporter
 from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
-from mmib.eval.report import RESULTS_KIND, render_markdown
+from mmib.eval.report import RESULTS_KIND, check_paper_block, paper_comparison, render_markdown
 from mmib.methods.base import Method
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
@@ -43,6 +43,8 @@ def evaluate(
     from mmib.engine import git_commit, package_versions
 
     specs: list[ProtocolSpec] = parse_protocols(protocols)
+    if config and config.get("paper"):  # a recipe's paper block: checked before the protocols run
+        check_paper_block(config["paper"])
     out = Path(out_dir) if out_dir is not None else None
     t0 = time.time()
     results: dict[str, Any] = {
@@ -69,6 +71,7 @@ def evaluate(
             results["timings"][spec.name] = res["seconds"]
     results["timings"]["eval_total"] = round(time.time() - t0, 3)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    results["paper_vs_ours"] = paper_comparison(results)  # None unless the run's config has a `paper` block
     results["complete"] = True
     if out is not None:
         write_results(results, out)

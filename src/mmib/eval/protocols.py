@@ -174,6 +174,16 @@ class PlotOptions:
     max_points: int = 1000
 
 
+@dataclass
+class OOMOptions:
+    """``oom``: out-of-modal generalization (COX setting): accuracy of ``predict`` from the OOM modality alone,
+    instance retrieval OOM ↔ IM on paired rows, and — for methods with optimal IM heads (``components``
+    ``hstar:<k>``) — agreement/disagreement accuracies and the IM-mapping MMD (``mmib.eval.oom``)."""
+
+    split: str = "test"
+    ks: list[int] = field(default_factory=lambda: [1, 5])
+
+
 def parse_options(cls: type, options: Mapping[str, Any] | None, protocol: str) -> Any:
     opts = dict(options or {})
     valid = [f.name for f in fields(cls)]
@@ -596,12 +606,38 @@ def _colours(ctx: EvalContext, sf: SplitFeatures, color_by: str) -> tuple[np.nda
 
 
 # ====================================================================================================== registry
+# ====================================================================================================== oom
+def run_oom(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    from mmib.eval.oom import evaluate_oom, oom_modality_of
+
+    opt = parse_options(OOMOptions, options, "oom")
+    res = _result("oom", opt)
+    oom = oom_modality_of(ctx.method)
+    metrics = finite_or_raise(evaluate_oom(ctx.method, ctx.dm, split=opt.split, ks=tuple(opt.ks)), "oom protocol")
+    n_classes = ctx.spec.n_classes or 0
+    chance: dict[str, float] = {"accuracy": 1.0 / n_classes} if n_classes else {}
+    gallery = metrics.pop("gallery_size", None)
+    if gallery:
+        for k in opt.ks:
+            for d in ("oom->im", "im->oom"):
+                if f"R@{k}/{d}" in metrics:
+                    chance[f"R@{k}/{d}"] = min(1.0, k / gallery)
+        res["notes"].append(f"retrieval gallery: {int(gallery)} paired {opt.split} rows")
+    else:
+        res["notes"].append(f"no paired {opt.split} rows: OOM retrieval not computed")
+    res["rows"].append({"id": f"method/oom:{oom}", "source": "method", "label": f"{ctx.method.name} OOM {oom}",
+                        "oom": oom, "metrics": metrics, "chance": chance})
+    res["primary_metric"] = "accuracy"
+    return res
+
+
 PROTOCOLS: dict[str, Callable[[EvalContext, Mapping[str, Any] | None], dict[str, Any]]] = {
     "probe": run_probe,
     "subsets": run_subsets,
     "retrieval": run_retrieval,
     "info_probe": run_info_probe,
     "plots": run_plots,
+    "oom": run_oom,
 }
 
 
@@ -660,4 +696,4 @@ def run_protocol(ctx: EvalContext, spec: ProtocolSpec) -> dict[str, Any]:
 
 __all__ = ["DEFAULT_PROTOCOLS", "PROTOCOLS", "EvalContext", "ProtocolSpec", "modality_subsets", "needs_capability",
            "parse_protocols", "retrieval_directions", "run_info_probe", "run_plots", "run_probe", "run_protocol",
-           "run_retrieval", "run_subsets", "score_matrix"]
+           "run_oom", "run_retrieval", "run_subsets", "score_matrix"]

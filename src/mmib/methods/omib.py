@@ -153,14 +153,21 @@ class OMIBMethod(SupervisedFusionMethod):
                             f"({self.warmup_epochs}); otherwise the OMF block is never trained")
         if self.task == "svdd" and not bool(self.centers_ready):
             self.init_trb_centers(self._train_batch())
+        if self.warmup_epochs == 0 and not bool(self.main_started):
+            # no warm-up (ablation no_warmup): the main phase starts now, before Lightning's validation sanity
+            # check evaluates the main-phase loss (a resumed run has main_started restored from its checkpoint)
+            self._start_main_from_data()
 
     def on_train_epoch_start(self) -> None:
         if self.phase() == "main" and not bool(self.main_started):
-            needs_data = self.beta_fixed is None and self.information_cfg is None
-            self.start_main(self._train_batch() if (needs_data or self.task == "svdd") else None)
+            self._start_main_from_data()
             if self.reset_optimizer_at_main and self.warmup_epochs > 0:
                 for opt in self.trainer.optimizers:
                     opt.state.clear()  # a new optimiser for the main phase (spec §6.2)
+
+    def _start_main_from_data(self) -> None:
+        needs_data = self.beta_fixed is None and self.information_cfg is None
+        self.start_main(self._train_batch() if (needs_data or self.task == "svdd") else None)
 
     def _train_batch(self) -> Batch:
         dm = getattr(self.trainer, "datamodule", None)

@@ -26,6 +26,10 @@ def register_method(name: str):
     def deco(cls: type[Method]) -> type[Method]:
         if name in METHODS and METHODS[name] is not cls:
             raise ValueError(f"method '{name}' is already registered")
+        own = cls.__dict__.get("name")
+        if own and own != name:
+            raise ValueError(f"method class {cls.__name__} says name '{own}' but is registered as '{name}'")
+        cls.name = name  # checkpoints store it: load_method and `mmib eval` find the class by this name
         METHODS[name] = cls
         return cls
 

@@ -14,6 +14,7 @@ Every encoder maps a batch to ``(N, out_dim)``; sequence encoders also accept ``
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping
 from typing import Any
 
@@ -164,6 +165,8 @@ class ResNetEncoder(nn.Module):
 
 ENCODERS = {"mlp": "vector", "cnn1d": "signal", "gru": "sequence", "lstm": "sequence", "transformer": "sequence",
             "resnet": "image"}
+_ENCODER_CLASSES = {"mlp": MLPEncoder, "cnn1d": CNN1DEncoder, "gru": RNNEncoder, "lstm": RNNEncoder,
+                    "transformer": TransformerSeqEncoder, "resnet": ResNetEncoder}
 DEFAULT_ENCODER = {"vector": "mlp", "signal": "cnn1d", "sequence": "gru", "image": "resnet"}
 
 
@@ -184,6 +187,12 @@ def build_encoder(ms: ModalitySpec, out_dim: int, cfg: Mapping[str, Any] | None 
             f"modality '{ms.name}' is a {ms.kind}; encoder '{etype}' expects a {ENCODERS[etype]} "
             f"(valid for {ms.kind}: {', '.join(k for k, v in ENCODERS.items() if v == ms.kind)})"
         )
+    # settings of another encoder type of the same kind (the kind's defaults, e.g. the GRU's hidden/num_layers when
+    # a user switches `encoder.sequence.type=transformer`) do not apply to this one; any other key is still checked
+    accepted = set(inspect.signature(_ENCODER_CLASSES[etype].__init__).parameters)
+    others = {p for t, k in ENCODERS.items() if k == ms.kind and t != etype
+              for p in inspect.signature(_ENCODER_CLASSES[t].__init__).parameters}
+    settings = {k: v for k, v in settings.items() if k in accepted or k not in others}
     for k in ("hidden", "channels", "widths"):
         if k in settings and settings[k] is not None and not isinstance(settings[k], int):
             settings[k] = tuple(settings[k])
