@@ -40,6 +40,15 @@ def test_initialize_state_follows_algorithm_1():
     torch.testing.assert_close(m.q_0, torch.full((3, 3), 1 / 3))
 
 
+def test_a_class_without_training_samples_is_an_error_not_an_infinite_loss():
+    spec = _spec()
+    m = build_method("ibma", spec, SMALL)
+    b = _batch(spec)
+    b["y"] = b["y"].clamp_max(1)  # class 2 never occurs
+    with pytest.raises(MMIBError, match=r"class\(es\) \[2\] of 3 have no training samples"):
+        m.initialize_state(b)
+
+
 def test_first_epoch_ibb_has_no_gradient_and_u_is_logged():
     spec = _spec()
     m = build_method("ibma", spec, SMALL)

@@ -229,6 +229,29 @@ def test_svdd_variant_scores_anomalies_higher(tmp_path):
     assert float(s_odd.median()) > float(s_norm.median())
 
 
+def test_svdd_r_compares_offsets_from_each_heads_own_centre(tmp_path, monkeypatch):
+    """Every head at the same offset from its own centre agrees with the fused head: the divergences are 0 and
+    r = r(R = 0), whatever the gap between the centres (raw outputs would differ by exactly that gap)."""
+    from mmib.objectives.omib import r_from_ratio
+
+    rng = np.random.default_rng(0)
+    spec = DatasetSpec("oneclass", (ModalitySpec("a", "vector", (5,)), ModalitySpec("b", "vector", (4,))))
+    ds = MultimodalDataset(spec, {"a": rng.standard_normal((200, 5)), "b": rng.standard_normal((200, 4))})
+    cfg = {**SMALL, "beta": 1e-3, "information": None, "svdd_dim": 8, "head_hidden": [16]}
+    m = _train("omib_svdd", ds, cfg, 2, tmp_path).method
+    b = {"x": {k: torch.as_tensor(v[:32], dtype=torch.float32) for k, v in ds.x.items()}}
+    delta = torch.randn(32, 8)
+    for i, name in enumerate(["fused", *[f"trb_{x}" for x in m.mods]]):
+        m.center(name).copy_(torch.full((8,), 3.0 * i))  # distinct centres
+    real_omf = m.omf
+    monkeypatch.setattr(m, "trb", lambda mod, z, second: m.center(f"trb_{mod}") + delta)
+    monkeypatch.setattr(m, "omf", lambda z, sample: {**real_omf(z, sample), "fused_out": m.center("fused") + delta})
+    m.train()
+    out = m.loss(b)
+    expected = float(r_from_ratio(torch.tensor([0.0]), m.r_eps)[0])
+    assert float(out.terms[f"r_{m.mods[1]}"]) == pytest.approx(expected)
+
+
 @pytest.mark.slow
 def test_omib_beats_concatenation_network_on_sim(tmp_path):
     """Claim 7/13 at small scale: OMIB vs its own network with the OMF replaced by concatenation (trains)."""

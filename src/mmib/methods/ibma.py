@@ -140,6 +140,12 @@ class IBMAMethod(SupervisedFusionMethod):
         y = train_batch["y"].to(self.device)
         C = self.n_classes
         counts = torch.bincount(y, minlength=C).float()
+        missing = [int(c) for c in torch.nonzero(counts == 0).flatten()]
+        if missing:
+            # p_y = 0 makes the compression term U (eq. 3: log φ − log p_y − …) infinite for that class
+            raise MMIBError(f"method '{self.name}': class(es) {missing} of {C} have no training samples; IBMA's "
+                            "class prior p_y (Alg. 1) needs every class in the train split (check n_classes and "
+                            "the split, or stratify it)")
         self.prior.copy_(counts / counts.sum())
         was = self.training
         self.eval()

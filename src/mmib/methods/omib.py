@@ -279,7 +279,13 @@ class OMIBMethod(SupervisedFusionMethod):
             r = torch.full((self.n_mod - 1,), self.r_fixed, device=o["xi"].device)
             R = torch.full_like(r, float("nan"))
         else:
-            r, R = dynamic_weight([trb_out[m] for m in self.mods], o["fused_out"], self.task, self.r_mode, self.r_eps)
+            outs, fused_out = [trb_out[m] for m in self.mods], o["fused_out"]
+            if self.task == "svdd":
+                # each head has its own SVDD centre: compare the offsets from the centres, not the raw outputs
+                # (whose difference would include the fixed gap between the centres)
+                outs = [t - self.center(f"trb_{m}") for t, m in zip(outs, self.mods)]
+                fused_out = fused_out - self.center("fused")
+            r, R = dynamic_weight(outs, fused_out, self.task, self.r_mode, self.r_eps)
         kls = [gaussian_kl_standard(o["mu"][m], o["logvar"][m], self.kl_reduction) for m in self.mods]
         omf = OMFLoss(float(self.beta), self.task)(
             o["fused_out"], None if self.task == "svdd" else batch["y"], kls, r, self.center("fused"))
