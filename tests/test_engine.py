@@ -79,3 +79,25 @@ def test_resume_errors(tmp_path):
         train(_cfg(tmp_path, "trainer.max_epochs=1", "name=z", "resume=last"))
     with pytest.raises(MMIBError, match="not an mmib run folder"):
         load_run(tmp_path)
+
+
+def test_loss_terms_are_logged_once_per_epoch_as_batch_weighted_means(tmp_path):
+    """Terms are accumulated per step and logged at the epoch's end (cheap logging); the logged value is the
+    batch-size-weighted mean of the per-batch terms."""
+    res = train(_cfg(tmp_path, "name=terms", "trainer.max_epochs=1"))
+    term_keys = [k for k in res.metrics if k.startswith("train/") and k not in ("train/loss", "train/loss_epoch",
+                                                                                 "train/loss_step")]
+    assert term_keys, res.metrics
+    assert any(k.startswith("val/") and k != "val/loss" for k in res.metrics)
+    # the weighting itself, on a bare method: two batches of sizes 2 and 6
+    m = res.method
+    m._term_sums.clear()
+    m.log = lambda *a, **k: None
+    from mmib.objectives.base import LossOutput
+
+    m._log_terms("val", LossOutput(torch.tensor(0.0), {"t": torch.tensor(1.0)}), 2)
+    m._log_terms("val", LossOutput(torch.tensor(0.0), {"t": torch.tensor(3.0)}), 6)
+    logged = {}
+    m.log = lambda k, v, **kw: logged.__setitem__(k, float(v))
+    m._flush_terms("val")
+    assert logged == {"val/t": pytest.approx((1 * 2 + 3 * 6) / 8)} and not m._term_sums

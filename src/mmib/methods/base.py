@@ -125,14 +125,54 @@ class Method(L.LightningModule):
 
     # ------------------------------------------------------------------ Lightning glue
     def _log_terms(self, prefix: str, out: LossOutput, batch_size: int) -> None:
+        """Log the loss (per step in training, per epoch everywhere) and accumulate the scalar terms, which are
+        logged once per epoch as batch-size-weighted means (:meth:`_flush_terms`). One ``self.log`` call per term and
+        step costs more than the model's own step on small models (benchmarks/bench_training_loop.py)."""
         on_step = prefix == "train"
         self.log(f"{prefix}/loss", out.loss.detach(), prog_bar=True, on_step=on_step, on_epoch=True,
                  batch_size=batch_size, sync_dist=not on_step)
+        acc = self._term_sums.setdefault(prefix, {})
         for k, v in out.terms.items():
-            v = torch.as_tensor(v, dtype=torch.float32)
+            v = torch.as_tensor(v)
             if v.dim() == 0:
-                self.log(f"{prefix}/{k}", v, on_step=False, on_epoch=True, batch_size=batch_size,
-                         sync_dist=not on_step)
+                v = v.detach().to(torch.float32)
+                s, n = acc.get(k, (None, 0))
+                acc[k] = (v * batch_size if s is None else s + v * batch_size, n + batch_size)
+
+    @property
+    def _term_sums(self) -> dict[str, dict[str, tuple[torch.Tensor, int]]]:
+        if "_mmib_term_sums" not in self.__dict__:
+            self.__dict__["_mmib_term_sums"] = {}
+        return self.__dict__["_mmib_term_sums"]
+
+    def _flush_terms(self, prefix: str) -> None:
+        for k, (s, n) in self._term_sums.pop(prefix, {}).items():
+            self.log(f"{prefix}/{k}", s / max(n, 1), on_step=False, on_epoch=True, sync_dist=True)
+
+    def on_train_epoch_end(self) -> None:
+        self._flush_terms("train")
+
+    def on_validation_epoch_start(self) -> None:
+        self._term_sums.pop("val", None)
+
+    def on_validation_epoch_end(self) -> None:
+        self._flush_terms("val")
+
+    def on_test_epoch_start(self) -> None:
+        self._term_sums.pop("test", None)
+
+    def on_test_epoch_end(self) -> None:
+        self._flush_terms("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # a mid-epoch checkpoint keeps the epoch's running term sums, so a resumed epoch logs the same means
+        checkpoint["mmib_term_sums"] = {p: {k: (s.cpu(), n) for k, (s, n) in acc.items()}
+                                        for p, acc in self._term_sums.items() if p == "train"}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._term_sums.clear()
+        for p, acc in (checkpoint.get("mmib_term_sums") or {}).items():
+            self._term_sums[p] = {k: (s.to(self.device), n) for k, (s, n) in acc.items()}
 
     def check_finite(self, out: LossOutput, where: str) -> None:
         if not torch.isfinite(out.loss):

@@ -45,9 +45,11 @@ class AugmentedMethod(Method):
         self.augmenter = ModalityAugmenter(spec, self.cfg.get("augment"), int(seed))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
         checkpoint["mmib_augment_rng"] = self.augmenter.state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         if "mmib_augment_rng" in checkpoint:
             self.augmenter.load_state(checkpoint["mmib_augment_rng"])
 

@@ -282,6 +282,7 @@ class IBMAMethod(SupervisedFusionMethod):
     # ------------------------------------------------------------------ per-epoch refresh (Alg. 1 lines 14-19)
     @torch.no_grad()
     def on_train_epoch_end(self) -> None:
+        super().on_train_epoch_end()
         if not self._cache:
             return
         stats = self.refresh(

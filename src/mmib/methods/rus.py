@@ -444,9 +444,11 @@ class RUSMethod(Method):
 
     # ------------------------------------------------------------------ checkpoints keep the augmentation RNG
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_save_checkpoint(checkpoint)
         checkpoint["mmib_augment_rng"] = self.generator.get_state()
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)
         if "mmib_augment_rng" in checkpoint:
             self.generator.set_state(checkpoint["mmib_augment_rng"])
 
