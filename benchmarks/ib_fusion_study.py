@@ -143,8 +143,8 @@ class Study:
                 self.run(f"claim-omib-sim{case}-s{s}", "omib", f"sim{case}", s, trace=True, refs=True)
                 self.run(f"claim-omib_no_omf-sim{case}-s{s}", "omib", f"sim{case}", s, ["method.ablation=no_omf"])
 
-    def ablations(self) -> None:
-        for case in ("I", "III"):
+    def ablations(self, cases: list[str]) -> None:
+        for case in cases:
             for s in self.seeds:
                 for ab in ("no_warmup", "concat_fusion", "no_r"):
                     self.run(f"abl-{ab}-sim{case}-s{s}", "omib", f"sim{case}", s, [f"method.ablation={ab}"])
@@ -201,6 +201,7 @@ def main() -> None:
     ap.add_argument("--mine-lr", type=float, default=3e-4)
     ap.add_argument("--mine-batch", type=int, default=128)
     ap.add_argument("--sweep-cases", nargs="+", default=["I"])
+    ap.add_argument("--ablation-cases", nargs="+", default=["I", "III"])
     ap.add_argument("--betas", type=float, nargs="+", default=[1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1, 10])
     ap.add_argument("--suite-data", nargs="+", default=["simI", "simII", "simIII", "mfeat"])
     ap.add_argument("--suite-methods", nargs="+", default=["omib", "ibma", *BASELINES])
@@ -215,7 +216,7 @@ def main() -> None:
         elif p == "claim":
             st.claim()
         elif p == "ablations":
-            st.ablations()
+            st.ablations(a.ablation_cases)
         elif p == "rtrace":
             st.rtrace()
         elif p == "sweep":
