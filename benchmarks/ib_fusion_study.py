@@ -23,6 +23,7 @@ import json
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from mmib.config import compose_config
@@ -159,6 +160,16 @@ class Study:
                 self.run(f"sweep-sim{case}-b{b:.0e}", "omib", f"sim{case}", 0, [f"method.beta={b}"], probes=True)
             self.run(f"sweep-sim{case}-bsampled", "omib", f"sim{case}", 0, [], probes=True)
 
+    def reprobe(self) -> None:
+        """Add the decision-direction probes (:func:`direction_probes`) to every finished sweep run."""
+        for p in sorted((self.out / "results").glob("sweep-sim*.json")):
+            r = json.loads(p.read_text())
+            if "direction_probes" in r:
+                continue
+            r["direction_probes"] = direction_probes(r["key"], self.out, r["data"][3:], self.n_samples)
+            p.write_text(json.dumps(r, indent=1))
+            log(f"{r['key']}: direction probes {r['direction_probes']}")
+
     def suite(self, datas: list[str], methods: list[str]) -> None:
         for data in datas:
             for s in self.seeds:
@@ -171,6 +182,35 @@ class Study:
                     if meth == "omib" and self.cached(claim_key) is not None:
                         continue  # the same run (same config and seed) as the claim part: reused by the report
                     self.run(f"suite-{name}-{data}-s{s}", meth, data, s, extra)
+
+
+def direction_probes(key: str, out: Path, case: str, n_samples: int) -> dict[str, float]:
+    """Claim-10 probes that can answer: the label is y = 1[<δ, [a0; a1; a2]> > 0], so a representation needs only the
+    1-d contribution <δ_i, a_i> of each relevant block, not its hundreds of coordinates (whose average R² is ~1/d_i
+    even for a perfect ξ). Test R² of a ridge from ξ to <δ_i, a_i> for a0, a1, a2, and to a fixed random unit
+    projection of each superfluous block b0, b1, b2 (any linear trace ξ keeps of it)."""
+    from mmib.data.synthetic.omib_sim import make_omib_sim
+    from mmib.engine import load_run
+
+    cfg, m, dm = load_run(out / "runs" / key)
+    data_cfg = dict(cfg["data"])
+    d = make_omib_sim(int(data_cfg.get("n_samples", n_samples)), case, seed=int(data_cfg.get("seed", 0)))
+    if not np.array_equal(d.y, dm.dataset.y.numpy()):  # the hyperplane must be the run's own
+        raise RuntimeError(f"{key}: could not reconstruct the data set's hyperplane δ")
+    sizes = {b: d.blocks[b].shape[1] for b in BLOCKS}
+    offs, o = {}, 0
+    for b in ("a0", "a1", "a2"):
+        offs[b] = (o, o + sizes[b])
+        o += sizes[b]
+    rng = np.random.default_rng(123)
+    dirs = {b: d.delta[offs[b][0]:offs[b][1]] for b in ("a0", "a1", "a2")}
+    dirs.update({b: rng.standard_normal(sizes[b]) for b in ("b0", "b1", "b2")})
+    tr, te = dm.split_batch("train"), dm.split_batch("test")
+    with torch.no_grad():
+        xtr, xte = m.fuse(tr).numpy(), m.fuse(te).numpy()
+    lat_tr = {b: (tr["latents"][b].numpy() @ (v / np.linalg.norm(v)))[:, None] for b, v in dirs.items()}
+    lat_te = {b: (te["latents"][b].numpy() @ (v / np.linalg.norm(v)))[:, None] for b, v in dirs.items()}
+    return ridge_probes(xtr, lat_tr, xte, lat_te)
 
 
 def ridge_probes(xtr, lat_tr, xte, lat_te, alpha: float = 1.0) -> dict[str, float]:
@@ -190,7 +230,7 @@ def ridge_probes(xtr, lat_tr, xte, lat_te, alpha: float = 1.0) -> dict[str, floa
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("parts", nargs="+", choices=["info", "claim", "ablations", "rtrace", "sweep", "suite", "report"])
+    ap.add_argument("parts", nargs="+", choices=["info", "claim", "ablations", "rtrace", "sweep", "reprobe", "suite", "report"])
     ap.add_argument("--out", type=Path, default=Path("runs/ib_fusion"))
     ap.add_argument("--epochs", type=int, default=30)
     ap.add_argument("--warmup", type=int, default=10)
@@ -221,6 +261,8 @@ def main() -> None:
             st.rtrace()
         elif p == "sweep":
             st.sweep(a.sweep_cases, a.betas)
+        elif p == "reprobe":
+            st.reprobe()
         elif p == "suite":
             st.suite(a.suite_data, a.suite_methods)
         elif p == "report":
