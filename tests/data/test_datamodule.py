@@ -62,6 +62,21 @@ def test_standardization_is_fitted_on_train_only():
     torch.testing.assert_close(te, (raw_te - mean) / std)
 
 
+def test_a_data_set_reused_by_a_second_data_module_is_standardized_from_its_raw_values():
+    """Regression: the second module used to fit its statistics on the first module's normalized values (≈ 0, 1),
+    leaving the data effectively unstandardized (found through COX on the digits: ERM at chance)."""
+    ds = _ds()
+    first = MultimodalDataModule(ds, batch_size=32, seed=1)
+    stats = {k: (m.clone(), s.clone()) for k, (m, s) in ds.normalization.items()}
+    b1 = first.split_batch("train")["x"]["a"].clone()
+    second = MultimodalDataModule(ds, batch_size=32, seed=1)
+    for k, (m, s) in stats.items():
+        torch.testing.assert_close(ds.normalization[k][0], m)
+        torch.testing.assert_close(ds.normalization[k][1], s)
+    torch.testing.assert_close(second.split_batch("train")["x"]["a"], b1)
+    assert float(ds.normalization["a"][1].mean()) > 2.0  # the raw std (3), not ~1
+
+
 def test_loaders_and_empty_split():
     dm = MultimodalDataModule(_ds(), batch_size=32, seed=0)
     b = next(iter(dm.train_dataloader()))

@@ -79,8 +79,18 @@ def split_indices(
 def fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float = 1e-6) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Per-feature (vectors, sequences) or per-channel (signals, images) mean/std over the given samples.
 
-    Only samples where the modality is present count. Constant features get std 1 (no division by ~0).
+    Only samples where the modality is present count. Constant features get std 1 (no division by ~0). The
+    statistics are those of the raw data even when ``ds`` already carries a normalization (a data set reused by a
+    second data module: fitting on already-normalized values would give ≈ (0, 1) and undo the standardization).
     """
+    previous, ds.normalization = ds.normalization, {}
+    try:
+        return _fit_normalization(ds, indices, eps)
+    finally:
+        ds.normalization = previous
+
+
+def _fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     stats = {}
     for ms in ds.spec.modalities:
         present = indices[ds.mask[ms.name].numpy()[indices]]
