@@ -104,7 +104,7 @@ def report(paths: list[str]) -> str:
         scen = res[0]["scenario"]
         labels = list(dict.fromkeys(r["label"] for r in res))
         seeds = sorted({r["seed"] for r in res})
-        lines += [f"### {scen}-supervised, seeds {seeds} (mean ± std over seeds, %)", "",
+        lines += [f"### {scen}, seeds {seeds} (mean ± std over seeds, %)", "",
                   "| method | OOM accuracy | R@1 OOM→IM | R@5 OOM→IM | R@1 IM→OOM | R@5 IM→OOM | per-seed accuracy |",
                   "|---|---|---|---|---|---|---|"]
         for lab in labels:
