@@ -93,12 +93,17 @@ class COXERM(COXBaseline):
 
     name = "cox_erm"
 
-    def loss(self, batch: Batch) -> LossOutput:
+    def erm(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+        """The ERM loss of a batch with the OOM logits of its rows, their labelled mask and the logged terms."""
         sel, labelled, x_o, _ = self._oom_rows(batch)
         z_o = self.encode_oom(x_o, _subset_lengths(batch, self.oom, sel))
         logits = self.oom_head(z_o)
         terms: dict[str, torch.Tensor] = {}
-        return LossOutput(self._supervised_part(batch, sel, labelled, z_o, logits, terms), terms)
+        return self._supervised_part(batch, sel, labelled, z_o, logits, terms), logits, labelled, terms
+
+    def loss(self, batch: Batch) -> LossOutput:
+        loss, _, _, terms = self.erm(batch)
+        return LossOutput(loss, terms)
 
 
 def entropy_of_logits(logits: torch.Tensor) -> torch.Tensor:
@@ -110,17 +115,13 @@ def entropy_of_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("cox_entmin")
-class COXEntMin(COXBaseline):
+class COXEntMin(COXERM):
     """EntMin: ERM + ``entmin_weight`` x the mean prediction entropy of the unlabelled OOM samples."""
 
     name = "cox_entmin"
 
     def loss(self, batch: Batch) -> LossOutput:
-        sel, labelled, x_o, _ = self._oom_rows(batch)
-        z_o = self.encode_oom(x_o, _subset_lengths(batch, self.oom, sel))
-        logits = self.oom_head(z_o)
-        terms: dict[str, torch.Tensor] = {}
-        loss = self._supervised_part(batch, sel, labelled, z_o, logits, terms)
+        loss, logits, labelled, terms = self.erm(batch)
         ent = entropy_of_logits(logits[~labelled])
         terms["entropy"] = ent.detach()
         return LossOutput(loss + float(self.cfg.get("entmin_weight", 0.1)) * ent, terms)

@@ -305,6 +305,14 @@ class VariationalFusion(SupervisedFusionMethod):
     def forward_all(self, batch: Batch, mods: Sequence[str], sample: bool) -> dict[str, Any]:
         raise NotImplementedError
 
+    def embed(self, batch, modalities=None, space="representation"):
+        """``representation``: the encoder outputs; ``embedding``: the means of the per-modality Gaussian encoders
+        ``vaes`` (VIB, L-MIB, C-MIB; E-MIB, which has one encoder on the fused input, overrides this)."""
+        self._check_space(space)
+        mods = self.modalities_of(batch, modalities)
+        f = self.encode(batch, mods)
+        return f if space == "representation" else {m: self.vaes[m](f[m])[0] for m in mods}
+
 
 @register_method("vib")
 class DeepVIBMethod(VariationalFusion):
@@ -326,12 +334,6 @@ class DeepVIBMethod(VariationalFusion):
         ref = next(t for t in z if t is not None)
         fused = torch.cat([t if t is not None else torch.zeros_like(ref) for t in z], dim=1)
         return {"fused": fused, "fused_out": self.head(fused), "lat": lat, "features": f}
-
-    def embed(self, batch, modalities=None, space="representation"):
-        self._check_space(space)
-        mods = self.modalities_of(batch, modalities)
-        f = self.encode(batch, mods)
-        return f if space == "representation" else {m: self.vaes[m](f[m])[0] for m in mods}
 
     def loss(self, batch):
         self.modalities_of(batch, self.mods)
@@ -416,12 +418,6 @@ class LMIBMethod(VariationalFusion):
             out["fused"] = h
         out["fused_out"] = self.head(out["fused"])
         return out
-
-    def embed(self, batch, modalities=None, space="representation"):
-        self._check_space(space)
-        mods = self.modalities_of(batch, modalities)
-        f = self.encode(batch, mods)
-        return f if space == "representation" else {m: self.vaes[m](f[m])[0] for m in mods}
 
     def loss(self, batch):
         self.modalities_of(batch, self.mods)
