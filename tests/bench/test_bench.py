@@ -178,3 +178,20 @@ def test_packaged_suites_parse():
     for n in names:
         s = load_suite(n)
         assert s.methods and s.data and s.seeds and not math.isnan(len(s.seeds))
+
+
+def test_a_selection_runs_only_its_runs_and_the_report_covers_the_suite(tmp_path):
+    out = tmp_path / "tiny"
+    res = run_suite(SUITE, out_dir=out, progress=False, print_summary=False, methods=["clip-b"], seeds=[1])
+    assert sorted(p.parent.name for p in out.glob("*/results.json")) == ["clip-b-mf2-s1"]
+    runs = {r["folder"]: r["complete"] for r in res["runs"]}
+    assert runs == {"clip-a-mf2-s0": False, "clip-a-mf2-s1": False, "clip-b-mf2-s0": False, "clip-b-mf2-s1": True}
+    assert not res["complete"]
+    agg = [a for a in res["aggregate"] if a["protocol"] == "probe" and a["row"] == "method/concat/linear"
+           and a["metric"] == "accuracy"]
+    assert [(a["variant"], a["n"]) for a in agg] == [("clip-b", 1)]
+    assert agg[0]["mean"] == pytest.approx(_accuracy(out / "clip-b-mf2-s1"), abs=1e-12)
+    with pytest.raises(MMIBError, match=r"unknown seed\(s\) \[7\]; the suite has \[0, 1\]"):
+        run_suite(SUITE, out_dir=out, progress=False, print_summary=False, seeds=[7])
+    with pytest.raises(MMIBError, match=r"unknown method variant\(s\) \['clip'\]; the suite has \['clip-a', 'clip-b'\]"):
+        run_suite(SUITE, out_dir=out, progress=False, print_summary=False, methods=["clip"])

@@ -17,6 +17,7 @@ import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from mmib.bench.aggregate import aggregate, default_leaderboard_spec, leaderboard
@@ -119,6 +120,29 @@ def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress:
     return planned
 
 
+def select_runs(suite: Suite, plan: list[PlannedRun], methods: Sequence[str] | None = None,
+                data: Sequence[str] | None = None, seeds: Sequence[int] | None = None) -> list[PlannedRun]:
+    """The planned runs restricted to some method variants, data entries and seeds (None: all).
+
+    Raises:
+        MMIBError: a name or seed that is not in the suite (the message lists the valid ones).
+    """
+    def check(given, valid, what):
+        if given is None:
+            return None
+        given = list(given)
+        bad = [g for g in given if g not in valid]
+        if bad:
+            raise MMIBError(f"bench {suite.name}: unknown {what} {bad}; the suite has {list(valid)}")
+        return set(given)
+
+    m = check(methods, [v.name for v in suite.methods], "method variant(s)")
+    d = check(data, [e.name for e in suite.data], "data entry(ies)")
+    s = check([int(x) for x in seeds] if seeds is not None else None, suite.seeds, "seed(s)")
+    return [r for r in plan if (m is None or r.variant.name in m) and (d is None or r.data.name in d)
+            and (s is None or r.seed in s)]
+
+
 def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     from mmib.config import compose_config, to_container
     from mmib.engine import load_run, train
@@ -160,6 +184,9 @@ def run_suite(
     fail_fast: bool = False,
     console=None,
     print_summary: bool = True,
+    methods: Sequence[str] | None = None,
+    data: Sequence[str] | None = None,
+    seeds: Sequence[int] | None = None,
 ) -> dict[str, Any]:
     """Run what is not done yet, then aggregate every finished run of the suite and write its report.
 
@@ -170,6 +197,8 @@ def run_suite(
         progress: show progress (rich; Lightning's bar while training).
         fail_fast: stop at the first failing run (default: record the failure and go on).
         console: a rich console for the messages; print_summary: print the leaderboard at the end.
+        methods, data, seeds: run only these method variants / data entries / seeds (names as in the suite; default
+            all). The report still covers the whole suite: every run already done counts, the others show as missing.
 
     Returns:
         the suite's aggregate results (also written to ``<out_dir>/results.json``).
@@ -182,13 +211,15 @@ def run_suite(
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
     t0 = time.time()
     plan = plan_suite(suite, out, progress)
+    selected = select_runs(suite, plan, methods, data, seeds)
     if force:
-        for r in plan:
+        for r in selected:
             if r.folder.exists():
                 r.status = "stale"
-    todo = [r for r in plan if r.status != "done"]
-    console.print(f"[bold]bench {suite.name}[/bold]: {len(plan)} runs ({len(plan) - len(todo)} done, "
-                  f"{len(todo)} to run) → {out}", highlight=False)
+    todo = [r for r in selected if r.status != "done"]
+    scope = "" if len(selected) == len(plan) else f"; selected {len(selected)}"
+    console.print(f"[bold]bench {suite.name}[/bold]: {len(plan)} runs ({sum(r.status == 'done' for r in plan)} done"
+                  f"{scope}, {len(todo)} to run) → {out}", highlight=False)
     failures: list[dict[str, Any]] = []
     for i, r in enumerate(todo, start=1):
         what = {"new": "train + evaluate", "stale": "redo (configuration changed)", "resume": "resume training",
