@@ -105,3 +105,22 @@ def test_oom_protocol_rows_chance_and_report(trained, tmp_path):
     assert "out-of-modal generalization" in md and "R@1/oom->im" in md
     with pytest.raises(MMIBError, match="unknown option of protocol 'oom' 'k'; valid: ks, split"):
         evaluate(meth, dm, [{"oom": {"k": 1}}], out_dir=tmp_path / "bad", progress=False)
+
+
+def test_oom_protocol_empty_agreement_set_is_undefined_not_an_error(trained, tmp_path, monkeypatch):
+    # every IM head agreeing leaves the disagreement set empty: its accuracy is NaN (undefined) and said so, while a
+    # NaN anywhere else is still refused
+    import mmib.eval.oom as oom_mod
+    from mmib.eval.evaluate import evaluate
+
+    meth, dm = trained
+    real = oom_mod.evaluate_oom
+    monkeypatch.setattr(oom_mod, "evaluate_oom", lambda *a, **k: {**real(*a, **k), "acc_disagree": float("nan"),
+                                                                  "frac_disagree": 0.0})
+    res = evaluate(meth, dm, [{"oom": {}}], out_dir=tmp_path / "a", progress=False)
+    p = res["protocols"]["oom"]
+    assert np.isnan(p["rows"][0]["metrics"]["acc_disagree"])
+    assert any("acc_disagree undefined" in n and "disagreement set" in n for n in p["notes"])
+    monkeypatch.setattr(oom_mod, "evaluate_oom", lambda *a, **k: {**real(*a, **k), "accuracy": float("nan")})
+    with pytest.raises(MMIBError, match="oom protocol: metric 'accuracy' is NaN"):
+        evaluate(meth, dm, [{"oom": {}}], out_dir=tmp_path / "b", progress=False)

@@ -15,9 +15,9 @@ import json
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from collections.abc import Sequence
 from typing import Any
 
 from mmib.bench.aggregate import aggregate, default_leaderboard_spec, leaderboard

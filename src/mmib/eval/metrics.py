@@ -13,6 +13,7 @@ best.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 import torch
@@ -172,11 +173,12 @@ def retrieval_chance(n_candidates: int, ks: tuple[int, ...] = RETRIEVAL_KS) -> d
     return out
 
 
-def finite_or_raise(values: dict[str, float], what: str) -> dict[str, float]:
-    """Refuse NaN/inf in a metrics dict except where NaN is a documented 'undefined' (R² of a constant target)."""
+def finite_or_raise(values: dict[str, float], what: str, undefined: Sequence[str] = ()) -> dict[str, float]:
+    """Refuse NaN/inf in a metrics dict except where NaN is a documented 'undefined': R² of a constant target, and the
+    metrics named in ``undefined`` (e.g. the accuracy on an empty agreement set)."""
     for k, v in values.items():
         if isinstance(v, float) and math.isinf(v):
             raise MMIBError(f"{what}: metric '{k}' is infinite")
-        if isinstance(v, float) and math.isnan(v) and k != "r2":
+        if isinstance(v, float) and math.isnan(v) and k != "r2" and k not in undefined:
             raise MMIBError(f"{what}: metric '{k}' is NaN")
     return values
