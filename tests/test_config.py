@@ -36,3 +36,17 @@ def test_overrides_round_trip():
 def test_unknown_group_option_lists_valid():
     with pytest.raises(UnknownNameError, match=r"unknown encoder 'big'; valid: default"):
         compose_config(["encoder=big"])
+
+
+def test_a_recipe_s_method_settings_do_not_leak_into_another_method():
+    from mmib.config import compose_config
+    from mmib.errors import MMIBError
+
+    cfg = compose_config(["experiment=comm_mimic"])  # the recipe's own method: every key is a CoMM option
+    assert cfg.method.name == "comm" and cfg.method.vector_tokens == 10
+    with pytest.warns(UserWarning, match=r"experiment=comm_mimic: method 'clip' has no option\(s\) \['vector_tokens'\]"):
+        cfg = compose_config(["experiment=comm_mimic", "method=clip"])
+    assert "vector_tokens" not in cfg.method
+    assert cfg.method.optim.name == "adamw" and cfg.data.batch_size == 64  # the shared settings stay
+    with pytest.raises(MMIBError, match=r"method 'clip' has no option\(s\) \['nope'\]"):
+        compose_config(["method=clip", "+method.nope=1"])

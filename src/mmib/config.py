@@ -7,12 +7,13 @@ with the valid names listed.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from mmib.errors import MMIBError, UnknownNameError
 
@@ -28,7 +29,16 @@ def group_options(group: str) -> list[str]:
 
 
 def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -> DictConfig:
-    """Compose the root config with overrides (Hydra syntax)."""
+    """Compose the root config with overrides (Hydra syntax); refuses method settings the method lacks
+    (:func:`check_method_keys`)."""
+    overrides = list(overrides)
+    cfg = _compose(overrides, config_name)
+    exp = [o.split("=", 1)[1] for o in overrides if o.lstrip("+").startswith("experiment=")]
+    check_method_keys(cfg, exp[-1] if exp else None, overrides)
+    return cfg
+
+
+def _compose(overrides: list[str], config_name: str) -> DictConfig:
     from hydra import compose, initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
     from hydra.errors import ConfigCompositionException, MissingConfigException, OverrideParseException
@@ -51,6 +61,45 @@ def compose_config(overrides: Sequence[str] = (), config_name: str = "config") -
     finally:
         GlobalHydra.instance().clear()
     return cfg
+
+
+@functools.lru_cache(maxsize=None)
+def _method_option_names(name: str) -> frozenset[str]:
+    """Top-level keys of the packaged method config ``name`` (its defaults list resolved)."""
+    return frozenset(_compose([f"method={name}"], "config")["method"].keys())
+
+
+def check_method_keys(cfg: DictConfig, experiment: str | None = None, overrides: Sequence[str] = ()) -> list[str]:
+    """Settle ``method`` settings that the chosen method does not have; returns the keys dropped.
+
+    A command-line ``method.<key>=...`` for a key the method lacks is already an error (Hydra's struct mode), and so
+    is ``+method.<key>=...`` here. Keys that arrive by a merge instead — a paper recipe's settings for its own method,
+    kept after ``method=<other>`` replaced it (``experiment=comm_mimic method=clip`` carries CoMM's ``vector_tokens``)
+    — are dropped with a warning that names them, so that the other method runs on the recipe's data and shared
+    settings without receiving options it would ignore. Only methods with a packaged config are checked.
+    """
+    m = cfg.get("method")
+    if not isinstance(m, DictConfig) or not m.get("name"):
+        return []
+    if not (CONF_DIR / "method" / f"{m['name']}.yaml").is_file():
+        return []
+    base = _method_option_names(str(m["name"]))
+    extra = sorted(k for k in m.keys() if k not in base)
+    if not extra:
+        return []
+    given = {o.split("=", 1)[0].lstrip("+~") for o in overrides}
+    explicit = [k for k in extra if any(g == f"method.{k}" or g.startswith(f"method.{k}.") for g in given)]
+    if explicit:
+        raise MMIBError(f"method '{m['name']}' has no option(s) {explicit}; its options: {sorted(base)}")
+    import warnings
+
+    with open_dict(cfg):
+        for k in extra:
+            del cfg.method[k]
+    src = f"experiment={experiment}" if experiment else "the composed config"
+    warnings.warn(f"{src}: method '{m['name']}' has no option(s) {extra} (set for the recipe's own method); "
+                  "dropped them", UserWarning, stacklevel=3)
+    return extra
 
 
 def _missing_option(msg: str) -> MMIBError:
