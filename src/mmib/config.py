@@ -63,7 +63,7 @@ def _compose(overrides: list[str], config_name: str) -> DictConfig:
     return cfg
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _method_option_names(name: str) -> frozenset[str]:
     """Top-level keys of the packaged method config ``name`` (its defaults list resolved)."""
     return frozenset(_compose([f"method={name}"], "config")["method"].keys())
