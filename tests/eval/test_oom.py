@@ -11,6 +11,7 @@ from mmib.data.synthetic.cox_sim import make_cox_sim
 from mmib.errors import MMIBError
 from mmib.eval.oom import (
     agreement_accuracy,
+    best_permutation_accuracy,
     evaluate_oom,
     mapping_mmd,
     oom_accuracy,
@@ -124,3 +125,20 @@ def test_oom_protocol_empty_agreement_set_is_undefined_not_an_error(trained, tmp
     monkeypatch.setattr(oom_mod, "evaluate_oom", lambda *a, **k: {**real(*a, **k), "accuracy": float("nan")})
     with pytest.raises(MMIBError, match="oom protocol: metric 'accuracy' is NaN"):
         evaluate(meth, dm, [{"oom": {}}], out_dir=tmp_path / "b", progress=False)
+
+
+def test_best_permutation_accuracy_matches_brute_force():
+    import itertools
+
+    g = torch.Generator().manual_seed(0)
+    for _ in range(20):
+        y = torch.randint(0, 4, (30,), generator=g)
+        pred = torch.randint(0, 4, (30,), generator=g)
+        brute = max(float((torch.tensor(p)[pred] == y).double().mean()) for p in itertools.permutations(range(4)))
+        assert best_permutation_accuracy(pred, y) == pytest.approx(brute, abs=1e-12)
+    # a perfect clustering with permuted names: plain accuracy 0 (a derangement), best-permutation accuracy 1
+    y = torch.arange(5).repeat(4)
+    pred = (y + 1) % 5
+    assert float((pred == y).float().mean()) == 0.0 and best_permutation_accuracy(pred, y) == 1.0
+    with pytest.raises(MMIBError, match="equal non-empty"):
+        best_permutation_accuracy(torch.zeros(3), torch.zeros(4))

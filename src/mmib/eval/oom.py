@@ -42,8 +42,8 @@ def oom_modality_of(method) -> str:
 
 
 @torch.no_grad()
-def oom_accuracy(method, batch: dict, oom: str | None = None) -> float:
-    """Top-1 accuracy of ``method.predict`` from the OOM input alone, on the rows holding the OOM modality."""
+def oom_predictions(method, batch: dict, oom: str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted classes of ``method.predict`` from the OOM input alone and the labels, on the rows holding it."""
     oom = oom or oom_modality_of(method)
     if "y" not in batch:
         raise MMIBError("oom_accuracy: the batch has no labels 'y'")
@@ -53,7 +53,31 @@ def oom_accuracy(method, batch: dict, oom: str | None = None) -> float:
     method.eval()
     pred = method.predict(batch_to_device({"x": {oom: b["x"][oom]}, **({"lengths": b["lengths"]} if "lengths" in b else {})},
                               method.device), [oom]).argmax(1).cpu()
-    return float((pred == b["y"].cpu()).float().mean())
+    return pred, b["y"].cpu()
+
+
+def oom_accuracy(method, batch: dict, oom: str | None = None) -> float:
+    """Top-1 accuracy of ``method.predict`` from the OOM input alone, on the rows holding the OOM modality."""
+    pred, y = oom_predictions(method, batch, oom)
+    return float((pred == y).float().mean())
+
+
+def best_permutation_accuracy(pred: torch.Tensor, y: torch.Tensor) -> float:
+    """Accuracy after the best one-to-one relabelling of the predicted classes (Hungarian algorithm on the confusion
+    matrix; the clustering accuracy). An unsupervised OOM learner that finds the classes but not their names scores
+    high here and anywhere from 0 to chance on plain accuracy — below chance when the relabelling it found has few
+    fixed points."""
+    from scipy.optimize import linear_sum_assignment
+
+    pred = torch.as_tensor(pred).long().cpu().numpy()
+    y = torch.as_tensor(y).long().cpu().numpy()
+    if pred.shape != y.shape or pred.size == 0:
+        raise MMIBError(f"best_permutation_accuracy: need equal non-empty label vectors, got {pred.shape}, {y.shape}")
+    k = int(max(pred.max(), y.max())) + 1
+    conf = np.zeros((k, k), dtype=np.int64)
+    np.add.at(conf, (pred, y), 1)
+    rows, cols = linear_sum_assignment(conf, maximize=True)
+    return float(conf[rows, cols].sum() / y.size)
 
 
 def recall_at_k(scores: torch.Tensor, ks: Sequence[int] = (1, 5)) -> dict[int, float]:
@@ -152,11 +176,13 @@ def _mask_of(idx: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def evaluate_oom(method, dm, split: str = "test", ks: Sequence[int] = (1, 5)) -> dict[str, float]:
-    """Final OOM numbers of a trained method: accuracy, retrieval (if the split has paired rows), and for methods
+    """Final OOM numbers of a trained method: accuracy, the accuracy after the best relabelling of the predicted
+    classes (``acc_best_perm``), retrieval (if the split has paired rows), and for methods
     with optimal heads the A/D accuracies, h_k^* accuracies and MMD (train-split IM mappings vs test OOM features)."""
     batch = dm.split_batch(split)
     oom = oom_modality_of(method)
-    out = {"accuracy": oom_accuracy(method, batch, oom)}
+    pred, y = oom_predictions(method, batch, oom)
+    out = {"accuracy": float((pred == y).float().mean()), "acc_best_perm": best_permutation_accuracy(pred, y)}
     try:
         out.update(oom_retrieval(method, batch, oom, ks=ks))
     except MMIBError:

@@ -631,7 +631,7 @@ def run_oom(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dict[
         res["notes"].append(f"retrieval gallery: {int(gallery)} paired {opt.split} rows")
     else:
         res["notes"].append(f"no paired {opt.split} rows: OOM retrieval not computed")
-    res["rows"].append({"id": f"method/oom:{oom}", "source": "method", "label": f"{ctx.method.name} OOM {oom}",
+    res["rows"].append({"id": "method/oom", "source": "method", "label": f"{ctx.method.name} OOM {oom}",
                         "oom": oom, "metrics": metrics, "chance": chance})
     res["primary_metric"] = "accuracy"
     return res
