@@ -268,3 +268,31 @@ def test_omib_beats_concatenation_network_on_sim(tmp_path):
         with torch.no_grad():
             accs[ab] = float((r.method.predict(te).argmax(1) == te["y"]).float().mean())
     assert accs["none"] > 0.7 and accs["no_omf"] > 0.6
+
+
+def test_mine_estimates_are_cached_by_data_and_settings(tmp_path, monkeypatch):
+    # the ablations of one data split reuse the estimates; other data or other settings do not; cache=false is off
+    from mmib.data.synthetic.omib_sim import load_omib_sim
+    from mmib.objectives.omib import mine_cache_path
+
+    monkeypatch.setenv("MMIB_CACHE_DIR", str(tmp_path / "cache"))
+    ds = load_omib_sim("I", n_samples=300, d0=4, d0_superfluous=4, d11=6, d21=3, d12=4, d22=4)
+    cfg = {**SMALL, "information": None, "mine": {"steps": 15, "batch_size": 32, "hidden_dim": 8, "max_samples": 200}}
+    m = build_method("omib", ds.spec, cfg)
+    batch = {"x": {k: torch.as_tensor(v) for k, v in ds.x.items()}}
+    first = m.estimate_bounds(batch)
+    files = list((tmp_path / "cache" / "omib_mine").glob("*.json"))
+    assert len(files) == 1 and "cached" not in first.settings
+    again = m.estimate_bounds(batch)
+    assert again.settings["cached"] == str(files[0])
+    assert again.entropies == first.entropies and again.mutual_informations == first.mutual_informations
+    assert (again.lower, again.upper) == (first.lower, first.upper)
+    views = [batch["x"][k].float() for k in m.mods]
+    settings = {"steps": 15, "batch_size": 32, "lr": 1e-4, "hidden_dim": 8, "seed": 0}
+    key = mine_cache_path(views, settings)
+    assert key == mine_cache_path([v.clone() for v in views], dict(reversed(list(settings.items()))))
+    assert mine_cache_path(views, {**settings, "steps": 16}) != key
+    assert mine_cache_path([views[0] + 1e-3, views[1]], settings) != key
+    off = build_method("omib", ds.spec, {**cfg, "mine": {**cfg["mine"], "cache": False, "seed": 1}})
+    assert "cached" not in off.estimate_bounds(batch).settings
+    assert len(list((tmp_path / "cache" / "omib_mine").glob("*.json"))) == 1

@@ -70,9 +70,20 @@ def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: i
     return [f"method={variant.method}", f"data={data.data}", *dotted_overrides(opts)]
 
 
+def _drop_cache_keys(d: Any) -> Any:
+    """The config without its ``cache`` / ``cache_dir`` switches (at any depth): where intermediate results are kept
+    does not change a run's results, so it does not make a finished run stale."""
+    if isinstance(d, dict):
+        return {k: _drop_cache_keys(v) for k, v in d.items() if k not in ("cache", "cache_dir")}
+    if isinstance(d, list):
+        return [_drop_cache_keys(v) for v in d]
+    return d
+
+
 def config_fingerprint(cfg: dict[str, Any], protocols: Any) -> str:
     c = {k: v for k, v in cfg.items() if k not in _NOT_FINGERPRINTED}
     c["trainer"] = {k: v for k, v in (c.get("trainer") or {}).items() if k != "enable_progress_bar"}
+    c = _drop_cache_keys(c)
     text = json.dumps({"config": c, "protocols": protocols}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 

@@ -22,6 +22,7 @@ KL or CAN: ξ = Linear(concat z), task loss + TRBs); ``no_r`` (r ≡ 1). Decisio
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,6 +43,7 @@ from mmib.objectives.omib import (
     OMFLoss,
     dynamic_weight,
     estimate_information,
+    mine_cache_path,
     sample_beta,
 )
 from mmib.objectives.vib import gaussian_kl_standard
@@ -184,9 +186,19 @@ class OMIBMethod(SupervisedFusionMethod):
         g = torch.Generator().manual_seed(int(mc["seed"]))
         idx = torch.randperm(n, generator=g)[: int(mc["max_samples"])]
         views = [train_batch["x"][m][idx].reshape(len(idx), -1).float().cpu() for m in self.mods]
+        settings = {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")}
+        path = mine_cache_path(views, settings) if mc.get("cache", True) else None
+        if path is not None and path.is_file():
+            return InformationEstimates.from_dict(json.loads(path.read_text()), cached=str(path))
         with torch.enable_grad(), torch.inference_mode(False):
-            return estimate_information(views, steps=int(mc["steps"]), batch_size=int(mc["batch_size"]),
+            info = estimate_information(views, steps=int(mc["steps"]), batch_size=int(mc["batch_size"]),
                                         lr=float(mc["lr"]), hidden_dim=int(mc["hidden_dim"]), seed=int(mc["seed"]))
+        if path is not None:
+            from mmib.utils.io import atomic_write_json
+
+            path.parent.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(path, info.to_dict())
+        return info
 
     def start_main(self, train_batch: Batch | None = None) -> float:
         """Alg. 2 lines 1–5: bounds and β (and the SVDD centre of Dec_hat). Returns β."""

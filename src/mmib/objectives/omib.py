@@ -16,10 +16,14 @@ ICML 2025; spec ``specs/omib.md`` §3).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
+import json
 import math
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -165,6 +169,31 @@ class InformationEstimates:
         return {"entropies": list(self.entropies),
                 "mutual_informations": {f"{i},{j}": v for (i, j), v in self.mutual_informations.items()},
                 "M_l": self.lower, "M_u": self.upper, "settings": dict(self.settings)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping, cached: str | None = None) -> InformationEstimates:
+        """Inverse of :meth:`to_dict` (``cached``: the file it was read from, noted in the settings)."""
+        mi = {tuple(int(t) for t in k.split(",")): float(v) for k, v in d["mutual_informations"].items()}
+        settings = dict(d.get("settings") or {})
+        if cached:
+            settings["cached"] = cached
+        return cls([float(h) for h in d["entropies"]], mi, settings)
+
+
+def mine_cache_path(views: Sequence[torch.Tensor], settings: Mapping) -> Path:
+    """Where the MINE estimates of these exact training views and settings are kept: OMIB's ablations and reruns on
+    the same data (the same seed's split) reuse them instead of spending minutes on the same estimates again.
+
+    The key is a SHA-256 of the views' bytes and shapes and of the MINE settings; the folder is
+    ``$MMIB_CACHE_DIR/omib_mine`` (default ``~/.cache/mmib/omib_mine``). ``method.mine.cache=false`` turns it off."""
+    h = hashlib.sha256()
+    for v in views:
+        a = torch.as_tensor(v).detach().float().cpu().contiguous()
+        h.update(repr(tuple(a.shape)).encode())
+        h.update(a.numpy().tobytes())
+    h.update(json.dumps({k: settings[k] for k in sorted(settings)}, sort_keys=True, default=str).encode())
+    root = Path(os.environ.get("MMIB_CACHE_DIR") or Path.home() / ".cache" / "mmib")
+    return root / "omib_mine" / f"{h.hexdigest()[:32]}.json"
 
 
 def estimate_information(views: Sequence[torch.Tensor], steps: int = 2000, batch_size: int = 256, lr: float = 1e-4,
