@@ -296,3 +296,23 @@ def test_mine_estimates_are_cached_by_data_and_settings(tmp_path, monkeypatch):
     off = build_method("omib", ds.spec, {**cfg, "mine": {**cfg["mine"], "cache": False, "seed": 1}})
     assert "cached" not in off.estimate_bounds(batch).settings
     assert len(list((tmp_path / "cache" / "omib_mine").glob("*.json"))) == 1
+
+
+@pytest.mark.parametrize("ablation", ["none", "no_omf"])
+def test_trb_weight_scales_the_main_phase_trb_losses(ablation):
+    spec = _spec()
+    b = _batch(spec)
+    losses = {}
+    for w in (1.0, 0.0, 0.5):
+        torch.manual_seed(0)
+        m = build_method("omib", spec, {**SMALL, "trb_weight": w, "ablation": ablation, "beta": 0.01})
+        _main(m, b)
+        m.eval()  # VAE sampling and dropout off: the same loss for the same weights
+        torch.manual_seed(1)
+        out = m.loss(b)
+        losses[w] = (float(out.loss), float(out.terms["trb_v0"] + out.terms["trb_v1"]))
+    total1, trb = losses[1.0]
+    assert losses[0.0][0] == pytest.approx(total1 - trb, rel=1e-5)
+    assert losses[0.5][0] == pytest.approx(total1 - 0.5 * trb, rel=1e-5)
+    with pytest.raises(MMIBError, match="trb_weight"):
+        build_method("omib", spec, {**SMALL, "trb_weight": -1})

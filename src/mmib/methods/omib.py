@@ -99,6 +99,9 @@ class OMIBMethod(SupervisedFusionMethod):
         self.kl_reduction = _kl_reduction(c, "sum")
         self.detach_z_for_omf = bool(c.get("detach_z_for_omf", False))
         self.detach_xi_for_trb = bool(c.get("detach_xi_for_trb", False))
+        self.trb_weight = float(c.get("trb_weight", 1.0))
+        if not (math.isfinite(self.trb_weight) and self.trb_weight >= 0):
+            raise MMIBError(f"method.trb_weight must be a finite number >= 0, got {c.get('trb_weight')!r}")
         self.beta_sampling = str(c.get("beta_sampling", "log"))
         if self.beta_sampling not in ("log", "linear"):
             raise MMIBError(f"method.beta_sampling must be 'log' or 'linear', got {self.beta_sampling!r}")
@@ -286,7 +289,7 @@ class OMIBMethod(SupervisedFusionMethod):
         if self.ablation == "no_omf":
             fused = self.task_loss(o["fused_out"], batch, "fused").mean()
             terms["task"] = fused.detach()
-            return LossOutput(fused + trb_loss, terms)
+            return LossOutput(fused + self.trb_weight * trb_loss, terms)
         if self.r_fixed is not None:
             r = torch.full((self.n_mod - 1,), self.r_fixed, device=o["xi"].device)
             R = torch.full_like(r, float("nan"))
@@ -311,7 +314,7 @@ class OMIBMethod(SupervisedFusionMethod):
         if self.training and torch.is_grad_enabled():
             self.r_history.append((int(self.current_epoch), int(self.global_step),
                                    *[float(v) for v in r], *[float(v) for v in R]))
-        return LossOutput(omf.loss + trb_loss, terms)
+        return LossOutput(omf.loss + self.trb_weight * trb_loss, terms)
 
     def fuse(self, batch: Batch, modalities: Sequence[str] | None = None) -> torch.Tensor:
         """ξ (ζ = μ) of the requested modalities; missing modalities enter the CAN as zero tokens."""
