@@ -188,3 +188,18 @@ def test_score_gradcheck_with_a_large_ridge_and_unnormalized_inputs():
         return projection_score_from_gram([a @ t0.T, a @ t1.T], rowwise_gram([t0, t1]), (a * a).sum(-1), 0.7)
 
     assert torch.autograd.gradcheck(f, (a, *t))
+
+
+def test_score_backward_leaves_a_shared_incoming_gradient_untouched():
+    # autograd hands the same gradient tensor to both inputs of an addition; the hand-written backward must not
+    # modify it in place (the weights' transposed layout makes the incoming gradient's transpose contiguous)
+    from mmib.objectives.ova_ib import projection_score_from_gram, rowwise_gram
+
+    a = torch.randn(6, 4, requires_grad=True)
+    t = [torch.randn(5, 4) for _ in range(2)]
+    leaf = torch.zeros(6, 5, requires_grad=True)
+    other = leaf * 3.0  # made before the score: autograd runs its backward after the score's
+    weights = torch.randn(5, 6).T  # (6, 5), transposed strides
+    s = projection_score_from_gram([a @ x.T for x in t], rowwise_gram(t), (a * a).sum(-1))
+    ((s + other) * weights).sum().backward()
+    torch.testing.assert_close(leaf.grad, 3.0 * weights.contiguous())

@@ -217,7 +217,7 @@ class _ProjectionScore(torch.autograd.Function):
             gs = grad_s[r].contiguous()
             g1 = gs * a1[r]
             g2 = gs * a2[r]
-            gs_dot_s.add_((gs.mul_(s[r])).sum(0))
+            gs_dot_s.add_((gs * s[r]).sum(0))  # not in place: grad_out may be shared with other inputs
             wb = wbuf[r]
             w = [wb[:, i] for i in range(k)]
             vb, e1b, e2b = (torch.empty_like(wb) for _ in range(3))
