@@ -36,7 +36,7 @@ def main(path: str = "runs/bench/decomposition/results.json") -> None:
     print(f"Suite `decomposition`: {n_done}/{len(res['runs'])} runs complete (commit {res.get('git_commit')}).")
     for data in done:
         latents = []
-        for (v, d, p, row, metric) in agg:
+        for (_v, d, p, row, metric) in agg:
             if d == data and p == "info_probe" and row.startswith("concat/") and metric == "score":
                 lat = row.split("/", 1)[1]
                 if lat not in latents:
