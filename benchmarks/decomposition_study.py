@@ -8,12 +8,17 @@ Parts (``--part``):
   the redundant code and the unique codes; balanced accuracy on the test split;
 * ``sweep``: FactorCL's shared/unique generator over the ratio of unique information (FactorCL Fig. 1 analogue):
   label probe accuracy per method vs unique ratio, with a plot;
-* ``rus-table``: the Markdown table of a ``rus`` results file.
+* ``rus-table``: the Markdown table of a ``rus`` results file;
+* ``sweep-table``: the Markdown table (unique ratio × method) of a ``sweep`` results file and its plot
+  (``--plot``, default docs/results/decomposition/unique_sweep.png).
 
 Sizes are chosen for a 2-core CPU. Results go to ``--out`` (JSON, one record per run) and a Markdown summary is
 printed; ``--report`` writes docs/results/decomposition.md from the JSON.
 
     .venv/bin/python benchmarks/decomposition_study.py --part rus --seeds 0 1 2 --out runs/decomposition/rus.json
+    .venv/bin/python benchmarks/decomposition_study.py --part sweep --seeds 0 1 2 --epochs 20 --n-samples 4000 \
+        --out runs/decomposition/sweep.json
+    .venv/bin/python benchmarks/decomposition_study.py --part sweep-table --out runs/decomposition/sweep.json
 """
 
 from __future__ import annotations
@@ -186,9 +191,49 @@ def rus_table(records: list[dict]) -> str:
     return "\n".join(lines)
 
 
+def sweep_table(records: list[dict], plot: Path | None = None) -> str:
+    """Markdown table: unique ratio × method, label-probe accuracy (%) mean ± std over seeds; optional line plot."""
+    methods = list(dict.fromkeys(r["method"] for r in records))
+    ratios = sorted({r["unique_ratio"] for r in records})
+    cell: dict[tuple, np.ndarray] = {}
+    for m in methods:
+        for q in ratios:
+            cell[(m, q)] = np.array([r["accuracy"] for r in records if r["method"] == m and r["unique_ratio"] == q]) * 100
+    lines = ["| method | " + " | ".join(f"ratio {q:g}" for q in ratios) + " |", "|---|" + "---|" * len(ratios)]
+    for m in methods:
+        cs = []
+        for q in ratios:
+            v = cell[(m, q)]
+            cs.append("—" if v.size == 0 else (f"{v.mean():.1f} ± {v.std(ddof=1):.1f} (n={v.size})" if v.size > 1
+                                              else f"{v.mean():.1f} (n=1)"))
+        lines.append(f"| {m} | " + " | ".join(cs) + " |")
+    if plot is not None:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        fig, ax = plt.subplots(figsize=(5.5, 3.6))
+        for m in methods:
+            qs = [q for q in ratios if cell[(m, q)].size]
+            mu = [cell[(m, q)].mean() for q in qs]
+            sd = [cell[(m, q)].std(ddof=1) if cell[(m, q)].size > 1 else 0.0 for q in qs]
+            ax.errorbar(qs, mu, yerr=sd, marker="o", capsize=3, label=m)
+        ax.set_xlabel("unique ratio (share of the label's information that is modality-unique)")
+        ax.set_ylabel("label probe accuracy (%)")
+        ax.set_title("factorcl_sim: linear probe of the label")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        plot.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(plot, dpi=120)
+        plt.close(fig)
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--part", choices=["rus", "sweep", "rus-table"], required=True)
+    ap.add_argument("--part", choices=["rus", "sweep", "rus-table", "sweep-table"], required=True)
+    ap.add_argument("--plot", type=Path, default=Path("docs/results/decomposition/unique_sweep.png"))
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--epochs", type=int, default=40)
     ap.add_argument("--n-samples", type=int, default=6000)
@@ -201,6 +246,8 @@ def main(argv: list[str] | None = None) -> None:
     a.out.parent.mkdir(parents=True, exist_ok=True)
     if a.part == "rus-table":
         print(rus_table(json.loads(a.out.read_text())))
+    elif a.part == "sweep-table":
+        print(sweep_table(json.loads(a.out.read_text()), a.plot))
     elif a.part == "rus":
         run_rus(a.seeds, a.epochs, a.out, a.methods, a.n_samples, a.run_dir)
     else:
