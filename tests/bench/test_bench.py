@@ -191,6 +191,11 @@ def test_a_selection_runs_only_its_runs_and_the_report_covers_the_suite(tmp_path
            and a["metric"] == "accuracy"]
     assert [(a["variant"], a["n"]) for a in agg] == [("clip-b", 1)]
     assert agg[0]["mean"] == pytest.approx(_accuracy(out / "clip-b-mf2-s1"), abs=1e-12)
+    stamps = {p: p.stat().st_mtime_ns for p in out.glob("*/results.json")}
+    again = run_suite(SUITE, out_dir=out, progress=False, print_summary=False, report_only=True)
+    assert {p: p.stat().st_mtime_ns for p in out.glob("*/results.json")} == stamps  # nothing trained
+    assert json.dumps(again["aggregate"], sort_keys=True) == json.dumps(res["aggregate"], sort_keys=True)
+    assert (out / "report.md").is_file()
     with pytest.raises(MMIBError, match=r"unknown seed\(s\) \[7\]; the suite has \[0, 1\]"):
         run_suite(SUITE, out_dir=out, progress=False, print_summary=False, seeds=[7])
     with pytest.raises(MMIBError, match=r"unknown method variant\(s\) \['clip'\]; the suite has \['clip-a', 'clip-b'\]"):

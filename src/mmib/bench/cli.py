@@ -4,6 +4,7 @@
     mmib bench path/to/suite.yaml --out runs/bench/mine
     mmib bench demo --dry-run               what is done and what would run
     mmib bench cox --data sim-semi --seeds 0  run part of a suite (the report still covers all of it)
+    mmib bench cox --report-only            the report of the runs finished so far; trains nothing
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from mmib.bench.runner import run_suite
 
     results = run_suite(suite, out_dir=args.out, force=args.force, progress=not args.no_progress,
-                        fail_fast=args.fail_fast, **sel)
+                        fail_fast=args.fail_fast, report_only=args.report_only, **sel)
     return 0 if not results["failures"] else 1
 
 
@@ -53,6 +54,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--methods", default=None, help="run only these method variants (comma-separated suite names)")
     b.add_argument("--data", default=None, help="run only these data entries (comma-separated suite names)")
     b.add_argument("--seeds", default=None, help="run only these seeds (comma-separated)")
+    b.add_argument("--report-only", action="store_true",
+                   help="train nothing: aggregate the finished runs and write the report (e.g. while a run is going)")
     b.add_argument("--list", action="store_true", help="list the packaged suites")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_cmd_bench)

@@ -198,6 +198,7 @@ def run_suite(
     methods: Sequence[str] | None = None,
     data: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
+    report_only: bool = False,
 ) -> dict[str, Any]:
     """Run what is not done yet, then aggregate every finished run of the suite and write its report.
 
@@ -210,6 +211,7 @@ def run_suite(
         console: a rich console for the messages; print_summary: print the leaderboard at the end.
         methods, data, seeds: run only these method variants / data entries / seeds (names as in the suite; default
             all). The report still covers the whole suite: every run already done counts, the others show as missing.
+        report_only: train and evaluate nothing; aggregate the finished runs and write the report.
 
     Returns:
         the suite's aggregate results (also written to ``<out_dir>/results.json``).
@@ -227,7 +229,7 @@ def run_suite(
         for r in selected:
             if r.folder.exists():
                 r.status = "stale"
-    todo = [r for r in selected if r.status != "done"]
+    todo = [] if report_only else [r for r in selected if r.status != "done"]
     scope = "" if len(selected) == len(plan) else f"; selected {len(selected)}"
     console.print(f"[bold]bench {suite.name}[/bold]: {len(plan)} runs ({sum(r.status == 'done' for r in plan)} done"
                   f"{scope}, {len(todo)} to run) → {out}", highlight=False)
