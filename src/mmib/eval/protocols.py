@@ -617,9 +617,9 @@ def run_oom(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dict[
     # the accuracy on the agreement / disagreement set is undefined (NaN) when the set is empty
     metrics = finite_or_raise(evaluate_oom(ctx.method, ctx.dm, split=opt.split, ks=tuple(opt.ks)), "oom protocol",
                               undefined=("acc_agree", "acc_disagree"))
-    for k in ("acc_agree", "acc_disagree"):
+    for k, set_name in (("acc_agree", "agreement"), ("acc_disagree", "disagreement")):
         if isinstance(metrics.get(k), float) and math.isnan(metrics[k]):
-            res["notes"].append(f"{k} undefined: the {k.split('_')[1]}ment set of the {opt.split} rows is empty")
+            res["notes"].append(f"{k} undefined: the {set_name} set of the {opt.split} rows is empty")
     n_classes = ctx.spec.n_classes or 0
     chance: dict[str, float] = {"accuracy": 1.0 / n_classes} if n_classes else {}
     gallery = metrics.pop("gallery_size", None)

@@ -192,7 +192,9 @@ class OMIBMethod(SupervisedFusionMethod):
         settings = {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")}
         path = mine_cache_path(views, settings) if mc.get("cache", True) else None
         if path is not None and path.is_file():
-            return InformationEstimates.from_dict(json.loads(path.read_text()), cached=str(path))
+            info = parse_information(json.loads(path.read_text()), self.n_mod)  # InformationEstimates.to_dict format
+            info.settings["cached"] = str(path)
+            return info
         with torch.enable_grad(), torch.inference_mode(False):
             info = estimate_information(views, steps=int(mc["steps"]), batch_size=int(mc["batch_size"]),
                                         lr=float(mc["lr"]), hidden_dim=int(mc["hidden_dim"]), seed=int(mc["seed"]))

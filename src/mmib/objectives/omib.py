@@ -170,15 +170,6 @@ class InformationEstimates:
                 "mutual_informations": {f"{i},{j}": v for (i, j), v in self.mutual_informations.items()},
                 "M_l": self.lower, "M_u": self.upper, "settings": dict(self.settings)}
 
-    @classmethod
-    def from_dict(cls, d: Mapping, cached: str | None = None) -> InformationEstimates:
-        """Inverse of :meth:`to_dict` (``cached``: the file it was read from, noted in the settings)."""
-        mi = {tuple(int(t) for t in k.split(",")): float(v) for k, v in d["mutual_informations"].items()}
-        settings = dict(d.get("settings") or {})
-        if cached:
-            settings["cached"] = cached
-        return cls([float(h) for h in d["entropies"]], mi, settings)
-
 
 def mine_cache_path(views: Sequence[torch.Tensor], settings: Mapping) -> Path:
     """Where the MINE estimates of these exact training views and settings are kept: OMIB's ablations and reruns on
