@@ -1,0 +1,158 @@
+"""Fused (``torch.compile``) kernels of the OVA-IB projection score's elementwise algebra.
+
+The eager implementation in :mod:`mmib.objectives.ova_ib` runs the ~30 elementwise operations per (anchor,
+candidate) pair of the (M−1)×(M−1) algebra as separate PyTorch operations on cache-sized blocks: each one streams
+its operands through memory, so the score costs more than the Gram matmuls it starts from. The functions below are
+the same algebra written as one expression per pass; :func:`compiled` hands them to ``torch.compile`` (Inductor, a
+C++ compiler at run time), which turns each pass into one loop that keeps every intermediate in registers.
+
+Layout: candidate-major, every array (Nt, Na) (``cross_i[t, a] = ⟨tuple_t^(i), anchor_a⟩``), the per-candidate
+coefficients (Nt, 1) columns, the anchor norms a (1, Na) row, so that the contractions over anchors of the backward
+reduce along contiguous memory.
+
+The first call per (k, dtype) compiles (seconds to a minute; Inductor caches the result on disk for later
+processes); shapes are dynamic, so a new batch size does not recompile.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Sequence
+
+import torch
+
+#: squared-norm floor of the score (as in :mod:`mmib.objectives.ova_ib`)
+EPS2 = 1e-24
+
+
+def _lower(xs: Sequence[torch.Tensor], coef: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+    """y_i = Σ_{j≤i} coef[i][j] x_j."""
+    out = []
+    for i in range(len(xs)):
+        acc = xs[0] * coef[i][0]
+        for j in range(1, i + 1):
+            acc = acc + xs[j] * coef[i][j]
+        out.append(acc)
+    return out
+
+
+def _upper(xs: Sequence[torch.Tensor], coef: Sequence[Sequence[torch.Tensor]]) -> list[torch.Tensor]:
+    """w_i = Σ_{j≥i} coef[j][i] x_j (the transpose of the lower-triangular ``coef``)."""
+    k = len(xs)
+    out = []
+    for i in range(k):
+        acc = xs[i] * coef[i][i]
+        for j in range(i + 1, k):
+            acc = acc + xs[j] * coef[j][i]
+        out.append(acc)
+    return out
+
+
+def _sum_sq(xs: Sequence[torch.Tensor]) -> torch.Tensor:
+    out = xs[0] * xs[0]
+    for x in xs[1:]:
+        out = out + x * x
+    return out
+
+
+def score_forward(
+    xs: Sequence[torch.Tensor], coef: Sequence[Sequence[torch.Tensor]], z_norm: torch.Tensor, ridge: float
+) -> tuple[torch.Tensor, ...]:
+    """Forward pass: returns ``(s, a1, a2, w_1..w_k)``, all (Nt, Na).
+
+    ``xs``: k arrays c_i (Nt, Na); ``coef[i][j]``: (L⁻¹)_ij per candidate (Nt, 1); ``z_norm``: ‖z_a‖ (1, Na).
+    s = q1 / (‖z‖ √P) with q1 = ‖L⁻¹c‖², w = K⁻¹c, P = q1 − λ‖w‖² (clamped); a1 = ∂s/∂q1, a2 = ∂s/∂q2 (zero where
+    P was clamped).
+    """
+    y = _lower(xs, coef)
+    q1 = _sum_sq(y)
+    w = _upper(y, coef)
+    p = q1 - ridge * _sum_sq(w)
+    p_ok = p > EPS2
+    p = p.clamp_min(EPS2)
+    inv = 1.0 / (p.sqrt() * z_norm)
+    s = q1 * inv
+    half = 0.5 * s / p * p_ok
+    return (s, inv - half, half * ridge, *w)
+
+
+def score_backward(
+    gs: torch.Tensor,
+    s: torch.Tensor,
+    a1: torch.Tensor,
+    a2: torch.Tensor,
+    w: Sequence[torch.Tensor],
+    coef: Sequence[Sequence[torch.Tensor]],
+) -> tuple[torch.Tensor, ...]:
+    """Backward pass: returns ``(grad_c_1..grad_c_k, grad_K_upper, gs_dot_s)``.
+
+    grad_c_i = 2(g1 w_i + g2 v_i) (Nt, Na) with g1 = gs·a1, g2 = gs·a2, v = K⁻¹w; ``grad_K_upper`` (Nt, k(k+1)/2):
+    the upper triangle (row-major, i ≤ j) of ∂L/∂K = −Σ_a [g1 w wᵀ + g2 (w vᵀ + v wᵀ)] (symmetric);
+    ``gs_dot_s`` (Na,) = Σ_t gs·s.
+    """
+    k = len(w)
+    g1 = gs * a1
+    g2 = gs * a2
+    v = _upper(_lower(w, coef), coef)
+    grad_c = [2.0 * (g1 * w[i] + g2 * v[i]) for i in range(k)]
+    upper = []
+    for i in range(k):
+        for j in range(i, k):
+            upper.append(-(g1 * w[i] * w[j] + g2 * (w[i] * v[j] + v[i] * w[j])).sum(1))
+    return (*grad_c, torch.stack(upper, dim=-1), (gs * s).sum(0))
+
+
+def scores_forward(
+    xs: Sequence[torch.Tensor], coef: torch.Tensor, z_norm: torch.Tensor, ridge: float
+) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`score_forward` for A anchors: ``xs`` A·k arrays (anchor-major), ``coef`` (A, k, k, Nt, 1),
+    ``z_norm`` (A, 1, Na); one output tuple per anchor."""
+    n_anchor = coef.shape[0]
+    k = len(xs) // n_anchor
+    return [score_forward(xs[a * k : (a + 1) * k], coef[a], z_norm[a], ridge) for a in range(n_anchor)]
+
+
+def scores_backward(
+    gs: Sequence[torch.Tensor], states: Sequence[Sequence[torch.Tensor]], coef: torch.Tensor
+) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`score_backward` for A anchors: ``gs`` A gradients (Nt, Na); ``states[a]`` = (s, a1, a2, w_1..w_k)."""
+    return [
+        score_backward(g, st[0], st[1], st[2], list(st[3:]), coef[a]) for a, (g, st) in enumerate(zip(gs, states))
+    ]
+
+
+_LOCK = threading.Lock()
+_COMPILED: dict[str, Callable] = {}
+_FAILED: list[str] = []
+
+
+def compiled() -> tuple[Callable, Callable]:
+    """``(forward, backward)``: :func:`scores_forward` and :func:`scores_backward` compiled with
+    ``torch.compile(dynamic=True)`` (built once per process; each compiles at its first call per (A, k, dtype)).
+
+    Raises:
+        RuntimeError: if an earlier compilation in this process failed (the message names the reason).
+    """
+    with _LOCK:
+        if _FAILED:
+            raise RuntimeError(_FAILED[0])
+        if not _COMPILED:
+            _COMPILED["forward"] = torch.compile(scores_forward, dynamic=True)
+            _COMPILED["backward"] = torch.compile(scores_backward, dynamic=True)
+        return _COMPILED["forward"], _COMPILED["backward"]
+
+
+def mark_failed(reason: str) -> None:
+    """Record that compilation failed, so that later calls fall back at once instead of retrying."""
+    with _LOCK:
+        if not _FAILED:
+            _FAILED.append(reason)
+
+
+def upper_to_full(upper: torch.Tensor, k: int) -> torch.Tensor:
+    """(Nt, k(k+1)/2) row-major upper triangle → (Nt, k, k) symmetric."""
+    idx = torch.triu_indices(k, k, device=upper.device)
+    full = upper.new_zeros(upper.shape[0], k, k)
+    full[:, idx[0], idx[1]] = upper
+    full[:, idx[1], idx[0]] = upper
+    return full
