@@ -197,7 +197,10 @@ class _ProjectionScores(torch.autograd.Function):
     @staticmethod
     def forward(ctx, grams, sq_norms, ridge, kernel, *cross):  # noqa: D102
         n_anchor, nt, k, _ = grams.shape
-        xs = [c.T.contiguous() for c in cross]  # (Nt, Na) each; free for a transposed view of a contiguous one
+
+        def candidate_major(a: int) -> list[torch.Tensor]:  # (Nt, Na) each; free for a transposed contiguous one
+            return [c.T.contiguous() for c in cross[a * k : (a + 1) * k]]
+
         work = _small_dtype(grams)
         eye = torch.eye(k, dtype=work, device=grams.device)
         chol, info = torch.linalg.cholesky_ex(grams.to(work) + ridge * eye)
@@ -206,13 +209,15 @@ class _ProjectionScores(torch.autograd.Function):
                 "projection score: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)"
             )
         linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (A, Nt, k, k), lower
-        dtype = xs[0].dtype
+        dtype = cross[0].dtype
         sq = sq_norms.to(dtype)
         z_ok = sq > _EPS**2
         z_norm = sq.clamp_min(_EPS**2).sqrt()  # (A, Na)
         out = None
         if kernel == "compiled":
+            xs = [x for a in range(n_anchor) for x in candidate_major(a)]
             out = _fused_call("forward", _coefficient_columns(linv, dtype), xs, z_norm.unsqueeze(1), ridge)
+            del xs
         saved: list[torch.Tensor] = []
         scores = []
         for a in range(n_anchor):
@@ -220,7 +225,7 @@ class _ProjectionScores(torch.autograd.Function):
                 s, a1, a2, *w = out[a]  # w: k arrays (Nt, Na)
             else:
                 s, a1, a2, wbuf = _eager_forward(
-                    xs[a * k : (a + 1) * k], _row_coefficients(linv[a], dtype), z_norm[a], ridge
+                    candidate_major(a), _row_coefficients(linv[a], dtype), z_norm[a], ridge
                 )
                 w = [wbuf]  # (Nt, k, Na): the eager backward's batched matmul reads it as is
             saved += [s, a1, a2, *w]
