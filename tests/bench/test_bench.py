@@ -200,3 +200,32 @@ def test_a_selection_runs_only_its_runs_and_the_report_covers_the_suite(tmp_path
         run_suite(SUITE, out_dir=out, progress=False, print_summary=False, seeds=[7])
     with pytest.raises(MMIBError, match=r"unknown method variant\(s\) \['clip'\]; the suite has \['clip-a', 'clip-b'\]"):
         run_suite(SUITE, out_dir=out, progress=False, print_summary=False, methods=["clip"])
+
+
+def test_an_archive_carries_finished_runs_to_a_fresh_suite_folder(tmp_path):
+    # session 1 runs one run and archives it; session 2 (a new machine: empty suite folder) restores it instead of
+    # training it again and archives what it adds; an archived run of another configuration is not restored
+    archive = tmp_path / "kept"
+    first = tmp_path / "machine1"
+    run_suite(SUITE, out_dir=first, progress=False, print_summary=False, methods=["clip-b"], seeds=[1],
+              archive=archive)
+    assert sorted(p.name for p in archive.iterdir()) == ["clip-b-mf2-s1.json"]
+    kept = json.loads((archive / "clip-b-mf2-s1.json").read_text())
+    assert kept == json.loads((first / "clip-b-mf2-s1" / "results.json").read_text())
+
+    second = tmp_path / "machine2"
+    plan = {r.folder.name: r.status for r in plan_suite(parse_suite(SUITE), second)}
+    assert set(plan.values()) == {"new"}
+    res = run_suite(SUITE, out_dir=second, progress=False, print_summary=False, methods=["clip-b"], archive=archive)
+    assert not (second / "clip-b-mf2-s1" / "checkpoints").exists()  # restored, not retrained
+    assert (second / "clip-b-mf2-s0" / "checkpoints").exists()
+    assert json.loads((second / "clip-b-mf2-s1" / "results.json").read_text()) == kept
+    assert {r["folder"]: r["complete"] for r in res["runs"]}["clip-b-mf2-s1"]
+    assert sorted(p.name for p in archive.iterdir()) == ["clip-b-mf2-s0.json", "clip-b-mf2-s1.json"]
+
+    changed = dict(SUITE, trainer={"max_epochs": 2})  # another fingerprint: the archived copies do not count
+    plan = plan_suite(parse_suite(changed), tmp_path / "machine3")
+    from mmib.bench.runner import sync_archive
+
+    assert sync_archive(plan, archive) == (0, 0)
+    assert not (tmp_path / "machine3").exists()

@@ -5,6 +5,9 @@
     mmib bench demo --dry-run               what is done and what would run
     mmib bench cox --data sim-semi --seeds 0  run part of a suite (the report still covers all of it)
     mmib bench cox --report-only            the report of the runs finished so far; trains nothing
+    mmib bench ib-fusion --archive docs/results/ib-fusion/runs
+                                            keep finished runs' results there (e.g. in git): a later session or
+                                            another machine continues the suite from them
 """
 
 from __future__ import annotations
@@ -24,16 +27,22 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     sel = {"methods": _names(args.methods), "data": _names(args.data),
            "seeds": [int(x) for x in _names(args.seeds)] if args.seeds else None}
     if args.dry_run:
-        from mmib.bench.runner import default_out_dir, plan_suite, select_runs
+        from mmib.bench.runner import default_out_dir, plan_suite, select_runs, sync_archive
 
         out = args.out or default_out_dir(suite)
-        for r in select_runs(suite, plan_suite(suite, out), **sel):
-            print(f"{r.status:<9} {r.folder}")
+        plan = plan_suite(suite, out)
+        restorable = set()
+        if args.archive:
+            for r in plan:
+                if r.status != "done" and sync_archive([r], args.archive, restore=False)[0]:
+                    restorable.add(r.folder)
+        for r in select_runs(suite, plan, **sel):
+            print(f"{'archived' if r.folder in restorable else r.status:<9} {r.folder}")
         return 0
     from mmib.bench.runner import run_suite
 
     results = run_suite(suite, out_dir=args.out, force=args.force, progress=not args.no_progress,
-                        fail_fast=args.fail_fast, report_only=args.report_only, **sel)
+                        fail_fast=args.fail_fast, report_only=args.report_only, archive=args.archive, **sel)
     return 0 if not results["failures"] else 1
 
 
@@ -56,6 +65,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--seeds", default=None, help="run only these seeds (comma-separated)")
     b.add_argument("--report-only", action="store_true",
                    help="train nothing: aggregate the finished runs and write the report (e.g. while a run is going)")
+    b.add_argument("--archive", default=None, metavar="DIR",
+                   help="keep every finished run's results.json in DIR (<run>.json, checkpoints left out) and count "
+                        "the runs archived there as done: a suite too long for one session is finished piecewise")
     b.add_argument("--list", action="store_true", help="list the packaged suites")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_cmd_bench)

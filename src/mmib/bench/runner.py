@@ -199,6 +199,7 @@ def run_suite(
     data: Sequence[str] | None = None,
     seeds: Sequence[int] | None = None,
     report_only: bool = False,
+    archive: str | Path | None = None,
 ) -> dict[str, Any]:
     """Run what is not done yet, then aggregate every finished run of the suite and write its report.
 
@@ -212,6 +213,10 @@ def run_suite(
         methods, data, seeds: run only these method variants / data entries / seeds (names as in the suite; default
             all). The report still covers the whole suite: every run already done counts, the others show as missing.
         report_only: train and evaluate nothing; aggregate the finished runs and write the report.
+        archive: a folder that keeps each finished run's ``results.json`` (as ``<run folder>.json``, ~16 kB) apart
+            from its checkpoints, e.g. under version control: runs archived there count as done (they are restored
+            into their folders when these lack them and the fingerprint matches), and every run finished now is
+            archived — so a suite too long for one machine or session is finished piecewise (:func:`sync_archive`).
 
     Returns:
         the suite's aggregate results (also written to ``<out_dir>/results.json``).
@@ -224,6 +229,11 @@ def run_suite(
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
     t0 = time.time()
     plan = plan_suite(suite, out, progress)
+    arch = Path(archive) if archive is not None else None
+    if arch is not None and not force:
+        restored, _ = sync_archive(plan, arch)
+        if restored:
+            console.print(f"restored {restored} finished runs from the archive {arch}", highlight=False)
     selected = select_runs(suite, plan, methods, data, seeds)
     if force:
         for r in selected:
@@ -251,12 +261,51 @@ def run_suite(
             console.print(f"  failed: {type(e).__name__}: {e}", highlight=False, markup=False)
             continue
         console.print(f"  done in {time.time() - t1:.1f} s", highlight=False)
+        if arch is not None:
+            sync_archive([r], arch)
+    if arch is not None:
+        sync_archive(plan, arch)
     results = collect_suite(suite, out, plan, failures, seconds=time.time() - t0)
     write_bench_report(results, out)
     if print_summary:
         print_leaderboard(results, console)
         console.print(f"report: {out / 'report.md'}  results: {out / 'results.json'}", highlight=False)
     return results
+
+
+def _complete_for(res: dict[str, Any] | None, fingerprint: str) -> bool:
+    return bool(res and res.get("complete") and (res.get("bench") or {}).get("fingerprint") == fingerprint)
+
+
+def sync_archive(plan: Sequence[PlannedRun], archive: str | Path, restore: bool = True) -> tuple[int, int]:
+    """Two-way sync of finished runs between their folders and an archive folder of ``<run folder>.json`` files.
+
+    A run whose folder lacks a complete ``results.json`` of its fingerprint but whose archived copy is one gets it
+    restored (its status becomes ``done``); a complete run not archived yet (or archived from another
+    configuration) is archived. Archived files of other configurations are never restored. With
+    ``restore=False`` nothing is written: the count of restorable runs is returned (for ``--dry-run``).
+
+    Returns:
+        ``(restored, archived)`` counts.
+    """
+    arch = Path(archive)
+    restored = archived = 0
+    for r in plan:
+        kept = arch / f"{r.folder.name}.json"
+        here = _read_json(r.folder / "results.json")
+        if _complete_for(here, r.fingerprint):
+            if restore and not _complete_for(_read_json(kept), r.fingerprint):
+                arch.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(r.folder / "results.json", kept)
+                archived += 1
+            continue
+        if _complete_for(_read_json(kept), r.fingerprint):
+            restored += 1
+            if restore:
+                r.folder.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(kept, r.folder / "results.json")
+                r.status = "done"
+    return restored, archived
 
 
 def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: list[dict[str, Any]] | None = None,
