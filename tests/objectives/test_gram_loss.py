@@ -1,4 +1,7 @@
 import math
+import os
+import shutil
+import warnings
 
 import objectives_reference as ref
 import pytest
@@ -100,3 +103,43 @@ def test_bad_args_gather_noop_and_score():
         for j in range(6):
             expected = -float(ref.volume([unit(c[j]), unit(q["a"][i]), unit(q["b"][i])]))
             assert math.isclose(float(s[i, j]), expected, rel_tol=1e-7)
+
+
+def test_volume_gradcheck_unnormalized_and_one_call_for_all_anchors():
+    # the hand-written backward (∂det K/∂K = det K · K⁻¹ and the Schur-complement terms) against finite differences,
+    # on unnormalized inputs; and the all-anchors call equals one call per anchor
+    from mmib.objectives.gram import volume_from_gram, volumes_from_gram
+    from mmib.objectives.ova_ib import rowwise_gram
+
+    a = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
+    t = [torch.randn(3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+
+    def f(a, t0, t1):
+        return volume_from_gram([a @ t0.T, a @ t1.T], rowwise_gram([t0, t1]), (a * a).sum(-1), ridge=1e-3)
+
+    assert torch.autograd.gradcheck(f, (a, *t))
+    zs = [torch.randn(5, 4, dtype=torch.float64) for _ in range(3)]
+    full = rowwise_gram(zs)
+    per = []
+    for m in range(3):
+        o = [b for b in range(3) if b != m]
+        per.append(volume_from_gram([zs[m] @ zs[b].T for b in o], full[:, o][:, :, o], (zs[m] ** 2).sum(-1)))
+    grams = torch.stack([full[:, o][:, :, o] for o in ([1, 2], [0, 2], [0, 1])])
+    cross = [[zs[m] @ zs[b].T for b in range(3) if b != m] for m in range(3)]
+    both = volumes_from_gram(cross, grams, torch.stack([(z**2).sum(-1) for z in zs]))
+    for x, y in zip(per, both):
+        torch.testing.assert_close(x, y)
+
+
+@pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="torch.compile needs a C++ compiler")
+def test_compiled_kernel_matches_the_float64_loop_reference():
+    import mmib.objectives._fused as fused
+
+    zs = [torch.randn(5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        out = GRAMLoss(temperature=0.2, label_smoothing=0.1, kernel="compiled")(_named(zs))
+    assert_matches(out.loss, ref.gram_loss(zs, 0.2, 0.1), zs, rtol=1e-6, atol=1e-8)
+    assert not fused._FAILED
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        GRAMLoss(kernel="cuda")

@@ -54,7 +54,7 @@ def test_failed_compilation_warns_once_and_falls_back_to_eager(monkeypatch):
         raise RuntimeError("no compiler here")
 
     monkeypatch.setattr(fused, "_FAILED", [])
-    monkeypatch.setattr(fused, "compiled", lambda: (broken, broken))
+    monkeypatch.setattr(fused, "compiled", lambda name: broken)
     zs = [torch.randn(5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
     with pytest.warns(RuntimeWarning, match="no compiler here"):
         loss = OVAIBLoss(kernel="compiled")(_named(zs)).loss

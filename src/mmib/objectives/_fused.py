@@ -1,4 +1,5 @@
-"""Fused (``torch.compile``) kernels of the OVA-IB projection score's elementwise algebra.
+"""Fused (``torch.compile``) kernels of the tuple measures' elementwise algebra: the OVA-IB projection score and
+the GRAM volume.
 
 The eager implementation in :mod:`mmib.objectives.ova_ib` runs the ~30 elementwise operations per (anchor,
 candidate) pair of the (M−1)×(M−1) algebra as separate PyTorch operations on cache-sized blocks: each one streams
@@ -17,6 +18,7 @@ processes); shapes are dynamic, so a new batch size does not recompile.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 
 import torch
@@ -121,14 +123,86 @@ def scores_backward(
     ]
 
 
+def volume_forward(
+    xs: Sequence[torch.Tensor],
+    coef: Sequence[Sequence[torch.Tensor]],
+    det_k: torch.Tensor,
+    sq: torch.Tensor,
+    eps: float,
+) -> tuple[torch.Tensor, ...]:
+    """GRAM volume forward: returns ``(vol, r, w_1..w_k)``, all (Nt, Na).
+
+    ``xs``: k arrays c_i (Nt, Na); ``coef[i][j]``: (L⁻¹)_ij per candidate (Nt, 1); ``det_k``: det K per candidate
+    (Nt, 1); ``sq``: ‖a‖² (1, Na). det G = det K · r with r = ‖a‖² − cᵀK⁻¹c (Schur complement);
+    vol = √max(det G, eps); w = K⁻¹c (for the backward).
+    """
+    y = _lower(xs, coef)
+    w = _upper(y, coef)
+    r = sq - _sum_sq(y)
+    vol = (det_k * r).clamp_min(eps).sqrt()
+    return (vol, r, *w)
+
+
+def volume_backward(
+    gv: torch.Tensor,
+    vol: torch.Tensor,
+    r: torch.Tensor,
+    w: Sequence[torch.Tensor],
+    det_k: torch.Tensor,
+    eps: float,
+) -> tuple[torch.Tensor, ...]:
+    """GRAM volume backward: returns ``(grad_c_1..grad_c_k, wwT_upper, g_det, grad_sq)``.
+
+    With g = ∂L/∂det G = gv / (2 vol) (0 where det G was clamped): ∂L/∂c_i = −2 g det K w_i (Nt, Na);
+    ``wwT_upper`` (Nt, k(k+1)/2) the upper triangle of Σ_a g det K · w wᵀ (the cᵀK⁻¹c part of ∂L/∂K);
+    ``g_det`` (Nt,) = Σ_a g r (= ∂L/∂det K); ``grad_sq`` (Na,) = Σ_t g det K.
+    """
+    k = len(w)
+    g = gv * ((det_k * r) > eps) * 0.5 / vol
+    gd = g * det_k
+    grad_c = [-2.0 * gd * w[i] for i in range(k)]
+    upper = []
+    for i in range(k):
+        for j in range(i, k):
+            upper.append((gd * w[i] * w[j]).sum(1))
+    return (*grad_c, torch.stack(upper, dim=-1), (g * r).sum(1), gd.sum(0))
+
+
+def volumes_forward(
+    xs: Sequence[torch.Tensor], coef: torch.Tensor, det_k: torch.Tensor, sq: torch.Tensor, eps: float
+) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`volume_forward` for A anchors: ``xs`` A·k arrays, ``coef`` (A, k, k, Nt, 1), ``det_k`` (A, Nt, 1),
+    ``sq`` (A, 1, Na)."""
+    n_anchor = coef.shape[0]
+    k = len(xs) // n_anchor
+    return [volume_forward(xs[a * k : (a + 1) * k], coef[a], det_k[a], sq[a], eps) for a in range(n_anchor)]
+
+
+def volumes_backward(
+    gv: Sequence[torch.Tensor], states: Sequence[Sequence[torch.Tensor]], det_k: torch.Tensor, eps: float
+) -> list[tuple[torch.Tensor, ...]]:
+    """:func:`volume_backward` for A anchors; ``states[a]`` = (vol, r, w_1..w_k)."""
+    return [
+        volume_backward(g, st[0], st[1], list(st[2:]), det_k[a], eps) for a, (g, st) in enumerate(zip(gv, states))
+    ]
+
+
+#: the kernels that :func:`call` can run compiled, by name
+KERNELS: dict[str, Callable] = {
+    "scores_forward": scores_forward,
+    "scores_backward": scores_backward,
+    "volumes_forward": volumes_forward,
+    "volumes_backward": volumes_backward,
+}
+
 _LOCK = threading.Lock()
 _COMPILED: dict[str, Callable] = {}
 _FAILED: list[str] = []
 
 
-def compiled() -> tuple[Callable, Callable]:
-    """``(forward, backward)``: :func:`scores_forward` and :func:`scores_backward` compiled with
-    ``torch.compile(dynamic=True)`` (built once per process; each compiles at its first call per (A, k, dtype)).
+def compiled(name: str) -> Callable:
+    """The kernel ``name`` of :data:`KERNELS` compiled with ``torch.compile(dynamic=True)`` (built once per
+    process; it compiles at its first call per (number of anchors, k, dtype)).
 
     Raises:
         RuntimeError: if an earlier compilation in this process failed (the message names the reason).
@@ -136,10 +210,31 @@ def compiled() -> tuple[Callable, Callable]:
     with _LOCK:
         if _FAILED:
             raise RuntimeError(_FAILED[0])
-        if not _COMPILED:
-            _COMPILED["forward"] = torch.compile(scores_forward, dynamic=True)
-            _COMPILED["backward"] = torch.compile(scores_backward, dynamic=True)
-        return _COMPILED["forward"], _COMPILED["backward"]
+        if name not in _COMPILED:
+            _COMPILED[name] = torch.compile(KERNELS[name], dynamic=True)
+        return _COMPILED[name]
+
+
+def call(name: str, *args, who: str = "kernel='compiled'"):
+    """Run the compiled kernel ``name``; None when compilation fails (then one ``RuntimeWarning`` per process names
+    the reason, and every later call returns None at once: the caller runs its eager kernel)."""
+    try:
+        fn = compiled(name)
+    except RuntimeError:  # an earlier compilation failed and was reported
+        return None
+    try:
+        return fn(*args)
+    except Exception as exc:  # noqa: BLE001 - any compiler/toolchain failure means: use the eager kernel
+        text = str(exc).strip()
+        reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else ''}"
+        mark_failed(reason)
+        warnings.warn(
+            f"{who} is unavailable ({reason}); using the eager kernel for the rest of this process "
+            "(torch.compile needs a C++ compiler and the Python headers)",
+            RuntimeWarning,
+            stacklevel=4,
+        )
+        return None
 
 
 def mark_failed(reason: str) -> None:

@@ -22,6 +22,7 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
+from mmib.objectives import _fused
 from mmib.objectives.base import (
     LossOutput,
     check_embeddings,
@@ -30,7 +31,13 @@ from mmib.objectives.base import (
     gather_candidates,
     l2_normalize,
 )
-from mmib.objectives.ova_ib import projection_quadratic_forms, tuple_gram
+from mmib.objectives.ova_ib import (
+    _coefficient_columns,
+    _small_dtype,
+    check_kernel,
+    rowwise_gram,
+    tuple_gram,
+)
 
 #: ridge added to the tuple Gram matrix before its Cholesky factorization (float64; changes det G by O(1e-10))
 GRAM_RIDGE = 1e-10
@@ -80,26 +87,118 @@ class DirectTemperature(nn.Module):
         return f"temperature={self.value:.4g}, learnable={self.learnable}, parameterization=direct"
 
 
+class _GramVolumes(torch.autograd.Function):
+    """vol = √max(det K · (‖a‖² − cᵀK⁻¹c), ε) for A anchor modalities at once, with a hand-written backward.
+
+    Inputs as :class:`mmib.objectives.ova_ib._ProjectionScores`: ``grams`` (A, Nt, k, k), ``sq_norms`` (A, Na) and
+    A·k cross matrices (Na, Nt). K = AᵀA + ridge·I = L Lᵀ per candidate (float64), y = L⁻¹c, w = L⁻ᵀy = K⁻¹c; the
+    backward uses ∂(cᵀK⁻¹c)/∂c = 2w, ∂(cᵀK⁻¹c)/∂K = −wwᵀ and ∂det K/∂K = det K · K⁻¹. The elementwise algebra is
+    :func:`mmib.objectives._fused.volume_forward` / ``volume_backward`` on candidate-major (Nt, Na) arrays, run
+    as is (``kernel="eager"``) or fused by ``torch.compile`` (``"compiled"``; eager with a warning if compilation
+    fails).
+    """
+
+    @staticmethod
+    def forward(ctx, grams, sq_norms, ridge, kernel, *cross):  # noqa: D102
+        n_anchor, nt, k, _ = grams.shape
+        dtype = cross[0].dtype
+        work = _small_dtype(grams)
+        eye = torch.eye(k, dtype=work, device=grams.device)
+        chol, info = torch.linalg.cholesky_ex(grams.to(work) + ridge * eye)
+        if bool((info > 0).any()):
+            raise ValueError("GRAM volume: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
+        linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (A, Nt, k, k)
+        det_k = torch.diagonal(chol, dim1=-2, dim2=-1).prod(-1) ** 2  # (A, Nt), float64
+        coef = _coefficient_columns(linv, dtype)
+        det_col = det_k.to(dtype).unsqueeze(-1)  # (A, Nt, 1)
+        sq = sq_norms.to(dtype).unsqueeze(1)  # (A, 1, Na)
+        xs = [c.T.contiguous() for c in cross]
+        out = None
+        if kernel == "compiled":
+            out = _fused.call("volumes_forward", xs, coef, det_col, sq, VOLUME_EPS, who="GRAM kernel='compiled'")
+        ctx.kernel = "compiled" if out is not None else "eager"
+        if out is None:
+            out = _fused.volumes_forward(xs, coef, det_col, sq, VOLUME_EPS)
+        del xs
+        ctx.n_anchor = n_anchor
+        ctx.grams_dtype, ctx.sq_dtype = grams.dtype, sq_norms.dtype
+        ctx.save_for_backward(linv, det_k, *[t for st in out for t in st])
+        return tuple(st[0].T for st in out)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, *grad_out):  # noqa: D102
+        linv, det_k, *saved = ctx.saved_tensors
+        n_anchor, nt, k, _ = linv.shape
+        per = len(saved) // n_anchor
+        states = [saved[a * per : (a + 1) * per] for a in range(n_anchor)]
+        dtype = states[0][0].dtype
+        gv = [g.T.contiguous() if g is not None else torch.zeros_like(st[0]) for g, st in zip(grad_out, states)]
+        det_col = det_k.to(dtype).unsqueeze(-1)
+        out = None
+        if ctx.kernel == "compiled":
+            out = _fused.call("volumes_backward", gv, states, det_col, VOLUME_EPS, who="GRAM kernel='compiled'")
+        if out is None:
+            out = _fused.volumes_backward(gv, states, det_col, VOLUME_EPS)
+        k_inv = linv.mT @ linv  # (A, Nt, k, k) float64
+        grad_grams = linv.new_empty(linv.shape)
+        grad_sq, grad_cross = [], []
+        for a, (*gc, upper, g_det, g_sq) in enumerate(out):
+            # ∂L/∂K = Σ_a g det K · w wᵀ (from −det K · cᵀK⁻¹c) + (Σ_a g r) · det K · K⁻¹ (from det K)
+            full = _fused.upper_to_full(upper, k).to(linv.dtype)
+            grad_grams[a] = full + (g_det.to(linv.dtype) * det_k[a])[:, None, None] * k_inv[a]
+            grad_sq.append(g_sq)
+            grad_cross += [g.T for g in gc]
+        return (grad_grams.to(ctx.grams_dtype), torch.stack(grad_sq).to(ctx.sq_dtype), None, None, *grad_cross)
+
+
+def volumes_from_gram(
+    cross: Sequence[Sequence[torch.Tensor]],
+    grams: torch.Tensor,
+    anchor_sq_norms: torch.Tensor,
+    ridge: float = GRAM_RIDGE,
+    kernel: str = "eager",
+) -> tuple[torch.Tensor, ...]:
+    """:func:`volume_from_gram` for A anchors in one call (what :class:`GRAMLoss` uses per step).
+
+    ``cross[a]``: the k cross matrices (Na, Nt) of anchor a (they may be shared between anchors); ``grams``
+    (A, Nt, k, k); ``anchor_sq_norms`` (A, Na). Returns A volume matrices (Na, Nt).
+    """
+    n_anchor = len(cross)
+    if grams.dim() != 4 or grams.shape[0] != n_anchor or anchor_sq_norms.shape[0] != n_anchor:
+        raise ValueError(
+            f"GRAM volumes: {n_anchor} anchors need grams (A, Nt, k, k) and norms (A, Na), got "
+            f"{tuple(grams.shape)} and {tuple(anchor_sq_norms.shape)}"
+        )
+    k = grams.shape[-1]
+    if any(len(c) != k for c in cross):
+        raise ValueError(f"GRAM volumes: every anchor needs k = {k} cross matrices")
+    flat = [c for per in cross for c in per]
+    return _GramVolumes.apply(grams, anchor_sq_norms, float(ridge), check_kernel(kernel), *flat)
+
+
 def volume_from_gram(
-    cross: Sequence[torch.Tensor], gram: torch.Tensor, anchor_sq_norm: torch.Tensor, ridge: float = GRAM_RIDGE
+    cross: Sequence[torch.Tensor],
+    gram: torch.Tensor,
+    anchor_sq_norm: torch.Tensor,
+    ridge: float = GRAM_RIDGE,
+    kernel: str = "eager",
 ) -> torch.Tensor:
     """Volume sqrt(det G) of [anchor_a, tuple_t] for all pairs (Na, Nt), from Gram entries (Schur complement).
 
     ``cross``: k tensors (Na, Nt) of ⟨anchor, tuple^(i)⟩; ``gram``: (Nt, k, k) tuple Gram matrices;
     ``anchor_sq_norm``: (Na,).
     """
-    q1, _, det_k = projection_quadratic_forms(cross, gram, ridge, need_q2=False)
-    det_g = det_k.to(q1.dtype)[None, :] * (anchor_sq_norm.to(q1.dtype)[:, None] - q1)
-    return det_g.clamp_min(VOLUME_EPS).sqrt()
+    return volumes_from_gram([list(cross)], gram[None], anchor_sq_norm[None], ridge, kernel)[0]
 
 
-def gram_volume(anchors: torch.Tensor, tuples: Sequence[torch.Tensor]) -> torch.Tensor:
+def gram_volume(anchors: torch.Tensor, tuples: Sequence[torch.Tensor], kernel: str = "eager") -> torch.Tensor:
     """Volume of the parallelotope spanned by anchor row a and tuple row t, for all pairs → (Na, Nt).
 
     The vectors are used as given (the objective L2-normalizes them first).
     """
     cross = [anchors @ t.T for t in tuples]
-    return volume_from_gram(cross, tuple_gram(tuples), (anchors * anchors).sum(-1))
+    return volume_from_gram(cross, tuple_gram(tuples), (anchors * anchors).sum(-1), kernel=kernel)
 
 
 def _resolve_anchors(anchor: str | Sequence[str] | None, keys: list[str], name: str) -> list[int]:
@@ -145,6 +244,21 @@ class _TupleContrastive(nn.Module):
     def _measure(self, anchors: torch.Tensor, tuples: Sequence[torch.Tensor]) -> torch.Tensor:
         raise NotImplementedError
 
+    def _anchor_measures(
+        self, zs: list[torch.Tensor], cands: list[torch.Tensor], anchors: list[int], gathered: bool
+    ) -> list[tuple[int, torch.Tensor, torch.Tensor]]:
+        """(anchor, anchor → tuple measures (n_local, N_all), tuple → anchor measures (n_local, N_all)) per anchor."""
+        out = []
+        for a in anchors:
+            others = [b for b in range(len(zs)) if b != a]
+            meas = self._measure(zs[a], [cands[b] for b in others])  # (n_local, N_all): anchor → tuple
+            if gathered:
+                meas_t = self._measure(cands[a], [zs[b] for b in others]).T  # (n_local tuples, N_all anchors)
+            else:
+                meas_t = meas.T
+            out.append((a, meas, meas_t))
+        return out
+
     def _check_m(self, m: int) -> None:
         pass
 
@@ -158,13 +272,7 @@ class _TupleContrastive(nn.Module):
         scale = self.temperature.scale()
         terms: dict[str, torch.Tensor] = {}
         losses = []
-        for a in anchors:
-            others = [b for b in range(len(zs)) if b != a]
-            meas = self._measure(zs[a], [cands[b] for b in others])  # (n_local, N_all): anchor → tuple
-            if gathered:
-                meas_t = self._measure(cands[a], [zs[b] for b in others]).T  # (n_local tuples, N_all anchors)
-            else:
-                meas_t = meas.T
+        for a, meas, meas_t in self._anchor_measures(zs, cands, anchors, gathered):
             la = 0.5 * (
                 contrastive_ce(-scale * meas, self.positive_in_denominator, self.label_smoothing, targets)
                 + contrastive_ce(-scale * meas_t, self.positive_in_denominator, self.label_smoothing, targets)
@@ -195,10 +303,12 @@ class GRAMLoss(_TupleContrastive):
             averaged ([decision], docs/methods/gram.md).
         positive_in_denominator: standard InfoNCE (True) or the decoupled form (requires ``label_smoothing=0``).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
+        kernel: ``"eager"`` (default) or ``"compiled"`` (the volume's elementwise algebra fused by ``torch.compile``;
+            needs a C++ compiler; falls back to eager with a warning), as OVA-IB's.
 
     Raises:
         ValueError: on a non-positive temperature, label smoothing outside [0, 1), smoothing with the decoupled
-            form, or an anchor that is not one of the modalities (at the first call).
+            form, an unknown kernel, or an anchor that is not one of the modalities (at the first call).
 
     Example:
         >>> loss_fn = GRAMLoss()
@@ -217,6 +327,7 @@ class GRAMLoss(_TupleContrastive):
         anchor: str | Sequence[str] | None = None,
         positive_in_denominator: bool = True,
         gather_distributed: bool = False,
+        kernel: str = "eager",
     ) -> None:
         super().__init__(
             temperature,
@@ -226,6 +337,28 @@ class GRAMLoss(_TupleContrastive):
             positive_in_denominator,
             gather_distributed,
         )
+        self.kernel = check_kernel(kernel)
 
     def _measure(self, anchors: torch.Tensor, tuples: Sequence[torch.Tensor]) -> torch.Tensor:
-        return gram_volume(anchors, tuples)
+        return gram_volume(anchors, tuples, kernel=self.kernel)
+
+    def _anchor_measures(self, zs, cands, anchors, gathered):
+        if gathered:
+            return super()._anchor_measures(zs, cands, anchors, gathered)
+        # all anchors in one call: each pair's Gram matrix once (shared by its two anchors), one factorization
+        m = len(zs)
+        cross: dict[tuple[int, int], torch.Tensor] = {}
+        others = [[b for b in range(m) if b != a] for a in anchors]
+        for a, oth in zip(anchors, others):
+            for b in oth:
+                if (a, b) not in cross:
+                    cross[(a, b)] = zs[a] @ zs[b].T
+                    cross[(b, a)] = cross[(a, b)].T
+        full_gram = rowwise_gram(zs)  # (N, M, M)
+        idx = torch.as_tensor(others, device=full_gram.device)  # (A, M−1)
+        grams = full_gram[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1)  # (A, N, M−1, M−1)
+        sq_norms = torch.stack([(zs[a] * zs[a]).sum(-1) for a in anchors])
+        vols = volumes_from_gram(
+            [[cross[(a, b)] for b in oth] for a, oth in zip(anchors, others)], grams, sq_norms, kernel=self.kernel
+        )
+        return [(a, v, v.T) for a, v in zip(anchors, vols)]

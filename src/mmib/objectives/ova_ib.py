@@ -23,7 +23,6 @@ Properties (checked by the tests): s ∈ [0, 1]; s = 1 when z lies in span(A), 0
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -89,53 +88,6 @@ class _RowwiseGram(torch.autograd.Function):
         return tuple(grad_a.unbind(1))
 
 
-def projection_quadratic_forms(
-    cross: Sequence[torch.Tensor], gram: torch.Tensor, ridge: float, need_q2: bool = True
-) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
-    """The quadratic forms behind the projection score, for every (anchor row, candidate tuple) pair.
-
-    Args:
-        cross: k tensors (Na, Nt), ``cross[i][a, t] = ⟨anchor_a, tuple_t^(i)⟩`` (the vector c = Aᵀz of Eq. 11).
-        gram: (Nt, k, k) per-candidate Gram matrices AᵀA (see :func:`tuple_gram`).
-        ridge: λ > 0.
-        need_q2: also compute q2 (GRAM needs only q1 and det K).
-
-    Returns:
-        ``(q1, q2, det)``: q1 = cᵀK^{-1}c and q2 = cᵀK^{-2}c, both (Na, Nt) in the dtype of ``cross``, with
-        K = AᵀA + λI, and det K per candidate (Nt,). K is factored once per candidate, K = L Lᵀ, in float64;
-        then y = L^{-1}c, q1 = ‖y‖², w = L^{-ᵀ}y = K^{-1}c, q2 = ‖w‖², each a few fused multiply-adds of (Na, Nt)
-        arrays with per-candidate coefficients (no batched tiny matmuls, nothing of size N²·d).
-    """
-    k = len(cross)
-    work = _small_dtype(gram)
-    eye = torch.eye(k, dtype=work, device=gram.device)
-    chol, info = torch.linalg.cholesky_ex(gram.to(work) + ridge * eye)
-    if bool((info > 0).any()):  # pragma: no cover - needs a non-PSD Gram matrix (NaN/inf input)
-        raise ValueError(
-            "projection score: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)"
-        )
-    det = torch.diagonal(chol, dim1=-2, dim2=-1).prod(-1) ** 2
-    linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (Nt, k, k), lower
-    # coef[i][j] = (L^{-1})_ij per candidate, as contiguous (Nt,) vectors (unbind: one backward node, not k² selects)
-    coef = [row.unbind(0) for row in linv.to(cross[0].dtype).permute(1, 2, 0).contiguous().unbind(0)]
-    y = []
-    for i in range(k):
-        acc = cross[0] * coef[i][0]
-        for j in range(1, i + 1):
-            acc = torch.addcmul(acc, cross[j], coef[i][j])
-        y.append(acc)
-    q1 = _sum_of_squares(y)
-    if not need_q2:
-        return q1, None, det
-    w = []
-    for i in range(k):
-        acc = y[i] * coef[i][i]
-        for j in range(i + 1, k):
-            acc = torch.addcmul(acc, y[j], coef[j][i])
-        w.append(acc)
-    return q1, _sum_of_squares(w), det
-
-
 def _sum_of_squares(xs: Sequence[torch.Tensor]) -> torch.Tensor:
     out = xs[0] * xs[0]
     for x in xs[1:]:
@@ -181,8 +133,8 @@ class _ProjectionScores(torch.autograd.Function):
     (Na, Nt) (anchor-major: those of anchor 0 first). One call serves all anchors of a step, so that the per-call
     costs (one batched Cholesky factorization, one compiled kernel launch per pass) are paid once.
 
-    Forward as :func:`projection_quadratic_forms` (K = L Lᵀ in float64 per candidate, y = L⁻¹c, w = L⁻ᵀy), but
-    nothing of autograd's graph of the ~30 elementwise operations on (Nt, Na) arrays is kept: the backward uses the
+    Forward: K = L Lᵀ in float64 per candidate, y = L⁻¹c (q1 = ‖y‖²), w = L⁻ᵀy = K⁻¹c (q2 = ‖w‖²); nothing of
+    autograd's graph of the ~30 elementwise operations on (Nt, Na) arrays is kept: the backward uses the
     closed forms ∂q1/∂c = 2w, ∂q2/∂c = 2v, ∂q1/∂K = −wwᵀ, ∂q2/∂K = −(wvᵀ + vwᵀ) with v = K⁻¹w, and contracts over the
     anchors for ∂/∂K. The arrays are laid out candidate-major, (Nt, Na), so that the per-candidate coefficients
     broadcast along rows and the contraction over anchors runs along contiguous memory.
@@ -282,27 +234,13 @@ KERNELS = ("eager", "compiled")
 
 def _fused_call(which: str, coef: torch.Tensor, *args):
     """Run the compiled forward/backward kernels of every anchor (one compiled call per pass): a list per anchor
-    of the kernel's outputs, or None (after one warning per process) when compilation fails."""
-    try:
-        fwd, bwd = _fused.compiled()
-    except RuntimeError:  # an earlier compilation failed and was reported
-        return None
-    try:
-        if which == "forward":
-            xs, z_norm, ridge = args
-            return fwd(xs, coef, z_norm, ridge)
-        gs, states = args
-        return bwd(gs, states, coef)
-    except Exception as exc:  # noqa: BLE001 - any compiler/toolchain failure means: use the eager kernel
-        reason = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
-        _fused.mark_failed(reason)
-        warnings.warn(
-            f"OVA-IB kernel='compiled' is unavailable ({reason}); using the eager kernel for the rest of this "
-            "process (torch.compile needs a C++ compiler and the Python headers)",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
+    of the kernel's outputs, or None when compilation failed (:func:`mmib.objectives._fused.call`)."""
+    who = "OVA-IB kernel='compiled'"
+    if which == "forward":
+        xs, z_norm, ridge = args
+        return _fused.call("scores_forward", xs, coef, z_norm, ridge, who=who)
+    gs, states = args
+    return _fused.call("scores_backward", gs, states, coef, who=who)
 
 
 def _eager_forward(xs, coef, z_norm, ridge):
