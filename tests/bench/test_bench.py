@@ -202,7 +202,7 @@ def test_a_selection_runs_only_its_runs_and_the_report_covers_the_suite(tmp_path
         run_suite(SUITE, out_dir=out, progress=False, print_summary=False, methods=["clip"])
 
 
-def test_an_archive_carries_finished_runs_to_a_fresh_suite_folder(tmp_path):
+def test_an_archive_carries_finished_runs_to_a_fresh_suite_folder(tmp_path, capsys):
     # session 1 runs one run and archives it; session 2 (a new machine: empty suite folder) restores it instead of
     # training it again and archives what it adds; an archived run of another configuration is not restored
     archive = tmp_path / "kept"
@@ -222,6 +222,19 @@ def test_an_archive_carries_finished_runs_to_a_fresh_suite_folder(tmp_path):
     assert json.loads((second / "clip-b-mf2-s1" / "results.json").read_text()) == kept
     assert {r["folder"]: r["complete"] for r in res["runs"]}["clip-b-mf2-s1"]
     assert sorted(p.name for p in archive.iterdir()) == ["clip-b-mf2-s0.json", "clip-b-mf2-s1.json"]
+
+    import yaml
+
+    from mmib.cli import main
+
+    suite_file = tmp_path / "tiny.yaml"
+    suite_file.write_text(yaml.safe_dump(SUITE))
+    capsys.readouterr()
+    assert main(["bench", str(suite_file), "--out", str(tmp_path / "machine4"), "--dry-run", "--archive",
+                 str(archive)]) == 0
+    printed = capsys.readouterr().out.split("\n")
+    assert sorted(line.split()[0] for line in printed if line.strip()) == ["archived", "archived", "new", "new"]
+    assert not (tmp_path / "machine4").exists()  # a dry run writes nothing
 
     changed = dict(SUITE, trainer={"max_epochs": 2})  # another fingerprint: the archived copies do not count
     plan = plan_suite(parse_suite(changed), tmp_path / "machine3")
