@@ -203,3 +203,12 @@ def test_score_backward_leaves_a_shared_incoming_gradient_untouched():
     s = projection_score_from_gram([a @ x.T for x in t], rowwise_gram(t), (a * a).sum(-1))
     ((s + other) * weights).sum().backward()
     torch.testing.assert_close(leaf.grad, 3.0 * weights.contiguous())
+
+
+def test_cache_blocks_on_the_cpu_only():
+    from mmib.objectives.ova_ib import BLOCK_ELEMENTS, _blocks
+
+    rows = BLOCK_ELEMENTS // 1000
+    cpu = _blocks(3 * rows, 1000, torch.device("cpu"))
+    assert [b.stop - b.start for b in cpu] == [rows, rows, rows]
+    assert _blocks(3 * rows, 1000, torch.device("cuda")) == [slice(0, 3 * rows)]

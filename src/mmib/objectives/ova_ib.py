@@ -249,7 +249,7 @@ def _eager_forward(xs, coef, z_norm, ridge):
     nt, na = xs[0].shape
     s, a1, a2 = (xs[0].new_empty(nt, na) for _ in range(3))
     wbuf = xs[0].new_empty(nt, k, na)  # (Nt, k, Na): the backward's batched matmul reads it as is
-    for r in _blocks(nt, na):
+    for r in _blocks(nt, na, xs[0].device):
         cf = [[c[r] for c in row] for row in coef]
         y = _lower_mix([x[r] for x in xs], cf)
         q1 = _sum_of_squares(y)
@@ -272,7 +272,7 @@ def _eager_backward(grad_s, s, a1, a2, wbuf, coef):
     grad_cross = [wbuf.new_empty(nt, na) for _ in range(k)]
     grad_gram = wbuf.new_empty(nt, k, k)
     gs_dot_s = wbuf.new_zeros(na)
-    for r in _blocks(nt, na):
+    for r in _blocks(nt, na, wbuf.device):
         cf = [[c[r] for c in row] for row in coef]
         gs = grad_s[r].contiguous()
         g1 = gs * a1[r]
@@ -293,8 +293,11 @@ def _eager_backward(grad_s, s, a1, a2, wbuf, coef):
     return grad_cross, grad_gram, gs_dot_s
 
 
-def _blocks(nt: int, na: int) -> list[slice]:
-    """Row blocks of an (nt, na) array of about :data:`BLOCK_ELEMENTS` elements each."""
+def _blocks(nt: int, na: int, device: torch.device | None = None) -> list[slice]:
+    """Row blocks of an (nt, na) array of about :data:`BLOCK_ELEMENTS` elements each on the CPU (cache blocking);
+    one block elsewhere (on a GPU each block is a round of kernel launches, and there is no cache to fit)."""
+    if device is not None and device.type != "cpu":
+        return [slice(0, nt)]
     step = max(1, BLOCK_ELEMENTS // max(na, 1))
     return [slice(r, min(r + step, nt)) for r in range(0, nt, step)]
 
