@@ -196,3 +196,26 @@ def test_xor_conditional_mi_d15():
     uncond = estimate_mi(x1, x2, method="infonce", steps=150, **SMALL)
     assert abs(cond.value - math.log(2)) < 0.1
     assert abs(uncond.value) < 0.05
+
+
+def test_club_log_q_by_matmuls_matches_the_difference_tensor_with_gradients():
+    # log_q is computed by two matmuls (no (N, N, d) tensor); against the direct formula, values and gradients, and
+    # the O(N d) learning loss against the diagonal of the full matrix
+    torch.manual_seed(1)
+    est = CLUBEstimator(3, 4, hidden_dim=8).double()
+    for nx, ny in ((6, 6), (2, 2)):
+        x = torch.randn(nx, 3, dtype=torch.float64, requires_grad=True)
+        y = (3.0 * torch.randn(ny, 4, dtype=torch.float64)).requires_grad_(True)
+        lq, _ = est.log_q(x, y)
+        mu, logvar = est.critic.mu(x), est.critic.logvar(x)
+        diff = y[None, :, :] - mu[:, None, :]
+        ref = -0.5 * (diff.pow(2) / logvar.exp()[:, None, :] + logvar[:, None, :] + math.log(2 * math.pi)).sum(-1)
+        torch.testing.assert_close(lq, ref, rtol=1e-10, atol=1e-10)
+        w = torch.randn(nx, ny, dtype=torch.float64)
+        g = torch.autograd.grad((lq * w).sum(), [x, y, *est.parameters()])
+        g_ref = torch.autograd.grad((ref * w).sum(), [x, y, *est.parameters()])
+        for a, b in zip(g, g_ref):
+            torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-10)
+    x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
+    lq, _ = est.log_q(x, y)
+    assert est.learning_loss(x, y).item() == pytest.approx(-lq.diagonal().mean().item(), abs=1e-12)

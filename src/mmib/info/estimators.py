@@ -241,19 +241,39 @@ class CLUBEstimator(MIEstimator):
         mod.logvar = nn.Sequential(mlp(in_dim, self._hidden_dim, self.y_dim, 1), nn.Tanh())
         return mod
 
-    def log_q(self, x, y, c=None) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """``log_q[i, j] = log q(y_j | x_i[, c_i])`` (full Gaussian log-density, nats) and the candidate mask."""
+    def _gaussian(self, x, y, c):
         check_inputs(x, y, c, self.x_dim, self.y_dim, self.c_dim, type(self).__name__)
         xin = x if c is None else torch.cat([x, c], dim=1)
-        mu, logvar = self.critic.mu(xin), self.critic.logvar(xin)  # (N, d)
-        diff = y[None, :, :] - mu[:, None, :]  # (N_x, N_y, d)
-        lq = -0.5 * (diff.pow(2) / logvar.exp()[:, None, :] + logvar[:, None, :] + math.log(2 * math.pi)).sum(-1)
+        return self.critic.mu(xin), self.critic.logvar(xin)  # (N, d) each
+
+    @staticmethod
+    def _log_q_paired(mu, logvar, y) -> torch.Tensor:
+        """log q(y_i | x_i) of the paired rows, from the differences directly (O(N d))."""
+        return -0.5 * ((y - mu).pow(2) * torch.exp(-logvar) + logvar + math.log(2 * math.pi)).sum(-1)
+
+    def log_q(self, x, y, c=None) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """``log_q[i, j] = log q(y_j | x_i[, c_i])`` (full Gaussian log-density, nats) and the candidate mask.
+
+        Computed with two matmuls — Σ_d (y_jd − μ_id)²/σ²_id = (1/σ²) (y²)ᵀ − 2 (μ/σ²) yᵀ + Σ_d μ²/σ² — instead of
+        an (N, N, d) tensor of differences; the diagonal (the positive pairs) from the differences directly, so
+        that no cancellation touches the pairs the critic is trained on.
+        """
+        mu, logvar = self._gaussian(x, y, c)
+        inv_var = torch.exp(-logvar)
+        quad = inv_var @ (y * y).T - 2.0 * (mu * inv_var) @ y.T + (mu * mu * inv_var).sum(-1, keepdim=True)
+        lq = -0.5 * (quad + (logvar.sum(-1, keepdim=True) + self.y_dim * math.log(2 * math.pi)))
+        lq = torch.diagonal_scatter(lq, self._log_q_paired(mu, logvar, y))
         mask = same_condition_mask(c) if self.negatives == "same_condition" else None
         return lq, mask
 
     def loss_and_estimates(self, x, y, c=None):
         lq, mask = self.log_q(x, y, c)
         return -lq.diagonal().mean(), {"club": club_upper_bound(lq, mask)}
+
+    def learning_loss(self, x, y, c=None) -> torch.Tensor:
+        """Negative log-likelihood of q on the positive pairs (the diagonal only: O(N d), no N×N matrix)."""
+        mu, logvar = self._gaussian(x, y, c)
+        return -self._log_q_paired(mu, logvar, y).mean()
 
 
 class NCECLUBEstimator(MIEstimator):
