@@ -42,9 +42,12 @@ def leaderboard_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[
             s = fmt_mean_std(e["mean"], e["std"], e["n"], lb["metric"]) + f" (n={e['n']})"
             line.append(f"**{s}**" if e.get("rank") == 1 and len(variants) > 1 else s)
         rows.append(line)
-    chance = next((e.get("chance") for e in lb["entries"] if e.get("chance") is not None), None)
-    if chance is not None:
-        rows.append(["chance"] + [fmt(float(chance), lb["metric"])] * len(data))
+    # chance is a property of each data set (its classes and class balance): one value per column
+    chance = {d: next((e["chance"] for e in lb["entries"] if e["data"] == d and e.get("chance") is not None), None)
+              for d in data}
+    if any(c is not None for c in chance.values()):
+        rows.append(["chance"] + [fmt(float(chance[d]), lb["metric"]) if chance[d] is not None else "—"
+                                  for d in data])
     return ["variant", *data], rows
 
 
