@@ -236,6 +236,13 @@ def test_an_archive_carries_finished_runs_to_a_fresh_suite_folder(tmp_path, caps
     assert sorted(line.split()[0] for line in printed if line.strip()) == ["archived", "archived", "new", "new"]
     assert not (tmp_path / "machine4").exists()  # a dry run writes nothing
 
+    # a run redone with --force replaces its archived copy
+    kept_file = archive / "clip-b-mf2-s0.json"
+    kept_file.write_text(kept_file.read_text().replace('"complete": true', '"complete": true, "old": 1', 1))
+    run_suite(SUITE, out_dir=second, progress=False, print_summary=False, methods=["clip-b"], seeds=[0],
+              force=True, archive=archive)
+    assert json.loads(kept_file.read_text()) == json.loads((second / "clip-b-mf2-s0" / "results.json").read_text())
+
     changed = dict(SUITE, trainer={"max_epochs": 2})  # another fingerprint: the archived copies do not count
     plan = plan_suite(parse_suite(changed), tmp_path / "machine3")
     from mmib.bench.runner import sync_archive

@@ -281,8 +281,8 @@ def sync_archive(plan: Sequence[PlannedRun], archive: str | Path, restore: bool 
     """Two-way sync of finished runs between their folders and an archive folder of ``<run folder>.json`` files.
 
     A run whose folder lacks a complete ``results.json`` of its fingerprint but whose archived copy is one gets it
-    restored (its status becomes ``done``); a complete run not archived yet (or archived from another
-    configuration) is archived. Archived files of other configurations are never restored. With
+    restored (its status becomes ``done``); a complete run whose archived copy is missing or differs (another
+    configuration, or the run was redone with ``--force``) is archived. Archived files of other configurations are never restored. With
     ``restore=False`` nothing is written: the count of restorable runs is returned (for ``--dry-run``).
 
     Returns:
@@ -294,7 +294,7 @@ def sync_archive(plan: Sequence[PlannedRun], archive: str | Path, restore: bool 
         kept = arch / f"{r.folder.name}.json"
         here = _read_json(r.folder / "results.json")
         if _complete_for(here, r.fingerprint):
-            if restore and not _complete_for(_read_json(kept), r.fingerprint):
+            if restore and _read_json(kept) != here:  # new, from another configuration, or redone (--force)
                 arch.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(r.folder / "results.json", kept)
                 archived += 1
