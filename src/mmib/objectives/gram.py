@@ -33,9 +33,10 @@ from mmib.objectives.base import (
 )
 from mmib.objectives.ova_ib import (
     _coefficient_columns,
-    _small_dtype,
     check_kernel,
-    rowwise_gram,
+    factor_tuple_grams,
+    flat_anchor_inputs,
+    one_vs_rest_inputs,
     tuple_gram,
 )
 
@@ -102,12 +103,7 @@ class _GramVolumes(torch.autograd.Function):
     def forward(ctx, grams, sq_norms, ridge, kernel, *cross):  # noqa: D102
         n_anchor, nt, k, _ = grams.shape
         dtype = cross[0].dtype
-        work = _small_dtype(grams)
-        eye = torch.eye(k, dtype=work, device=grams.device)
-        chol, info = torch.linalg.cholesky_ex(grams.to(work) + ridge * eye)
-        if bool((info > 0).any()):
-            raise ValueError("GRAM volume: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
-        linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (A, Nt, k, k)
+        chol, linv = factor_tuple_grams(grams, ridge, "GRAM volume")  # (A, Nt, k, k)
         det_k = torch.diagonal(chol, dim1=-2, dim2=-1).prod(-1) ** 2  # (A, Nt), float64
         coef = _coefficient_columns(linv, dtype)
         det_col = det_k.to(dtype).unsqueeze(-1)  # (A, Nt, 1)
@@ -164,16 +160,7 @@ def volumes_from_gram(
     ``cross[a]``: the k cross matrices (Na, Nt) of anchor a (they may be shared between anchors); ``grams``
     (A, Nt, k, k); ``anchor_sq_norms`` (A, Na). Returns A volume matrices (Na, Nt).
     """
-    n_anchor = len(cross)
-    if grams.dim() != 4 or grams.shape[0] != n_anchor or anchor_sq_norms.shape[0] != n_anchor:
-        raise ValueError(
-            f"GRAM volumes: {n_anchor} anchors need grams (A, Nt, k, k) and norms (A, Na), got "
-            f"{tuple(grams.shape)} and {tuple(anchor_sq_norms.shape)}"
-        )
-    k = grams.shape[-1]
-    if any(len(c) != k for c in cross):
-        raise ValueError(f"GRAM volumes: every anchor needs k = {k} cross matrices")
-    flat = [c for per in cross for c in per]
+    flat = flat_anchor_inputs(cross, grams, anchor_sq_norms, "GRAM volumes")
     return _GramVolumes.apply(grams, anchor_sq_norms, float(ridge), check_kernel(kernel), *flat)
 
 
@@ -346,19 +333,6 @@ class GRAMLoss(_TupleContrastive):
         if gathered:
             return super()._anchor_measures(zs, cands, anchors, gathered)
         # all anchors in one call: each pair's Gram matrix once (shared by its two anchors), one factorization
-        m = len(zs)
-        cross: dict[tuple[int, int], torch.Tensor] = {}
-        others = [[b for b in range(m) if b != a] for a in anchors]
-        for a, oth in zip(anchors, others):
-            for b in oth:
-                if (a, b) not in cross:
-                    cross[(a, b)] = zs[a] @ zs[b].T
-                    cross[(b, a)] = cross[(a, b)].T
-        full_gram = rowwise_gram(zs)  # (N, M, M)
-        idx = torch.as_tensor(others, device=full_gram.device)  # (A, M−1)
-        grams = full_gram[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1)  # (A, N, M−1, M−1)
-        sq_norms = torch.stack([(zs[a] * zs[a]).sum(-1) for a in anchors])
-        vols = volumes_from_gram(
-            [[cross[(a, b)] for b in oth] for a, oth in zip(anchors, others)], grams, sq_norms, kernel=self.kernel
-        )
+        cross, grams, sq_norms = one_vs_rest_inputs(zs, cands, anchors)
+        vols = volumes_from_gram(cross, grams, sq_norms, kernel=self.kernel)
         return [(a, v, v.T) for a, v in zip(anchors, vols)]

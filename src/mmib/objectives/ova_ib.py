@@ -153,14 +153,7 @@ class _ProjectionScores(torch.autograd.Function):
         def candidate_major(a: int) -> list[torch.Tensor]:  # (Nt, Na) each; free for a transposed contiguous one
             return [c.T.contiguous() for c in cross[a * k : (a + 1) * k]]
 
-        work = _small_dtype(grams)
-        eye = torch.eye(k, dtype=work, device=grams.device)
-        chol, info = torch.linalg.cholesky_ex(grams.to(work) + ridge * eye)
-        if bool((info > 0).any()):
-            raise ValueError(
-                "projection score: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)"
-            )
-        linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)  # (A, Nt, k, k), lower
+        _, linv = factor_tuple_grams(grams, ridge, "projection score")
         dtype = cross[0].dtype
         sq = sq_norms.to(dtype)
         z_ok = sq > _EPS**2
@@ -337,6 +330,72 @@ def projection_score_from_gram(
     return projection_scores_from_gram([list(cross)], gram[None], anchor_sq_norm[None], ridge, kernel)[0]
 
 
+def factor_tuple_grams(grams: torch.Tensor, ridge: float, what: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Cholesky factor L of K = grams + ridge·I (float64) and its inverse L⁻¹ (lower), both (..., k, k).
+
+    Raises:
+        ValueError: (naming ``what``) if a K is not positive definite (NaN or inf embeddings).
+    """
+    k = grams.shape[-1]
+    work = _small_dtype(grams)
+    eye = torch.eye(k, dtype=work, device=grams.device)
+    chol, info = torch.linalg.cholesky_ex(grams.to(work) + ridge * eye)
+    if bool((info > 0).any()):
+        raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
+    return chol, torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
+
+
+def flat_anchor_inputs(
+    cross: Sequence[Sequence[torch.Tensor]], grams: torch.Tensor, anchor_sq_norms: torch.Tensor, what: str
+) -> list[torch.Tensor]:
+    """Check the per-anchor inputs of a multi-anchor tuple measure and flatten ``cross`` anchor-major.
+
+    Raises:
+        ValueError: (naming ``what``) unless grams is (A, Nt, k, k), the norms (A, Na) and every anchor has k
+            cross matrices.
+    """
+    n_anchor = len(cross)
+    if grams.dim() != 4 or grams.shape[0] != n_anchor or anchor_sq_norms.shape[0] != n_anchor:
+        raise ValueError(
+            f"{what}: {n_anchor} anchors need grams (A, Nt, k, k) and norms (A, Na), got "
+            f"{tuple(grams.shape)} and {tuple(anchor_sq_norms.shape)}"
+        )
+    k = grams.shape[-1]
+    if any(len(c) != k for c in cross):
+        raise ValueError(f"{what}: every anchor needs k = {k} cross matrices")
+    return [c for per in cross for c in per]
+
+
+def one_vs_rest_inputs(
+    zs: Sequence[torch.Tensor], cands: Sequence[torch.Tensor], anchors: Sequence[int]
+) -> tuple[list[list[torch.Tensor]], torch.Tensor, torch.Tensor]:
+    """The inputs of :func:`projection_scores_from_gram` / GRAM's volumes for the given anchor modalities.
+
+    ``zs``: the local embeddings (n, d) of the M modalities; ``cands``: the candidates (N_all, d) (``zs`` itself
+    without gathering). Each pair's cross matrix is one matmul; when the candidates are the local embeddings it is
+    shared by the pair's two anchors (one the transpose of the other: the M(M−1)/2 matmuls of pairwise CLIP). The
+    tuple Gram matrices are sub-blocks of one per-row Gram matrix of all candidates.
+
+    Returns:
+        ``(cross, grams, sq_norms)``: per anchor its k = M−1 cross matrices (n, N_all), grams (A, N_all, k, k) and
+        the anchors' squared norms (A, n).
+    """
+    m = len(zs)
+    others = [[b for b in range(m) if b != a] for a in anchors]
+    cross: dict[tuple[int, int], torch.Tensor] = {}
+    for a, oth in zip(anchors, others):
+        for b in oth:
+            if (a, b) not in cross:
+                cross[(a, b)] = zs[a] @ cands[b].T
+                if cands[b] is zs[b] and cands[a] is zs[a]:
+                    cross[(b, a)] = cross[(a, b)].T
+    full_gram = rowwise_gram(cands)  # (N_all, M, M)
+    idx = torch.as_tensor(others, device=full_gram.device)  # (A, M−1)
+    grams = full_gram[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1)  # (A, N_all, M−1, M−1)
+    sq_norms = torch.stack([(zs[a] * zs[a]).sum(-1) for a in anchors])
+    return [[cross[(a, b)] for b in oth] for a, oth in zip(anchors, others)], grams, sq_norms
+
+
 def projection_scores_from_gram(
     cross: Sequence[Sequence[torch.Tensor]],
     grams: torch.Tensor,
@@ -349,16 +408,7 @@ def projection_scores_from_gram(
     ``cross[a]``: the k cross matrices (Na, Nt) of anchor a (they may be shared between anchors, e.g. one the
     transpose of another's); ``grams`` (A, Nt, k, k); ``anchor_sq_norms`` (A, Na). Returns A scores (Na, Nt).
     """
-    n_anchor = len(cross)
-    if grams.dim() != 4 or grams.shape[0] != n_anchor or anchor_sq_norms.shape[0] != n_anchor:
-        raise ValueError(
-            f"projection scores: {n_anchor} anchors need grams (A, Nt, k, k) and norms (A, Na), got "
-            f"{tuple(grams.shape)} and {tuple(anchor_sq_norms.shape)}"
-        )
-    k = grams.shape[-1]
-    if any(len(c) != k for c in cross):
-        raise ValueError(f"projection scores: every anchor needs k = {k} cross matrices")
-    flat = [c for per in cross for c in per]
+    flat = flat_anchor_inputs(cross, grams, anchor_sq_norms, "projection scores")
     return _ProjectionScores.apply(grams, anchor_sq_norms, float(ridge), check_kernel(kernel), *flat)
 
 
@@ -524,24 +574,8 @@ class OVAIBLoss(nn.Module):
         terms: dict[str, torch.Tensor] = {}
         per_anchor = []
         if self.projectors is None:
-            # pairwise Gram matrices (local rows × candidates): without gathering each pair is one matmul shared by
-            # its two anchors (the M(M−1)/2 matmuls of pairwise CLIP)
-            cross: dict[tuple[int, int], torch.Tensor] = {}
-            for a in range(m):
-                for b in range(m):
-                    if a == b or (a, b) in cross:
-                        continue
-                    cross[(a, b)] = zs[a] @ cands[b].T
-                    if cands[b] is zs[b]:
-                        cross[(b, a)] = cross[(a, b)].T
-            full_gram = rowwise_gram(cands)  # (N_all, M, M): every tuple Gram matrix is a sub-block
-            others = [[b for b in range(m) if b != a] for a in range(m)]
-            idx = torch.as_tensor(others, device=full_gram.device)  # (M, M−1)
-            grams = full_gram[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1)  # (M, N_all, M−1, M−1)
-            sq_norms = torch.stack([(z * z).sum(-1) for z in zs])
-            scores = projection_scores_from_gram(
-                [[cross[(a, b)] for b in others[a]] for a in range(m)], grams, sq_norms, self.ridge, self.kernel
-            )
+            cross, grams, sq_norms = one_vs_rest_inputs(zs, cands, range(m))
+            scores = projection_scores_from_gram(cross, grams, sq_norms, self.ridge, self.kernel)
             for s in scores:
                 per_anchor.append(contrastive_ce(scale * s, self.positive_in_denominator, targets=targets))
         else:
