@@ -282,8 +282,9 @@ def sync_archive(plan: Sequence[PlannedRun], archive: str | Path, restore: bool 
 
     A run whose folder lacks a complete ``results.json`` of its fingerprint but whose archived copy is one gets it
     restored (its status becomes ``done``); a complete run whose archived copy is missing or differs (another
-    configuration, or the run was redone with ``--force``) is archived. Archived files of other configurations are never restored. With
-    ``restore=False`` nothing is written: the count of restorable runs is returned (for ``--dry-run``).
+    configuration, or the run was redone with ``--force``) is archived. Archived files of other configurations are
+    never restored. With ``restore=False`` nothing is written: the count of restorable runs is returned (for
+    ``--dry-run``).
 
     Returns:
         ``(restored, archived)`` counts.

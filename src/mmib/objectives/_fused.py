@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-#: squared-norm floor of the score (as in :mod:`mmib.objectives.ova_ib`)
+#: squared-norm floor of the projection score (the eager kernel of :mod:`mmib.objectives.ova_ib` uses it too)
 EPS2 = 1e-24
 
 
@@ -235,6 +235,16 @@ def call(name: str, *args, who: str = "kernel='compiled'"):
             stacklevel=4,
         )
         return None
+
+
+def run(name: str, kernel: str, *args, who: str = "kernel='compiled'"):
+    """The kernel ``name`` of :data:`KERNELS` on ``args``: compiled when ``kernel == "compiled"`` and compilation
+    works (:func:`call`), else the same function run eagerly."""
+    if kernel == "compiled":
+        out = call(name, *args, who=who)
+        if out is not None:
+            return out
+    return KERNELS[name](*args)
 
 
 def mark_failed(reason: str) -> None:

@@ -44,6 +44,7 @@ from mmib.objectives.ova_ib import (
 GRAM_RIDGE = 1e-10
 #: volumes are sqrt(max(det G, VOLUME_EPS)) so that the gradient of a zero volume stays finite
 VOLUME_EPS = 1e-20
+_WHO = "GRAM kernel='compiled'"
 
 
 class DirectTemperature(nn.Module):
@@ -109,12 +110,8 @@ class _GramVolumes(torch.autograd.Function):
         det_col = det_k.to(dtype).unsqueeze(-1)  # (A, Nt, 1)
         sq = sq_norms.to(dtype).unsqueeze(1)  # (A, 1, Na)
         xs = [c.T.contiguous() for c in cross]
-        out = None
-        if kernel == "compiled":
-            out = _fused.call("volumes_forward", xs, coef, det_col, sq, VOLUME_EPS, who="GRAM kernel='compiled'")
-        ctx.kernel = "compiled" if out is not None else "eager"
-        if out is None:
-            out = _fused.volumes_forward(xs, coef, det_col, sq, VOLUME_EPS)
+        ctx.kernel = kernel
+        out = _fused.run("volumes_forward", kernel, xs, coef, det_col, sq, VOLUME_EPS, who=_WHO)
         del xs
         ctx.n_anchor = n_anchor
         ctx.grams_dtype, ctx.sq_dtype = grams.dtype, sq_norms.dtype
@@ -131,11 +128,7 @@ class _GramVolumes(torch.autograd.Function):
         dtype = states[0][0].dtype
         gv = [g.T.contiguous() if g is not None else torch.zeros_like(st[0]) for g, st in zip(grad_out, states)]
         det_col = det_k.to(dtype).unsqueeze(-1)
-        out = None
-        if ctx.kernel == "compiled":
-            out = _fused.call("volumes_backward", gv, states, det_col, VOLUME_EPS, who="GRAM kernel='compiled'")
-        if out is None:
-            out = _fused.volumes_backward(gv, states, det_col, VOLUME_EPS)
+        out = _fused.run("volumes_backward", ctx.kernel, gv, states, det_col, VOLUME_EPS, who=_WHO)
         k_inv = linv.mT @ linv  # (A, Nt, k, k) float64
         grad_grams = linv.new_empty(linv.shape)
         grad_sq, grad_cross = [], []

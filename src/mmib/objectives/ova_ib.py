@@ -41,7 +41,8 @@ from mmib.objectives.base import (
 
 #: dtype of the (M−1)×(M−1) algebra of the projection score
 SMALL_ALGEBRA_DTYPE = torch.float64
-_EPS = 1e-12
+#: squared-norm floor of the score (zero anchors, zero projections): one value for both kernels
+_EPS2 = _fused.EPS2
 
 
 def _small_dtype(t: torch.Tensor) -> torch.dtype:
@@ -156,8 +157,8 @@ class _ProjectionScores(torch.autograd.Function):
         _, linv = factor_tuple_grams(grams, ridge, "projection score")
         dtype = cross[0].dtype
         sq = sq_norms.to(dtype)
-        z_ok = sq > _EPS**2
-        z_norm = sq.clamp_min(_EPS**2).sqrt()  # (A, Na)
+        z_ok = sq > _EPS2
+        z_norm = sq.clamp_min(_EPS2).sqrt()  # (A, Na)
         out = None
         if kernel == "compiled":
             xs = [x for a in range(n_anchor) for x in candidate_major(a)]
@@ -222,7 +223,7 @@ class _ProjectionScores(torch.autograd.Function):
 
 
 #: the kernels of the projection score's elementwise algebra (:class:`_ProjectionScores`)
-KERNELS = ("eager", "compiled")
+KERNEL_CHOICES = ("eager", "compiled")
 
 
 def _fused_call(which: str, coef: torch.Tensor, *args):
@@ -248,8 +249,8 @@ def _eager_forward(xs, coef, z_norm, ridge):
         q1 = _sum_of_squares(y)
         w = _upper_mix(y, cf, out=[wbuf[r, i] for i in range(k)])
         p = torch.addcmul(q1, _sum_of_squares(w), q1.new_tensor(-ridge))  # P = q1 − λ q2
-        p_ok = p > _EPS**2
-        p.clamp_min_(_EPS**2)
+        p_ok = p > _EPS2
+        p.clamp_min_(_EPS2)
         inv = p.sqrt().mul_(z_norm).reciprocal_()  # 1 / (‖z‖ √P)
         torch.mul(q1, inv, out=s[r])
         # ∂s/∂q1 = 1/(‖z‖√P) − s/(2P) and ∂s/∂q2 = λ s/(2P), both zero through a clamped P
@@ -308,9 +309,9 @@ def _row_coefficients(linv: torch.Tensor, dtype: torch.dtype) -> list[list[torch
 
 
 def check_kernel(kernel: str) -> str:
-    """Validate the name of a projection-score kernel (:data:`KERNELS`)."""
-    if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+    """Validate the name of a projection-score kernel (:data:`KERNEL_CHOICES`)."""
+    if kernel not in KERNEL_CHOICES:
+        raise ValueError(f"kernel must be one of {KERNEL_CHOICES}, got {kernel!r}")
     return kernel
 
 
