@@ -58,7 +58,8 @@ class CoMMMethod(AugmentedMethod):
                                    hidden_dim=int(self.cfg.get("head_hidden", 512)))
         ocfg = dict(self.cfg.get("objective") or {})
         self.objective = CoMMLoss(temperature=float(ocfg.get("temperature", 0.1)), terms=str(ocfg.get("terms", "all")),
-                                  reduction=str(ocfg.get("reduction", "sum")))
+                                  reduction=str(ocfg.get("reduction", "sum")),
+                                  gather_distributed=bool(ocfg.get("gather_distributed", False)))
         self.unimodal_views = str(self.cfg.get("unimodal_views", "augmented"))
         if self.unimodal_views not in UNIMODAL_VIEWS:
             raise MMIBError(f"method 'comm': unimodal_views must be one of {', '.join(UNIMODAL_VIEWS)}, got "

@@ -8,6 +8,9 @@
 * ``supcon``: supervised contrastive learning (Khosla et al. 2020) over the modalities' embeddings (and
   ``n_views`` augmented views of each) with the labels defining the positives (FactorCL: learns I(X1;X2|Y)).
 
+``method.objective.gather_distributed`` (default false) takes the negatives of every contrastive loss (Cross's
+InfoNCE, Cross+Self's NT-Xent, SupCon) from every process, with gradients; a no-op without a process group.
+
 Downstream probes use the encoder outputs (``space="representation"``); ``space="embedding"`` is the cross-modal
 projector output.
 """
@@ -71,6 +74,7 @@ class _EncoderHeadBaseline(AugmentedMethod):
         self.encoders = self.build_encoders(rep)
         self.heads = nn.ModuleDict({m: ProjectionHead(rep, emb, layers, hidden_dim=self.cfg.get("head_hidden"))
                                     for m in spec.modality_names})
+        self.gather_distributed = bool((self.cfg.get("objective") or {}).get("gather_distributed", False))
 
     def _encode(self, x: Mapping[str, torch.Tensor], batch: Batch, m: str) -> torch.Tensor:
         return self.encoders[m](x[m], self.lengths_of(batch, m))
@@ -91,7 +95,8 @@ class CrossMethod(_EncoderHeadBaseline):
         super().__init__(spec, cfg, encoder_cfg)
         self.cross_objective = PairwiseCLIPLoss(temperature=float(self.cfg.get("temperature", 0.1)),
                                                 learn_temperature=bool(self.cfg.get("learn_temperature", False)),
-                                                reduction=str(self.cfg.get("reduction", "mean")))
+                                                reduction=str(self.cfg.get("reduction", "mean")),
+                                                gather_distributed=self.gather_distributed)
 
     def _cross(self, batch: Batch, mods: Sequence[str]) -> tuple[LossOutput, dict[str, torch.Tensor]]:
         x = self.augment(batch, mods)
@@ -116,7 +121,8 @@ class CrossSelfMethod(CrossMethod):
             m: ProjectionHead(rep, int(self.cfg.get("self_embed_dim", 256)), 3,
                               hidden_dim=int(self.cfg.get("self_head_hidden", 1024)))
             for m in spec.modality_names})
-        self.self_objective = NTXentLoss(float(self.cfg.get("self_temperature", 0.1)))
+        self.self_objective = NTXentLoss(float(self.cfg.get("self_temperature", 0.1)),
+                                         gather_distributed=self.gather_distributed)
         self.self_weight = float(self.cfg.get("self_weight", 1.0))
         if self.self_weight < 0:
             raise MMIBError(f"method '{self.name}': self_weight must be >= 0, got {self.self_weight}")
@@ -155,7 +161,8 @@ class SupConMethod(_EncoderHeadBaseline):
         if self.n_views < 1:
             raise MMIBError(f"method 'supcon': n_views must be >= 1, got {self.n_views}")
         t = float(self.cfg.get("temperature", 0.07))
-        self.objective = SupConLoss(t, base_temperature=self.cfg.get("base_temperature", t))
+        self.objective = SupConLoss(t, base_temperature=self.cfg.get("base_temperature", t),
+                                    gather_distributed=self.gather_distributed)
 
     def loss(self, batch: Batch) -> LossOutput:
         mods = self.modalities_of(batch, self.spec.modality_names)

@@ -116,8 +116,9 @@ def plugin_mi(joint: torch.Tensor) -> torch.Tensor:
     """``Σ P(a,y) log[P(a,y) / (P(a) P(y))]`` of a (C, C') joint (nats; 0 log 0 = 0)."""
     joint = joint / joint.sum()
     pa, pb = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
-    ratio = joint / (pa * pb).clamp_min(1e-300)
-    return torch.where(joint > 0, joint * ratio.clamp_min(1e-300).log(), torch.zeros_like(joint)).sum()
+    floor = max(1e-300, torch.finfo(joint.dtype).tiny)  # 1e-300 rounds to 0 in float32
+    ratio = joint / (pa * pb).clamp_min(floor)
+    return torch.where(joint > 0, joint * ratio.clamp_min(floor).log(), torch.zeros_like(joint)).sum()
 
 
 def plugin_ib(assigns: Sequence[torch.Tensor], input_assigns: Sequence[torch.Tensor], fused_assign: torch.Tensor,
@@ -159,6 +160,10 @@ class IBBLoss(torch.nn.Module):
         temperature, normalize: see :func:`soft_assign`.
         modality_alignment: ``False`` is the "w/o MSRA" ablation (only IBB^(fuse)).
         eps: clamp of Q before the log.
+
+    The class prior is floored before its log at ``max(1e-300, finfo(dtype).tiny)`` (1e-300 in float64, ≈1.2e-38
+    in float32, where 1e-300 rounds to 0): a class with prior 0 (absent from the split the prior was counted on)
+    gives a large finite U instead of an infinite loss and NaN gradients.
     """
 
     def __init__(self, eta: float = 0.5, temperature: float = 1.0, normalize: bool = False,
@@ -181,7 +186,7 @@ class IBBLoss(torch.nn.Module):
         m = len(reps)
         if not (len(inputs) == len(feature_centroids) == len(input_centroids) == len(qs) == m) or m < 2:
             raise ValueError("IBBLoss: reps, inputs, centroids and Q must be given for the same >= 2 modalities")
-        log_prior = prior.clamp_min(1e-300).log()
+        log_prior = prior.clamp_min(max(1e-300, torch.finfo(prior.dtype).tiny)).log()
         a = [self.assign(z, c) for z, c in zip(reps, feature_centroids)]
         # inputs are fixed data: their soft assignments never carry gradient
         b = [soft_assign(x.detach(), c, self.temperature, self.normalize) for x, c in zip(inputs, input_centroids)]

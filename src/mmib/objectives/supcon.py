@@ -7,6 +7,11 @@ the N·V embeddings is an anchor i with A(i) = every other embedding and P(i) = 
     L = (τ / τ_base) · mean_i [ −1/|P(i)| Σ_{p ∈ P(i)} log exp(z_i·z_p/τ) / Σ_{a ∈ A(i)} exp(z_i·z_a/τ) ]
 
 (z L2-normalized). Without labels, P(i) = the other views of i's sample (SimCLR / multi-view InfoNCE).
+
+With ``gather_distributed`` (and a process group) the anchors are this process's N·V embeddings and A(i), P(i) range
+over the embeddings (and labels) of every process, all-gathered with gradients by
+:func:`mmib.objectives.base.gather_candidates` as in the other contrastive objectives; the mean over processes of
+the per-process losses is then the loss of the whole global batch (equal per-process batch sizes).
 """
 
 from __future__ import annotations
@@ -16,26 +21,38 @@ from collections.abc import Mapping, Sequence
 import torch
 from torch import nn
 
-from mmib.objectives.base import LossOutput, Temperature, check_embeddings, l2_normalize
+from mmib.objectives.base import LossOutput, Temperature, check_embeddings, gather_candidates, l2_normalize
+from mmib.utils.dist import gather_with_grad
 
 
 def supcon_loss(views: Sequence[torch.Tensor], labels: torch.Tensor | None, scale: torch.Tensor | float,
-                base_temperature: float | None = None) -> torch.Tensor:
-    """SupCon over a list of V views (N, d) of the same samples; ``labels`` (N,) or ``None`` (self-supervised)."""
+                base_temperature: float | None = None, gather_distributed: bool = False) -> torch.Tensor:
+    """SupCon over a list of V views (N, d) of the same samples; ``labels`` (N,) or ``None`` (self-supervised).
+
+    With ``gather_distributed`` the candidates and positives come from every process (see the module docstring)."""
     v = len(views)
     n = views[0].shape[0]
-    z = l2_normalize(torch.cat(list(views)))  # (V·N, d), view-major
+    if labels is not None and labels.shape != (n,):
+        raise ValueError(f"supcon: labels must have shape ({n},), got {tuple(labels.shape)}")
+    zv = [l2_normalize(z) for z in views]
+    z = torch.cat(zv)  # (V·N, d) anchors, view-major
+    cands, local_idx = gather_candidates(zv, gather_distributed)  # local_idx: this process's rows among them
+    big = cands[0].shape[0]  # N, or the global batch W·N
+    c = torch.cat(cands)  # (V·big, d), view-major
     if labels is None:
-        sample = torch.arange(n, device=z.device).repeat(v)
+        sample_all = torch.arange(big, device=z.device).repeat(v)
+        sample = local_idx.repeat(v)
     else:
-        if labels.shape != (n,):
-            raise ValueError(f"supcon: labels must have shape ({n},), got {tuple(labels.shape)}")
-        sample = labels.to(z.device).repeat(v)
-    logits = scale * (z @ z.T)
-    eye = torch.eye(v * n, dtype=torch.bool, device=z.device)
-    logits = logits.masked_fill(eye, float("-inf"))
+        labels = labels.to(z.device)
+        all_labels = gather_with_grad(labels) if gather_distributed else labels
+        sample_all, sample = all_labels.repeat(v), labels.repeat(v)
+    logits = scale * (z @ c.T)  # (V·N, V·big)
+    self_col = torch.cat([local_idx + k * big for k in range(v)])
+    is_self = torch.zeros(v * n, v * big, dtype=torch.bool, device=z.device)
+    is_self[torch.arange(v * n, device=z.device), self_col] = True
+    logits = logits.masked_fill(is_self, float("-inf"))
     log_prob = logits - logits.logsumexp(1, keepdim=True)
-    pos = (sample[:, None] == sample[None, :]) & ~eye
+    pos = (sample[:, None] == sample_all[None, :]) & ~is_self
     n_pos = pos.sum(1)
     if bool((n_pos == 0).any()):
         raise ValueError("supcon: an anchor has no positive (needs >= 2 views, or >= 2 samples per label)")
@@ -53,18 +70,21 @@ class SupConLoss(nn.Module):
         temperature: τ > 0 (Khosla et al.; FactorCL code: 0.07).
         base_temperature: multiply the loss by τ/τ_base as the reference code does (``None``: no factor).
         learn_temperature: learn τ.
+        gather_distributed: take candidates and positives from every process (with gradients); a no-op without a
+            process group.
 
     ``forward(views, labels)``: ``views`` a mapping or list of (N, d) tensors (>= 1 view; with one view and
     labels, positives are the other same-label samples), ``labels`` (N,) integer classes or ``None``.
     """
 
     def __init__(self, temperature: float = 0.07, base_temperature: float | None = 0.07,
-                 learn_temperature: bool = False) -> None:
+                 learn_temperature: bool = False, gather_distributed: bool = False) -> None:
         super().__init__()
         self.temperature = Temperature(temperature, learnable=learn_temperature)
         if base_temperature is not None and not base_temperature > 0:
             raise ValueError(f"SupConLoss: base_temperature must be > 0 or None, got {base_temperature!r}")
         self.base_temperature = base_temperature
+        self.gather_distributed = bool(gather_distributed)
 
     def forward(self, views: Mapping[str, torch.Tensor] | Sequence[torch.Tensor],
                 labels: torch.Tensor | None = None) -> LossOutput:
@@ -73,5 +93,5 @@ class SupConLoss(nn.Module):
             raise ValueError("SupConLoss: without labels it needs at least 2 views")
         if labels is not None and labels.is_floating_point():
             raise ValueError("SupConLoss: labels must be integer class indices")
-        loss = supcon_loss(zs, labels, self.temperature.scale(), self.base_temperature)
+        loss = supcon_loss(zs, labels, self.temperature.scale(), self.base_temperature, self.gather_distributed)
         return LossOutput(loss, {"supcon": loss.detach()})
