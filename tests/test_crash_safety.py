@@ -50,3 +50,39 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
         torch.testing.assert_close(p, q, rtol=0, atol=0)
     meta = json.loads((tmp_path / "killed" / "run.json").read_text())
     assert meta["resumed_from"].endswith("last.ckpt")
+
+
+def _truncated_copy(run_dir, name="trunc.ckpt", keep=0.5):
+    src = run_dir / "checkpoints" / "last.ckpt"
+    data = src.read_bytes()
+    dst = run_dir / "checkpoints" / name
+    dst.write_bytes(data[: int(len(data) * keep)])
+    return dst
+
+
+def test_truncated_or_corrupted_checkpoint_is_one_line_error(tmp_path):
+    import pytest
+
+    from mmib.errors import MMIBError
+    from mmib.methods.registry import load_method
+
+    base = ["data.views=[0,5]", "trainer.enable_progress_bar=false", "data.batch_size=256", "trainer.max_epochs=1"]
+    res = train(compose_config([*base, f"run_dir={tmp_path}", "name=t"]))
+    trunc = _truncated_copy(res.run_dir)
+    with pytest.raises(MMIBError, match=r"trunc\.ckpt': not a readable checkpoint \(truncated or corrupted\?\): ") as e:
+        load_method(str(trunc))
+    assert "\n" not in str(e.value)
+    garbage = res.run_dir / "checkpoints" / "garbage.ckpt"
+    garbage.write_bytes(b"\x80\x04not a pickle at all" * 10)
+    with pytest.raises(MMIBError, match=r"garbage\.ckpt': not a readable checkpoint"):
+        load_method(str(garbage))
+    other = res.run_dir / "checkpoints" / "other.ckpt"
+    torch.save({"weights": torch.zeros(2)}, other)
+    with pytest.raises(MMIBError, match=r"other\.ckpt': not an mmib checkpoint \(lacks method_name"):
+        load_method(str(other))
+    # resume= an explicit truncated file, and resume=last when last.ckpt itself is truncated
+    with pytest.raises(MMIBError, match=r"trunc\.ckpt': not a readable checkpoint \(truncated or corrupted\?\)"):
+        train(compose_config([*base, f"run_dir={tmp_path}", "name=t", f"resume={trunc}", "trainer.max_epochs=2"]))
+    _truncated_copy(res.run_dir, "last.ckpt", keep=0.9)
+    with pytest.raises(MMIBError, match=r"last\.ckpt': not a readable checkpoint \(truncated or corrupted\?\)"):
+        train(compose_config([*base, f"run_dir={tmp_path}", "name=t", "resume=last", "trainer.max_epochs=2"]))

@@ -101,3 +101,47 @@ def test_loss_terms_are_logged_once_per_epoch_as_batch_weighted_means(tmp_path):
     m.log = lambda k, v, **kw: logged.__setitem__(k, float(v))
     m._flush_terms("val")
     assert logged == {"val/t": pytest.approx((1 * 2 + 3 * 6) / 8)} and not m._term_sums
+
+
+class _Built(Exception):
+    pass
+
+
+@pytest.mark.parametrize("rank", [0, 1, 3])
+def test_rank_seed_offset_reaches_the_method(tmp_path, monkeypatch, rank):
+    """Rank 0 builds the method under the run seed (single-process runs unchanged); rank r > 0 under seed + r, so
+    whatever the method draws from the global RNG when built (AugmentedMethod's augmentation seed) differs."""
+    import mmib.engine as engine
+    import mmib.utils.dist as dist
+
+    seen = {}
+
+    def record(cfg, spec):
+        seen["initial_seed"] = torch.initial_seed()
+        seen["draw"] = int(torch.randint(0, 2**62, (1,)))
+        raise _Built
+
+    monkeypatch.setattr(dist, "launch_rank", lambda: rank)
+    monkeypatch.setattr(engine, "build_method_from_config", record)
+    with pytest.raises(_Built):
+        train(_cfg(tmp_path, "trainer.max_epochs=1", "name=s", "seed=11"))
+    assert seen["initial_seed"] == 11 + rank
+    torch.manual_seed(11 + rank)
+    assert seen["draw"] == int(torch.randint(0, 2**62, (1,)))
+    assert engine.rank_seed(11, 0) == 11 and engine.rank_seed(11, 2) == 13
+
+
+def test_evaluation_on_rank_above_zero_writes_nothing(tmp_path, monkeypatch):
+    import mmib.utils.dist as dist
+    from mmib.eval.evaluate import evaluate
+
+    res = train(_cfg(tmp_path, "trainer.max_epochs=1", "name=e"))
+    out = tmp_path / "eval"
+    monkeypatch.setattr(dist, "launch_rank", lambda: 1)
+    r = evaluate(res.method, res.datamodule, [{"protocol": "probe", "probes": ["linear"]}], out_dir=out)
+    assert r["skipped_on_rank"] == 1 and r["complete"] is False and r["protocols"] == {}
+    assert not out.exists()
+    monkeypatch.setattr(dist, "launch_rank", lambda: 0)
+    r = evaluate(res.method, res.datamodule, [{"protocol": "probe", "probes": ["linear"]}], out_dir=out)
+    assert r["complete"] and "skipped_on_rank" not in r
+    assert (out / "results.json").is_file() and (out / "report.md").is_file()

@@ -2,7 +2,7 @@
 
     mmib train [key=value ...]          train a method (Hydra overrides: method=clip data.views=[0,2,5] ...)
     mmib eval RUN_DIR [--probe ...]     evaluate a trained run (mmib.eval.cli)
-    mmib demo                           pretrain CLIP on the 6-view UCI digits and compare probes
+    mmib demo [key=value ...]           pretrain CLIP on the 6-view UCI digits and compare probes
     mmib data list                      data sets with their modalities, shapes and tasks
     mmib methods                        the registered methods
     mmib experiments                    the paper recipes (train one with experiment=<name>)
@@ -50,7 +50,10 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from mmib.demo import print_table, run_demo
 
-    r = run_demo(args.out, max_epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    r = run_demo(args.out, max_epochs=args.epochs, seed=args.seed, progress=not args.no_progress,
+                 overrides=args.overrides)
+    if r.get("skipped_on_rank"):  # several processes (trainer.devices=2 ...): rank 0 alone reports
+        return 0
     print_table(r)
     print(f"report: {args.out}/report.md  results: {args.out}/results.json")
     return 0
@@ -135,11 +138,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("overrides", nargs="*", help="e.g. method=clip data=mfeat data.views=[0,2,5] trainer.max_epochs=5")
     t.set_defaults(func=_cmd_train)
 
-    d = sub.add_parser("demo", help="pretrain CLIP on the 6-view UCI digits and compare probes")
+    d = sub.add_parser("demo", help="pretrain CLIP on the 6-view UCI digits and compare probes",
+                       description="Run the packaged `demo` bench suite: pretrain pairwise CLIP on the 6-view UCI "
+                                   "digits, then probe, modality subsets, retrieval and plots; writes "
+                                   "<out>/report.md and <out>/results.json. Trailing key=value arguments are config "
+                                   "overrides of the run, as for `mmib train`, e.g. `mmib demo trainer.devices=2 "
+                                   "trainer.strategy=ddp trainer.accelerator=cpu` (rank 0 alone evaluates and "
+                                   "writes) or `mmib demo data.batch_size=128`.")
     d.add_argument("--out", default="runs/demo")
     d.add_argument("--epochs", type=int, default=30)
     d.add_argument("--seed", type=int, default=0)
     d.add_argument("--no-progress", action="store_true")
+    d.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides of the demo run (Hydra style), e.g. trainer.devices=2 trainer.strategy=ddp "
+                        "method.objective.gather_distributed=true")
     d.set_defaults(func=_cmd_demo)
 
     data = sub.add_parser("data", help="data sets")

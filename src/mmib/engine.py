@@ -27,7 +27,7 @@ from mmib.data.dataset import MultimodalDataset
 from mmib.data.registry import build_dataset
 from mmib.errors import MMIBError
 from mmib.methods.base import Method
-from mmib.methods.registry import build_method
+from mmib.methods.registry import build_method, read_checkpoint
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
 PACKAGES = ("mmib", "torch", "lightning", "torchmetrics", "hydra-core", "numpy", "scipy", "scikit-learn", "mvlearn",
@@ -115,11 +115,18 @@ class RNGStateCallback(L.Callback):
         import numpy as np
 
         name, keys, pos, has_gauss, cached = np.random.get_state()
-        checkpoint["mmib_rng"] = {  # plain types and tensors only: checkpoints load with weights_only=True
+        state = {  # plain types and tensors only: checkpoints load with weights_only=True
             "torch": torch.get_rng_state(),
             "numpy": [str(name), torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)],
             "python": random.getstate(),
         }
+        checkpoint["mmib_rng"] = state
+        if trainer.world_size > 1 and torch.distributed.is_available() and torch.distributed.is_initialized():
+            # every rank dumps the checkpoint (rank 0 alone writes it): keep each rank's own states, so a resumed
+            # multi-process run does not give every rank rank 0's random numbers
+            per_rank: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(per_rank, state)
+            checkpoint["mmib_rng_per_rank"] = per_rank
 
     def on_load_checkpoint(self, trainer, pl_module, checkpoint):
         import random
@@ -127,6 +134,9 @@ class RNGStateCallback(L.Callback):
         import numpy as np
 
         st = checkpoint.get("mmib_rng")
+        per_rank = checkpoint.get("mmib_rng_per_rank")
+        if per_rank and len(per_rank) == trainer.world_size:
+            st = per_rank[trainer.global_rank]
         if st:
             torch.set_rng_state(st["torch"])
             name, keys, pos, has_gauss, cached = st["numpy"]
@@ -181,7 +191,30 @@ def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
             p = p / "checkpoints" / "last.ckpt"
     if not p.is_file():
         raise MMIBError(f"resume: no checkpoint at '{p}' (give a .ckpt file, a run folder, or 'last')")
+    read_checkpoint(p, mmap=True)  # a truncated or corrupted file: one line, not Lightning's traceback
     return str(p)
+
+
+def rank_seed(seed: int, rank: int) -> int:
+    """The global seed of process ``rank``: ``seed`` on rank 0 (a single-process run is unchanged), ``seed + rank``
+    on the others, so dropout, augmentations and other draws from the global RNG differ between processes. The data
+    module keeps the run seed on every rank (same splits, same epoch permutation, sharded by rank)."""
+    return int(seed) + int(rank)
+
+
+def is_rank_zero() -> bool:
+    """True on the process that writes files and prints (global rank 0, also before the process group exists)."""
+    from mmib.utils.dist import launch_rank
+
+    return launch_rank() == 0
+
+
+def barrier() -> None:
+    """Wait for every process when a process group exists (after Lightning's DDP fit); a no-op otherwise."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
 
 
 def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, callbacks: list | None = None) -> TrainResult:
@@ -191,14 +224,18 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
     seed = int(c["seed"])
     L.seed_everything(seed, workers=True, verbose=False)
     dm = build_datamodule(c, dataset)
-    L.seed_everything(seed, workers=True, verbose=False)
+    from mmib.utils.dist import launch_rank
+
+    rank = launch_rank()
+    # the run seed (recorded in run.json) on rank 0; seed + rank on the others, set before the method is built so
+    # that everything it draws from the global RNG (e.g. the augmenter's seed) differs per process (rank_seed)
+    L.seed_everything(rank_seed(seed, rank), workers=True, verbose=False)
     method = build_method_from_config(c, dm.spec)
     run_dir = Path(c.get("run_dir") or "runs") / run_name(c)
     run_dir.mkdir(parents=True, exist_ok=True)
     resume = resolve_resume(c.get("resume"), run_dir)
-    from mmib.utils.dist import launch_rank
 
-    if launch_rank() == 0:
+    if rank == 0:
         atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(c)))
         meta = run_metadata(seed)
         meta.update({"method": c["method"]["name"], "data": dm.spec.to_dict(), "splits": dm.summary(),

@@ -156,12 +156,13 @@ def select_runs(suite: Suite, plan: list[PlannedRun], methods: Sequence[str] | N
 
 def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     from mmib.config import compose_config, to_container
-    from mmib.engine import load_run, train
+    from mmib.engine import is_rank_zero, load_run, train
     from mmib.eval.evaluate import evaluate
     from mmib.utils.io import atomic_write_json
 
     status = run.status
-    if status == "stale":
+    rank_zero = is_rank_zero()  # under several processes rank 0 alone deletes and writes files
+    if status == "stale" and rank_zero:
         shutil.rmtree(run.folder)  # a run of another configuration: it does not belong to this suite any more
         status = "new"
     ov = list(run.overrides)
@@ -170,8 +171,10 @@ def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     cfg = compose_config(ov)
     c = to_container(cfg)
     run.folder.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(run.folder / MARKER, {"suite": suite.name, "variant": run.variant.name, "data": run.data.name,
-                                            "seed": run.seed, "fingerprint": run.fingerprint, "overrides": ov})
+    if rank_zero:
+        atomic_write_json(run.folder / MARKER, {"suite": suite.name, "variant": run.variant.name, "data": run.data.name,
+                                                "seed": run.seed, "fingerprint": run.fingerprint,
+                                                "overrides": ov})
     if status == "evaluate":
         _, method, dm = load_run(run.folder)
     else:
@@ -222,8 +225,16 @@ def run_suite(
         the suite's aggregate results (also written to ``<out_dir>/results.json``).
     """
     from mmib.bench.report import print_leaderboard, write_bench_report
+    from mmib.engine import is_rank_zero
     from mmib.eval.report import make_console
 
+    # Under DDP Lightning re-runs the whole command on every rank: all ranks train (together), rank 0 alone
+    # evaluates (the others wait for it, see mmib.eval.evaluate), archives, writes the suite's files and prints.
+    rank_zero = is_rank_zero()
+    if not rank_zero:
+        from rich.console import Console
+
+        console = Console(quiet=True)
     console = console or make_console()
     suite = load_suite(suite)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
@@ -261,11 +272,15 @@ def run_suite(
             console.print(f"  failed: {type(e).__name__}: {e}", highlight=False, markup=False)
             continue
         console.print(f"  done in {time.time() - t1:.1f} s", highlight=False)
-        if arch is not None:
+        if arch is not None and rank_zero:
             sync_archive([r], arch)
-    if arch is not None:
+    if arch is not None and rank_zero:
         sync_archive(plan, arch)
     results = collect_suite(suite, out, plan, failures, seconds=time.time() - t0)
+    if not rank_zero:
+        from mmib.utils.dist import launch_rank
+
+        return {**results, "skipped_on_rank": launch_rank()}
     write_bench_report(results, out)
     if print_summary:
         print_leaderboard(results, console)

@@ -67,6 +67,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     run = Path(args.run)
     out = Path(args.out) if args.out else (run.parent.parent if run.suffix == ".ckpt" else run)
     results = evaluate_run(args.run, protocols, out_dir=out, progress=not args.no_progress, seed=args.seed)
+    if results.get("skipped_on_rank"):  # several processes (torchrun / srun): rank 0 alone evaluates and reports
+        return 0
     print_results(results)
     print(f"report: {out / 'report.md'}  results: {out / 'results.json'}")
     return 0

@@ -39,7 +39,26 @@ def evaluate(
     extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``protocols`` (see :func:`~mmib.eval.protocols.parse_protocols`; default: all) on ``method`` with the
-    splits of ``dm``. With ``out_dir``, writes ``results.json``, ``report.md`` and the plots there."""
+    splits of ``dm``. With ``out_dir``, writes ``results.json``, ``report.md`` and the plots there.
+
+    Under several processes (e.g. after a DDP fit, where Lightning re-ran the command on every rank) rank 0 alone
+    evaluates and writes; the other ranks wait for it (a barrier when a process group exists) and get a result with
+    ``"skipped_on_rank"`` set and ``"complete": false``."""
+    from mmib.engine import barrier
+    from mmib.utils.dist import launch_rank
+
+    rank = launch_rank()
+    if rank != 0:
+        barrier()  # matches rank 0's, after its files are written
+        return {"kind": RESULTS_KIND, "schema_version": SCHEMA_VERSION, "complete": False, "skipped_on_rank": rank,
+                "protocols": {}, "out_dir": str(out_dir) if out_dir is not None else None}
+    try:
+        return _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra)
+    finally:
+        barrier()
+
+
+def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra):
     from mmib.engine import git_commit, package_versions
 
     specs: list[ProtocolSpec] = parse_protocols(protocols)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -26,6 +27,7 @@ import torch
 from mmib.errors import UnknownNameError
 from mmib.info.estimators import build_estimator
 from mmib.info.gaussian import conditional_gaussians, correlated_gaussians, gaussian_club_value
+from mmib.utils.io import atomic_write_text
 
 #: estimator name -> (model that produces it, kind of bound)
 STUDY_ESTIMATORS = {
@@ -335,8 +337,14 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
             ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("MI estimators on correlated Gaussians (top: online traces, smoothed; bottom: estimate vs truth)")
     fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp.png")  # atomic: a crash leaves no half-written plot
+    try:
+        fig.savefig(tmp, dpi=80, format="png")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        plt.close(fig)
 
 
 def load_result(path: str | Path) -> StudyResult:
@@ -354,8 +362,8 @@ def write_outputs(res: StudyResult, out_dir: str | Path, stem: str = "estimators
     out.mkdir(parents=True, exist_ok=True)
     paths = {"md": out / f"{stem}.md", "json": out / f"{stem}.json", "png": out / f"{stem}.png"}
     plot(res, paths["png"])
-    paths["md"].write_text(markdown_report(res, paths["png"].name))
+    atomic_write_text(paths["md"], markdown_report(res, paths["png"].name))
     payload = asdict(res)
     payload["claims"] = claims(res)
-    paths["json"].write_text(json.dumps(payload, indent=1))
+    atomic_write_text(paths["json"], json.dumps(payload, indent=1))
     return paths

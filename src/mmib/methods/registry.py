@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Mapping
 from typing import Any
 
 from mmib.data.spec import DatasetSpec
-from mmib.errors import UnknownNameError
+from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import Method
 
 METHODS: dict[str, type[Method]] = {}
@@ -57,11 +58,34 @@ def build_method(name: str, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_c
     return get_method_class(name)(spec, cfg, encoder_cfg)
 
 
-def load_method(checkpoint: str, map_location: str = "cpu") -> Method:
-    """Rebuild a trained method from a Lightning checkpoint written by the engine."""
+def read_checkpoint(path: str | os.PathLike, map_location: str = "cpu", mmap: bool = False) -> dict[str, Any]:
+    """``torch.load`` of a checkpoint, with a one-line :class:`MMIBError` naming the file when it is truncated or
+    corrupted (instead of torch's UnpicklingError / PytorchStreamReader traceback). ``mmap=True`` maps the tensors
+    instead of reading them (a cheap readability check)."""
     import torch
 
-    ckpt = torch.load(checkpoint, map_location=map_location, weights_only=False)
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
+    except (MemoryError, KeyboardInterrupt):
+        raise
+    except Exception as e:  # UnpicklingError, RuntimeError/OSError from the zip reader, EOFError, ...
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise MMIBError(f"'{path}': not a readable checkpoint (truncated or corrupted?): {reason}") from None
+    if not isinstance(ckpt, dict):
+        raise MMIBError(f"'{path}': not a readable checkpoint (truncated or corrupted?): holds a "
+                        f"{type(ckpt).__name__}, expected a Lightning checkpoint dictionary")
+    return ckpt
+
+
+def load_method(checkpoint: str, map_location: str = "cpu") -> Method:
+    """Rebuild a trained method from a Lightning checkpoint written by the engine."""
+    ckpt = read_checkpoint(checkpoint, map_location=map_location)
+    hp = ckpt.get("hyper_parameters") or {}
+    missing = [k for k in ("method_name", "spec", "cfg", "encoder_cfg") if k not in hp] + \
+        ([] if "state_dict" in ckpt else ["state_dict"])
+    if missing:
+        raise MMIBError(f"'{checkpoint}': not an mmib checkpoint (lacks {', '.join(missing)}); "
+                        "expected one written by `mmib train`")
     hp = ckpt["hyper_parameters"]
     method = build_method(hp["method_name"], DatasetSpec.from_dict(hp["spec"]), hp["cfg"], hp["encoder_cfg"])
     method.load_state_dict(ckpt["state_dict"])
