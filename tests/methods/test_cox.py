@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -209,3 +211,144 @@ def test_bad_configs_raise_clear_errors():
     with pytest.raises(MMIBError, match="run_dir"):
         _method(ds, perceptor={"type": "run"})
     assert isinstance(_method(ds), COXMethod)
+
+
+# ------------------------------------------------------------------ ablations: the loss terms each one produces
+def _explore_terms(ds, **cfg):
+    """Build on ``ds``, cache, refresh into the first explore epoch, and return (method, loss terms) of one training
+    loss on the whole training split (so that the batch holds every anchor and disagreement row)."""
+    meth = _method(ds, **cfg)
+    batch = _dm(ds).split_batch("train")
+    meth.build_cache(batch, len(ds))
+    epoch = meth.connect_epochs if meth.scenario == "semi" else meth.warmup_epochs
+    for e in range(epoch + 1):
+        meth.refresh(e)
+    meth.current_epoch_override = epoch
+    meth.train()
+    torch.manual_seed(0)
+    return meth, meth.loss(batch)
+
+
+@pytest.mark.parametrize("case", ["none", "no_exploration", "no_connection", "no_warmup", "mmd"])
+def test_each_ablation_builds_and_produces_its_loss_terms(case, monkeypatch):
+    monkeypatch.setattr(COXMethod, "current_epoch", property(lambda self: getattr(self, "current_epoch_override", 0)))
+    scen = "unsup" if case in ("no_warmup", "mmd") else "semi"
+    ds = make_cox_sim(**SMALL, scenario=scen, seed=0)
+    cfg = {"scenario": scen, "connect_epochs": 0}
+    if case in ("no_exploration", "no_connection", "no_warmup"):
+        cfg["ablation"] = case
+    if case == "mmd":
+        cfg.update(warmup_selection="mmd", warmup_epochs=1)
+    meth, out = _explore_terms(ds, **cfg)
+    terms = set(out.terms)
+    assert torch.isfinite(out.loss)
+    if case == "none":
+        assert {"ce_labelled", "recon", "kl", "frac_D"} <= terms and float(out.terms["frac_D"]) > 0
+        assert float(out.terms["kl"]) > 0
+    elif case == "no_exploration":
+        assert "kl" not in terms and "frac_D" not in terms
+        assert {"ce_labelled", "recon", "ce_anchor"} <= terms  # the agreement pseudo-labels stay on
+    elif case == "no_connection":
+        assert len(meth.connections) == 0 and not meth.use_connection
+        assert "recon" not in terms and {"ce_labelled", "kl"} <= terms
+        b = _dm(ds).split_batch("test")
+        meth.eval()
+        comps = meth.components(b)
+        assert torch.equal(comps["map:im1"], b["x"]["im1"])  # raw IM features, no mapping
+    elif case == "no_warmup":
+        assert meth.warmup_epochs == 0 and meth.phase(0) == "explore"
+        assert "ce_labelled" not in terms  # unsupervised: no labelled pairs
+        assert {"ce_anchor", "recon_emergent", "kl"} <= terms  # emergent anchors from epoch 0
+    else:  # warmup_selection=mmd, evaluated in its explore epoch
+        assert meth.warmup_selection == "mmd" and meth.phase(0) == "warmup" and meth.phase(1) == "explore"
+        assert {"ce_anchor", "recon_emergent", "kl"} <= terms
+
+
+def test_mmd_warmup_selection_fits_the_connection_before_eq14_and_literal_does_not():
+    ds = make_cox_sim(**SMALL, scenario="unsup", seed=0)
+    changed = {}
+    for sel in ("literal", "mmd"):
+        meth = _method(ds, scenario="unsup", warmup_selection=sel, warmup_epochs=1)
+        meth.build_cache(_dm(ds).split_batch("train"), len(ds))
+        before = {k: v.clone() for k, v in meth.connections.state_dict().items()}
+        info = meth.refresh(0)
+        assert meth.phase(0) == "warmup" and info["n_anchor"] > 0
+        changed[sel] = any(not torch.equal(before[k], v) for k, v in meth.connections.state_dict().items())
+    assert changed == {"literal": False, "mmd": True}
+
+
+# ------------------------------------------------------------------ the optional VIB prior term (beta)
+def _closed_form_prior_kl(mu, logvar):
+    q = torch.distributions.Normal(mu, torch.exp(0.5 * logvar))
+    p = torch.distributions.Normal(torch.zeros_like(mu), torch.ones_like(mu))
+    return torch.distributions.kl_divergence(q, p).sum(1).mean()
+
+
+@pytest.mark.parametrize("beta", [0.5, 2.0])
+def test_beta_adds_the_prior_kl_to_the_loss(beta):
+    ds = make_cox_sim(**SMALL, seed=0)
+    meth = _method(ds, connection={"beta": beta})
+    meth.train()
+    g = torch.Generator().manual_seed(0)
+    z_o = torch.randn(6, 16, generator=g)
+    z_im = {m: torch.randn(6, 16, generator=g) for m in meth.im}
+    torch.manual_seed(3)
+    loss, terms = meth._recon(z_o, z_im)
+    assert {"recon", "kl_prior"} <= set(terms)
+    with torch.no_grad():
+        want = 0.0
+        for m in meth.im:
+            mu, logvar = meth.connections[m].enc(z_im[m]).chunk(2, dim=1)
+            want = want + _closed_form_prior_kl(mu, logvar.clamp(-10.0, 10.0))
+    assert float(want) > 0
+    assert float(terms["kl_prior"]) == pytest.approx(float(want), rel=1e-5)
+    assert float(loss.detach() - terms["recon"]) == pytest.approx(beta * float(want), rel=1e-5)
+    # and through the full loss (eval mode: the batch's own labelled pairs, deterministic v = mu)
+    meth.eval()
+    out = meth.loss(_dm(ds).split_batch("train"))
+    rest = out.loss.detach() - out.terms["ce_labelled"] - out.terms["recon"]
+    assert float(rest) == pytest.approx(beta * float(out.terms["kl_prior"]), rel=1e-4)
+
+
+def test_no_prior_kl_unless_beta_positive(monkeypatch):
+    import mmib.methods.cox as cox_mod
+
+    def boom(*a, **k):
+        raise AssertionError("gaussian_kl_to_prior called with beta = 0")
+
+    ds = make_cox_sim(**SMALL, seed=0)
+    meth = _method(ds)  # default connection.beta = 0
+    assert meth.beta == 0.0
+    monkeypatch.setattr(cox_mod, "gaussian_kl_to_prior", boom)
+    meth.eval()
+    out = meth.loss(_dm(ds).split_batch("train"))
+    assert "kl_prior" not in out.terms
+    assert float(out.loss.detach()) == pytest.approx(float(out.terms["ce_labelled"] + out.terms["recon"]), rel=1e-6)
+    meth_b = _method(ds, connection={"beta": 1.0})
+    meth_b.eval()
+    with pytest.raises(AssertionError, match="beta = 0"):  # the patch is live: beta > 0 does call it
+        meth_b.loss(_dm(ds).split_batch("train"))
+
+
+# ------------------------------------------------------------------ evaluation-only diagnostics
+def test_entropy_on_d_and_anchor_accuracy_diagnostics():
+    from mmib.eval.oom import anchor_label_accuracy, disagreement_entropy
+
+    ds = make_cox_sim(**SMALL, scenario="unsup", seed=0)
+    meth = _method(ds, scenario="unsup", warmup_epochs=1)
+    train_b = _dm(ds).split_batch("train")
+    meth.build_cache(train_b, len(ds))
+    rows, labels = meth.anchor_pseudolabels()
+    assert len(rows) == 0
+    meth.refresh(0)
+    rows, labels = meth.anchor_pseudolabels()
+    assert len(rows) == meth.history[-1]["n_anchor"] > 0
+    y_of = dict(zip(train_b["index"].tolist(), train_b["y"].tolist()))
+    want = float(np.mean([y_of[r] == lab for r, lab in zip(rows.tolist(), labels.tolist())]))
+    got = anchor_label_accuracy(meth, train_b)
+    assert got["anchor_acc"] == pytest.approx(want) and got["n_anchor"] == len(rows)
+    info = meth.refresh(1)  # explore: entropy of h^O on the training D, in nats, within [0, log C]
+    assert 0.0 <= info["entropy_D"] <= math.log(10) + 1e-6
+    ent = disagreement_entropy(meth, _dm(ds).split_batch("test"))
+    for v in ent.values():
+        assert math.isnan(v) or 0.0 <= v <= math.log(10) + 1e-6

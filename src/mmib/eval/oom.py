@@ -196,9 +196,49 @@ def evaluate_oom(method, dm, split: str = "test", ks: Sequence[int] = (1, 5)) ->
     return out
 
 
+@torch.no_grad()
+def disagreement_entropy(method, batch: dict, oom: str | None = None) -> dict[str, float]:
+    """Mean entropy (nats) of ``predict``'s posterior on the agreement set A and the disagreement set D of the
+    optimal heads (evaluation only): ``entropy_agree``, ``entropy_disagree`` (NaN for an empty set). log C is the
+    uniform posterior's entropy; a value near it on D means h^O answers D with a flat, class-prior-like blend."""
+    oom = oom or oom_modality_of(method)
+    b = batch_to_device(select_batch_rows(batch, _present(batch, [oom])), method.device)
+    method.eval()
+    stars = [v for k, v in method.components(b, [oom]).items() if k.startswith("hstar:")]
+    if not stars:
+        raise MMIBError(f"method '{method.name}' exposes no optimal heads (components 'hstar:<k>')")
+    agree = agreement_mask(stars).cpu()
+    logp = torch.log_softmax(method.predict(b, [oom]), dim=1).cpu()
+    ent = -(logp.exp() * logp).sum(1)
+    nan = float("nan")
+    return {"entropy_agree": float(ent[agree].mean()) if bool(agree.any()) else nan,
+            "entropy_disagree": float(ent[~agree].mean()) if bool((~agree).any()) else nan}
+
+
+@torch.no_grad()
+def anchor_label_accuracy(method, train_batch: dict) -> dict[str, float]:
+    """Accuracy of the method's current anchor pseudo-labels (``anchor_pseudolabels()``: row ids, labels) against
+    the hidden labels of those training rows — the Eq. 14 warm-up anchors / emergent anchors of COX (spec §7.3.6).
+    Evaluation only: the labels come from ``train_batch``, never from the method. NaN without anchors."""
+    rows, labels = method.anchor_pseudolabels()
+    out = {"n_anchor": float(len(rows)), "anchor_acc": float("nan")}
+    if len(rows) == 0:
+        return out
+    index, y = train_batch["index"].cpu().long(), train_batch["y"].cpu().long()
+    y_of = torch.full((int(max(int(index.max()), int(rows.max()))) + 1,), -1, dtype=torch.long)
+    y_of[index] = y
+    truth = y_of[rows.long()]
+    if bool((truth < 0).any()):
+        raise MMIBError("anchor_label_accuracy: an anchor row is not in the training batch")
+    out["anchor_acc"] = float((truth == labels.long()).float().mean())
+    return out
+
+
 class OOMTracker(L.Callback):
-    """Record OOM accuracy, A/D accuracies (Fig. 6), h_k^* accuracies and mapping MMD (Fig. 5) on ``split`` at the
-    end of every ``every_n_epochs``-th training epoch into :attr:`history` (a list of dicts)."""
+    """Record OOM accuracy, A/D accuracies (Fig. 6), h_k^* accuracies, mapping MMD (Fig. 5) and the posterior
+    entropy on A/D on ``split``, and for methods with ``anchor_pseudolabels`` the accuracy of this epoch's anchor
+    pseudo-labels against the hidden training labels, at the end of every ``every_n_epochs``-th training epoch into
+    :attr:`history` (a list of dicts). Evaluation only: nothing recorded here reaches a loss."""
 
     def __init__(self, dm, split: str = "test", every_n_epochs: int = 1, with_heads: bool = True):
         super().__init__()
@@ -227,5 +267,8 @@ class OOMTracker(L.Callback):
             rec.update(agreement_accuracy(pl_module, self._batch))
             rec.update(optimal_head_accuracy(pl_module, self._batch))
             rec.update(mapping_mmd(pl_module, self._train, self._batch))
+            rec.update(disagreement_entropy(pl_module, self._batch))
+        if callable(getattr(pl_module, "anchor_pseudolabels", None)):  # evaluation only: hidden labels, no training
+            rec.update(anchor_label_accuracy(pl_module, self._train))
         pl_module.train(was)
         self.history.append(rec)

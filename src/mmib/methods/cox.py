@@ -503,6 +503,8 @@ class COXMethod(Method):
             if phase == "connect":
                 self.refresh_optimal_heads(self.im_mappings())  # only for the A/D analysis (Fig. 6a)
                 self._set_roles(empty, empty, empty)
+                d_log = torch.nonzero(~c["paired"] & ~agreement_mask(self._star_logits(z)), as_tuple=True)[0]
+                info.update(self._entropy_on(z, d_log))
             else:
                 maps = self.im_mappings()
                 self.refresh_optimal_heads(maps)
@@ -513,7 +515,7 @@ class COXMethod(Method):
                 use_pl = self.semi_anchor_mode != "labeled" or self.ablation == "no_exploration"
                 a_pos = torch.nonzero(unl & agree, as_tuple=True)[0] if use_pl else empty
                 self._set_roles(a_pos, logits[0][a_pos].argmax(1), d_pos)
-                info.update({"n_D": float(len(d_pos)), "n_agree_pl": float(len(a_pos))})
+                info.update({"n_D": float(len(d_pos)), "n_agree_pl": float(len(a_pos)), **self._entropy_on(z, d_pos)})
         else:
             if phase == "warmup":
                 if self.warmup_selection == "mmd" and epoch == 0 and self.use_connection:
@@ -538,9 +540,29 @@ class COXMethod(Method):
                 not_a[idx] = False
                 d_pos = torch.nonzero(~agree & not_a, as_tuple=True)[0]  # U-2: D excludes A
                 self._set_roles(idx, labels, d_pos, partner_pos=istar[idx])
-                info.update({"n_anchor": float(len(idx)), "n_D": float(len(d_pos))})
+                info.update({"n_anchor": float(len(idx)), "n_D": float(len(d_pos)), **self._entropy_on(z, d_pos)})
         self.history.append(info)
         return info
+
+    @torch.no_grad()
+    def _entropy_on(self, z: torch.Tensor, d_pos: torch.Tensor) -> dict[str, float]:
+        """Evaluation only (never in a loss): mean entropy (nats) of h^O's posterior over the training samples
+        ``d_pos`` (the disagreement set of h_k^*) at selection time, with log C = the uniform posterior's."""
+        if len(d_pos) == 0:
+            return {"entropy_D": float("nan")}
+        logp = F.log_softmax(self.oom_head(z[d_pos]), dim=1)
+        return {"entropy_D": float(-(logp.exp() * logp).sum(1).mean())}
+
+    def anchor_pseudolabels(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The current epoch's anchors as (data set row ids, pseudo-labels), for evaluation (e.g. their accuracy
+        against the hidden OOM labels in :class:`mmib.eval.oom.OOMTracker`); empty before the first refresh. In the
+        semi scenario these are the agreement pseudo-labels, in the unsupervised warm-up the Eq. 14 anchors, in
+        the unsupervised explore phase the emergent (Eq. 15) anchors."""
+        if self._roles is None:
+            empty = torch.zeros(0, dtype=torch.long)
+            return empty, empty
+        rows = torch.nonzero(self._roles["label"] >= 0, as_tuple=True)[0]
+        return rows.cpu(), self._roles["label"][rows].cpu()
 
     def _centroid_warmup(self, z: torch.Tensor) -> None:
         """Unsupervised connection warm-up (§3.5): pair the OOM centroid of predicted class y with the IM centroid of
@@ -592,8 +614,12 @@ class COXMethod(Method):
             if self.beta > 0:
                 kls.append(gaussian_kl_to_prior(mu, logvar))
         out = self.recon(z_o, maps)
-        loss = out.loss + (self.beta * sum(kls) if kls else 0.0)
-        return loss, {"recon": out.loss.detach()}
+        terms = {"recon": out.loss.detach()}
+        if not kls:
+            return out.loss, terms
+        kl_prior = sum(kls)  # summed over the K connections, each a mean over the rows
+        terms["kl_prior"] = kl_prior.detach()
+        return out.loss + self.beta * kl_prior, terms
 
     def _supervised(self, batch: Batch, sel: torch.Tensor, labelled: torch.Tensor, z_o: torch.Tensor,
                     logits: torch.Tensor, terms: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
