@@ -81,3 +81,35 @@ def test_spaces_and_missing_modalities():
         m.loss(b)
     with pytest.raises(MMIBError, match="self_weight"):
         build_method("cross_self", ds.spec, {**CFG, "self_weight": -1}, ENC)
+
+
+def test_checkpoint_keeps_each_ranks_augmenter_generator(monkeypatch):
+    # a 2-process run: every rank dumps the checkpoint (rank 0 writes it); on resume rank 1 must get its own
+    # augmenter state back, not rank 0's (simulated process group: rank 1 of 2)
+    ds = make_rus(n_samples=64, dim=32)
+    m0 = build_method("cross_self", ds.spec, {**CFG, "augment_seed": 1}, ENC)
+    m1 = build_method("cross_self", ds.spec, {**CFG, "augment_seed": 2}, ENC)
+    s0, s1 = m0.augmenter.state(), m1.augmenter.state()
+    dist = torch.distributed
+    monkeypatch.setattr(dist, "is_available", lambda: True)
+    monkeypatch.setattr(dist, "is_initialized", lambda: True)
+    monkeypatch.setattr(dist, "get_world_size", lambda *a: 2)
+    monkeypatch.setattr(dist, "get_rank", lambda *a: 1)
+
+    def all_gather_object(out, obj):
+        out[:] = [s0, obj]
+
+    monkeypatch.setattr(dist, "all_gather_object", all_gather_object)
+    ckpt: dict = {}
+    m1.on_save_checkpoint(ckpt)
+    assert len(ckpt["mmib_augment_rng_per_rank"]) == 2
+    fresh = build_method("cross_self", ds.spec, {**CFG, "augment_seed": 9}, ENC)
+    fresh.on_load_checkpoint(ckpt)
+    b = ds.get_batch(np.arange(8))
+    m1.augmenter.load_state(s1)
+    want = m1.augmenter(b["x"])
+    got = fresh.augmenter(b["x"])
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    m0.augmenter.load_state(s0)
+    other = m0.augmenter(b["x"])
+    assert not all(torch.equal(other[k], want[k]) for k in want)  # rank 0's stream differs

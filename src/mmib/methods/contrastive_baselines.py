@@ -49,12 +49,25 @@ class AugmentedMethod(Method):
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
-        checkpoint["mmib_augment_rng"] = self.augmenter.state()
+        state = self.augmenter.state()
+        checkpoint["mmib_augment_rng"] = state
+        if torch.distributed.is_available() and torch.distributed.is_initialized() \
+                and torch.distributed.get_world_size() > 1:
+            # every rank dumps the checkpoint, rank 0 alone writes it: keep each rank's own generator, so that a
+            # resumed multi-process run does not give every rank rank 0's augmentations
+            per_rank: list[Any] = [None] * torch.distributed.get_world_size()
+            torch.distributed.all_gather_object(per_rank, state)
+            checkpoint["mmib_augment_rng_per_rank"] = per_rank
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_load_checkpoint(checkpoint)
-        if "mmib_augment_rng" in checkpoint:
-            self.augmenter.load_state(checkpoint["mmib_augment_rng"])
+        state = checkpoint.get("mmib_augment_rng")
+        per_rank = checkpoint.get("mmib_augment_rng_per_rank")
+        if per_rank and torch.distributed.is_available() and torch.distributed.is_initialized() \
+                and len(per_rank) == torch.distributed.get_world_size():
+            state = per_rank[torch.distributed.get_rank()]
+        if state is not None:
+            self.augmenter.load_state(state)
 
     def augment(self, batch: Batch, mods: Sequence[str]) -> dict[str, torch.Tensor]:
         return self.augmenter(batch["x"], batch.get("lengths"), mods)
