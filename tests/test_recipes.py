@@ -235,6 +235,40 @@ def test_experiments_command_lists_every_recipe(capsys):
     assert any(line.split()[:3] == ["omib_tissue_10x", "omib_svdd", "generic"] for line in lines)
 
 
+def test_every_recipe_is_in_the_guide_table():
+    guide = (Path(__file__).parents[1] / "docs" / "guide" / "recipes.md").read_text()
+    missing = [n for n in RECIPES if f"| `{n}` |" not in guide]
+    assert not missing, f"docs/guide/recipes.md lists no row for {missing}"
+
+
+@pytest.mark.parametrize("name, task, modalities, n_classes, target_dim", [
+    ("comm_vt_contact", "classification", ("image", "proprio"), 2, None),
+    ("comm_vt_contact_3mod", "classification", ("image", "proprio", "force"), 2, None),
+    ("comm_vt_ee", "regression", ("image", "force"), None, 4),
+])
+def test_comm_vision_touch_recipes_build_the_papers_tasks(tmp_path, name, task, modalities, n_classes, target_dim):
+    """CoMM Table 1 / Table 3 on Vision & Touch: contact (2 or 3 modalities) and the end-effector target
+    (MultiBench ee_yaw_next = next-step proprio[:4], the loader's `orientation` task)."""
+    from mmib.data.registry import build_dataset
+
+    cfg = compose_config([f"experiment={name}"])
+    ds_name, options, _ = split_data_config(cfg.data)
+    options["path"] = str(_vision_touch_folder(tmp_path, cfg))
+    ds = build_dataset(ds_name, **options)
+    assert set(ds.spec.modality_names) == set(modalities) and ds.spec.task == task
+    assert ds.spec.n_classes == n_classes
+    if target_dim is not None:
+        assert ds.spec.target_dim == target_dim and tuple(ds.y.shape[1:]) == (target_dim,)
+    assert cfg.method.optim.lr == 1.0e-4 and cfg.method.optim.weight_decay == 1.0e-2 and cfg.trainer.max_epochs == 100
+    p = check_paper_block(OmegaConf.to_container(cfg.paper))
+    assert p["row"] == "method/concat/linear"
+    if task == "regression":  # the paper prints MSE x 1e-4
+        assert p["metrics"] == ["mse"] and p["reported"]["comm"] == {"mse": 4.55}
+        assert p["scale"] == {"mse": 10000.0}
+    else:
+        assert p["reported"]["comm_2mod"] == {"accuracy": 88.1} and p["reported"]["comm_3mod"] == {"accuracy": 94.2}
+
+
 # ------------------------------------------------------------------------------------------------- smoke runs
 def _smoke_overrides(name: str, tmp_path: Path) -> list[str]:
     cfg = compose_config([f"experiment={name}"])

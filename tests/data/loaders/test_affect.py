@@ -8,25 +8,37 @@ import torch
 
 from mmib.data.dataset import DataValidationError
 from mmib.data.loaders._common import DataFileNotFoundError
-from mmib.data.loaders.affect import load_affect, load_mosei, load_mosi, load_mustard, load_urfunny
+from mmib.data.loaders.affect import (
+    AFFECT_FILES,
+    load_affect,
+    load_mosei,
+    load_mosi,
+    load_mustard,
+    load_urfunny,
+)
 from mmib.data.registry import build_dataset
 
 T, DV, DA, DT = 6, 3, 4, 5
 
 
-def _split(rng, n, starts, labels, vision_starts=None):
-    """Front-padded sequences: sample i has text from step starts[i] (starts[i] == T: all-zero text)."""
-    text = np.zeros((n, T, DT), np.float32)
-    vision = np.zeros((n, T, DV), np.float32)
-    audio = np.zeros((n, T, DA), np.float32)
+def _split(rng, n, starts, labels, vision_starts=None, dims=(DV, DA, DT), label_shape=None):
+    """Front-padded sequences: sample i has text from step starts[i] (starts[i] == T: all-zero text).
+
+    ``dims``: the (vision, audio, text) feature sizes; ``label_shape``: the labels' trailing shape (default (1, 1),
+    as in the MOSI / MOSEI pickles)."""
+    dv, da, dt = dims
+    text = np.zeros((n, T, dt), np.float32)
+    vision = np.zeros((n, T, dv), np.float32)
+    audio = np.zeros((n, T, da), np.float32)
     for i, s in enumerate(starts):
-        text[i, s:] = rng.normal(size=(T - s, DT)) + 5.0
+        text[i, s:] = rng.normal(size=(T - s, dt)) + 5.0
         vs = s if vision_starts is None else vision_starts[i]
-        vision[i, vs:] = rng.normal(size=(T - vs, DV)) + 5.0
-        audio[i, s:] = rng.normal(size=(T - s, DA)) + 5.0
+        vision[i, vs:] = rng.normal(size=(T - vs, dv)) + 5.0
+        audio[i, s:] = rng.normal(size=(T - s, da)) + 5.0
     audio[0, -1, 0] = -np.inf
+    shape = (n, 1, 1) if label_shape is None else (n, *label_shape)
     return {"vision": vision, "audio": audio, "text": text,
-            "labels": np.asarray(labels, np.float32).reshape(n, 1, 1), "id": np.arange(n).astype(str)}
+            "labels": np.asarray(labels, np.float32).reshape(shape), "id": np.arange(n).astype(str)}
 
 
 def _write(path, data):
@@ -65,6 +77,75 @@ def test_text_alignment_drop_and_padding(mosi_file):
     # audio -inf -> 0 (sample 0, last step, feature 0)
     assert float(ds.x["audio"][0, T - 2 - 1, 0]) == 0.0
     assert torch.isfinite(ds.x["audio"]).all()
+
+
+#: every (data set, variant) the loader supports: its file name, feature sizes (vision, audio, text; small stand-ins
+#: that differ between variants as the real ones do: MOSEI raw carries the 713-d visual features), the labels per
+#: split in the file's own convention and their trailing shape
+AFFECT_CASES = [
+    ("mosi", "aligned", "mosi_data.pkl", (3, 4, 5), "sentiment", (1, 1)),
+    ("mosi", "raw", "mosi_raw.pkl", (3, 4, 5), "sentiment", (1,)),
+    ("mosei", "aligned", "mosei_senti_data.pkl", (4, 4, 5), "sentiment", (1, 1)),
+    ("mosei", "raw", "mosei_raw.pkl", (9, 4, 5), "sentiment", (1, 1)),
+    ("urfunny", "aligned", "humor.pkl", (6, 3, 5), "humor", (1,)),
+    ("mustard", "aligned", "sarcasm.pkl", (6, 3, 5), "sarcasm", ()),
+]
+LOADERS = {"mosi": load_mosi, "mosei": load_mosei, "urfunny": load_urfunny, "mustard": load_mustard}
+#: per split: text start per sample (T = all-zero text: the sample is dropped) and the labels per convention
+READBACK_STARTS = {"train": [1, T, 0, 2], "valid": [0, 3], "test": [2, 0, 4]}
+READBACK_LABELS = {
+    "sentiment": {"train": [1.5, 0.3, -2.0, 0.0], "valid": [0.0, -0.4], "test": [2.2, -1.0, 0.7]},
+    "humor": {"train": [1, 0, 0, 1], "valid": [0, 1], "test": [1, 1, 0]},
+    "sarcasm": {"train": [1, -1, -1, 1], "valid": [-1, 1], "test": [1, 1, -1]},
+}
+
+
+def test_readback_cases_cover_every_supported_file():
+    assert {(name, variant, fname) for name, variant, fname, *_ in AFFECT_CASES} == {
+        (name, variant, fname) for name, files in AFFECT_FILES.items() for variant, fname in files.items()}
+
+
+@pytest.mark.parametrize("name, variant, fname, dims, labels, label_shape", AFFECT_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in AFFECT_CASES])
+def test_native_readback_every_file(tmp_path, name, variant, fname, dims, labels, label_shape):
+    rng = np.random.default_rng(2)
+    data = {s: _split(rng, len(st), st, READBACK_LABELS[labels][s], dims=dims, label_shape=label_shape)
+            for s, st in READBACK_STARTS.items()}
+    _write(tmp_path / fname, data)
+    kw = {"variant": variant} if name in ("mosi", "mosei") else {}
+    # a folder: the loader picks the variant's file name
+    ds = build_dataset(name, path=str(tmp_path), **kw)
+    assert ds.spec.name == name and fname in ds.spec.description
+    dv, da, dt = dims
+    assert [ds.spec.modality(m).shape for m in ("vision", "audio", "text")] == [(T, dv), (T, da), (T, dt)]
+    assert all(ds.spec.modality(m).kind == "sequence" for m in ("vision", "audio", "text"))
+    # splits: the file's train / valid / test, less the all-zero-text sample of train
+    assert [int((ds.split == s).sum()) for s in ("train", "val", "test")] == [3, 2, 3]
+    assert ds.split.tolist() == ["train"] * 3 + ["val"] * 2 + ["test"] * 3
+    # labels: binary = label > 0 in every convention (sentiment, humor 0/1, sarcasm -1/1)
+    kept = {s: [i for i, st in enumerate(starts) if st < T] for s, starts in READBACK_STARTS.items()}
+    want = [int(READBACK_LABELS[labels][s][i] > 0) for s in ("train", "valid", "test") for i in kept[s]]
+    assert ds.y.tolist() == want and ds.spec.task == "classification" and ds.spec.n_classes == 2
+    # alignment and -inf: every modality starts at the first non-zero text step; audio -inf -> 0
+    row = 0
+    for s in ("train", "valid", "test"):
+        for i in kept[s]:
+            st = READBACK_STARTS[s][i]
+            src_audio = np.where(np.isneginf(data[s]["audio"][i]), 0.0, data[s]["audio"][i])
+            np.testing.assert_allclose(ds.x["audio"][row, : T - st].numpy(), src_audio[st:])
+            np.testing.assert_allclose(ds.x["text"][row, : T - st].numpy(), data[s]["text"][i, st:])
+            np.testing.assert_allclose(ds.x["vision"][row, : T - st].numpy(), data[s]["vision"][i, st:])
+            assert torch.all(ds.x["text"][row, T - st :] == 0) and int(ds.lengths["vision"][row]) == T - st
+            row += 1
+    assert torch.isfinite(ds.x["audio"]).all()
+    first_train = READBACK_STARTS["train"][0]  # the -inf sat at the last step of sample 0 of each split
+    assert float(ds.x["audio"][0, T - 1 - first_train, 0]) == 0.0
+    # the same file read directly, by the data set's own loader
+    assert len(LOADERS[name](path=str(tmp_path / fname), **kw)) == len(ds)
+    if name in ("mosi", "mosei"):
+        reg = LOADERS[name](path=str(tmp_path / fname), variant=variant, label_mode="regression")
+        lab = [READBACK_LABELS[labels][s][i] for s in ("train", "valid", "test") for i in kept[s]]
+        np.testing.assert_allclose(reg.y.numpy(), lab, rtol=1e-6)
 
 
 def test_label_conventions(mosi_file):

@@ -8,6 +8,7 @@ import urllib.request
 import numpy as np
 import pytest
 
+from mmib.cli import main
 from mmib.data.dataset import DataValidationError
 from mmib.data.loaders._common import DataFileNotFoundError
 from mmib.data.loaders.check import FORMATS, check_file
@@ -54,7 +55,7 @@ def test_summary_mimic_and_errors(tmp_path):
 
 
 def test_network_is_disabled_for_loader_tests():
-    """The autouse fixture of this folder makes any connection attempt fail, so a loader that downloads fails."""
+    """The autouse fixture of tests/data/conftest.py makes any connection attempt fail: a loader that downloads fails."""
     with pytest.raises(RuntimeError, match="network access attempted"):
         socket.create_connection(("example.org", 80), timeout=1)
     with pytest.raises(Exception, match="network access attempted"):
@@ -65,3 +66,45 @@ def test_network_is_disabled_for_loader_tests():
             s.connect(("127.0.0.1", 9))
     finally:
         s.close()
+
+
+def _generic_npz(tmp_path):
+    p = tmp_path / "d.npz"
+    rng = np.random.default_rng(0)
+    np.savez(p, eeg=rng.normal(size=(10, 2, 16)).astype(np.float32), y=np.arange(10) % 2,
+             split=np.array(["train"] * 6 + ["val"] * 2 + ["test"] * 2))  # fmt: skip
+    return p
+
+
+def test_cli_data_check_prints_the_summary(tmp_path, capsys):
+    p = _generic_npz(tmp_path)
+    assert main(["data", "check", str(p), "--format", "generic"]) == 0
+    out, err = capsys.readouterr()
+    assert out == check_file(str(p), "generic") + "\n" and err == ""
+    assert "10 samples" in out and "split (fixed): train 6, val 2, test 2" in out
+    # loader options pass through --option key=value (YAML values)
+    assert main(["data", "check", str(p), "--format", "generic", "--option", "modalities=[eeg]",
+                 "--option", "dataset_name=mine"]) == 0  # fmt: skip
+    assert capsys.readouterr().out.startswith(f"data set 'mine' from {p}: 10 samples")
+
+
+def _one_line_error(capsys) -> str:
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1 and err.startswith("mmib: error: ")
+    return err
+
+
+def test_cli_data_check_errors_are_one_line_with_rc_2(tmp_path, capsys):
+    p = _generic_npz(tmp_path)
+    assert main(["data", "check", str(p), "--format", "csv"]) == 2
+    err = _one_line_error(capsys)
+    assert "unknown" in err and "'csv'" in err and "valid: generic" in err
+    assert main(["data", "check", str(p), "--format", "generic", "--option", "modalities"]) == 2
+    assert "--option 'modalities' is not of the form key=value" in _one_line_error(capsys)
+    bad = tmp_path / "im.pk"
+    with open(bad, "wb") as f:
+        pickle.dump({"ep_tdata": np.zeros((3, 24))}, f)
+    assert main(["data", "check", str(bad), "--format", "mimic"]) == 2
+    assert f"{bad}: key 'ep_tdata': expected shape (N, N, N), got shape (3, 24)" in _one_line_error(capsys)
+    assert main(["data", "check", str(tmp_path / "none.pk"), "--format", "mimic"]) == 2
+    assert "not found" in _one_line_error(capsys)

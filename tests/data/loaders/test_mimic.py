@@ -88,3 +88,23 @@ def test_malformed(file, tmp_path):
         load_mimic(path=str(p), task="icd9_25")
     with pytest.raises(DataFileNotFoundError, match=r"im\.pk.*MMIB_DATA"):
         load_mimic()
+
+
+@pytest.mark.parametrize(
+    "key, value, pattern",
+    [
+        ("ep_tdata", np.full((N, 24, 12), "x"),
+         r"key 'ep_tdata': expected a numeric array of shape \(N, N, N\), got ndarray of shape \(50, 24, 12\) and dtype <U1"),
+        ("adm_labels_all", np.full((N, 6), "dead"), r"key 'adm_labels_all': expected a numeric array.*dtype <U4"),
+        ("adm_features_all", {"age": np.zeros(N)}, r"key 'adm_features_all': expected a numeric array, got a dict \(keys: age\)"),
+        ("y_icd9", np.zeros((N, 20), np.complex64), r"key 'y_icd9': expected a numeric array.*dtype complex64"),
+    ],
+    ids=["string-timeseries", "string-labels", "dict-static", "complex-icd9"],
+)
+def test_wrong_type(file, key, value, pattern):
+    p, data = file
+    with open(p, "wb") as f:
+        pickle.dump({**data, key: value}, f)
+    with pytest.raises(DataValidationError, match=pattern) as e:
+        load_mimic(path=str(p), task="icd9_7" if key == "y_icd9" else "mortality")
+    assert str(e.value).startswith(f"{p}: ")

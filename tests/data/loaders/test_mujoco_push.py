@@ -104,3 +104,21 @@ def test_malformed_and_missing(folder, tmp_path):
         load_mujoco_push(path=str(d), history=HIST)
     with pytest.raises(DataValidationError, match="files"):
         load_mujoco_push(path=str(d), files={"training": "x.hdf5"})
+
+
+def test_wrong_type(folder):
+    d, data = folder
+    val = d / PUSH_FILES["val"]
+    _write(val, data["val"], force=np.full((10, 6), b"f"))  # h5py stores a string array as bytes
+    with pytest.raises(DataValidationError, match=r"gentle_push_10\.hdf5: key 'trajectory0/force': expected a numeric "
+                       r"array of shape \(10, 6\), got ndarray of shape \(10, 6\) and dtype \|S1"):
+        load_mujoco_push(path=str(d), history=HIST)
+    _write(val, data["val"], image=np.zeros((10, 6, 6), np.complex64))
+    with pytest.raises(DataValidationError, match=r"key 'trajectory0/image': expected a numeric array.*dtype complex64"):
+        load_mujoco_push(path=str(d), history=HIST)
+    _write(val, data["val"], force=None)
+    with h5py.File(val, "a") as f:  # a group where the force array belongs
+        f["trajectory0"].create_group("force").create_dataset("fx", data=np.zeros(10))
+    with pytest.raises(DataValidationError, match=r"key 'trajectory0/force': expected a numeric array, got an HDF5 group "
+                       r"\(keys: fx\)"):
+        load_mujoco_push(path=str(d), history=HIST)

@@ -49,3 +49,52 @@ def test_missing_extra_names_it(monkeypatch, name, module):
     monkeypatch.setitem(sys.modules, module, None)
     with pytest.raises(MissingDependencyError, match=rf"'{module}': pip install 'mmib\[packaged\]'"):
         build_dataset(name)
+
+
+def _hide_module(monkeypatch, module):
+    """Make ``import module`` fail as if the package were not installed (a None entry in sys.modules)."""
+    for k in [k for k in sys.modules if k.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, k)
+    monkeypatch.setitem(sys.modules, module, None)
+
+
+@pytest.mark.parametrize("name", ["vision_touch", "mujoco_push"])
+def test_missing_h5py_names_the_data_extra(monkeypatch, tmp_path, name):
+    _hide_module(monkeypatch, "h5py")
+    # the registry refuses before looking for files; the loader itself refuses when it opens the first file
+    with pytest.raises(MissingDependencyError,
+                       match=rf"^data set '{name}' needs the optional package 'h5py': pip install 'mmib\[data\]'"):
+        build_dataset(name, path=str(tmp_path))
+
+
+def test_missing_h5py_in_the_loaders_own_open(monkeypatch, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    from mmib.data.loaders.mujoco_push import PUSH_FILES, load_mujoco_push
+    from mmib.data.loaders.vision_touch import load_vision_touch
+
+    for fname in PUSH_FILES.values():
+        with h5py.File(tmp_path / fname, "w"):
+            pass
+    with h5py.File(tmp_path / "episode_0.h5", "w"):
+        pass
+    _hide_module(monkeypatch, "h5py")
+    with pytest.raises(MissingDependencyError, match=r"'vision_touch' needs the optional package 'h5py': pip install 'mmib\[data\]'"):
+        load_vision_touch(path=str(tmp_path))
+    with pytest.raises(MissingDependencyError, match=r"'mujoco_push' needs the optional package 'h5py': pip install 'mmib\[data\]'"):
+        load_mujoco_push(path=str(tmp_path))
+
+
+def test_missing_h5py_generic_hdf5_but_npz_still_reads(monkeypatch, tmp_path):
+    h5py = pytest.importorskip("h5py")
+    rng = np.random.default_rng(0)
+    with h5py.File(tmp_path / "d.h5", "w") as f:
+        f.create_dataset("a", data=rng.normal(size=(6, 3)).astype(np.float32))
+        f.create_dataset("b", data=rng.normal(size=(6, 2)).astype(np.float32))
+    np.savez(tmp_path / "d.npz", a=np.zeros((6, 3), np.float32), b=np.ones((6, 2), np.float32))
+    assert len(build_dataset("generic", path=str(tmp_path / "d.h5"))) == 6
+    _hide_module(monkeypatch, "h5py")
+    with pytest.raises(MissingDependencyError,
+                       match=r"^the generic HDF5 format needs the optional package 'h5py': pip install 'mmib\[data\]'"):
+        build_dataset("generic", path=str(tmp_path / "d.h5"))
+    # .npz needs no optional package
+    assert build_dataset("generic", path=str(tmp_path / "d.npz")).spec.modality_names == ("a", "b")

@@ -122,6 +122,10 @@ def check_array(
     if not isinstance(a, np.ndarray):
         if hasattr(a, "shape") and hasattr(a, "dtype"):  # h5py dataset
             a = a[()]
+        elif isinstance(a, Mapping) or hasattr(a, "keys"):  # a dict / an HDF5 group where an array belongs
+            keys = ", ".join(sorted(map(str, a.keys()))) or "(none)"
+            raise fail(file, key, "a numeric array", f"{'an HDF5 group' if hasattr(a, 'visit') else 'a dict'} "
+                       f"(keys: {keys})")
         else:
             try:
                 a = np.asarray(a)

@@ -14,8 +14,11 @@ OVA-IB modalities (paper §B.1), windows of ``history`` = 32 steps ending at ste
 
 Target: the object's next-step planar position ``Cylinder0_pos[t + 1, :2]`` (2-d regression). Windows start every
 ``stride`` steps. MultiBench normalizes every channel with fixed constants; here the values stay raw and the data
-module fits the per-channel standardization on the train split (``standardize: true``), which a trained model
-stores with its other state. Splits are the three files.
+module fits the per-channel standardization on the train split (``standardize: true``). Only
+:meth:`mmib.MultimodalModel.save <mmib.api.MultimodalModel.save>` stores these constants with the model. Lightning
+checkpoints and ``run.json`` do not: :func:`mmib.engine.load_run` (``mmib eval``) rebuilds the data module from the
+run's config and recomputes them from the training split of the same files (the same values while the files and
+split options are unchanged). Splits are the three files.
 """
 
 from __future__ import annotations
