@@ -61,3 +61,35 @@ def test_api_errors(tmp_path):
         model.transform({"a": X["a"][:, :3]})
     with pytest.raises(MMIBError, match="evaluate needs labels"):
         model.evaluate()
+
+
+def test_evaluate_after_load(tmp_path):
+    X, y = _arrays()
+    model = mmib.MultimodalModel("clip", max_epochs=3, batch_size=64, progress=False, run_dir=str(tmp_path),
+                                 overrides={"method.representation_dim": 32, "method.embed_dim": 16})
+    model.fit(X, y)
+    path = tmp_path / "model.pt"
+    model.save(path)
+    loaded = mmib.MultimodalModel.load(path)
+    # the fit data's splits are not saved: evaluate() alone says what it needs
+    with pytest.raises(MMIBError, match=r"evaluate after load needs labelled data: evaluate\(X, y\)"):
+        loaded.evaluate()
+    with pytest.raises(MMIBError, match=r"evaluate\(X, y\): y is needed with X"):
+        loaded.evaluate(X)
+    # given labelled arrays, the probe is trained and tested on a seeded split of them
+    Xn, yn = _arrays(seed=0)  # the same distribution (same centers and maps), 400 samples
+    met = loaded.evaluate(Xn, yn)
+    assert np.isfinite(met["accuracy"]) and met["accuracy"] > 0.5  # chance 0.25
+    assert loaded.evaluate(Xn, yn) == met  # seeded
+    met_a = loaded.evaluate(Xn, yn, modalities=["a"], probe="mlp")
+    assert 0.0 <= met_a["accuracy"] <= 1.0
+    with pytest.raises(UnknownNameError, match="unknown modality of data set 'arrays' 'c'"):
+        loaded.evaluate(Xn, yn, modalities=["c"])
+    with pytest.raises(DataValidationError, match=r"evaluate: modality \['b'\] requested but not given in X"):
+        loaded.evaluate({"a": Xn["a"]}, yn, modalities=["a", "b"])
+    with pytest.raises(DataValidationError, match=r"labels y: expected 400 entries \(one per sample\), got 10"):
+        loaded.evaluate(Xn, yn[:10])
+    with pytest.raises(MMIBError, match="leave the (val|test) split empty"):
+        loaded.evaluate({m: v[:4] for m, v in Xn.items()}, yn[:4])
+    # a freshly fitted model's evaluate is unchanged: probe trained on the fit data's splits
+    assert model.evaluate()["accuracy"] > 0.5

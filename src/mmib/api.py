@@ -91,6 +91,8 @@ class MultimodalModel:
         self.normalization_: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         self.spec_: DatasetSpec | None = None
         self.run_dir_: Path | None = None
+        self.datamodule_: Any = None  # the fit data's splits (None after load: they are not saved)
+        self.metrics_: dict[str, float] | None = None
 
     # ------------------------------------------------------------------ training
     def fit(self, X: Mapping[str, Any], y: Any = None, kinds: Mapping[str, str] | None = None,
@@ -162,13 +164,25 @@ class MultimodalModel:
 
     def evaluate(self, X: Mapping[str, Any] | None = None, y: Any = None, probe: str = "linear",
                  modalities: Sequence[str] | None = None, seed: int = 0) -> dict[str, float]:
-        """Linear (or MLP) probe on frozen representations: trained on the fit data's train/val split,
-        tested on ``(X, y)`` if given, else on the held-out test split of the fit data."""
+        """Linear (or MLP) probe on frozen representations.
+
+        After :meth:`fit`: the probe is trained on the fit data's train/val split and tested on ``(X, y)`` if given,
+        else on the held-out test split of the fit data. After :meth:`load` (the fit data's splits are not saved):
+        ``(X, y)`` is required; the probe is trained, validated and tested on a seeded train/val/test split of it
+        (the config's ``data.val_fraction`` / ``data.test_fraction``, stratified by class).
+        """
         from mmib.eval.probe import ProbeConfig, train_probe
         from mmib.eval.representations import extract
 
         method = self._check_fitted()
+        if X is not None and y is None:
+            raise MMIBError("evaluate(X, y): y is needed with X")
         dm = self.datamodule_
+        if dm is None:
+            if X is None:
+                raise MMIBError("evaluate after load needs labelled data: evaluate(X, y) trains and tests the probe "
+                                "on a split of (X, y) (the fit data's splits are not saved)")
+            return self._evaluate_on_arrays(X, y, probe, modalities, seed)
         if dm.spec.task == "none":
             raise MMIBError("evaluate needs labels: fit(X, y) with y")
         xtr, ytr = extract(method, dm, "train", modalities)
@@ -176,11 +190,36 @@ class MultimodalModel:
         if X is None:
             xte, yte = extract(method, dm, "test", modalities)
         else:
-            if y is None:
-                raise MMIBError("evaluate(X, y): y is needed with X")
             xte, yte = self.transform(X, modalities), np.asarray(y)
         return train_probe(xtr, ytr, xva, yva, xte, yte, dm.spec.task, dm.spec.n_classes,
                            ProbeConfig(kind=probe, seed=seed))
+
+    def _evaluate_on_arrays(self, X: Mapping[str, Any], y: Any, probe: str, modalities: Sequence[str] | None,
+                            seed: int) -> dict[str, float]:
+        """The probe trained and tested on a seeded split of labelled arrays (no fit data at hand)."""
+        from mmib.data.datamodule import split_indices
+        from mmib.eval.probe import ProbeConfig, train_probe
+
+        mods = self.spec_.check_modalities(modalities if modalities is not None else list(X))
+        missing = [m for m in mods if m not in X]
+        if missing:
+            raise DataValidationError(f"evaluate: modality {missing} requested but not given in X")
+        given = {m: X[m] for m in mods}
+        task = self.spec_.task if self.spec_.task != "none" else None
+        spec = infer_spec(given, y, name="evaluate", kinds={m: self.spec_.modality(m).kind for m in mods}, task=task)
+        ds = MultimodalDataset(spec, given, y=y)  # validates (X, y): lengths, NaN/inf, label shape
+        d = to_container(self.cfg)["data"]
+        idx = split_indices(ds, float(d.get("val_fraction", 0.15)), float(d.get("test_fraction", 0.15)), seed,
+                            "random")
+        for s in ("val", "test"):
+            if len(idx[s]) == 0:
+                raise MMIBError(f"evaluate(X, y): {len(ds)} samples leave the {s} split empty; give more samples")
+        Z, ya = self.transform(given, mods), ds.y.numpy()
+        n_classes = spec.n_classes
+        if spec.task == "classification" and self.spec_.n_classes:  # the classes seen at fit, if y lacks some
+            n_classes = max(n_classes, self.spec_.n_classes)
+        return train_probe(Z[idx["train"]], ya[idx["train"]], Z[idx["val"]], ya[idx["val"]], Z[idx["test"]],
+                           ya[idx["test"]], spec.task, n_classes, ProbeConfig(kind=probe, seed=seed))
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
@@ -205,6 +244,8 @@ class MultimodalModel:
         self.method_.eval()
         self.normalization_ = d["normalization"]
         self.run_dir_ = None
+        self.datamodule_ = None  # evaluate() after load needs (X, y)
+        self.metrics_ = None
         return self
 
     def __repr__(self) -> str:

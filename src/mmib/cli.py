@@ -69,8 +69,9 @@ def _cmd_data_list(args: argparse.Namespace) -> int:
     for c in ("name", "description", "options", "modalities (kind shape)", "task"):
         t.add_column(c)
     for name in dataset_names():
-        e = get_dataset_entry(name)
-        mods, task = "", ""
+        entry = get_dataset_entry(name)
+        # building a data set can take a while (simulators, MNE pipelines): the default listing builds mfeat only
+        mods, task = "(--details)", "(--details)"
         if args.details or name == "mfeat":
             try:
                 from mmib.data.registry import build_dataset
@@ -78,10 +79,10 @@ def _cmd_data_list(args: argparse.Namespace) -> int:
                 ds = build_dataset(name)
                 mods = ", ".join(f"{m.name} {m.kind} {tuple(m.shape)}" for m in ds.spec.modalities)
                 task = ds.spec.task + (f" ({ds.spec.n_classes} classes)" if ds.spec.n_classes else "")
-            except Exception as e:  # a data set whose files or extras are absent still lists
-                mods = f"(not loadable here: {str(e).splitlines()[0][:80]})"
-        opts = ", ".join(f"{k}={v}" for k, v in e.options.items())
-        t.add_row(name, e.description, opts, mods, task)
+            except Exception as err:  # a data set whose files or extras are absent still lists
+                mods, task = f"(not loadable here: {str(err).splitlines()[0][:80]})", ""
+        opts = ", ".join(f"{k}={v}" for k, v in entry.options.items())
+        t.add_row(name, entry.description, opts, mods, task)
     Console(width=200).print(t)
     return 0
 

@@ -352,3 +352,16 @@ def test_entropy_on_d_and_anchor_accuracy_diagnostics():
     ent = disagreement_entropy(meth, _dm(ds).split_batch("test"))
     for v in ent.values():
         assert math.isnan(v) or 0.0 <= v <= math.log(10) + 1e-6
+
+
+def test_pretrained_perceptor_ignores_the_oom_modalitys_encoder_settings():
+    # per-modality encoder settings may name the OOM modality (its own encoder); the IM perceptor is built on the
+    # IM modalities alone and must not reject them as unknown
+    ds = make_cox_sim(**SMALL, seed=0)
+    pc = {"type": "pretrain", "dim": 16, "epochs": 1, "method": {"name": "clip", "representation_dim": 8,
+                                                                "embed_dim": 8, "head_layers": 1}}
+    enc = {"vector": {"type": "mlp", "hidden": [16]}, "modalities": {"oom": {"hidden": [12]}}}
+    base = {"name": "cox", "head_fit": {"steps": 10, "lr": 0.05}, "centroid_steps": 5, "mmd_steps": 5,
+            "perceptor": pc, "connect_epochs": 0}
+    meth = build_method("cox", ds.spec, base, enc)
+    assert set(meth.perceptor_model.spec.modality_names) == set(meth.im) == {"im1", "im2"}

@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from mmib.data.spec import ModalitySpec
+from mmib.data.spec import DatasetSpec, ModalitySpec
+from mmib.errors import MMIBError, UnknownNameError
 from mmib.nn import build_encoder
 
 
@@ -37,13 +38,42 @@ def test_sequence_padding_is_ignored(etype):
 
 
 def test_encoder_errors():
+    # user mistakes are MMIBErrors (one line from the CLI, exit code 2), not ValueErrors with a traceback
     ms = ModalitySpec("v", "vector", (7,))
-    with pytest.raises(ValueError, match=r"modality 'v' is a vector; encoder 'cnn1d' expects a signal"):
+    with pytest.raises(MMIBError, match=r"modality 'v' is a vector; encoder 'cnn1d' expects a signal"):
         build_encoder(ms, 8, {"vector": {"type": "cnn1d"}})
-    with pytest.raises(ValueError, match=r"unknown encoder type 'foo'"):
+    with pytest.raises(UnknownNameError, match=r"^modality 'v': unknown encoder type 'foo'; valid: cnn1d, gru, lstm, "
+                                              r"mlp, resnet, transformer$") as info:
         build_encoder(ms, 8, {"modalities": {"v": {"type": "foo"}}})
-    with pytest.raises(ValueError, match=r"bad settings for encoder 'mlp'"):
+    assert info.value.name == "foo" and "mlp" in info.value.valid
+    with pytest.raises(UnknownNameError, match=r"unknown encoder type 'nope'"):
+        build_encoder(ms, 8, {"vector": {"type": "nope"}})
+    with pytest.raises(UnknownNameError, match=r"unknown encoder type '\['mlp'\]'"):
+        build_encoder(ms, 8, {"vector": {"type": ["mlp"]}})
+    with pytest.raises(MMIBError, match=r"bad settings for encoder 'mlp'"):
         build_encoder(ms, 8, {"vector": {"depth": 3}})
+    with pytest.raises(MMIBError, match=r"modality 'v': bad settings for encoder 'mlp': unknown activation 'nope'"):
+        build_encoder(ms, 8, {"vector": {"act": "nope"}})
+
+
+def _two_vectors() -> DatasetSpec:
+    return DatasetSpec("two", (ModalitySpec("fou", "vector", (7,)), ModalitySpec("kar", "vector", (5,))))
+
+
+def test_method_rejects_unknown_modality_in_encoder_config():
+    from mmib.methods.registry import build_method
+
+    cfg = {"representation_dim": 8, "embed_dim": 4}
+    with pytest.raises(UnknownNameError, match=r"^unknown modality under encoder.modalities for data set 'two' 'fuo'; "
+                                              r"valid: fou, kar$"):
+        build_method("clip", _two_vectors(), cfg, {"modalities": {"fuo": {"hidden": [8]}}})
+    with pytest.raises(MMIBError, match=r"encoder.modalities: expected a mapping"):
+        build_method("clip", _two_vectors(), cfg, {"modalities": ["fou"]})
+    # a known modality's override is applied to that modality only
+    m = build_method("clip", _two_vectors(), cfg, {"vector": {"hidden": [16]}, "modalities": {"fou": {"hidden": [8]}}})
+    widths = {k: [p.shape[0] for n, p in enc.named_parameters() if n.endswith("weight") and p.ndim == 2]
+              for k, enc in m.encoders.items()}
+    assert widths["fou"][0] == 8 and widths["kar"][0] == 16
 
 
 def test_switching_the_encoder_type_drops_the_other_types_defaults_only():
@@ -55,5 +85,5 @@ def test_switching_the_encoder_type_drops_the_other_types_defaults_only():
     e = build_encoder(ms, 8, enc)  # the GRU defaults (hidden, num_layers) do not reach the Transformer
     assert isinstance(e, TransformerSeqEncoder)
     assert e(torch.randn(3, 7, 5)).shape == (3, 8)
-    with pytest.raises(ValueError, match="unexpected keyword argument 'hiddn'"):
+    with pytest.raises(MMIBError, match="unexpected keyword argument 'hiddn'"):
         build_encoder(ms, 8, {"sequence": {"type": "transformer", "hiddn": 4}})

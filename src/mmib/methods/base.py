@@ -23,7 +23,7 @@ from torch import nn
 
 from mmib.data.dataset import Batch, complete_rows_mask, select_batch_rows, validate_batch
 from mmib.data.spec import DatasetSpec
-from mmib.errors import MMIBError
+from mmib.errors import MMIBError, UnknownNameError
 from mmib.nn.encoders import build_encoder
 from mmib.objectives.base import LossOutput
 from mmib.objectives.clip import mean_cosine_score
@@ -71,6 +71,16 @@ class Method(L.LightningModule):
 
     # ------------------------------------------------------------------ helpers for subclasses
     def build_encoders(self, out_dim: int) -> nn.ModuleDict:
+        # a per-modality override for a modality the data set does not have (a typo) would be silently ignored
+        per_modality = self.encoder_cfg.get("modalities") or {}
+        if not isinstance(per_modality, Mapping):
+            raise MMIBError(f"encoder.modalities: expected a mapping {{modality: settings}}, got {per_modality!r}")
+        if per_modality:
+            try:
+                self.spec.check_modalities([str(k) for k in per_modality])
+            except UnknownNameError as e:  # the same check, naming where the bad name came from
+                raise UnknownNameError(f"modality under encoder.modalities for data set '{self.spec.name}'", e.name,
+                                       e.valid) from None
         return nn.ModuleDict({ms.name: build_encoder(ms, out_dim, self.encoder_cfg) for ms in self.spec.modalities})
 
     def modalities_of(self, batch: Batch, modalities: Sequence[str] | None = None) -> tuple[str, ...]:

@@ -267,7 +267,11 @@ class COXMethod(Method):
                                 "and needs K >= 2 of them; supply features (identity) or a run instead")
             mcfg = {"name": "clip", "representation_dim": 16, "embed_dim": 16, "head_layers": 2,
                     **_sub(pc, "method")}
-            model = build_method(mcfg["name"], self.spec.subset(self.im), mcfg, self.encoder_cfg)
+            # the perceptor sees the IM modalities only: drop per-modality encoder settings of the others
+            enc = dict(self.encoder_cfg or {})
+            if isinstance(enc.get("modalities"), Mapping):
+                enc["modalities"] = {k: v for k, v in enc["modalities"].items() if k in self.im}
+            model = build_method(mcfg["name"], self.spec.subset(self.im), mcfg, enc)
         model.eval()
         for m in self.im:
             ms = self.spec.modality(m)

@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from mmib.data.spec import ModalitySpec
+from mmib.errors import MMIBError, UnknownNameError
 from mmib.nn.heads import MLP, activation
 
 
@@ -180,10 +181,12 @@ def build_encoder(ms: ModalitySpec, out_dim: int, cfg: Mapping[str, Any] | None 
     settings = dict(cfg.get(ms.kind, {}) or {})
     settings.update(dict((cfg.get("modalities") or {}).get(ms.name, {}) or {}))
     etype = settings.pop("type", DEFAULT_ENCODER[ms.kind])
-    if etype not in ENCODERS:
-        raise ValueError(f"modality '{ms.name}': unknown encoder type '{etype}'; valid: {', '.join(ENCODERS)}")
+    if not isinstance(etype, str) or etype not in ENCODERS:
+        err = UnknownNameError("encoder type", str(etype), tuple(ENCODERS))
+        err.args = (f"modality '{ms.name}': {err}",)
+        raise err
     if ENCODERS[etype] != ms.kind:
-        raise ValueError(
+        raise MMIBError(
             f"modality '{ms.name}' is a {ms.kind}; encoder '{etype}' expects a {ENCODERS[etype]} "
             f"(valid for {ms.kind}: {', '.join(k for k, v in ENCODERS.items() if v == ms.kind)})"
         )
@@ -206,5 +209,5 @@ def build_encoder(ms: ModalitySpec, out_dim: int, cfg: Mapping[str, Any] | None 
         if etype == "transformer":
             return TransformerSeqEncoder(ms.feature_dim, out_dim, **settings)
         return ResNetEncoder(ms.feature_dim, out_dim, **settings)
-    except TypeError as e:
-        raise ValueError(f"modality '{ms.name}': bad settings for encoder '{etype}': {e}") from e
+    except (TypeError, ValueError) as e:  # unexpected keywords, bad values (e.g. an unknown activation)
+        raise MMIBError(f"modality '{ms.name}': bad settings for encoder '{etype}': {e}") from e

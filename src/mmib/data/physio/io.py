@@ -141,7 +141,9 @@ def write_simulation(subjects, out_dir: str | Path, config: Mapping[str, Any] | 
         )
     meta = {"generator": "mmib.data.physio.eeg_fnirs_sim", "config": dict(config or {}), "subjects": meta_subjects,
             "files": files}  # fmt: skip
-    (out_dir / "simulation.json").write_text(json.dumps(meta, indent=2))
+    from mmib.utils.io import atomic_write_text
+
+    atomic_write_text(out_dir / "simulation.json", json.dumps(meta, indent=2))  # atomic: no half-written metadata
     return files
 
 
@@ -168,7 +170,10 @@ def _pyphysio_file(name: str) -> Path:
         )
     path = folder / name
     if not path.is_file():
-        raise FileNotFoundError(f"pyphysio is installed but {path} is missing (expected in its test_data folder)")
+        from mmib.data.loaders._common import DataFileNotFoundError
+
+        raise DataFileNotFoundError(f"the pyphysio data file '{name}' is missing: the installed package 'pyphysio' "
+                                    f"has no {path} (expected in its test_data folder; reinstall pyphysio)")
     return path
 
 
