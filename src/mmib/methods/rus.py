@@ -33,7 +33,8 @@ physiological ones here: ``time_mask`` (one contiguous segment set to 0), ``chan
 random band's Fourier coefficients scaled by ±``max_db``), ``hrf_amplitude`` (fNIRS: the epoch scaled by a gain —
 after baseline correction and the 0.01–0.1 Hz band-pass the epoch is dominated by the haemodynamic response) and
 ``hrf_delay`` (fNIRS: shifted in time by up to ``max_shift_s``). ``hrf_delay`` is **off** by default: it changes
-the EEG→fNIRS delay, the quantity Z_S should carry (spec C.9, D.5.5); ``hrf_delay_s > 0`` turns it on for both views.
+the EEG→fNIRS delay, the quantity Z_S should carry (spec C.9, D.5.5); ``hrf_delay_s > 0`` turns it on, for the second
+view only (``hrf_delay_scope: s_view``, the default: that view feeds L_S alone) or for both views (``both``).
 
 Interface: ``embed`` → H_m (``space="embedding"``: Z_R_m, so :meth:`score` = cosine of the redundancy heads =
 cross-modal retrieval); ``fuse`` → Z_S (both modalities needed); ``components`` → ``R_<m>``, ``U_<m>`` for the
@@ -272,6 +273,7 @@ class HRFDelay(Augmentation):
 
 RUS_AUGMENTATIONS: dict[str, type[Augmentation]] = {
     c.name: c for c in (TimeMask, ChannelDropout, BandSNR, HRFAmplitude, HRFDelay)}
+HRF_DELAY_SCOPES = ("s_view", "both")
 _NEEDS_RATE = ("band_snr", "hrf_delay")
 
 
@@ -430,14 +432,23 @@ class RUSMethod(Method):
         delay = float(c.get("hrf_delay_s", 0.0))
         if delay < 0:
             raise MMIBError(f"method 'rus': hrf_delay_s must be >= 0, got {delay}")
-        self.pipelines: dict[str, Augmentation] = {}
+        scope = str(c.get("hrf_delay_scope", "s_view"))
+        if scope not in HRF_DELAY_SCOPES:
+            raise UnknownNameError("method.hrf_delay_scope", scope, list(HRF_DELAY_SCOPES))
+        self.hrf_delay_scope = scope
+        self.pipelines: dict[str, Augmentation] = {}  # both views
+        self.s_view_pipelines: dict[str, Augmentation] = {}  # then the second view alone (scope s_view)
         for ms in spec.modalities:
             items = acfg.get(ms.name, "default")
             if items == "default":
                 items = default_rus_augmentation(self.targets[ms.name], ms.kind)
             items = list(items or [])
             if delay > 0 and self.targets[ms.name] == "hemodynamic":
-                items.append({"name": "hrf_delay", "max_shift_s": delay})
+                shift = {"name": "hrf_delay", "max_shift_s": delay}
+                if scope == "both":
+                    items.append(shift)
+                else:
+                    self.s_view_pipelines[ms.name] = build_rus_augmentation(ms, [shift])
             self.pipelines[ms.name] = build_rus_augmentation(ms, items)
         seed = c.get("augment_seed")
         self.generator = make_generator(int(torch.randint(0, 2**62, (1,))) if seed is None else int(seed))
@@ -453,8 +464,13 @@ class RUSMethod(Method):
             self.generator.set_state(checkpoint["mmib_augment_rng"])
 
     # ------------------------------------------------------------------ building blocks
-    def augment(self, x: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        return {m: self.pipelines[m](x[m], self.generator) for m in self.mods}
+    def augment(self, x: Mapping[str, torch.Tensor], s_view: bool = False) -> dict[str, torch.Tensor]:
+        """One augmented view; ``s_view=True``: the second view, which feeds only L_S (with ``hrf_delay_scope:
+        s_view`` the HRF delay is applied to it alone, so L_R, L_U and L_orth never see shifted fNIRS)."""
+        out = {m: self.pipelines[m](x[m], self.generator) for m in self.mods}
+        if s_view:
+            out.update({m: f(out[m], self.generator) for m, f in self.s_view_pipelines.items()})
+        return out
 
     def _tokens(self, x: Mapping[str, torch.Tensor], mods: Sequence[str]) -> dict[str, torch.Tensor]:
         return {m: self.tokenizers[m](x[m])[0] for m in mods}
@@ -495,7 +511,7 @@ class RUSMethod(Method):
         x = batch["x"]
         if x[self.mods[0]].shape[0] < 2:
             raise MMIBError("method 'rus': the contrastive terms need batches of at least 2 samples")
-        v1, v2 = self.augment(x), self.augment(x)
+        v1, v2 = self.augment(x), self.augment(x, s_view=True)  # v2 feeds L_S only
         o1 = self._forward(v1, self.mods)
         s2 = self._forward(v2, self.mods)["S"]
         targets = {m: reconstruction_targets(t, x[m], self.spec.modality(m)) for m, t in self.targets.items()

@@ -97,3 +97,13 @@ def test_fnirs_pyphysio_dataset():
     ds = build_dataset("fnirs_pyphysio", representation="features")
     assert ds.spec.modality_names == ("fnirs",) and ds.spec.modality("fnirs").kind == "vector"
     assert np.bincount(ds.y.numpy()).tolist()[1] == 31
+
+
+def test_network_is_disabled_for_physio_tests():
+    """tests/data/conftest.py covers this folder too: the packaged pyphysio loaders run with the network off."""
+    import socket
+
+    with pytest.raises(RuntimeError, match="network access attempted during a data test"):
+        socket.create_connection(("example.org", 80), timeout=1)
+    with pytest.raises(RuntimeError, match="network access attempted"):
+        socket.getaddrinfo("example.org", 80)

@@ -2,9 +2,12 @@
 
 ``simulate`` writes ``sub-XX_eeg.edf``, ``sub-XX_nirs.snirf``, ``sub-XX_events.tsv`` and ``simulation.json`` into
 ``--out``. ``preprocess`` reads EEG (EDF/BDF/BrainVision/FIF) and/or fNIRS (SNIRF/FIF) recordings, epochs them around
-their annotations and writes one ``.npz`` in mmib's generic format: one array per modality (``eeg``, ``fnirs``;
-first axis = epoch), ``y`` (condition index), ``groups`` (recording index), ``latents__<name>`` (from
-``<stem>_events.tsv`` sidecars when present), plus a ``.json`` sidecar with channels, rates and the settings.
+their annotations and writes one ``.npz`` in mmib's generic format (:mod:`mmib.data.loaders.generic`, so
+``build_dataset("generic", path=OUT.npz)`` and ``data=generic data.path=OUT.npz`` read it): one array per modality
+(``eeg``, ``fnirs``; first axis = epoch), ``y`` (condition index), ``groups`` (subject: the ``sub-<label>`` part of
+the stem when every stem has one, else the recording), ``latent_<name>`` (from ``<stem>_events.tsv`` sidecars when
+present) and the ``meta`` member (task, classes, latents, and per modality kind / rate / channels), plus a ``.json``
+sidecar holding the same metadata with the pipeline settings and the input files.
 """
 
 from __future__ import annotations
@@ -88,6 +91,7 @@ def _simulate(args: argparse.Namespace) -> int:
     return 0
 
 
+_SUBJECT_RE = re.compile(r"(?:^|_)sub-(?P<label>[A-Za-z0-9]+)(?:_|$)")
 _EEG_RE = re.compile(r"^(?P<stem>.+)_eeg\.(edf|bdf|vhdr|fif|fif\.gz)$", re.IGNORECASE)
 _NIRS_RE = re.compile(r"^(?P<stem>.+)_nirs\.(snirf|fif|fif\.gz)$", re.IGNORECASE)
 
@@ -114,14 +118,46 @@ def find_recordings(folder: Path) -> list[dict[str, Path | None]]:
     return [{"stem": Path(k), **v} for k, v in sorted(found.items())]
 
 
+def subject_groups(stems) -> tuple[np.ndarray, str]:
+    """One group id per recording: its subject when every stem names one (``sub-<label>``, BIDS), else the recording.
+
+    Returns the ids (0, 1, … in order of first appearance) and what they mean (``subject`` or ``recording``).
+    """
+    labels = [_SUBJECT_RE.search(Path(str(st)).name) for st in stems]
+    if labels and all(m is not None for m in labels):
+        keys = [m.group("label") for m in labels]  # type: ignore[union-attr]
+        kind = "subject"
+    else:
+        keys = [str(st) for st in stems]
+        kind = "recording"
+    order: dict[str, int] = {}
+    return np.array([order.setdefault(k, len(order)) for k in keys], dtype=np.int64), kind
+
+
+def _latent_array(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """A latent column as stored (discrete: int64 codes 0..n-1; continuous: float) and its number of values (0)."""
+    if values.dtype.kind in "iu" and values.size and values.min() >= 0:
+        return values.astype(np.int64), max(2, int(values.max()) + 1)
+    return values.astype(np.float64), 0
+
+
 def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs_cfg, conditions=None) -> dict:
-    """Preprocess recordings (``[{"stem", "eeg", "fnirs"}]``) and write the ``.npz`` + ``.json``; returns the arrays."""
+    """Preprocess recordings (``[{"stem", "eeg", "fnirs"}]``) and write the ``.npz`` + ``.json``; returns the arrays.
+
+    The ``.npz`` is mmib's generic format (``docs/guide/data.md``): modality arrays, ``y``, ``groups``,
+    ``latent_<name>`` and a ``meta`` member that ``build_dataset("generic", path=out)`` reads (kinds, sampling
+    rates and channel names of the modalities, task, classes, latents).
+    """
     from mmib.data.physio.io import read_events_tsv
     from mmib.data.physio.preprocess import PhysioInputError, config_dict, preprocess_recording
+    from mmib.utils.io import atomic_write_json
 
-    blocks, latents, groups, ys = [], [], [], []
+    if out.suffix != ".npz":
+        raise PhysioInputError(f"--out {out}: expected a file name ending in .npz")
+    blocks, latents, ys, recs = [], [], [], []
     skipped: set[str] = set()
     meta_recs = []
+    rec_groups, group_kind = subject_groups([r["stem"] for r in recordings])
     for i, r in enumerate(recordings):
         rec = preprocess_recording(r["eeg"], r["fnirs"], eeg_cfg, fnirs_cfg, conditions, source=str(r["stem"]))
         if conditions is None:
@@ -130,8 +166,8 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
             raise PhysioInputError(f"{r['stem']}: conditions {rec.conditions} differ from {list(conditions)}")
         arrays = rec.signals if representation == "signal" else rec.features
         blocks.append(arrays)
+        recs.append(rec)
         ys.append(rec.y)
-        groups.append(np.full(len(rec.y), i, dtype=np.int64))
         any_file = r["eeg"] if r["eeg"] is not None else r["fnirs"]
         tsv = any_file.with_name(f"{Path(str(r['stem'])).name}_events.tsv")
         lat = {}
@@ -151,11 +187,19 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
         latents.append(lat)
         meta_recs.append({"stem": str(r["stem"]), "eeg": str(r["eeg"]) if r["eeg"] else None,
                           "fnirs": str(r["fnirs"]) if r["fnirs"] else None, "n_epochs": int(len(rec.y)),
-                          "events": str(tsv) if lat else None})  # fmt: skip
+                          "group": int(rec_groups[i]), "events": str(tsv) if lat else None})  # fmt: skip
     mods = list(blocks[0])
-    for r, b in zip(recordings, blocks):
+    for r, b, rec in zip(recordings, blocks, recs):
         if list(b) != mods:
             raise PhysioInputError(f"{r['stem']}: modalities {list(b)} differ from the first recording's {mods}")
+        for m in mods:
+            if representation == "signal" and rec.rates.get(m) != recs[0].rates.get(m):
+                raise PhysioInputError(f"{r['stem']}: {m} sampling rate {rec.rates.get(m)} Hz differs from the first "
+                                       f"recording's {recs[0].rates.get(m)} Hz; pass --eeg-resample or resample first")  # fmt: skip
+            if list(rec.channels.get(m) or []) != list(recs[0].channels.get(m) or []):
+                raise PhysioInputError(f"{r['stem']}: {m} channels differ from the first recording's "
+                                       f"({len(rec.channels.get(m) or [])} vs {len(recs[0].channels.get(m) or [])} "
+                                       "names); use the same montage and channel names everywhere")  # fmt: skip
     out_arrays: dict[str, np.ndarray] = {}
     for m in mods:
         shapes = {b[m].shape[1:] for b in blocks}
@@ -163,30 +207,50 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
             raise PhysioInputError(f"modality '{m}': recordings give different per-epoch shapes {sorted(shapes)}; "
                                    "use the same montage, rate and window everywhere")  # fmt: skip
         out_arrays[m] = np.concatenate([b[m] for b in blocks]).astype(np.float32)
-    out_arrays["y"] = np.concatenate(ys)
-    out_arrays["groups"] = np.concatenate(groups)
+    out_arrays["y"] = np.concatenate(ys).astype(np.int64)
+    out_arrays["groups"] = np.concatenate([np.full(len(y), g, dtype=np.int64) for y, g in zip(ys, rec_groups)])
     common = set(latents[0]) if latents else set()
     for lat in latents[1:]:
         common &= set(lat)
     common -= skipped
+    latent_values: dict[str, int] = {}
     for k in sorted(common):
-        out_arrays[f"latents__{k}"] = np.concatenate([lat[k] for lat in latents])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    np.savez_compressed(out, **out_arrays)
+        out_arrays[f"latent_{k}"], latent_values[k] = _latent_array(np.concatenate([lat[k] for lat in latents]))
+    first = recs[0]
+    signal = representation == "signal"
     meta = {
+        "name": out.stem,
+        "task": "classification",
+        "n_classes": max(2, len(conditions)),
+        "latents": latent_values,
+        "description": f"EEG/fNIRS epochs ({representation}) preprocessed by mmib physio preprocess from "
+                       f"{len(recordings)} recording(s); y = condition ({', '.join(conditions)}); groups = {group_kind}",
+        "modalities": {m: {"kind": "signal" if signal else "vector",
+                           "rate": first.rates.get(m) if signal else None,
+                           "channels": list(first.channels[m]) if signal and first.channels.get(m) else None,
+                           "source_channels": None if signal else list(first.channels.get(m) or []),
+                           "feature_names": None if signal else first.feature_names.get(m)}
+                       for m in mods},  # fmt: skip
         "representation": representation,
         "conditions": list(conditions),
-        "modalities": {m: {"kind": "signal" if representation == "signal" else "vector",
-                           "rate": rec.rates.get(m) if representation == "signal" else None,
-                           "channels": rec.channels.get(m),
-                           "feature_names": rec.feature_names.get(m) if representation == "features" else None}
-                       for m in mods},  # fmt: skip
+        "groups": group_kind,
+    }
+    out_arrays["meta"] = np.array(json.dumps(meta))
+    sidecar = {
+        **meta,
         "eeg_pipeline": config_dict(eeg_cfg),
         "fnirs_pipeline": config_dict(fnirs_cfg),
         "recordings": meta_recs,
         "latents_left_out": {k: "NaN/n/a on some epochs" for k in sorted(skipped)},
     }
-    out.with_suffix(".json").write_text(json.dumps(meta, indent=2))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.stem}.partial.npz")  # written next to it, then renamed: never a half-written OUT.npz
+    try:
+        np.savez_compressed(tmp, **out_arrays)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    atomic_write_json(out.with_suffix(".json"), sidecar)
     return out_arrays
 
 
@@ -220,6 +284,6 @@ def _preprocess(args: argparse.Namespace) -> int:
         arrays = preprocess_to_npz(recs, args.out, args.representation, eeg_cfg, fnirs_cfg, conditions)
     except FileNotFoundError as e:
         raise PhysioInputError(str(e)) from e
-    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items())
+    shapes = ", ".join(f"{k} {v.shape}" for k, v in arrays.items() if k != "meta")
     print(f"wrote {args.out} ({shapes}) and {args.out.with_suffix('.json')}")
     return 0
