@@ -145,3 +145,19 @@ def test_evaluation_on_rank_above_zero_writes_nothing(tmp_path, monkeypatch):
     r = evaluate(res.method, res.datamodule, [{"protocol": "probe", "probes": ["linear"]}], out_dir=out)
     assert r["complete"] and "skipped_on_rank" not in r
     assert (out / "results.json").is_file() and (out / "report.md").is_file()
+
+
+def test_loader_with_its_own_split_gets_the_configs_fractions():
+    # spkit_ppg_eda (like vision_touch) draws its own predefined split: data.val_fraction must reach the loader,
+    # not be dropped by the data module (which keeps a predefined split as it is)
+    pytest.importorskip("spkit")
+    from mmib.engine import build_datamodule
+
+    sizes = {}
+    for v in (0.15, 0.3):
+        dm = build_datamodule(compose_config(["data=spkit_ppg_eda", f"data.val_fraction={v}"]))
+        dm.setup("fit")
+        sizes[v] = {k: len(i) for k, i in dm.indices.items()}
+    n = sum(sizes[0.15].values())
+    assert sizes[0.3]["val"] > sizes[0.15]["val"] and sizes[0.3]["test"] == sizes[0.15]["test"]
+    assert abs(sizes[0.3]["val"] / n - 0.3) < 0.03 and abs(sizes[0.15]["val"] / n - 0.15) < 0.03

@@ -307,6 +307,26 @@ def test_recipe_run_evaluates_to_a_paper_vs_ours_report(tmp_path, monkeypatch):
     assert f"| ours (ova_ib) | {100 * acc:.2f} |" in md
 
 
+@pytest.mark.parametrize("name", ["ova_ib_vfd_trajectory"])
+def test_trajectory_recipe_evaluates_with_the_pair_probe(name, tmp_path, monkeypatch):
+    """The trajectory-pair recipes read "ours" from the pair_probe protocol (a group split with 2 of the 8 episodes in
+    val and 2 in test, so that different-trajectory pairs exist in every split)."""
+    from mmib.eval.evaluate import evaluate_run
+
+    monkeypatch.delenv("MMIB_DATA", raising=False)
+    overrides = [o for o in _smoke_overrides(name, tmp_path) if "_fraction=" not in o]
+    assert main(["train", *overrides, "data.split_by=group", "data.val_fraction=0.25", "data.test_fraction=0.25"]) == 0
+    run = tmp_path / "runs" / "smoke"
+    res = evaluate_run(run, [{"protocol": "pair_probe", "probe_options": {"max_epochs": 5}}], progress=False)
+    row = next(r for r in res["protocols"]["pair_probe"]["rows"] if r["id"] == "method/concat/mlp")
+    assert row["chance"]["accuracy"] == pytest.approx(0.5, abs=0.1)
+    cmp = res["paper_vs_ours"]
+    assert cmp["ours"]["row"] == "method/concat/mlp"
+    assert cmp["ours"]["values"]["accuracy"] == pytest.approx(100 * row["metrics"]["accuracy"])
+    md = (run / "report.md").read_text()
+    assert "| paper: ova_ib | 95.08 |" in md and f"| ours (ova_ib) | {100 * row['metrics']['accuracy']:.2f} |" in md
+
+
 # ------------------------------------------------------------------------------------------------- the table
 def _results(paper, rows=None, protocol="probe"):
     return {"method": {"name": "ova_ib", "capabilities": {}}, "data": {"name": "wesad", "modalities": [],

@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf
 from mmib.config import split_data_config, to_container
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.dataset import MultimodalDataset
-from mmib.data.registry import build_dataset
+from mmib.data.registry import build_dataset, get_dataset_entry
 from mmib.errors import MMIBError
 from mmib.methods.base import Method
 from mmib.methods.registry import build_method, read_checkpoint
@@ -77,6 +77,10 @@ def build_datamodule(cfg: DictConfig | dict, dataset: MultimodalDataset | None =
     c = to_container(cfg)
     name, options, dm = split_data_config(c["data"])
     if dataset is None:
+        # a loader that draws its own (predefined) split takes val_fraction / test_fraction itself: it gets the data
+        # config's, which the data module would otherwise ignore for a predefined split
+        own = get_dataset_entry(name).options
+        options.update({k: dm[k] for k in ("val_fraction", "test_fraction") if k in own and k in dm})
         dataset = build_dataset(name, **options)
     return MultimodalDataModule(dataset, seed=int(c["seed"]), **dm)
 

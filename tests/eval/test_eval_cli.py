@@ -68,3 +68,31 @@ def test_report_renders_one_run_and_compares_two(trained_run, tmp_path, capsys):
     assert main(["report", str(trained_run), str(tmp_path / "other"), "--out", str(tmp_path / "cmp.md")]) == 0
     cmp = (tmp_path / "cmp.md").read_text()
     assert "method/concat/linear" in cmp and cmp.count("|") > 10
+
+
+def test_eval_on_a_checkpoint_file_uses_that_checkpoint(trained_run, tmp_path, capsys):
+    """`mmib eval PATH.ckpt` reloads the run of the checkpoint (its config and splits) with *that* checkpoint's
+    weights: a copy of the run whose second checkpoint has every weight zeroed (constant representations) probes at
+    chance, the trained one far above."""
+    import shutil
+
+    import torch
+
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=False)
+    ckpt["state_dict"] = {k: torch.zeros_like(v) for k, v in ckpt["state_dict"].items()}
+    torch.save(ckpt, run / "checkpoints" / "zeroed.ckpt")
+    accs = {}
+    for name in ("last", "zeroed"):
+        out = tmp_path / f"eval_{name}"
+        code = main(["eval", str(run / "checkpoints" / f"{name}.ckpt"), "--protocols", "probe", "--probe", "linear",
+                     "--option", "probe.representation=rep:fou", "--option", "probe.baseline_raw=false",
+                     "--option", "probe.probe_options={max_epochs: 40}", "--out", str(out), "--no-progress"])
+        assert code == 0, capsys.readouterr().out
+        res = json.loads((out / "results.json").read_text())
+        assert res["checkpoint"] == str(run / "checkpoints" / f"{name}.ckpt") and res["run_dir"] == str(run)
+        (row,) = res["protocols"]["probe"]["rows"]
+        assert row["id"] == "method/rep:fou/linear"  # the singular option reached the probe protocol
+        accs[name] = (row["metrics"]["accuracy"], row["chance"]["accuracy"])
+    assert accs["last"][0] > 3 * accs["last"][1] and accs["zeroed"][0] == pytest.approx(accs["zeroed"][1], abs=0.05)

@@ -97,3 +97,20 @@ def test_bad_input_is_named():
         fit_probe(x, y, None, None, x, y, "classification", 2)
     with pytest.raises(MMIBError, match="60 feature rows but 59 targets"):
         fit_probe(x, y[:-1], None, None, x, y)
+
+
+def test_mlp_regression_probe_known_answers():
+    """y a smooth nonlinear function of x: the MLP explains most of it while a linear probe cannot (y is even in x,
+    so it has no linear part); y drawn independently of x: neither explains anything (R² ≈ 0 or below)."""
+    rng = np.random.default_rng(7)
+    x = rng.uniform(-2, 2, size=(1500, 4)).astype(np.float32)
+    y = (np.cos(2 * x[:, 0]) + x[:, 1] ** 2 + 0.05 * rng.normal(size=1500)).astype(np.float32)
+    cfg = ProbeConfig("mlp", max_epochs=300, patience=30, hidden=64, seed=0)
+    r = fit_probe(*_split(x, y), "regression", config=cfg)
+    lin = fit_probe(*_split(x, y), "regression")
+    assert r.metrics["r2"] > 0.9 and r.metrics["mse"] < 0.1 * r.chance["mse"]
+    assert lin.metrics["r2"] < 0.1
+    assert r.description == PROBE_DESCRIPTIONS["regression"]["mlp"] == "4-layer MLP (MSE)"
+    y_ind = rng.normal(size=1500).astype(np.float32)
+    r0 = fit_probe(*_split(x, y_ind), "regression", config=cfg)
+    assert r0.metrics["r2"] < 0.05

@@ -157,3 +157,74 @@ def test_evaluate_writes_json_report_and_plots(latent_dm, tmp_path):
     assert "training curves skipped" in " ".join(r["protocols"]["plots"]["notes"])  # no run folder here
     cmp = render_comparison([r, r], ["x", "y"])
     assert "## probe: accuracy" in cmp and "| row | x | y |" in cmp
+
+
+# ------------------------------------------------------------------------------------------------ UMAP (viz extra)
+class _FakeUMAP:
+    """Stands in for umap.UMAP: records its arguments and returns a fixed 2-D embedding."""
+
+    calls: list = []
+
+    def __init__(self, n_components=2, random_state=None):
+        self.n_components, self.random_state = n_components, random_state
+
+    def fit_transform(self, x):
+        _FakeUMAP.calls.append((self.n_components, self.random_state, x.shape))
+        t = np.arange(len(x), dtype=np.float64)
+        return np.stack([np.cos(t), np.sin(t)], 1)
+
+
+def _fake_umap_module():
+    import importlib.machinery
+    import types
+
+    mod = types.ModuleType("umap")
+    mod.__spec__ = importlib.machinery.ModuleSpec("umap", None)  # so importlib.util.find_spec sees it as installed
+    mod.UMAP = _FakeUMAP
+    return mod
+
+
+@pytest.mark.parametrize("setting", [True, "auto"])
+def test_umap_plot_with_the_extra_installed(latent_dm, tmp_path, monkeypatch, setting):
+    import sys
+
+    from mmib.eval.protocols import run_plots
+
+    monkeypatch.setitem(sys.modules, "umap", _fake_umap_module())
+    _FakeUMAP.calls = []
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, seed=4, out_dir=tmp_path)
+    res = run_plots(ctx, {"curves": False, "tsne": False, "umap": setting, "max_points": 50})
+    assert res["plots"] == {"umap": "plots/umap.png"}
+    assert not any("UMAP skipped" in n for n in res["notes"])
+    _png_ok(tmp_path / "plots" / "umap.png")
+    # one call per panel (the method's representation, the raw features), seeded, on the sampled points
+    assert _FakeUMAP.calls == [(2, 4, (50, 19)), (2, 4, (50, 19))]
+
+
+def test_umap_without_the_extra(latent_dm, tmp_path, monkeypatch):
+    import sys
+
+    from mmib.errors import MissingDependencyError
+    from mmib.eval.protocols import run_plots
+
+    monkeypatch.setitem(sys.modules, "umap", None)  # importing umap fails, whether or not it is installed
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
+    with pytest.raises(MissingDependencyError, match=r"needs the optional package 'umap': pip install 'mmib\[viz\]'"):
+        run_plots(ctx, {"curves": False, "tsne": False, "umap": True, "max_points": 50})
+    res = run_plots(ctx, {"curves": False, "tsne": False, "umap": "auto", "max_points": 50})
+    assert res["plots"] == {}
+    assert "UMAP skipped: install the 'viz' extra (pip install 'mmib[viz]')" in res["notes"]
+
+
+# ------------------------------------------------------------------------------------------------ option aliases
+def test_probe_representation_singular_is_an_alias(latent_dm):
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm)
+    res = run_probe(ctx, {"representation": "fused", "baseline_raw": False, "probe_options": FAST})
+    assert [r["id"] for r in res["rows"]] == ["method/fused/linear"]
+    assert res["options"]["representations"] == ["fused"]
+    # as `mmib eval --representation concat --option probe.representation=...` passes them: the singular wins
+    res = run_probe(ctx, {"representations": ["concat"], "representation": "rep:a,fused", "baseline_raw": False,
+                          "probe_options": FAST})
+    assert [r["id"] for r in res["rows"]] == ["method/rep:a/linear", "method/fused/linear"]
+    with pytest.raises(UnknownNameError, match=r"unknown option of protocol 'probe' 'represent'; valid: .*representation,"):
+        run_probe(ctx, {"represent": "fused"})

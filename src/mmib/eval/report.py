@@ -151,8 +151,19 @@ def _oom_tables(res: Mapping[str, Any]) -> list[TableData]:
     return [TableData(f"{res['name']}: out-of-modal generalization", ["method", *cols], body, list(res["notes"]))]
 
 
-TABLE_BUILDERS = {"probe": _probe_tables, "oom": _oom_tables, "subsets": _subset_tables, "retrieval": _retrieval_tables,
-                  "info_probe": _info_tables, "plots": lambda res: []}
+def _pair_probe_tables(res: Mapping[str, Any]) -> list[TableData]:
+    """``pair_probe`` rows have the probe protocol's shape; the notes say how the pairs were drawn."""
+    tables = _probe_tables(res)
+    for t in tables:
+        t.title = t.title.replace("probes on frozen representations",
+                                  "same-group pair classification (pairs of frozen representations)")
+        t.notes = list(res.get("notes", []))
+    return tables
+
+
+TABLE_BUILDERS = {"probe": _probe_tables, "pair_probe": _pair_probe_tables, "oom": _oom_tables,
+                  "subsets": _subset_tables, "retrieval": _retrieval_tables, "info_probe": _info_tables,
+                  "plots": lambda res: []}
 
 
 def protocol_tables(res: Mapping[str, Any]) -> list[TableData]:
@@ -384,7 +395,7 @@ def print_results(results: Mapping[str, Any], console=None) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ several runs
-COMPARE_METRICS = {"probe": None, "subsets": "primary", "retrieval": ("mAP", "R@1"), "info_probe": ("score",)}
+COMPARE_METRICS = {"probe": None, "pair_probe": None, "subsets": "primary", "retrieval": ("mAP", "R@1"), "info_probe": ("score",)}
 
 
 def render_comparison(results: Sequence[Mapping[str, Any]], labels: Sequence[str] | None = None) -> str:

@@ -107,3 +107,38 @@ def test_network_is_disabled_for_physio_tests():
         socket.create_connection(("example.org", 80), timeout=1)
     with pytest.raises(RuntimeError, match="network access attempted"):
         socket.getaddrinfo("example.org", 80)
+
+
+def test_cardio_target_makes_a_regression_task_and_is_checked():
+    kw = dict(n_subjects=2, windows_per_subject=6, ecg_method="simple")
+    ds = build_dataset("cardio_sim", target="heart_rate", **kw)
+    assert ds.spec.task == "regression" and ds.y is not None
+    assert np.array_equal(ds.y.numpy(), ds.latents["heart_rate"].numpy())
+    assert build_dataset("cardio_sim", **kw).y is None
+    from mmib.errors import MMIBError
+
+    with pytest.raises(MMIBError, match="unknown target of data set 'cardio_sim' 'hr'; valid: breathing_rate, heart_rate, none"):
+        build_dataset("cardio_sim", target="hr", **kw)
+
+
+def test_methods_train_on_cardio_sim_with_resp_ecg_to_bvp_retrieval(tmp_path):
+    # a self-supervised alignment method (retrieval Resp+ECG -> BVP) and a supervised fusion method (heart rate)
+    from mmib.config import compose_config, to_container
+    from mmib.engine import train
+    from mmib.eval.evaluate import evaluate
+
+    small = ["trainer.max_epochs=1", "trainer.enable_progress_bar=false", "data.n_subjects=4",
+             "data.windows_per_subject=8", "data.ecg_method=simple", "data.batch_size=8",
+             "encoder.signal.channels=[8]", "encoder.signal.pool=4"]
+    cfg = to_container(compose_config(["method=ova_ib", "data=cardio_sim", f"run_dir={tmp_path}", "name=a", *small]))
+    res = train(cfg)
+    out = evaluate(res.method, res.datamodule, [{"retrieval": {"directions": ["resp+ecg->bvp"]}}],
+                   out_dir=tmp_path / "eval_a", progress=False)
+    (row,) = out["protocols"]["retrieval"]["rows"]
+    assert row["direction"] == "resp+ecg->bvp" and row["queries"] == ["resp", "ecg"] and row["candidate"] == "bvp"
+    assert 0.0 <= row["metrics"]["R@1"] <= 1.0 and row["n_candidates"] == len(res.datamodule.indices["test"])
+    cfg = to_container(compose_config(["method=concat", "data=cardio_sim", "data.target=heart_rate",
+                                       f"run_dir={tmp_path}", "name=b", *small]))
+    res = train(cfg)
+    assert res.method.spec.task == "regression"
+    assert np.isfinite(float(res.metrics.get("train/loss", res.metrics.get("train_loss", 0.0))))

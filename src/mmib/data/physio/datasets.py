@@ -10,6 +10,7 @@ import numpy as np
 from mmib.data.dataset import DataValidationError, MultimodalDataset
 from mmib.data.registry import register_dataset
 from mmib.data.spec import DatasetSpec, ModalitySpec
+from mmib.errors import UnknownNameError
 
 _PHYSIO = (("mne", "physio"), ("mne_nirs", "physio"), ("nilearn", "physio"), ("neurokit2", "physio"))
 REPRESENTATIONS = ("signal", "features")
@@ -122,19 +123,24 @@ def load_eeg_fnirs_sim(
     )  # fmt: skip
 
 
-def _cardio_dataset(name: str, w, description: str) -> MultimodalDataset:
+CARDIO_TARGETS = ("none", "heart_rate", "breathing_rate")
+
+
+def _cardio_dataset(name: str, w, description: str, target: str = "none") -> MultimodalDataset:
+    if target not in CARDIO_TARGETS:
+        raise UnknownNameError(f"target of data set '{name}'", target, list(CARDIO_TARGETS))
     mods = tuple(
         ModalitySpec(m, "signal", tuple(w.signals[m].shape[1:]), rate=w.rates[m], channels=(m,)) for m in w.signals
     )
+    latents = {"heart_rate": w.heart_rate.astype(np.float32), "breathing_rate": w.breathing_rate.astype(np.float32)}
+    # target "none": self-supervised use (retrieval Resp+ECG -> BVP); a rate: a regression task for supervised methods
     spec = DatasetSpec(
-        name=name, modalities=mods, task="none", latents={"heart_rate": 0, "breathing_rate": 0},
-        description=description,
+        name=name, modalities=mods, task="none" if target == "none" else "regression",
+        latents={"heart_rate": 0, "breathing_rate": 0},
+        description=description + ("" if target == "none" else f"; y = {target}"),
     )  # fmt: skip
-    return MultimodalDataset(
-        spec, w.signals, latents={"heart_rate": w.heart_rate.astype(np.float32),
-                                  "breathing_rate": w.breathing_rate.astype(np.float32)},
-        groups=w.groups,
-    )  # fmt: skip
+    return MultimodalDataset(spec, w.signals, y=None if target == "none" else latents[target], latents=latents,
+                             groups=w.groups)
 
 
 @register_dataset(
@@ -151,8 +157,10 @@ def load_cardio_pyphysio(
     resp_rate: float = 16.0,
     bvp_rate: float = 64.0,
     eda_rate: float = 8.0,
+    target: str = "none",
 ) -> MultimodalDataset:
-    """pyphysio's real 120 s ECG/BVP/respiration recording in windows; groups = 20 s blocks; latents measured HR/BR."""
+    """pyphysio's real 120 s ECG/BVP/respiration recording in windows; groups = 20 s blocks; latents measured HR/BR;
+    ``target``: ``none`` (no labels) or ``heart_rate`` / ``breathing_rate`` (regression)."""
     from mmib.data.physio.cardio import pyphysio_cardio_windows
 
     w = pyphysio_cardio_windows(
@@ -160,7 +168,7 @@ def load_cardio_pyphysio(
         rates={"ecg": ecg_rate, "resp": resp_rate, "bvp": bvp_rate, "eda": eda_rate},
     )  # fmt: skip
     return _cardio_dataset(
-        "cardio_pyphysio", w, "real ECG/BVP/respiration (pyphysio medical.txt), windows grouped by block"
+        "cardio_pyphysio", w, "real ECG/BVP/respiration (pyphysio medical.txt), windows grouped by block", target
     )
 
 
@@ -184,8 +192,10 @@ def load_cardio_sim(
     noise: float = 0.05,
     ecg_method: str = "ecgsyn",
     seed: int = 0,
+    target: str = "none",
 ) -> MultimodalDataset:
-    """Simulated cardio-respiratory windows; latents heart_rate, breathing_rate (ground truth); groups = subjects."""
+    """Simulated cardio-respiratory windows; latents heart_rate, breathing_rate (ground truth); groups = subjects;
+    ``target``: ``none`` (no labels) or ``heart_rate`` / ``breathing_rate`` (regression)."""
     from mmib.data.physio.cardio import simulate_cardio_windows
 
     w = simulate_cardio_windows(
@@ -193,7 +203,8 @@ def load_cardio_sim(
         {"ecg": ecg_rate, "resp": resp_rate, "bvp": bvp_rate, "eda": eda_rate},
         tuple(heart_rate_range), tuple(breathing_rate_range), respiratory_modulation, noise, ecg_method, seed,
     )  # fmt: skip
-    return _cardio_dataset("cardio_sim", w, "neurokit2 ECG/PPG/RSP simulated from shared heart and breathing rates")
+    return _cardio_dataset("cardio_sim", w, "neurokit2 ECG/PPG/RSP simulated from shared heart and breathing rates",
+                           target)
 
 
 @register_dataset(
