@@ -108,8 +108,10 @@ def _random_joint(seed, shape=(2, 3, 2)):
 def test_factorcl_to_pid_identities_d01(case, method):
     p = CASES[case] if case in CASES else _random_joint(int(case[-1]))
     r = pid(p, method=method)
-    # Williams-Beer is closed-form; bivariate BROJA runs dit's admUI algorithm, which converges deterministically
-    tol = 1e-5
+    # Williams-Beer is closed-form; bivariate BROJA runs dit's admUI algorithm: exact on the two-bit table, but on
+    # random joints it stops short of the optimum by up to ~1e-4 nats, differently per process (dit's outcome order
+    # follows Python's hash seed)
+    tol = 1e-3 if method == "broja" and case not in CASES else 1e-5
     total = mutual_information(p, (0, 1), 2)
     assert sum(r.as_tuple()) == pytest.approx(total, abs=tol)  # consistency equations
     assert r.redundancy + r.unique[0] == pytest.approx(mutual_information(p, 0, 2), abs=tol)

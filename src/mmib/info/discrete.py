@@ -232,8 +232,9 @@ def pid(joint, sources: Sequence[Variable] | None = None, target: Variable = -1,
         measure = getattr(dpid, PID_METHODS[method])
         res = None
         if method == "broja" and n == 2:
-            # bivariate BROJA: the admUI algorithm (Banerjee et al. 2018) converges to the optimum deterministically;
-            # dit's default SLSQP path depends on set-iteration order (PYTHONHASHSEED) and can stop ~1e-4 bit short
+            # bivariate BROJA: the admUI algorithm (Banerjee et al. 2018): exact on the two-bit table; on general joints
+            # it stops near the optimum, at a point that depends on dit's outcome order (PYTHONHASHSEED); dit's default
+            # SLSQP path is less accurate still
             try:
                 res = measure(d, [[0], [1]], [2], method="admui")
             except Exception:  # pragma: no cover - non-convergence: dit's automatic choice below
