@@ -427,7 +427,7 @@ def report(args) -> None:
     g.append("")
     secs = {n: np.mean([r["train_seconds"] for r in records if r["name"] == n]) for n in {r["name"] for r in records}}
     g.append("Pretraining time per seed (2 shared CPU cores): " + ", ".join(
-        f"{n} {s:.0f} s" for n, s in sorted(secs.items()) if s > 0) + ".")
+        f"{n} {s:.0f} s" for n, s in sorted(secs.items()) if s > 0 and not METHODS.get(n, {}).get("untrained")) + ".")
     text = "\n".join(g)
     begin, end = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
     if doc.is_file() and begin in doc.read_text():
