@@ -228,3 +228,38 @@ def test_probe_representation_singular_is_an_alias(latent_dm):
     assert [r["id"] for r in res["rows"]] == ["method/rep:a/linear", "method/fused/linear"]
     with pytest.raises(UnknownNameError, match=r"unknown option of protocol 'probe' 'represent'; valid: .*representation,"):
         run_probe(ctx, {"represent": "fused"})
+
+
+def test_info_probe_where_probes_a_latent_on_the_rows_where_it_is_expressed():
+    # 'amp' shows in modality a only when gate = 1 (as an amplitude exists only on task trials): probed on every row
+    # it is diluted by the gate = 0 rows, probed on gate = 1 it is clear; the condition reaches every split
+    from mmib.data.datamodule import MultimodalDataModule
+    from mmib.data.dataset import MultimodalDataset
+    from mmib.data.spec import DatasetSpec, ModalitySpec
+
+    rng = np.random.default_rng(0)
+    n = 800
+    gate, amp = rng.integers(0, 2, n), rng.integers(0, 2, n)
+    a = np.stack([gate * (2 * amp - 1) * 3.0, rng.normal(size=n)], 1) + 0.3 * rng.normal(size=(n, 2))
+    b = rng.normal(size=(n, 2))
+    spec = DatasetSpec("gated", (ModalitySpec("a", "vector", (2,)), ModalitySpec("b", "vector", (2,))),
+                       task="classification", n_classes=2, latents={"gate": 2, "amp": 2})
+    dm = MultimodalDataModule(MultimodalDataset(spec, {"a": a, "b": b}, y=gate, latents={"gate": gate, "amp": amp}),
+                              batch_size=64, seed=0)
+    ctx = EvalContext(IdentityMethod(spec), dm)
+    opts = {"include_raw": False, "include_label": False, "representations": ["rep:a"], "probe_options": FAST}
+    plain = run_info_probe(ctx, opts)
+    gated = run_info_probe(ctx, {**opts, "where": {"amp": {"gate": 1}}})
+    score = {r["latent"]: r["metrics"]["score"] for r in plain["rows"]}
+    score_g = {r["latent"]: r for r in gated["rows"]}
+    assert score_g["amp"]["metrics"]["score"] > 0.95 and score["amp"] < 0.85
+    te_gate = gate[dm.indices["test"]]
+    assert score_g["amp"]["n_test"] == int((te_gate == 1).sum()) and score_g["amp"]["where"] == {"gate": 1}
+    assert "where" not in score_g["gate"]  # other columns keep every row
+    assert any("amp: probed on the rows with gate = 1" in note for note in gated["notes"])
+    with pytest.raises(MMIBError, match="unknown latent of info_probe.where 'nope'; valid: amp, gate"):
+        run_info_probe(ctx, {**opts, "where": {"nope": {"gate": 1}}})
+    with pytest.raises(MMIBError, match="unknown latent of info_probe.where.amp 'gat'"):
+        run_info_probe(ctx, {**opts, "where": {"amp": {"gat": 1}}})
+    with pytest.raises(MMIBError, match="info_probe.where.amp: no train row has gate = 5"):
+        run_info_probe(ctx, {**opts, "where": {"amp": {"gate": 5}}})

@@ -188,6 +188,9 @@ class InfoProbeOptions:
     include_raw: bool = True
     include_label: bool = True
     probe_options: dict[str, Any] = field(default_factory=dict)
+    # probe a latent on the rows where other latents take given values only, e.g. {A: {e: 1}}: a quantity that is
+    # expressed on task trials alone (an amplitude, a delay) is probed on the task trials of every split
+    where: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -583,6 +586,16 @@ def run_info_probe(ctx: EvalContext, options: Mapping[str, Any] | None = None) -
     columns = [(t, declared[t]) for t in targets]
     if opt.include_label and ctx.spec.task != "none":
         columns.append(("y", (ctx.spec.n_classes or 0) if ctx.spec.task == "classification" else 0))
+    if not isinstance(opt.where, Mapping):
+        raise MMIBError(f"info_probe.where: expected a mapping latent -> {{latent: value}}, got {opt.where!r}")
+    for lat, cond in opt.where.items():
+        if lat not in [c[0] for c in columns]:
+            raise UnknownNameError("latent of info_probe.where", lat, [c[0] for c in columns])
+        if not isinstance(cond, Mapping) or not cond:
+            raise MMIBError(f"info_probe.where.{lat}: expected a non-empty mapping {{latent: value}}, got {cond!r}")
+        for c in cond:
+            if c not in declared:
+                raise UnknownNameError(f"latent of info_probe.where.{lat}", c, list(declared))
     if not declared:
         res["notes"].append(f"skipped: data set '{ctx.spec.name}' has no ground-truth latents")
         return res
@@ -612,16 +625,38 @@ def run_info_probe(ctx: EvalContext, options: Mapping[str, Any] | None = None) -
                     raise MMIBError(f"latent '{lat}' is declared in the spec but missing from the batches")
                 return _latent_target(lat, sf.latents[lat], n_values)
 
+            cond = dict(opt.where.get(lat) or {})
+
+            def rows(sf: SplitFeatures, split: str, lat=lat, cond=cond) -> np.ndarray | None:
+                if not cond:
+                    return None
+                keep = np.ones(len(sf.y if sf.y is not None else next(iter(sf.features.values()))), dtype=bool)
+                for c, value in cond.items():
+                    keep &= np.asarray(sf.latents[c]).reshape(-1) == value
+                if not keep.any():
+                    raise MMIBError(f"info_probe.where.{lat}: no {split} row has "
+                                    + ", ".join(f"{c} = {v!r}" for c, v in cond.items()))
+                return keep
+
+            ktr, kte = rows(tr, "train"), rows(te, "test")
+            kva = rows(va, "val") if va is not None else None
+
+            def sub(x: np.ndarray, keep: np.ndarray | None) -> np.ndarray:
+                return x if keep is None else x[keep]
+
             ytr, task = target(tr)
             yte, _ = target(te)
             yva = target(va)[0] if va is not None else None
+            ytr, yte = sub(ytr, ktr), sub(yte, kte)
+            yva = sub(yva, kva) if yva is not None else None
             kinds[lat] = task
             score_key = "accuracy" if task == "classification" else "r2"
             for i, rep in enumerate(reps):
                 cfg = ProbeConfig.from_options(opt.probe, opt.probe_options, seed=ctx.seed)
-                r = fit_probe(tr.features[rep], ytr, va.features[rep] if va is not None else None, yva,
-                              te.features[rep], yte, task, n_values if task == "classification" and n_values else None,
-                              cfg)
+                r = fit_probe(sub(tr.features[rep], ktr), ytr,
+                              sub(va.features[rep], kva) if va is not None else None, yva,
+                              sub(te.features[rep], kte), yte, task,
+                              n_values if task == "classification" and n_values else None, cfg)
                 score = r.metrics[score_key]
                 chance = r.chance[score_key] if task == "classification" else 0.0
                 above = (score - chance) / (1 - chance) if task == "classification" and chance < 1 else score
@@ -631,10 +666,13 @@ def run_info_probe(ctx: EvalContext, options: Mapping[str, Any] | None = None) -
                     "label": f"{ctx.method.name if source == 'method' else 'raw'} {rep} → {lat}",
                     "probe": opt.probe, "probe_description": r.description,
                     "metrics": {**r.metrics, "score": score, "above_chance": above}, "chance": {"score": chance},
-                    "dim": r.dim})
+                    "dim": r.dim, **({"where": cond, "n_test": int(len(yte))} if cond else {})})
                 values[i, j] = score
                 chance_row[lat] = chance
                 advance()
+    for lat, cond in opt.where.items():
+        res["notes"].append(f"{lat}: probed on the rows with " + ", ".join(f"{c} = {v!r}" for c, v in cond.items())
+                            + " only (every split)")
     res["matrix"] = {"representations": reps, "latents": [c[0] for c in columns], "values": values.tolist(),
                      "chance": chance_row, "kinds": kinds,
                      "score": "accuracy (discrete latents) / R² (continuous latents)"}
