@@ -171,6 +171,56 @@ def report(paths: list[str]) -> str:
     return "\n".join(lines)
 
 
+def plot_curves(paths: list[str], out: str) -> None:
+    """Fig. 5 / Fig. 6 over training, per epoch from the tracker history: OOM test accuracy on the agreement and the
+    disagreement set (D from the optimal heads h_k^*) and the MMD² between the mapped IM features and the OOM
+    features, for every method of the files that has them; one thin line per seed, the mean bold."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    records = [r for path in paths for r in json.loads(Path(path).read_text()) if r.get("history")]
+    groups: dict[tuple[str, str], list[dict]] = {}
+    seen = set()
+    for r in records:
+        key = (r["scenario"], r["label"], r["seed"])  # a reference run repeated in a second file counts once
+        if key in seen:
+            continue
+        seen.add(key)
+        if any(np.isfinite(h.get("acc_disagree", np.nan)) for h in r["history"]):
+            groups.setdefault((r["scenario"], r["label"]), []).append(r)
+    keys = sorted(groups)
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.2))
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for n, key in enumerate(keys):
+        col = colors[n % len(colors)]
+        for ax, field, style in ((axes[0], "acc_agree", "-"), (axes[1], "acc_disagree", "-"), (axes[2], "mmd/im1", "-")):
+            curves = []
+            for r in groups[key]:
+                ep = [h["epoch"] for h in r["history"]]
+                v = [h.get(field, np.nan) for h in r["history"]]
+                curves.append(v)
+                ax.plot(ep, v, style, color=col, lw=0.6, alpha=0.4)
+            width = min(len(c) for c in curves)
+            mean = np.nanmean(np.array([c[:width] for c in curves], float), axis=0)
+            ax.plot(ep[:width], mean, style, color=col, lw=2, label=f"{key[0]}: {key[1]} (n={len(curves)})")
+    for ax, title in zip(axes, ("accuracy on the agreement set A", "accuracy on the disagreement set D",
+                                "MMD² (mapped IM features of im1 vs OOM features)")):
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("epoch")
+    axes[0].set_ylabel("OOM test accuracy")
+    axes[2].set_yscale("log")
+    axes[1].legend(fontsize=7, loc="best")
+    fig.suptitle("COX over training (Fig. 5 / Fig. 6): thin = one seed, bold = mean over seeds")
+    fig.tight_layout()
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+    print(f"wrote {out}")
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--scenario", choices=["semi", "unsup"], default="semi")
@@ -185,9 +235,12 @@ def main(argv=None) -> int:
     ap.add_argument("--run-dir", dest="run_dir", default="/tmp/cox_study_runs")
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--report", nargs="*", default=None, help="print Markdown tables of these result files")
+    ap.add_argument("--plot", default=None, help="with --report: also write the per-epoch curves (Fig. 5/6) here")
     args = ap.parse_args(argv)
     if args.report is not None:
         print(report(args.report))
+        if args.plot:
+            plot_curves(args.report, args.plot)
         return 0
     main_run(args)
     return 0
