@@ -23,6 +23,7 @@ from mmib.info import (
     infonce_lower_bound,
     mine_lower_bound,
     nce_club_upper_bound,
+    same_condition_mask,
 )
 
 SMALL = {"critic": "concat", "critic_kwargs": {"hidden_dim": 64}, "lr": 5e-3}
@@ -219,3 +220,136 @@ def test_club_log_q_by_matmuls_matches_the_difference_tensor_with_gradients():
     x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 4, dtype=torch.float64)
     lq, _ = est.log_q(x, y)
     assert est.learning_loss(x, y).item() == pytest.approx(-lq.diagonal().mean().item(), abs=1e-12)
+
+
+# ------------------------------------------------------------------ per-side conditioning c = (c_x, c_y) (spec A.3.4)
+
+
+def _loop_scores(kind, critic, xc, yc):
+    """float64 loop reference of f([x_i, c_x_i], [y_j, c_y_j]) from the critic's parameters, one pair at a time."""
+    n = xc.shape[0]
+    out = torch.empty(n, n, dtype=torch.float64)
+    for i in range(n):
+        for j in range(n):
+            if kind == "concat":
+                h = torch.relu(critic.first(torch.cat([xc[i], yc[j]])))
+                out[i, j] = critic.rest(h)[0]
+            elif kind == "separable":
+                out[i, j] = critic.g(xc[i]) @ critic.h(yc[j])
+            else:
+                out[i, j] = xc[i] @ critic.weight @ yc[j]
+    return out.detach()
+
+
+def _loop_infonce(s):
+    n = len(s)
+    return sum(s[i][i] - math.log(sum(math.exp(s[i][j]) for j in range(n))) + math.log(n) for i in range(n)) / n
+
+
+@pytest.mark.parametrize("kind", ["concat", "separable", "bilinear"])
+def test_per_side_scores_match_float64_loop(kind):
+    torch.manual_seed(0)
+    kw = {"bilinear": {"init_std": 1.0}}.get(kind, {"hidden_dim": 8})
+    est = InfoNCEEstimator(3, 2, c_dim=(2, 4), critic=kind, critic_kwargs=kw).double()
+    assert (est.critic.x_dim, est.critic.y_dim) == (5, 6)
+    g = torch.Generator().manual_seed(1)
+    x, y = torch.randn(6, 3, generator=g, dtype=torch.float64), torch.randn(6, 2, generator=g, dtype=torch.float64)
+    cx, cy = torch.randn(6, 2, generator=g, dtype=torch.float64), torch.randn(6, 4, generator=g, dtype=torch.float64)
+    s, mask = est.scores(x, y, (cx, cy))
+    ref = _loop_scores(kind, est.critic, torch.cat([x, cx], 1), torch.cat([y, cy], 1))
+    assert mask is None
+    torch.testing.assert_close(s.detach(), ref, rtol=1e-10, atol=1e-12)
+    assert est(x, y, (cx, cy)).item() == pytest.approx(_loop_infonce(ref.tolist()), rel=1e-10)
+    # swapping the two conditioning variables changes the scores (each side really gets its own)
+    if kind != "bilinear":
+        est2 = InfoNCEEstimator(3, 2, c_dim=3, critic=kind, critic_kwargs=kw).double()
+        c1, c2 = cx[:, :1].repeat(1, 3), cy[:, :3]
+        assert not torch.allclose(est2.scores(x, y, (c1, c2))[0], est2.scores(x, y, (c2, c1))[0])
+
+
+def test_nce_club_per_side_matches_loop():
+    torch.manual_seed(0)
+    est = NCECLUBEstimator(3, 2, c_dim=(1, 2), critic_kwargs={"hidden_dim": 8}).double()
+    g = torch.Generator().manual_seed(2)
+    x, y = torch.randn(5, 3, generator=g, dtype=torch.float64), torch.randn(5, 2, generator=g, dtype=torch.float64)
+    cx, cy = torch.randn(5, 1, generator=g, dtype=torch.float64), torch.randn(5, 2, generator=g, dtype=torch.float64)
+    ref = _loop_scores("concat", est.critic, torch.cat([x, cx], 1), torch.cat([y, cy], 1)).tolist()
+    v = est.estimates(x, y, (cx, cy))
+    pos = sum(ref[i][i] for i in range(5)) / 5
+    assert v["nce_club"].item() == pytest.approx(pos - sum(map(sum, ref)) / 25, rel=1e-10)
+    off = sum(ref[i][j] for i in range(5) for j in range(5) if i != j) / 20
+    assert v["nce_club_offdiag"].item() == pytest.approx(pos - off, rel=1e-10)
+    assert v["infonce"].item() == pytest.approx(_loop_infonce(ref), rel=1e-10)
+
+
+@pytest.mark.parametrize("cls", [InfoNCEEstimator, NWJEstimator, MINEEstimator, NCECLUBEstimator])
+@pytest.mark.parametrize("negatives", ["batch", "same_condition"])
+def test_single_c_equals_the_pair_c_c(cls, negatives):
+    torch.manual_seed(0)
+    est = cls(3, 2, c_dim=2, critic_kwargs={"hidden_dim": 8}, negatives=negatives)
+    x, y = torch.randn(6, 3), torch.randn(6, 2)
+    c = torch.tensor([[1.0, 0], [1, 0], [0, 1], [0, 1], [0, 1], [1, 0]])
+    s1, m1 = est.scores(x, y, c)
+    s2, m2 = est.scores(x, y, (c, c))
+    assert torch.equal(s1, s2)
+    assert (m1 is None and m2 is None) or torch.equal(m1, m2)
+    e1, e2 = est.estimates(x, y, c), est.estimates(x, y, [c, c])
+    assert e1.keys() == e2.keys() and all(torch.equal(e1[k], e2[k]) for k in e1)
+    est.eval()  # MINE: no moving-average update between the two calls
+    assert torch.equal(est.learning_loss(x, y, c), est.learning_loss(x, y, (c, c)))
+
+
+def test_same_condition_with_a_pair_groups_by_the_joint_rows():
+    cx = torch.tensor([[0.0], [0], [0], [1], [1], [0]])
+    cy = torch.tensor([[0.0], [0], [1], [1], [1], [1]])
+    est = InfoNCEEstimator(2, 2, c_dim=1, critic="separable", negatives="same_condition")
+    _, mask = est.scores(torch.randn(6, 2), torch.randn(6, 2), (cx, cy))
+    want = [[bool(cx[i, 0] == cx[j, 0] and cy[i, 0] == cy[j, 0]) for j in range(6)] for i in range(6)]
+    assert mask.tolist() == want
+    assert mask.tolist() != same_condition_mask(cx).tolist()  # not by c_x alone
+
+
+def test_estimate_mi_with_a_pair():
+    x, y = correlated_gaussians(256, 2, 1.0, seed=0)
+    lab = (torch.arange(256) % 2).float()
+    kw = {"steps": 5, "batch_size": 16, "eval_batches": 2, **SMALL}
+    # (c, c) is c: same critic sizes, initialization, batches and values
+    r1 = estimate_mi(x, y, lab, method="nce_club", **kw)
+    r2 = estimate_mi(x, y, (lab, lab), method="nce_club", **kw)
+    assert r1.history == r2.history and r1.value == r2.value
+    # per-side widths differ; same_condition groups by the joint rows, so continuous views have no groups
+    cx, cy = torch.randn(256, 1), torch.randn(256, 3)
+    r = estimate_mi(x, y, (cx, cy), method="infonce", negatives="batch", **kw)
+    assert len(r.history) == 5 and math.isfinite(r.value)
+    with pytest.raises(ValueError, match="no conditioning value occurs twice"):
+        estimate_mi(x, y, (lab, cy), method="infonce", **kw)
+    with pytest.raises(ValueError, match="CLUBEstimator: c_dim must be an integer"):
+        estimate_mi(x, y, (cx, cy), method="club", **kw)
+
+
+def test_bad_per_side_conditioning_raises():
+    x, y = torch.randn(4, 3), torch.randn(4, 2)
+    est = InfoNCEEstimator(3, 2, c_dim=(2, 1))
+    with pytest.raises(ValueError, match=r"InfoNCEEstimator: c_x must be a 2-D tensor \(4, 2\), got \(4, 1\)"):
+        est(x, y, (torch.randn(4, 1), torch.randn(4, 1)))
+    with pytest.raises(ValueError, match=r"c_y must be a 2-D tensor \(4, 1\), got \(3, 1\)"):
+        est(x, y, (torch.randn(4, 2), torch.randn(3, 1)))
+    with pytest.raises(ValueError, match=r"c_dim=\(2, 1\) \(per-side\); pass c as a pair"):
+        est(x, y, torch.randn(4, 2))
+    with pytest.raises(ValueError, match="pair \\(c_x, c_y\\) of two tensors, got a tuple of length 3"):
+        est(x, y, (torch.randn(4, 2), torch.randn(4, 1), torch.randn(4, 1)))
+    bad = torch.randn(4, 1)
+    bad[0, 0] = float("nan")
+    with pytest.raises(ValueError, match="c_y contains NaN or inf"):
+        est(x, y, (torch.randn(4, 2), bad))
+    with pytest.raises(ValueError, match=r"c_dim=\(2, 1\) \(per-side conditioning"):
+        InfoNCEEstimator(3, 2, c_dim=(2, 1), condition_on="x")
+    with pytest.raises(ValueError, match="c_dim must be an integer >= 0 or a pair"):
+        InfoNCEEstimator(3, 2, c_dim=(2, 0))
+    with pytest.raises(ValueError, match="condition_on='x' pass a single tensor c"):
+        InfoNCEEstimator(3, 2, c_dim=1, condition_on="x")(x, y, (torch.randn(4, 1), torch.randn(4, 1)))
+    with pytest.raises(ValueError, match="CLUBEstimator: c must be a single tensor"):
+        CLUBEstimator(3, 2, c_dim=1, hidden_dim=4)(x, y, (torch.randn(4, 1), torch.randn(4, 1)))
+    with pytest.raises(ValueError, match=r"estimate_mi: c_x must be a 2-D tensor \(10, k\)"):
+        estimate_mi(torch.randn(10, 2), torch.randn(10, 2), (torch.randn(10, 1, 1), torch.randn(10, 1)),
+                    negatives="batch", batch_size=4)

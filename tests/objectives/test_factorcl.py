@@ -158,3 +158,34 @@ def test_concatenation_conditioning_on_xor_has_closed_form_targets():
     assert est["both"] == pytest.approx(math.log(4), abs=0.12)
     assert est["first"] == pytest.approx(math.log(2), abs=0.12)
     assert abs(est["none"]) < 0.05
+
+
+@pytest.mark.parametrize("n", [2, 7])
+def test_score_functions_on_the_shared_bounds_match_loops(n):
+    # the score-level functions now delegate to mmib.info.bounds (T read as scores of (x, y) = (b, a)); the numbers
+    # must be FactorCL's own formulas, checked here on raw score matrices against the float64 loops
+    g = torch.Generator().manual_seed(n)
+    t = 3.0 * torch.randn(n, n, generator=g, dtype=torch.float64)
+    tl = t.tolist()
+    assert float(infonce_from_scores(t)) == pytest.approx(ref_infonce(tl), rel=1e-10)
+    for off in (False, True):
+        assert float(nce_club_from_scores(t, off)) == pytest.approx(ref_club(tl, off), rel=1e-10, abs=1e-12)
+    # the softmax runs over a_j for a fixed b_i (rows of T), not over columns
+    if n > 2:
+        assert float(infonce_from_scores(t)) != pytest.approx(ref_infonce(t.T.tolist()), rel=1e-6)
+
+
+def test_single_sample_and_non_finite_scores():
+    t = torch.tensor([[2.5]], dtype=torch.float64, requires_grad=True)
+    v = infonce_from_scores(t)
+    assert float(v) == 0.0 and float(nce_club_from_scores(t)) == 0.0
+    (g,) = torch.autograd.grad(v, t)
+    assert float(g) == 0.0
+    with pytest.raises(ValueError, match="off-diagonal.*N >= 2"):
+        nce_club_from_scores(t, True)
+    bad = torch.zeros(3, 3, dtype=torch.float64)
+    bad[0, 1] = float("nan")
+    with pytest.raises(ValueError, match="scores contains NaN or inf"):
+        infonce_from_scores(bad)
+    with pytest.raises(ValueError, match="square 2-D tensor"):
+        nce_club_from_scores(torch.zeros(2, 3))

@@ -124,7 +124,10 @@ def nce_club_upper_bound(
 
     ``include_diagonal=True`` (FactorCL's released code): ``P`` is every candidate pair, diagonal included. This is
     exactly invariant to ``f + c(x)`` and ``f + c(y)`` (spec D.1.2). ``include_diagonal=False``: ``P`` is the
-    off-diagonal pairs only (strict product of marginals); not exactly shift-invariant in a finite batch.
+    off-diagonal pairs only (strict product of marginals); without a mask it is exactly shift-invariant too (a shift
+    ``c(x_i)`` moves the diagonal mean and the off-diagonal mean both by ``mean_i c(x_i)``; spec D.1.2's remark
+    that it is not is wrong, tested in ``tests/objectives/test_factorcl.py``). With a mask the shifts are weighted
+    by the candidate counts per row and invariance can fail for either variant.
     It is an upper bound only when ``f`` is the *optimal* InfoNCE critic ``log p(y|x) + c(x)`` (FactorCL Thm 2).
     """
     mask = check_scores(scores, mask)

@@ -19,6 +19,16 @@ Which negatives are used decides what is estimated:
   (:func:`mmib.info.conditional_gaussians` with ``samples_per_condition``).
 - ``negatives="batch"``: every in-batch ``y_j`` is a candidate (FactorCL's released code). Then the bound is on
   I([X,C]; [Y,C]) (or I([X,C]; Y)), which is >= I(X;Y|C); for continuous ``c`` it saturates at ``log N``.
+
+**Per-side conditioning** (FactorCL-SSL, spec A.3.4: ``f([x1, x1'], [x2, x2'])``): pass ``c=(c_x, c_y)``, a pair of
+tensors; ``c_x`` is concatenated to ``x`` and ``c_y`` to ``y``, i.e. ``f([x, c_x], [y, c_y])``. Build the estimator
+with ``c_dim=(width of c_x, width of c_y)`` (or an integer when both widths are equal). A single tensor ``c`` is the
+pair ``(c, c)``: same scores, same mask, same estimates. Per-side conditioning needs ``condition_on="both"`` (with
+``"x"`` there is no ``y`` side to condition) and is not available for CLUB, whose ``q(y | [x, c])`` conditions only
+``x``. With ``negatives="same_condition"`` the conditioning variable is the *joint* ``C = (C_x, C_y)``: ``y_j`` is a
+candidate for ``x_i`` only if ``c_x`` **and** ``c_y`` of rows ``i`` and ``j`` are both equal, i.e. negatives from
+``p(y | c_x, c_y)`` as spec A.3.4 writes ``x2- ~ p(x2 | x1', x2')``; for continuous augmented views no two rows
+share a value, so use ``negatives="batch"`` (FactorCL's code) and read the estimate as I([X,C_x]; [Y,C_y]).
 """
 
 from __future__ import annotations
@@ -48,31 +58,86 @@ def _shape(t) -> str:
     return str(tuple(t.shape)) if isinstance(t, torch.Tensor) else type(t).__name__
 
 
-def check_inputs(x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None, x_dim: int, y_dim: int,
-                 c_dim: int, who: str) -> None:
-    """Check shapes and finiteness of an estimator's inputs; errors name the argument and what was expected."""
+#: a conditioning argument: a tensor ``c`` (appended to both sides) or a pair ``(c_x, c_y)`` (one per side)
+Condition = torch.Tensor | tuple[torch.Tensor, torch.Tensor] | None
+
+
+def _is_pair(c) -> bool:
+    return isinstance(c, (tuple, list))
+
+
+def c_widths(c_dim: int | tuple[int, int]) -> tuple[int, int]:
+    """``c_dim`` (an integer, or a pair for per-side conditioning) as ``(width of c_x, width of c_y)``."""
+    return (c_dim, c_dim) if isinstance(c_dim, int) else (int(c_dim[0]), int(c_dim[1]))
+
+
+def _check_c_dim(c_dim) -> int | tuple[int, int]:
+    if isinstance(c_dim, int) and not isinstance(c_dim, bool) and c_dim >= 0:
+        return c_dim
+    if (_is_pair(c_dim) and len(c_dim) == 2
+            and all(isinstance(k, int) and not isinstance(k, bool) and k >= 1 for k in c_dim)):
+        return (c_dim[0], c_dim[1])
+    raise ValueError(f"c_dim must be an integer >= 0 or a pair (width of c_x, width of c_y) of integers >= 1, "
+                     f"got {c_dim!r}")
+
+
+def check_inputs(x: torch.Tensor, y: torch.Tensor, c: Condition, x_dim: int, y_dim: int,
+                 c_dim: int | tuple[int, int], who: str) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """Check shapes and finiteness of an estimator's inputs; errors name the argument and what was expected.
+
+    ``c`` is ``None``, a tensor (both sides) or a pair ``(c_x, c_y)``; ``c_dim`` an integer or a pair of widths.
+    Returns the conditioning as the pair ``(c_x, c_y)`` (``(c, c)`` for a single tensor), or ``None``.
+    """
     for name, t, d in (("x", x, x_dim), ("y", y, y_dim)):
         if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[1] != d:
-            raise ValueError(f"{who}: {name} must be a 2-D tensor (N, {d}), got {_shape(t)}")
+            raise ValueError(f"{who}: {name} must be a 2-D tensor (N, {d if d >= 0 else 'k'}), got {_shape(t)}")
     if x.shape[0] != y.shape[0]:
         raise ValueError(f"{who}: x and y must have the same number of rows (paired samples), "
                          f"got {x.shape[0]} and {y.shape[0]}")
-    if x.shape[0] < 2:
-        raise ValueError(f"{who}: a batch needs at least 2 samples, got {x.shape[0]}")
-    if c_dim == 0 and c is not None:
-        raise ValueError(f"{who}: got c but the estimator was built with c_dim=0; pass c_dim=<width of c>")
-    if c_dim > 0:
-        if c is None:
-            raise ValueError(f"{who}: the estimator was built with c_dim={c_dim}; pass the conditioning tensor c")
-        if not isinstance(c, torch.Tensor) or c.dim() != 2 or c.shape != (x.shape[0], c_dim):
-            raise ValueError(f"{who}: c must be a 2-D tensor ({x.shape[0]}, {c_dim}), got {_shape(c)}")
-    for name, t in (("x", x), ("y", y), ("c", c)):
-        if t is not None and not torch.isfinite(t).all():
+    n = x.shape[0]
+    if n < 2:
+        raise ValueError(f"{who}: a batch needs at least 2 samples, got {n}")
+    kx, ky = c_widths(c_dim)
+    if kx == 0 and ky == 0:
+        if c is not None:
+            raise ValueError(f"{who}: got c but the estimator was built with c_dim=0; pass c_dim=<width of c>")
+        pair = None
+    elif c is None:
+        raise ValueError(f"{who}: the estimator was built with c_dim={c_dim}; pass the conditioning tensor c")
+    elif _is_pair(c):
+        if len(c) != 2:
+            raise ValueError(f"{who}: c must be a tensor (N, c_dim) or a pair (c_x, c_y) of two tensors, "
+                             f"got a {type(c).__name__} of length {len(c)}")
+        pair = (c[0], c[1])
+    else:
+        if kx != ky:
+            raise ValueError(f"{who}: the estimator was built with c_dim={c_dim} (per-side); pass c as a pair "
+                             f"(c_x, c_y) of shapes ({n}, {kx}) and ({n}, {ky}), got one tensor {_shape(c)}")
+        pair = (c, c)
+    if pair is not None:
+        names = ("c", "c") if not _is_pair(c) else ("c_x", "c_y")
+        for name, t, d in ((names[0], pair[0], kx), (names[1], pair[1], ky)):
+            if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape != (n, d):
+                raise ValueError(f"{who}: {name} must be a 2-D tensor ({n}, {d if d >= 0 else 'k'}), "
+                                 f"got {_shape(t)}")
+    checks = [("x", x), ("y", y)]
+    if pair is not None:
+        checks += [("c", pair[0])] if not _is_pair(c) else [("c_x", pair[0]), ("c_y", pair[1])]
+    for name, t in checks:
+        if not torch.isfinite(t).all():
             raise ValueError(f"{who}: {name} contains NaN or inf")
+    return pair
+
+
+def _condition_mask(c: Condition, pair: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+    """The same-condition mask of a checked conditioning argument: by ``c``, or by the joint rows ``(c_x, c_y)``."""
+    return same_condition_mask(torch.cat(pair, dim=1) if _is_pair(c) else c)
 
 
 def same_condition_mask(c: torch.Tensor) -> torch.Tensor:
-    """``mask[i, j] = (c_i == c_j)`` row-wise (exact equality): negatives drawn from ``p(y | c_i)``."""
+    """``mask[i, j] = (c_i == c_j)`` row-wise (exact equality): negatives drawn from ``p(y | c_i)``.
+
+    For per-side conditioning pass ``torch.cat([c_x, c_y], 1)`` (the joint conditioning variable)."""
     return (c[:, None, :] == c[None, :, :]).all(dim=-1)
 
 
@@ -81,7 +146,8 @@ class MIEstimator(nn.Module):
 
     Args:
         x_dim, y_dim: sizes of ``x`` and ``y``.
-        c_dim: size of the conditioning variable (0: unconditional).
+        c_dim: size of the conditioning variable (0: unconditional), or a pair ``(width of c_x, width of c_y)``
+            for per-side conditioning ``c=(c_x, c_y)`` (needs ``condition_on="both"``).
         critic: ``"concat"`` (default, FactorCL App. D.1), ``"separable"``, ``"bilinear"`` or a
             :class:`~mmib.info.critics.Critic` whose input sizes include ``c``.
         critic_kwargs: keyword arguments of the critic class (e.g. ``hidden_dim``).
@@ -98,10 +164,12 @@ class MIEstimator(nn.Module):
         for name, v in (("x_dim", x_dim), ("y_dim", y_dim)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not isinstance(c_dim, int) or c_dim < 0:
-            raise ValueError(f"c_dim must be an integer >= 0, got {c_dim!r}")
+        c_dim = _check_c_dim(c_dim)
         if condition_on not in _CONDITION_ON:
             raise ValueError(f"condition_on must be one of {_CONDITION_ON}, got {condition_on!r}")
+        if not isinstance(c_dim, int) and condition_on != "both":
+            raise ValueError(f"c_dim={c_dim} (per-side conditioning (c_x, c_y)) needs condition_on='both', "
+                             f"got condition_on={condition_on!r}")
         if negatives not in _NEGATIVES:
             raise ValueError(f"negatives must be one of {_NEGATIVES}, got {negatives!r}")
         if negatives == "same_condition" and c_dim == 0:
@@ -111,34 +179,46 @@ class MIEstimator(nn.Module):
         self.critic = self._build_critic(critic, critic_kwargs or {})
 
     def _critic_dims(self) -> tuple[int, int]:
-        return self.x_dim + self.c_dim, self.y_dim + (self.c_dim if self.condition_on == "both" else 0)
+        kx, ky = c_widths(self.c_dim)
+        return self.x_dim + kx, self.y_dim + (ky if self.condition_on == "both" else 0)
+
+    def _check(self, x, y, c) -> tuple[torch.Tensor, torch.Tensor] | None:
+        who = type(self).__name__
+        if _is_pair(c) and self.condition_on != "both":
+            raise ValueError(f"{who}: c=(c_x, c_y) (per-side conditioning) needs condition_on='both'; "
+                             f"with condition_on={self.condition_on!r} pass a single tensor c")
+        return check_inputs(x, y, c, self.x_dim, self.y_dim, self.c_dim, who)
 
     def _build_critic(self, critic, kwargs) -> nn.Module:
         return build_critic(critic, *self._critic_dims(), **kwargs)
 
-    def scores(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None
+    def scores(self, x: torch.Tensor, y: torch.Tensor, c: Condition = None
                ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """The critic's score matrix ``scores[i, j] = f(x_i, y_j[, c])`` and the candidate mask (or ``None``)."""
-        check_inputs(x, y, c, self.x_dim, self.y_dim, self.c_dim, type(self).__name__)
-        if c is not None:
-            x = torch.cat([x, c], dim=1)
+        """The critic's score matrix and the candidate mask (or ``None``).
+
+        ``scores[i, j] = f([x_i, c_i], [y_j, c_j])`` for a tensor ``c`` (``f([x_i, c_i], y_j)`` with
+        ``condition_on="x"``), ``f([x_i, c_x_i], [y_j, c_y_j])`` for a pair ``c=(c_x, c_y)``.
+        """
+        pair = self._check(x, y, c)
+        if pair is not None:
+            x = torch.cat([x, pair[0]], dim=1)
             if self.condition_on == "both":
-                y = torch.cat([y, c], dim=1)
+                y = torch.cat([y, pair[1]], dim=1)
         s = self.critic(x, y)
-        mask = same_condition_mask(c) if self.negatives == "same_condition" else None
+        mask = _condition_mask(c, pair) if self.negatives == "same_condition" else None
         return s, mask
 
     def loss_and_estimates(self, x, y, c=None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The learning loss and every estimate, from one evaluation of the critic."""
         raise NotImplementedError
 
-    def estimates(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    def estimates(self, x: torch.Tensor, y: torch.Tensor, c: Condition = None) -> dict[str, torch.Tensor]:
         return self.loss_and_estimates(x, y, c)[1]
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, y: torch.Tensor, c: Condition = None) -> torch.Tensor:
         return self.estimates(x, y, c)[self.primary]
 
-    def learning_loss(self, x: torch.Tensor, y: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def learning_loss(self, x: torch.Tensor, y: torch.Tensor, c: Condition = None) -> torch.Tensor:
         return self.loss_and_estimates(x, y, c)[0]
 
 
@@ -221,7 +301,8 @@ class CLUBEstimator(MIEstimator):
 
     ``learning_loss`` = negative log-likelihood of ``q`` on the positive pairs (Cheng et al. Alg. 1);
     ``forward`` = ``mean_i log q(y_i|x_i) - mean_{i,j} log q(y_j|x_i)`` (:func:`~mmib.info.bounds.club_upper_bound`).
-    With ``c``, ``q(y | [x, c])``. The ``critic`` arguments are not used (the variational network is the critic).
+    With ``c``, ``q(y | [x, c])``; per-side ``c=(c_x, c_y)`` is refused (``q`` conditions only ``x``). The ``critic``
+    arguments are not used (the variational network is the critic).
 
     Args:
         hidden_dim: width of the hidden layer of the μ and log σ² networks.
@@ -232,6 +313,9 @@ class CLUBEstimator(MIEstimator):
     def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, hidden_dim: int = 256, negatives: str = "batch",
                  **_ignored):
         self._hidden_dim = hidden_dim
+        if not isinstance(c_dim, int):
+            raise ValueError(f"CLUBEstimator: c_dim must be an integer (q(y | [x, c]) conditions only x; per-side "
+                             f"conditioning needs a critic-based estimator), got {c_dim!r}")
         super().__init__(x_dim, y_dim, c_dim, critic="bilinear", condition_on="x", negatives=negatives)
 
     def _build_critic(self, critic, kwargs) -> nn.Module:
@@ -242,7 +326,10 @@ class CLUBEstimator(MIEstimator):
         return mod
 
     def _gaussian(self, x, y, c):
-        check_inputs(x, y, c, self.x_dim, self.y_dim, self.c_dim, type(self).__name__)
+        if _is_pair(c):
+            raise ValueError("CLUBEstimator: c must be a single tensor (q(y | [x, c]) conditions only x); per-side "
+                             "c=(c_x, c_y) needs a critic-based estimator (infonce, nwj, mine, nce_club)")
+        self._check(x, y, c)
         xin = x if c is None else torch.cat([x, c], dim=1)
         return self.critic.mu(xin), self.critic.logvar(xin)  # (N, d) each
 
@@ -361,7 +448,7 @@ class _BatchSampler:
 def estimate_mi(
     x: torch.Tensor,
     y: torch.Tensor,
-    c: torch.Tensor | None = None,
+    c: Condition = None,
     method: str = "infonce",
     steps: int = 1000,
     batch_size: int = 64,
@@ -382,7 +469,9 @@ def estimate_mi(
     The estimate is taken on the same data as the training: hold data out yourself for an out-of-sample value.
 
     With ``c`` the default is ``negatives="same_condition"`` and every minibatch is drawn from one conditioning
-    value (see :mod:`mmib.info.estimators`).
+    value (see :mod:`mmib.info.estimators`). ``c=(c_x, c_y)`` conditions each side on its own variable
+    (``f([x, c_x], [y, c_y])``, FactorCL-SSL); the groups of ``same_condition`` are then the joint rows
+    ``(c_x, c_y)``, so continuous views need ``negatives="batch"``.
 
     Args:
         method: ``infonce``, ``nwj``, ``mine``, ``club``, ``nce_club``, ``nce_club_offdiag``.
@@ -401,14 +490,26 @@ def estimate_mi(
         y = y[:, None]
     if x.dim() == 1:
         x = x[:, None]
-    if c is not None:
-        c = torch.as_tensor(c)
-        c = c[:, None] if c.dim() == 1 else c
+    def as_condition(t):
+        t = torch.as_tensor(t)
+        return (t[:, None] if t.dim() == 1 else t).float()
+
+    def width(t):
+        return t.shape[1] if t.dim() == 2 else -1
+
+    if _is_pair(c):
+        if len(c) != 2:
+            raise ValueError(f"estimate_mi: c must be a tensor (N, k) or a pair (c_x, c_y) of two tensors, "
+                             f"got a {type(c).__name__} of length {len(c)}")
+        c = (as_condition(c[0]), as_condition(c[1]))
+        c_dim: int | tuple[int, int] = (width(c[0]), width(c[1]))
+    elif c is not None:
+        c = as_condition(c)
+        c_dim = width(c)
+    else:
+        c_dim = 0
     x, y = x.float(), y.float()
-    c = c.float() if c is not None else None
-    c_dim = 0 if c is None else (c.shape[1] if c.dim() == 2 else -1)
-    check_inputs(x, y, c, x.shape[1] if x.dim() == 2 else -1, y.shape[1] if y.dim() == 2 else -1,
-                 c_dim, "estimate_mi")
+    pair = check_inputs(x, y, c, width(x), width(y), c_dim, "estimate_mi")
     if negatives is None:
         negatives = "same_condition" if c is not None else "batch"
     n = x.shape[0]
@@ -423,9 +524,15 @@ def estimate_mi(
     gen = torch.Generator().manual_seed(seed)
     groups = None
     if negatives == "same_condition":
-        _, inverse = torch.unique(c, dim=0, return_inverse=True)
+        _, inverse = torch.unique(torch.cat(pair, dim=1) if _is_pair(c) else c, dim=0, return_inverse=True)
         groups = [torch.nonzero(inverse == k).squeeze(1) for k in range(int(inverse.max()) + 1)]
     sample = _BatchSampler(n, batch_size, gen, groups)
+
+    def take(idx):
+        if c is None:
+            return None
+        return (c[0][idx], c[1][idx]) if _is_pair(c) else c[idx]
+
     opt = torch.optim.Adam(est.parameters(), lr=lr)
     history: list[float] = []
     est.train()
@@ -439,7 +546,7 @@ def estimate_mi(
     try:
         for _ in range(steps):
             idx = sample()
-            cb = c[idx] if c is not None else None
+            cb = take(idx)
             loss, vals = est.loss_and_estimates(x[idx], y[idx], cb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
@@ -455,7 +562,7 @@ def estimate_mi(
     with torch.no_grad():
         for _ in range(eval_batches):
             idx = sample()
-            vals_eval.append(float(est(x[idx], y[idx], c[idx] if c is not None else None)))
+            vals_eval.append(float(est(x[idx], y[idx], take(idx))))
     t = torch.tensor(vals_eval, dtype=torch.float64)
     stderr = float(t.std() / math.sqrt(len(t))) if len(t) > 1 else float("nan")
     return MIEstimateResult(float(t.mean()), stderr, method, steps, batch_size, history)

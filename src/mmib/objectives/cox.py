@@ -24,6 +24,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from mmib.info.vib import gaussian_kl
 from mmib.objectives.base import LossOutput
 
 KL_NORMALIZERS = ("sum_sizes", "num_pairs", "num_D")
@@ -205,8 +206,12 @@ class ConnectionLoss(nn.Module):
 
 
 def gaussian_kl_to_prior(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """Mean over samples of KL(N(mu, diag(exp(logvar))) || N(0, I)) — the VIB prior term (off in the paper)."""
-    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar).sum(dim=1).mean()
+    """Mean over samples of KL(N(mu, diag(exp(logvar))) || N(0, I)) — the VIB prior term (off in the paper).
+
+    The shared :func:`mmib.info.vib.gaussian_kl` with its defaults (prior N(0, I), summed over latent dimensions,
+    mean over the batch): ``½ Σ_k (μ² + e^{logvar} − 1 − logvar)``. Non-finite inputs raise a ``ValueError``.
+    """
+    return gaussian_kl(mu, logvar, reduction="mean")
 
 
 def _sq_dists(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -25,18 +25,28 @@ key            sign  SUP                                          SSL
 =============  ====  ===========================================  =============================================
 
 The critics of the two CLUB terms (φ) are not trained by this loss; :meth:`FactorCLLoss.club_critic_loss` is their
-InfoNCE loss (the inner step of Algorithm 3). The estimators are implemented here (not in ``mmib.info``, which was
-not available when this was written); they are small and tested against float64 loops.
+InfoNCE loss (the inner step of Algorithm 3).
+
+The bounds are the shared ones of :mod:`mmib.info.bounds` (one implementation for the library);
+:func:`infonce_from_scores` and :func:`nce_club_from_scores` only map FactorCL's layout onto them. The conventions
+are the same quantity, not approximately: FactorCL's ``T[i, j] = f(a_j, b_i)`` is ``mmib.info``'s
+``scores[i, j] = f(x_i, y_j)`` with ``x := b`` and ``y := a``, so ``mmib.info``'s row softmax over the ``y``
+candidates is FactorCL's softmax over ``a_j`` for a fixed ``b_i``; both add ``+ log N``; FactorCL's all-pairs
+NCE-CLUB is ``include_diagonal=True`` and ``club_off_diagonal`` is ``include_diagonal=False``. Two behaviours come
+with the shared bounds: non-finite scores raise a ``ValueError`` (before: a NaN loss), and a batch of one sample,
+which ``mmib.info`` refuses, keeps its value 0 here (InfoNCE and all-pairs NCE-CLUB are identically 0 for N = 1;
+the off-diagonal NCE-CLUB has no pairs and raises). Tested against float64 loops.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
 from torch import nn
 
+from mmib.info.bounds import infonce_lower_bound as _infonce_bound
+from mmib.info.bounds import nce_club_upper_bound as _nce_club_bound
 from mmib.nn.heads import activation
 from mmib.objectives.base import LossOutput
 
@@ -96,21 +106,35 @@ class ConcatCritic(nn.Module):
         return self.rest(hb[:, None, :] + ha[None, :, :]).squeeze(-1)
 
 
+def _single_sample(t: torch.Tensor) -> bool:
+    if not isinstance(t, torch.Tensor) or t.dim() != 2 or t.shape[0] != t.shape[1]:
+        got = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+        raise ValueError(f"t must be a square 2-D tensor (N, N) with t[i, j] = f(a_j, b_i), got {got}")
+    return t.shape[0] == 1
+
+
 def infonce_from_scores(t: torch.Tensor) -> torch.Tensor:
-    """Î_NCE (+log N) from pairwise critic scores T[i, j] = f(a_j, b_i): mean diag − mean_i (lse_j T[i, j] − log N)."""
-    n = t.shape[0]
-    return t.diagonal().mean() - (t.logsumexp(dim=1).mean() - math.log(n))
+    """Î_NCE (+log N) from pairwise critic scores T[i, j] = f(a_j, b_i): mean diag − mean_i (lse_j T[i, j] − log N).
+
+    :func:`mmib.info.bounds.infonce_lower_bound` of ``T`` read as ``scores`` of ``(x, y) = (b, a)`` (see the
+    module docstring); N = 1 gives 0 (no negatives: log-softmax 0 plus log 1).
+    """
+    if _single_sample(t):
+        return t.sum() * 0.0
+    return _infonce_bound(t)
 
 
 def nce_club_from_scores(t: torch.Tensor, off_diagonal: bool = False) -> torch.Tensor:
-    """Î_NCE-CLUB from pairwise scores: mean of the positives − mean over all N² pairs (or the N(N−1) i≠j pairs)."""
-    n = t.shape[0]
-    pos = t.diagonal().mean()
-    if off_diagonal:
-        if n < 2:
+    """Î_NCE-CLUB from pairwise scores: mean of the positives − mean over all N² pairs (or the N(N−1) i≠j pairs).
+
+    :func:`mmib.info.bounds.nce_club_upper_bound` with ``include_diagonal = not off_diagonal``; both marginal
+    terms are symmetric in ``i, j``, so the layout does not matter. N = 1: 0 (all pairs) or an error (i≠j).
+    """
+    if _single_sample(t):
+        if off_diagonal:
             raise ValueError("NCE-CLUB (off-diagonal): needs N >= 2")
-        return pos - (t.sum() - t.diagonal().sum()) / (n * (n - 1))
-    return pos - t.mean()
+        return t.sum() * 0.0
+    return _nce_club_bound(t, include_diagonal=not off_diagonal)
 
 
 def infonce_lower_bound(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
