@@ -258,7 +258,8 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         "upper bounds only when q = p(y|x) (CLUB, Cheng et al. Thm 3.2) or the critic is the optimal InfoNCE critic "
         "(NCE-CLUB, FactorCL Thm 2); both then equal the closed form in the italic row, d(e^{2I/d} - 1), far above "
         "the truth. An estimate of an upper bound below the truth therefore means the variational q / critic has "
-        "not converged (here: the step budget at large d), not a violated theorem.",
+        "not reached p(y|x) / the optimal critic (too few steps, or too small a network or batch for the dimension), "
+        "not a violated theorem.",
         "",
     ]
     for d in cfg.dims:
