@@ -12,6 +12,8 @@ Tolerances (stated in docs/guide/eeg-fnirs.md):
   epochs (delta is left out: it holds the 1/f background and the task trials' ERP).
 """
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -145,3 +147,39 @@ def test_other_eeg_formats_read_back(realistic_subjects, tmp_path, fmt):
     back = read_eeg(path)
     assert back.ch_names == eeg.ch_names
     np.testing.assert_allclose(back.get_data()[:, : eeg.n_times], eeg.get_data(), atol=1e-8)
+
+
+def _write_brainvision(path: Path, data_v: np.ndarray, sfreq: float, ch_names, onsets_s, descriptions) -> Path:
+    """A BrainVision triplet written by hand from the format's specification (Brain Products, Core Data Format 1.0):
+    text header (.vhdr), text markers (.vmrk), multiplexed IEEE float32 samples in µV (.eeg) — no pybv needed."""
+    stem = path.with_suffix("")
+    names = {k: stem.with_suffix(k).name for k in (".vhdr", ".vmrk", ".eeg")}
+    (data_v.T * 1e6).astype("<f4").tofile(stem.with_suffix(".eeg"))
+    chans = "\n".join(f"Ch{i + 1}={n},,1,µV" for i, n in enumerate(ch_names))
+    stem.with_suffix(".vhdr").write_text(
+        "Brain Vision Data Exchange Header File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\n"
+        f"DataFile={names['.eeg']}\nMarkerFile={names['.vmrk']}\nDataFormat=BINARY\nDataOrientation=MULTIPLEXED\n"
+        f"NumberOfChannels={len(ch_names)}\nSamplingInterval={1e6 / sfreq:g}\n\n[Binary Infos]\n"
+        f"BinaryFormat=IEEE_FLOAT_32\n\n[Channel Infos]\n{chans}\n", encoding="utf-8")
+    marks = "\n".join(f"Mk{i + 2}=Stimulus,{d},{int(round(t * sfreq)) + 1},1,0"
+                      for i, (t, d) in enumerate(zip(onsets_s, descriptions)))
+    stem.with_suffix(".vmrk").write_text(
+        "Brain Vision Data Exchange Marker File Version 1.0\n\n[Common Infos]\nCodepage=UTF-8\n"
+        f"DataFile={names['.eeg']}\n\n[Marker Infos]\nMk1=New Segment,,1,1,0\n{marks}\n", encoding="utf-8")
+    return stem.with_suffix(".vhdr")
+
+
+def test_brainvision_reads_back_with_its_events(realistic_subjects, tmp_path):
+    s = realistic_subjects[0]
+    eeg = s.eeg.copy().pick("eeg").crop(0, 40)
+    ann = eeg.annotations
+    keep = [i for i, o in enumerate(ann.onset) if o < 39]
+    path = _write_brainvision(tmp_path / "x_eeg.vhdr", eeg.get_data(), eeg.info["sfreq"], eeg.ch_names,
+                              [ann.onset[i] for i in keep], [ann.description[i] for i in keep])
+    back = read_eeg(path)
+    assert back.ch_names == eeg.ch_names and back.info["sfreq"] == eeg.info["sfreq"]
+    np.testing.assert_allclose(back.get_data(), eeg.get_data(), atol=1e-10)  # float32 µV: ~1e-13 V resolution
+    got = [(round(float(o), 3), d.split("/")[-1]) for o, d in zip(back.annotations.onset, back.annotations.description)
+           if d != "New Segment/"]
+    want = [(round(float(ann.onset[i]), 3), ann.description[i]) for i in keep]
+    assert [o for o, _ in got] == [o for o, _ in want] and [d for _, d in got] == [d for _, d in want]
