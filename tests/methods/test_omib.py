@@ -253,8 +253,10 @@ def test_svdd_r_compares_offsets_from_each_heads_own_centre(tmp_path, monkeypatc
 
 
 @pytest.mark.slow
-def test_omib_beats_concatenation_network_on_sim(tmp_path):
-    """Claim 7/13 at small scale: OMIB vs its own network with the OMF replaced by concatenation (trains)."""
+def test_omib_and_its_no_omf_network_learn_sim(tmp_path):
+    """OMIB and its own network with the OMF replaced by concatenation both learn SIM-I at small scale (trains). The
+    comparison itself (claim 7/13) is the study's: OMIB is *below* its no-OMF network there (docs/results/ib-fusion.md),
+    so this test checks that both learn, not an ordering."""
     from mmib.data.synthetic.omib_sim import load_omib_sim
 
     accs = {}
