@@ -114,3 +114,23 @@ def test_mlp_regression_probe_known_answers():
     y_ind = rng.normal(size=1500).astype(np.float32)
     r0 = fit_probe(*_split(x, y_ind), "regression", config=cfg)
     assert r0.metrics["r2"] < 0.05
+
+
+def test_balanced_class_weight_recovers_a_rare_class_the_plain_probe_drops():
+    # a 5 %-positive label that a weak feature predicts: the plain CE probe predicts the majority class (balanced
+    # accuracy exactly 0.5), the class-balanced probe finds the direction
+    from mmib.eval.probe import ProbeConfig, fit_probe
+
+    rng = np.random.default_rng(0)
+    n = 3000
+    y = (rng.random(n) < 0.05).astype(np.int64)
+    x = np.stack([y * 1.5 + rng.normal(size=n), rng.normal(size=n)], 1).astype(np.float32)
+    tr, va, te = slice(0, 2000), slice(2000, 2500), slice(2500, None)
+    plain = fit_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], "classification", 2, ProbeConfig())
+    bal = fit_probe(x[tr], y[tr], x[va], y[va], x[te], y[te], "classification", 2,
+                    ProbeConfig(class_weight="balanced"))
+    assert plain.metrics["balanced_accuracy"] < 0.6
+    assert bal.metrics["balanced_accuracy"] > 0.7 and bal.metrics["balanced_accuracy"] - plain.metrics["balanced_accuracy"] > 0.15
+    assert bal.description.endswith("(class-balanced cross-entropy)") and plain.description.endswith("(cross-entropy)")
+    with pytest.raises(MMIBError, match="class_weight must be none or balanced"):
+        ProbeConfig(class_weight="auto")

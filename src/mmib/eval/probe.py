@@ -58,6 +58,10 @@ class ProbeConfig:
         seed: initialization and shuffling seed.
         threads: torch threads while the probe trains (None: leave as is). Probes are small: one thread is as fast
             and avoids the many-fold slowdown of oversubscribed cores when evaluations run side by side.
+        class_weight: classification only. ``none`` (plain cross-entropy) or ``balanced`` (each class weighted by
+            N / (C · N_c) on the train split, for training and early stopping alike): with a rare class, the plain
+            probe can settle on the majority class, whose balanced accuracy is exactly chance whatever the
+            features hold.
     """
 
     kind: str = "linear"
@@ -69,10 +73,13 @@ class ProbeConfig:
     hidden: int = 256
     seed: int = 0
     threads: int | None = 1
+    class_weight: str = "none"
 
     def __post_init__(self) -> None:
         if self.kind not in PROBES:
             raise MMIBError(f"unknown probe '{self.kind}'; valid: {', '.join(PROBES)}")
+        if self.class_weight not in ("none", "balanced"):
+            raise MMIBError(f"probe option class_weight must be none or balanced, got {self.class_weight!r}")
         for k in ("max_epochs", "patience", "batch_size", "hidden"):
             if int(getattr(self, k)) < 1:
                 raise MMIBError(f"probe option {k} must be >= 1, got {getattr(self, k)}")
@@ -189,7 +196,14 @@ def _fit_probe(x_train, y_train, x_val, y_val, x_test, y_test, task, n_classes, 
         if k > n_classes or np.min(y_train) < 0:
             raise MMIBError(f"probe: class labels must lie in 0..{n_classes - 1}, got labels up to {k - 1}")
         out_dim = n_classes
-        loss_fn: nn.Module = nn.CrossEntropyLoss()
+        weight = None
+        if cfg.class_weight == "balanced":
+            counts = np.bincount(y_train, minlength=n_classes).astype(np.float64)
+            present = counts > 0  # a class absent from train gets no weight (it cannot be learned)
+            w = np.zeros(n_classes)
+            w[present] = len(y_train) / (present.sum() * counts[present])
+            weight = torch.as_tensor(w, dtype=torch.float32)
+        loss_fn: nn.Module = nn.CrossEntropyLoss(weight=weight)
 
         def to_t(y: np.ndarray) -> torch.Tensor:
             return torch.as_tensor(np.asarray(y), dtype=torch.long)
@@ -252,7 +266,10 @@ def _fit_probe(x_train, y_train, x_val, y_val, x_test, y_test, task, n_classes, 
         pred = (out * y_std + y_mean).numpy()
         metrics = regression_metrics(y_test.astype(np.float32), pred)
         chance = regression_chance(y_train, y_test)
-    return ProbeResult(metrics=metrics, chance=chance, probe=cfg.kind, description=PROBE_DESCRIPTIONS[task][cfg.kind],
+    description = PROBE_DESCRIPTIONS[task][cfg.kind]
+    if task == "classification" and cfg.class_weight == "balanced":
+        description = description.replace("(cross-entropy)", "(class-balanced cross-entropy)")
+    return ProbeResult(metrics=metrics, chance=chance, probe=cfg.kind, description=description,
                        epochs=epoch, best_val_loss=best if Xva is not None else float("nan"), n_train=len(xtr),
                        n_val=0 if xva is None else len(xva), n_test=len(xte), dim=d, predictions=pred)
 
