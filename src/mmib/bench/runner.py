@@ -72,9 +72,19 @@ def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: i
 
 def _drop_cache_keys(d: Any) -> Any:
     """The config without its ``cache`` / ``cache_dir`` switches (at any depth): where intermediate results are kept
-    does not change a run's results, so it does not make a finished run stale."""
+    does not change a run's results, so it does not make a finished run stale. Likewise ``gather_distributed:
+    false``: not gathering is what every objective did before the switch existed (a run finished then has the same
+    results), so the default does not enter the fingerprint; ``true`` does."""
     if isinstance(d, dict):
-        return {k: _drop_cache_keys(v) for k, v in d.items() if k not in ("cache", "cache_dir")}
+        out = {}
+        for k, v in d.items():
+            if k in ("cache", "cache_dir") or (k == "gather_distributed" and v is False):
+                continue
+            kept = _drop_cache_keys(v)
+            if isinstance(v, dict) and v and not kept:  # a block that held only such switches: as if absent
+                continue
+            out[k] = kept
+        return out
     if isinstance(d, list):
         return [_drop_cache_keys(v) for v in d]
     return d
