@@ -1,4 +1,5 @@
-"""tests/data/conftest.py disables the network for every test under tests/data/, not only the file loaders'."""
+"""tests/data/conftest.py disables the network for every test under tests/data/ (the file loaders' tests in
+tests/data/loaders/ included): a loader that downloads fails."""
 
 import socket
 import urllib.request

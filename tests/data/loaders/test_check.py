@@ -2,8 +2,6 @@
 
 import json
 import pickle
-import socket
-import urllib.request
 
 import numpy as np
 import pytest
@@ -53,19 +51,6 @@ def test_summary_mimic_and_errors(tmp_path):
     with pytest.raises(DataValidationError, match=r"im\.pk: key 'ep_tdata': expected shape \(N, N, N\), got shape \(3, 24\)"):
         check_file(str(p), "mimic")
 
-
-def test_network_is_disabled_for_loader_tests():
-    """The autouse fixture of tests/data/conftest.py makes any connection attempt fail: a loader that downloads fails."""
-    with pytest.raises(RuntimeError, match="network access attempted"):
-        socket.create_connection(("example.org", 80), timeout=1)
-    with pytest.raises(Exception, match="network access attempted"):
-        urllib.request.urlopen("http://example.org", timeout=1)
-    s = socket.socket()
-    try:
-        with pytest.raises(RuntimeError, match="network access attempted"):
-            s.connect(("127.0.0.1", 9))
-    finally:
-        s.close()
 
 
 def _generic_npz(tmp_path):
