@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,7 +26,7 @@ import torch
 from mmib.errors import UnknownNameError
 from mmib.info.estimators import build_estimator
 from mmib.info.gaussian import conditional_gaussians, correlated_gaussians, gaussian_club_value
-from mmib.utils.io import atomic_write_text
+from mmib.utils.io import atomic_path, atomic_write_text
 
 #: estimator name -> (model that produces it, kind of bound)
 STUDY_ESTIMATORS = {
@@ -338,13 +337,10 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
             ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("MI estimators on correlated Gaussians (top: online traces, smoothed; bottom: estimate vs truth)")
     fig.tight_layout()
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp.png")  # atomic: a crash leaves no half-written plot
     try:
-        fig.savefig(tmp, dpi=80, format="png")
-        os.replace(tmp, path)
+        with atomic_path(path) as tmp:  # a crash leaves no half-written plot
+            fig.savefig(tmp, dpi=80, format="png")
     finally:
-        tmp.unlink(missing_ok=True)
         plt.close(fig)
 
 

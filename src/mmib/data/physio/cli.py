@@ -150,7 +150,7 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
     """
     from mmib.data.physio.io import read_events_tsv
     from mmib.data.physio.preprocess import PhysioInputError, config_dict, preprocess_recording
-    from mmib.utils.io import atomic_write_json
+    from mmib.utils.io import atomic_path, atomic_write_json
 
     if out.suffix != ".npz":
         raise PhysioInputError(f"--out {out}: expected a file name ending in .npz")
@@ -243,13 +243,8 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
         "recordings": meta_recs,
         "latents_left_out": {k: "NaN/n/a on some epochs" for k in sorted(skipped)},
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.stem}.partial.npz")  # written next to it, then renamed: never a half-written OUT.npz
-    try:
+    with atomic_path(out) as tmp:  # never a half-written OUT.npz
         np.savez_compressed(tmp, **out_arrays)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
     atomic_write_json(out.with_suffix(".json"), sidecar)
     return out_arrays
 
