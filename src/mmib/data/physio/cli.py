@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -41,10 +42,14 @@ def register_cli(subparsers) -> None:
 
     q = sub.add_parser("preprocess", help="epoch + features from EEG and/or fNIRS recordings into an .npz")
     q.add_argument("inputs", nargs="*", type=Path,
-                   help="a folder holding <stem>_eeg.<edf|bdf|vhdr|fif> and/or <stem>_nirs.<snirf|fif> files "
-                        "(paired by stem)")  # fmt: skip
-    q.add_argument("--eeg", nargs="*", type=Path, default=[], help="EEG recordings (paired with --fnirs by order)")
-    q.add_argument("--fnirs", nargs="*", type=Path, default=[], help="fNIRS recordings")
+                   help="a BIDS data set (EEG and NIRS, through mne-bids), or a folder holding "
+                        "<stem>_eeg.<edf|bdf|vhdr|set|fif> and/or <stem>_nirs.<snirf|fif|csv> files or NIRx folders "
+                        "<stem>_nirs/ (paired by stem)")  # fmt: skip
+    q.add_argument("--eeg", nargs="*", type=Path, default=[],
+                   help="EEG recordings: EDF, BDF, BrainVision .vhdr, EEGLAB .set, FIF, TU Berlin cnt*.mat "
+                        "(paired with --fnirs by order)")  # fmt: skip
+    q.add_argument("--fnirs", nargs="*", type=Path, default=[],
+                   help="fNIRS recordings: SNIRF, FIF, NIRx folder (or its .hdr), Hitachi .csv, TU Berlin cnt*.mat")  # fmt: skip
     q.add_argument("--out", required=True, type=Path, help="output .npz")
     q.add_argument("--representation", choices=("signal", "features"), default="features")
     q.add_argument("--conditions", default=None,
@@ -92,28 +97,34 @@ def _simulate(args: argparse.Namespace) -> int:
 
 
 _SUBJECT_RE = re.compile(r"(?:^|_)sub-(?P<label>[A-Za-z0-9]+)(?:_|$)")
-_EEG_RE = re.compile(r"^(?P<stem>.+)_eeg\.(edf|bdf|vhdr|fif|fif\.gz)$", re.IGNORECASE)
-_NIRS_RE = re.compile(r"^(?P<stem>.+)_nirs\.(snirf|fif|fif\.gz)$", re.IGNORECASE)
+_EEG_RE = re.compile(r"^(?P<stem>.+)_eeg\.(edf|bdf|vhdr|set|fif|fif\.gz)$", re.IGNORECASE)
+_NIRS_RE = re.compile(r"^(?P<stem>.+)_nirs(\.(snirf|fif|fif\.gz|csv))?$", re.IGNORECASE)
 
 
-def find_recordings(folder: Path) -> list[dict[str, Path | None]]:
-    """Pair ``<stem>_eeg.*`` and ``<stem>_nirs.*`` files of a folder by stem (sorted by stem)."""
+def find_recordings(folder: Path) -> list[dict]:
+    """The recordings of a folder: a BIDS data set (``dataset_description.json``; EEG and NIRS through mne-bids,
+    paired by subject, session, task and run), or ``<stem>_eeg.*`` and ``<stem>_nirs.*`` files (a NIRx recording:
+    a folder ``<stem>_nirs/``) paired by stem (sorted by stem)."""
     from mmib.data.physio.preprocess import PhysioInputError
+    from mmib.data.physio.readers import find_bids_recordings, is_bids_root, is_nirx_folder
 
     if not folder.is_dir():
         raise PhysioInputError(f"{folder} is not a folder")
+    if is_bids_root(folder):
+        return find_bids_recordings(folder)
     found: dict[str, dict[str, Path | None]] = {}
     for p in sorted(folder.iterdir()):
         for key, rx in (("eeg", _EEG_RE), ("fnirs", _NIRS_RE)):
             m = rx.match(p.name)
-            if m:
+            if m and (p.is_file() if m.group(2) or key == "eeg" else is_nirx_folder(p)):
                 entry = found.setdefault(m.group("stem"), {"eeg": None, "fnirs": None})
                 if entry[key] is not None:
                     raise PhysioInputError(f"{folder}: two {key} recordings for '{m.group('stem')}'")
                 entry[key] = p
     if not found:
         raise PhysioInputError(
-            f"{folder}: no recordings named <stem>_eeg.<edf|bdf|vhdr|fif> or <stem>_nirs.<snirf|fif>"
+            f"{folder}: no recordings named <stem>_eeg.<edf|bdf|vhdr|set|fif> or "
+            "<stem>_nirs.<snirf|fif|csv> (or a NIRx folder <stem>_nirs/), and no BIDS dataset_description.json"
         )
     return [{"stem": Path(k), **v} for k, v in sorted(found.items())]
 
@@ -149,7 +160,7 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
     rates and channel names of the modalities, task, classes, latents).
     """
     from mmib.data.physio.io import read_events_tsv
-    from mmib.data.physio.preprocess import PhysioInputError, config_dict, preprocess_recording
+    from mmib.data.physio.preprocess import PhysioInputError, PhysioWarning, config_dict, preprocess_recording
     from mmib.utils.io import atomic_path, atomic_write_json
 
     if out.suffix != ".npz":
@@ -169,6 +180,7 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
         recs.append(rec)
         ys.append(rec.y)
         any_file = r["eeg"] if r["eeg"] is not None else r["fnirs"]
+        any_file = Path(str(getattr(any_file, "fpath", any_file)))  # a BIDSPath's file
         tsv = any_file.with_name(f"{Path(str(r['stem'])).name}_events.tsv")
         lat = {}
         if tsv.is_file():
@@ -177,8 +189,16 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
             off = np.abs(table["onset"][idx] - rec.onsets)
             if np.any(off > 0.05):
                 raise PhysioInputError(f"{tsv}: no row within 50 ms of the epoch at {rec.onsets[int(np.argmax(off))]:.2f} s")
+            rows = np.ones(len(table["onset"]), bool)
+            if "trial_type" in table:
+                rows = np.isin(table["trial_type"], list(conditions))
+            missing = int(rows.sum()) - len(set(idx))
+            if missing > 0:
+                warnings.warn(f"{any_file}: {missing} of {int(rows.sum())} trials of {tsv.name} have no epoch (last "
+                              f"row at {table['onset'][rows].max():.1f} s; a truncated recording, or epochs past its "
+                              "end); they are left out", PhysioWarning, stacklevel=2)  # fmt: skip
             for k, v in table.items():
-                if k in ("onset", "duration", "trial_type") or v.dtype.kind not in "fi":
+                if k in ("onset", "duration", "trial_type", "sample", "value") or v.dtype.kind not in "fi":
                     continue
                 if not np.all(np.isfinite(v[idx])):  # e.g. a peak time that only exists on task trials
                     skipped.add(k)
@@ -187,7 +207,8 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
         latents.append(lat)
         meta_recs.append({"stem": str(r["stem"]), "eeg": str(r["eeg"]) if r["eeg"] else None,
                           "fnirs": str(r["fnirs"]) if r["fnirs"] else None, "n_epochs": int(len(rec.y)),
-                          "group": int(rec_groups[i]), "events": str(tsv) if lat else None})  # fmt: skip
+                          "group": int(rec_groups[i]), "events": str(tsv) if lat else None,
+                          "clock_alignment": rec.alignment})  # fmt: skip
     mods = list(blocks[0])
     for r, b, rec in zip(recordings, blocks, recs):
         if list(b) != mods:
@@ -253,9 +274,12 @@ def _preprocess(args: argparse.Namespace) -> int:
     from mmib.data.physio.preprocess import EEGPipeline, FNIRSPipeline, PhysioInputError
 
     recs: list[dict] = []
+    from mmib.data.physio.readers import is_nirx_folder
+
     for item in args.inputs:
-        if item.is_file():
-            raise PhysioInputError(f"{item}: positional inputs are folders; pass files with --eeg / --fnirs")
+        if item.is_file() or is_nirx_folder(item):
+            raise PhysioInputError(f"{item}: positional inputs are folders of recordings or BIDS data sets; pass "
+                                   "single recordings with --eeg / --fnirs")  # fmt: skip
         recs.extend(find_recordings(item))
     if args.eeg or args.fnirs:
         n = max(len(args.eeg), len(args.fnirs))

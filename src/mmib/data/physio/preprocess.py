@@ -17,79 +17,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
-from mmib.errors import MMIBError
-
-EEG_READERS = {
-    ".edf": "read_raw_edf",
-    ".bdf": "read_raw_bdf",
-    ".vhdr": "read_raw_brainvision",
-    ".fif": "read_raw_fif",
-    ".fif.gz": "read_raw_fif",
-}
-FNIRS_READERS = {".snirf": "read_raw_snirf", ".fif": "read_raw_fif", ".fif.gz": "read_raw_fif"}
-
-
-class PhysioInputError(MMIBError, ValueError):
-    """A recording, channel, event or option is not what the pipeline expects; the message names it."""
-
-
-def _suffix(path: Path) -> str:
-    name = path.name.lower()
-    return ".fif.gz" if name.endswith(".fif.gz") else path.suffix.lower()
-
-
-def read_eeg(path: str | Path):
-    """Read an EEG recording (EDF, BDF, BrainVision ``.vhdr`` or FIF) with MNE, data loaded.
-
-    Raises:
-        FileNotFoundError: when the file does not exist.
-        PhysioInputError: for an unsupported extension or a file without EEG channels.
-    """
-    import mne
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"EEG recording {path} does not exist")
-    ext = _suffix(path)
-    if ext not in EEG_READERS:
-        raise PhysioInputError(
-            f"EEG recording {path}: unsupported extension '{ext}'; expected one of {', '.join(EEG_READERS)}"
-        )
-    raw = getattr(mne.io, EEG_READERS[ext])(path, preload=True, verbose="error")
-    if not any(t == "eeg" for t in raw.get_channel_types()):
-        raise PhysioInputError(f"EEG recording {path}: no EEG channels (types: {sorted(set(raw.get_channel_types()))})")
-    return raw
-
-
-def read_fnirs(path: str | Path):
-    """Read an fNIRS recording (SNIRF, or FIF written by MNE) with MNE, data loaded.
-
-    Raises:
-        FileNotFoundError: when the file does not exist.
-        PhysioInputError: for an unsupported extension or a file without fNIRS channels.
-    """
-    import mne
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"fNIRS recording {path} does not exist")
-    ext = _suffix(path)
-    if ext not in FNIRS_READERS:
-        raise PhysioInputError(
-            f"fNIRS recording {path}: unsupported extension '{ext}'; expected one of {', '.join(FNIRS_READERS)}"
-        )
-    kw = {"optode_frame": "head"} if ext == ".snirf" else {}
-    raw = getattr(mne.io, FNIRS_READERS[ext])(path, preload=True, verbose="error", **kw)
-    types = set(raw.get_channel_types())
-    if not types & {"fnirs_cw_amplitude", "fnirs_od", "hbo", "hbr"}:
-        raise PhysioInputError(f"fNIRS recording {path}: no fNIRS channels (types: {sorted(types)})")
-    return raw
+from mmib.data.physio.readers import (  # noqa: F401  (re-exported: the readers' public names)
+    EEG_EXTENSIONS,
+    FNIRS_EXTENSIONS,
+    PhysioInputError,
+    PhysioWarning,
+    read_any,
+    read_eeg,
+    read_fnirs,
+)
 
 
 # ---------------------------------------------------------------------------------------------------- events
@@ -133,6 +74,21 @@ def trial_events(raw, conditions: Sequence[str] | None = None, source: str = "re
     events, _ = mne.events_from_annotations(raw, event_id=event_id, verbose="error")
     onsets = (events[:, 0] - raw.first_samp) / raw.info["sfreq"]
     return events, event_id, onsets
+
+
+def warn_dropped_epochs(epochs, n_events: int, raw, source: str) -> None:
+    """Warn, naming ``source``, when MNE dropped epochs (their window runs past the recording's start or end)."""
+    n_drop = n_events - len(epochs)
+    if n_drop > 0:
+        import warnings
+
+        reasons = sorted({r for log in epochs.drop_log for r in log})
+        warnings.warn(
+            f"{source}: {n_drop} of {n_events} trials dropped ({', '.join(reasons) or 'no data'}: the epoch window "
+            f"[{epochs.tmin:g}, {epochs.tmax:g}] s runs past the recording, which ends at {raw.times[-1]:.1f} s)",
+            PhysioWarning,
+            stacklevel=3,
+        )
 
 
 # ---------------------------------------------------------------------------------------------------- fNIRS
@@ -252,6 +208,7 @@ def fnirs_epochs(raw, cfg: FNIRSPipeline | None = None, conditions=None, source:
         haemo, events, event_id, tmin=cfg.tmin, tmax=cfg.tmax, baseline=cfg.baseline, preload=True,
         reject_by_annotation=False, verbose="error",
     )  # fmt: skip
+    warn_dropped_epochs(epochs, len(events), raw, source)
     if cfg.resample:
         epochs.resample(cfg.resample, verbose="error")
     return epochs
@@ -352,6 +309,7 @@ def eeg_epochs(raw, cfg: EEGPipeline | None = None, conditions=None, source: str
         raw, events, event_id, tmin=cfg.tmin, tmax=cfg.tmax, baseline=cfg.baseline, preload=True,
         reject_by_annotation=False, verbose="error",
     )  # fmt: skip
+    warn_dropped_epochs(epochs, len(events), raw, source)
     if cfg.resample:
         epochs.resample(cfg.resample, verbose="error")
     return epochs
@@ -427,7 +385,9 @@ class PreprocessedRecording:
         features: ``{"eeg": (n, D), "fnirs": (n, D)}`` hand-crafted feature vectors.
         y: (n,) condition index (position of the annotation description in ``conditions``).
         conditions: the condition names in class order.
-        onsets: (n,) trial marker times (s, from the start of the first recording given).
+        onsets: (n,) trial marker times (s, from the start of the EEG recording when there is one).
+        alignment: the fNIRS clock relative to the EEG clock (offset, drift, matched triggers) when the two were
+            aligned by their triggers; ``None`` when they share a clock (or only one modality is given).
         channels, feature_names, rates: per modality.
     """
 
@@ -440,6 +400,7 @@ class PreprocessedRecording:
     feature_names: dict[str, list[str]]
     rates: dict[str, float]
     times: dict[str, np.ndarray]
+    alignment: dict[str, Any] | None = None
 
 
 def preprocess_recording(
@@ -452,27 +413,25 @@ def preprocess_recording(
 ) -> PreprocessedRecording:
     """Preprocess a simultaneous recording (either modality may be absent) into paired epochs.
 
-    ``eeg``/``fnirs`` are MNE Raw objects or paths. EEG and fNIRS trials are paired in order; both must hold the
-    same sequence of conditions (as simultaneous recordings with shared triggers do).
+    ``eeg``/``fnirs`` are MNE Raw objects, paths (any format of :mod:`mmib.data.physio.readers`) or BIDS paths.
+    EEG and fNIRS trials are paired by :func:`pair_trials`: in order when both share a clock, otherwise by their
+    trigger times after estimating the fNIRS clock's offset and drift.
 
     Raises:
-        PhysioInputError: when neither modality is given, or the two disagree on the trials.
+        PhysioInputError: when neither modality is given, or the triggers of the two cannot be matched.
     """
     if eeg is None and fnirs is None:
         raise PhysioInputError(f"{source}: give an EEG recording, an fNIRS recording or both")
-    eeg_src = f"EEG recording {eeg}" if isinstance(eeg, (str, Path)) else f"{source} (EEG)"
-    nirs_src = f"fNIRS recording {fnirs}" if isinstance(fnirs, (str, Path)) else f"{source} (fNIRS)"
-    if isinstance(eeg, (str, Path)):
-        eeg = read_eeg(eeg)
-    if isinstance(fnirs, (str, Path)):
-        fnirs = read_fnirs(fnirs)
+    eeg_src = f"EEG recording {eeg}" if not hasattr(eeg, "get_data") else f"{source} (EEG)"
+    nirs_src = f"fNIRS recording {fnirs}" if not hasattr(fnirs, "get_data") else f"{source} (fNIRS)"
+    eeg, fnirs = read_any(eeg, "eeg"), read_any(fnirs, "fnirs")
     if conditions is None:
         present = set()
         for r in (eeg, fnirs):
             if r is not None:
                 present |= set(trial_conditions(r))
         conditions = sorted(present)
-    out = PreprocessedRecording({}, {}, np.zeros(0, np.int64), list(conditions), np.zeros(0), {}, {}, {}, {})
+    out = PreprocessedRecording({}, {}, np.zeros(0, np.int64), list(conditions), np.zeros(0), {}, {}, {}, {}, None)
     ys = {}
     onsets = {}
     if eeg is not None:
@@ -497,16 +456,42 @@ def preprocess_recording(
         out.times["fnirs"] = ep.times.copy()
         ys["fnirs"] = ep.events[:, 2] - 1
         onsets["fnirs"] = (ep.events[:, 0] - fnirs.first_samp) / fnirs.info["sfreq"]
-    if len(ys) == 2 and not np.array_equal(ys["eeg"], ys["fnirs"]):
-        raise PhysioInputError(
-            f"{eeg_src} and {nirs_src} disagree on the trials: {len(ys['eeg'])} EEG epochs vs "
-            f"{len(ys['fnirs'])} fNIRS epochs, or their conditions differ in order; simultaneous recordings need "
-            "the same annotated trials in both"
-        )
+    if len(ys) == 2:
+        ia, ib, out.alignment = pair_trials(onsets["eeg"], ys["eeg"], onsets["fnirs"], ys["fnirs"], eeg_src, nirs_src)
+        for key, sel in (("eeg", ia), ("fnirs", ib)):
+            out.signals[key], out.features[key] = out.signals[key][sel], out.features[key][sel]
+            ys[key], onsets[key] = ys[key][sel], onsets[key][sel]
     first = "eeg" if "eeg" in ys else "fnirs"
     out.y = ys[first].astype(np.int64)
     out.onsets = onsets[first]
     return out
+
+
+def pair_trials(t_eeg, y_eeg, t_nirs, y_nirs, eeg_src: str = "EEG", nirs_src: str = "fNIRS", tol_s: float = 0.25):
+    """Pair the EEG and fNIRS trials of one session: ``(eeg_index, fnirs_index, alignment)``.
+
+    When both hold the same conditions in the same order at the same times (within ``tol_s``), the clocks are the
+    same and trials pair in order. Otherwise the clocks are aligned from the trials' trigger times
+    (:func:`mmib.data.physio.clock.align_triggers`: offset and drift, robust to missing or extra triggers) and
+    trials pair by time; trials without a partner are dropped with a :class:`PhysioWarning` naming the files.
+    ``alignment`` is ``None`` for the same clock, else the fitted offset/drift as a dict.
+    """
+    import warnings
+
+    from mmib.data.physio.clock import align_triggers
+
+    t_eeg, t_nirs = np.asarray(t_eeg, float), np.asarray(t_nirs, float)
+    if len(t_eeg) == len(t_nirs) and np.array_equal(y_eeg, y_nirs) and np.all(np.abs(t_eeg - t_nirs) <= tol_s):
+        idx = np.arange(len(t_eeg))
+        return idx, idx, None
+    al = align_triggers(t_eeg, t_nirs, list(y_eeg), list(y_nirs), tol_s=tol_s, names=(eeg_src, nirs_src))
+    if len(al.unmatched_a) or len(al.unmatched_b):
+        warnings.warn(
+            f"{eeg_src} and {nirs_src}: {len(al.unmatched_a)} of {len(t_eeg)} EEG and {len(al.unmatched_b)} of "
+            f"{len(t_nirs)} fNIRS trials have no partner after clock alignment (offset {al.offset_s:.3f} s, drift "
+            f"{al.drift * 1e6:.1f} ppm); they are dropped", PhysioWarning, stacklevel=3,
+        )  # fmt: skip
+    return al.pairs[:, 0], al.pairs[:, 1], al.as_dict()
 
 
 def config_dict(cfg) -> dict[str, Any]:
