@@ -99,7 +99,7 @@ def test_mfeat_views():
     assert ds2.spec.modality_names == ("pix", "zer")
     with pytest.raises(DataValidationError, match=r"view index 7 out of range"):
         build_dataset("mfeat", views=[0, 7])
-    with pytest.raises(UnknownNameError, match=r"unknown option of data set 'mfeat' 'view'; valid: views"):
+    with pytest.raises(UnknownNameError, match=r"unknown option of data set 'mfeat' 'view';.* valid: views"):
         build_dataset("mfeat", view=[0])
     with pytest.raises(UnknownNameError, match=r"unknown data set 'nope'; valid: .*mfeat"):
         build_dataset("nope")

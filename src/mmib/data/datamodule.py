@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import lightning as L
@@ -9,7 +10,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Sampler, Subset
 
-from mmib.data.dataset import DataValidationError, MultimodalDataset, collate_multimodal
+from mmib.data.dataset import DataValidationError, DataWarning, MultimodalDataset, collate_multimodal
 
 SPLITS = ("train", "val", "test")
 
@@ -72,8 +73,25 @@ def split_indices(
             out["train"].append(idx[n_test + n_val :])
         out = {s: np.sort(np.concatenate(v)) for s, v in out.items()}
     if len(out["train"]) == 0:
-        raise DataValidationError(f"data set '{ds.spec.name}': the train split is empty")
+        raise DataValidationError(f"{_where(ds, split_by)}: the train split is empty ({_counts(out)})")
+    if len(out["test"]) == 0 and (split_by == "predefined" or test_fraction > 0):  # not when asked for no test set
+        fix = ("add 'test' rows to the split array, or split randomly with data.split_by=random"
+               if split_by == "predefined" else "give more samples or a larger data.test_fraction")
+        warnings.warn(f"{_where(ds, split_by)}: the test split is empty ({_counts(out)}): test metrics and "
+                      f"`mmib eval` have nothing to test on; {fix}", DataWarning, stacklevel=2)
     return {s: np.asarray(v, dtype=np.int64) for s, v in out.items()}
+
+
+def _where(ds: MultimodalDataset, split_by: str) -> str:
+    """Who decided the split: the data set's split file (key 'split') or the seeded split of the data module."""
+    name = f"data set '{ds.spec.name}'"
+    if split_by == "predefined":
+        return f"{ds.source}: key 'split'" if ds.source else f"{name}: its predefined split"
+    return f"{name}: the {split_by} split"
+
+
+def _counts(out: dict[str, Any]) -> str:
+    return ", ".join(f"{len(out[s])} {s}" for s in SPLITS)
 
 
 def fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float = 1e-6) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
@@ -117,6 +135,10 @@ def _fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float) -
         mean = sums / count
         var = (sq / count - mean * mean).clamp_min(0)
         std = var.sqrt()
+        if len(present) > 1 and bool((std <= eps * mean.abs().clamp_min(1.0)).all()):
+            warnings.warn(f"modality '{ms.name}' of data set '{ds.spec.name}' is constant over the {len(present)} "
+                          "training samples: it carries no information (it is 0 after standardization)",
+                          DataWarning, stacklevel=3)
         std = torch.where(std < eps, torch.ones_like(std), std)
         shape = {"vector": (-1,), "sequence": (1, -1), "signal": (-1, 1), "image": (-1, 1, 1)}[ms.kind]
         stats[ms.name] = (mean.float().reshape(shape), std.float().reshape(shape))

@@ -10,6 +10,7 @@ A sample (and a batch, with a leading batch dimension) is a dict::
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -17,27 +18,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from mmib.data.spec import KIND_NDIM, DatasetSpec, ModalitySpec
-from mmib.errors import MMIBError
+from mmib.data.spec import KIND_NDIM, DatasetSpec, DataValidationError, DataWarning, ModalitySpec
 
 Batch = dict[str, Any]
 
 _CHECK_CHUNK = 65536
 
 
-class DataValidationError(MMIBError, ValueError):
-    """Bad input at the data boundary; the message names the modality/key and what was expected."""
-
-
 def _as_array(name: str, what: str, a: Any) -> np.ndarray | torch.Tensor:
-    if isinstance(a, torch.Tensor):
-        return a
-    if isinstance(a, np.ndarray):
-        return a
-    try:
-        return np.asarray(a)
-    except Exception as e:  # pragma: no cover - exotic inputs
-        raise DataValidationError(f"{what} '{name}': cannot convert {type(a).__name__} to an array ({e})") from e
+    if not isinstance(a, (torch.Tensor, np.ndarray)):
+        try:
+            a = np.asarray(a)
+        except Exception as e:  # ragged nested lists, exotic objects
+            msg = " ".join(str(e).split())[:160]
+            raise DataValidationError(f"{what} '{name}': cannot convert {type(a).__name__} to an array ({msg})") from e
+    if a.ndim == 0:
+        raise DataValidationError(f"{what} '{name}': expected an array with one entry per sample, got a scalar")
+    return a
 
 
 def _dtype_kind(a: np.ndarray | torch.Tensor) -> str:
@@ -67,6 +64,35 @@ def find_nonfinite(a: np.ndarray | torch.Tensor, valid: np.ndarray | None = None
             bad &= valid[start : start + _CHECK_CHUNK]
         if bad.any():
             return int(start + np.flatnonzero(bad)[0])
+    return None
+
+
+#: the largest finite float32: float64 values beyond it become inf when a batch is cast to float32
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def find_float32_overflow(a: np.ndarray | torch.Tensor, valid: np.ndarray | None = None) -> tuple[int, float] | None:
+    """(sample index, |value|) of the first sample holding a finite value beyond the float32 range, or None.
+
+    Only wider float dtypes (float64) can hold such values; ``valid`` False samples are ignored.
+    """
+    if isinstance(a, torch.Tensor):
+        if a.dtype != torch.float64:
+            return None
+    elif np.dtype(a.dtype).kind != "f" or np.dtype(a.dtype).itemsize <= 4:
+        return None
+    n = a.shape[0]
+    for start in range(0, n, _CHECK_CHUNK):
+        chunk = a[start : start + _CHECK_CHUNK]
+        c = chunk.numpy() if isinstance(chunk, torch.Tensor) else np.asarray(chunk)
+        c = np.abs(c.reshape(c.shape[0], -1))
+        big = (np.isfinite(c) & (c > FLOAT32_MAX)).any(axis=1)
+        if valid is not None:
+            big &= valid[start : start + _CHECK_CHUNK]
+        if big.any():
+            i = int(np.flatnonzero(big)[0])
+            row = c[i]
+            return start + i, float(row[np.isfinite(row)].max())
     return None
 
 
@@ -131,7 +157,10 @@ class MultimodalDataset(Dataset):
         self.mask: dict[str, torch.Tensor] = {}
         for k in names:
             if mask is not None and k in mask:
-                m = np.asarray(mask[k]).astype(bool).reshape(-1)
+                m = np.asarray(mask[k])
+                if m.dtype.kind not in "biuf":
+                    raise DataValidationError(f"mask of modality '{k}': expected booleans, got dtype {m.dtype}")
+                m = m.astype(bool).reshape(-1)
                 if m.shape[0] != n:
                     raise DataValidationError(
                         f"mask of modality '{k}': expected {n} entries (one per sample), got {m.shape[0]}"
@@ -152,7 +181,10 @@ class MultimodalDataset(Dataset):
         for k, v in (lengths or {}).items():
             if k not in names:
                 raise DataValidationError(f"lengths given for unknown modality '{k}'; expected one of {list(names)}")
-            lv = torch.as_tensor(np.asarray(v), dtype=torch.long).reshape(-1)
+            la = np.asarray(v)
+            if la.dtype.kind not in "iu" and not (la.dtype.kind == "f" and np.all(la == np.round(la))):
+                raise DataValidationError(f"lengths of modality '{k}': expected integers, got dtype {la.dtype}")
+            lv = torch.as_tensor(la.astype(np.int64), dtype=torch.long).reshape(-1)
             if lv.shape[0] != n:
                 raise DataValidationError(f"lengths of modality '{k}': expected {n} entries, got {lv.shape[0]}")
             t_max = self.x[k].shape[1]
@@ -166,11 +198,13 @@ class MultimodalDataset(Dataset):
             a = _as_array(k, "latent", v)
             if a.shape[0] != n:
                 raise DataValidationError(f"latent '{k}': expected {n} entries (one per sample), got {a.shape[0]}")
+            if _dtype_kind(a) not in ("f", "i", "b"):
+                raise DataValidationError(f"latent '{k}': expected a numeric array, got dtype {a.dtype}")
             t = torch.as_tensor(np.asarray(a))
             if t.dtype == torch.float64:
                 t = t.float()
             self.latents[k] = t
-        self.groups = None if groups is None else np.asarray(groups).reshape(-1)
+        self.groups = None if groups is None else np.asarray(_as_array("groups", "key", groups)).reshape(-1)
         if self.groups is not None and self.groups.shape[0] != n:
             raise DataValidationError(f"groups: expected {n} entries (one per sample), got {self.groups.shape[0]}")
         self.split = None if split is None else np.asarray(split).astype(str).reshape(-1)
@@ -182,6 +216,8 @@ class MultimodalDataset(Dataset):
                 raise DataValidationError(f"split: expected values in train/val/test, got {bad}")
         #: per-modality (mean, std) applied on access, set by the data module (fitted on the train split)
         self.normalization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: the file or folder the data came from (set by the file loaders; None for in-memory arrays)
+        self.source: str | None = None
 
     # ---------------------------------------------------------------- validation
     def _check_modality(self, ms: ModalitySpec, a: Any, check_finite: bool) -> torch.Tensor | np.ndarray:
@@ -211,6 +247,12 @@ class MultimodalDataset(Dataset):
                     f"modality '{k}': NaN or inf in sample {bad}; clean the data, or mark the sample missing "
                     "with the presence mask"
                 )
+            over = find_float32_overflow(a, valid)
+            if over is not None:
+                raise DataValidationError(
+                    f"modality '{k}': values exceed the float32 range (|value| {over[1]:.3g} in sample {over[0]}; "
+                    f"float32 holds up to {FLOAT32_MAX:.3g}); rescale the data"
+                )
         if isinstance(a, np.memmap):
             return a  # streamed: converted per access
         t = torch.as_tensor(np.asarray(a)) if not isinstance(a, torch.Tensor) else a
@@ -223,19 +265,23 @@ class MultimodalDataset(Dataset):
     def _check_targets(self, y: Any) -> torch.Tensor | None:
         spec = self.spec
         if y is None:
-            if spec.task != "none":
-                return None
             return None
-        a = np.asarray(y)
+        a = _as_array("y", "labels", y)
+        a = a.numpy() if isinstance(a, torch.Tensor) else a
         if a.shape[0] != self.n:
             raise DataValidationError(f"labels y: expected {self.n} entries (one per sample), got {a.shape[0]}")
         if spec.task == "classification":
-            if a.dtype.kind not in "iu":
+            if a.ndim > 1 and int(np.prod(a.shape[1:])) != 1:
+                raise DataValidationError(
+                    f"labels y: classification expects one class index per sample (N,), got shape {tuple(a.shape)}"
+                )
+            if a.dtype.kind not in "iub":
                 if a.dtype.kind == "f" and np.all(np.isfinite(a)) and np.all(a == np.round(a)):
                     a = a.astype(np.int64)
                 else:
+                    what = "class names (strings)" if a.dtype.kind in "USO" else f"dtype {a.dtype}"
                     raise DataValidationError(
-                        f"labels y: classification expects integer class indices, got dtype {a.dtype}"
+                        f"labels y: classification expects integer class indices 0..{spec.n_classes - 1}, got {what}"
                     )
             a = a.reshape(-1).astype(np.int64)
             lo, hi = int(a.min()), int(a.max())
@@ -243,14 +289,22 @@ class MultimodalDataset(Dataset):
                 raise DataValidationError(
                     f"labels y: class indices must lie in [0, {spec.n_classes - 1}], got range [{lo}, {hi}]"
                 )
+            if lo == hi and self.n > 1:
+                warnings.warn(
+                    f"labels y of data set '{spec.name}': all {self.n} samples are class {lo}; a classifier or probe "
+                    "trained or tested on them measures nothing (accuracy is trivially high or meaningless)",
+                    DataWarning, stacklevel=3,
+                )
             return torch.from_numpy(a)
-        if a.dtype.kind not in "fiu":
+        if a.dtype.kind not in "fiub":
             raise DataValidationError(f"labels y: regression expects numeric targets, got dtype {a.dtype}")
-        a = a.astype(np.float32)
+        a = a.astype(np.float64)
         if not np.all(np.isfinite(a)):
             i = int(np.flatnonzero(~np.isfinite(a.reshape(self.n, -1)).all(axis=1))[0])
             raise DataValidationError(f"labels y: NaN or inf in sample {i}")
-        return torch.from_numpy(a)
+        if np.abs(a).max() > FLOAT32_MAX:
+            raise DataValidationError("labels y: regression targets exceed the float32 range; rescale them")
+        return torch.from_numpy(a.astype(np.float32))
 
     # ---------------------------------------------------------------- access
     def __len__(self) -> int:

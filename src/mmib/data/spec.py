@@ -10,7 +10,21 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from mmib.errors import UnknownNameError
+from mmib.errors import MMIBError, UnknownNameError
+
+
+class DataValidationError(MMIBError, ValueError):
+    """Bad input at the data boundary; the message names the modality/key and what was expected.
+
+    (Defined here, the lowest layer of the data contract, so that specs raise it too; importable from
+    :mod:`mmib.data.dataset`.)
+    """
+
+
+class DataWarning(UserWarning):
+    """Legal but suspicious data (single-class labels, a constant modality, an empty test split); the message
+    names the modality / key / file."""
+
 
 MODALITY_KINDS = ("vector", "sequence", "signal", "image")
 TASK_TYPES = ("classification", "regression", "none")
@@ -40,25 +54,30 @@ class ModalitySpec:
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
-            raise ValueError(f"ModalitySpec: name must be a non-empty string, got {self.name!r}")
+            raise DataValidationError(f"ModalitySpec: name must be a non-empty string, got {self.name!r}")
+        if "." in self.name:
+            raise DataValidationError(
+                f"modality '{self.name}': a modality name cannot contain '.' (names become config keys and module "
+                f"names); rename it, e.g. '{self.name.replace('.', '_')}'"
+            )
         if self.kind not in MODALITY_KINDS:
-            raise ValueError(
+            raise DataValidationError(
                 f"modality '{self.name}': kind must be one of {', '.join(MODALITY_KINDS)}, got {self.kind!r}"
             )
         shape = tuple(self.shape)
         object.__setattr__(self, "shape", shape)
         if len(shape) != KIND_NDIM[self.kind]:
-            raise ValueError(
+            raise DataValidationError(
                 f"modality '{self.name}': a {self.kind} has {KIND_NDIM[self.kind]} per-sample dimensions, "
                 f"got shape {shape}"
             )
         for s in shape:
             if s is not None and (not isinstance(s, int) or s <= 0):
-                raise ValueError(f"modality '{self.name}': shape entries must be positive ints, got {shape}")
+                raise DataValidationError(f"modality '{self.name}': shape entries must be positive ints, got {shape}")
         if self.channels is not None:
             object.__setattr__(self, "channels", tuple(self.channels))
             if self.kind == "signal" and len(self.channels) != shape[0]:
-                raise ValueError(
+                raise DataValidationError(
                     f"modality '{self.name}': {len(self.channels)} channel names for {shape[0]} channels"
                 )
 
@@ -84,7 +103,7 @@ class ModalitySpec:
         if kind is None:
             by_ndim = {1: "vector", 2: "signal", 3: "image"}
             if len(sample_shape) not in by_ndim:
-                raise ValueError(
+                raise DataValidationError(
                     f"modality '{name}': cannot infer a kind from per-sample shape {tuple(sample_shape)}; "
                     "expected 1 (vector), 2 (signal C×T) or 3 (image C×H×W) dimensions"
                 )
@@ -120,14 +139,14 @@ class DatasetSpec:
         object.__setattr__(self, "modalities", mods)
         object.__setattr__(self, "latents", dict(self.latents))
         if not mods:
-            raise ValueError(f"data set '{self.name}': needs at least one modality")
+            raise DataValidationError(f"data set '{self.name}': needs at least one modality")
         names = [m.name for m in mods]
         if len(set(names)) != len(names):
-            raise ValueError(f"data set '{self.name}': duplicate modality names {names}")
+            raise DataValidationError(f"data set '{self.name}': duplicate modality names {names}")
         if self.task not in TASK_TYPES:
-            raise ValueError(f"data set '{self.name}': task must be one of {TASK_TYPES}, got {self.task!r}")
+            raise DataValidationError(f"data set '{self.name}': task must be one of {TASK_TYPES}, got {self.task!r}")
         if self.task == "classification" and (self.n_classes is None or self.n_classes < 2):
-            raise ValueError(f"data set '{self.name}': a classification task needs n_classes >= 2")
+            raise DataValidationError(f"data set '{self.name}': a classification task needs n_classes >= 2")
 
     @property
     def modality_names(self) -> tuple[str, ...]:
@@ -149,7 +168,7 @@ class DatasetSpec:
         if unknown:
             raise UnknownNameError(f"modality of data set '{self.name}'", ", ".join(unknown), self.modality_names)
         if not names:
-            raise ValueError(f"data set '{self.name}': an empty set of modalities was requested")
+            raise DataValidationError(f"data set '{self.name}': an empty set of modalities was requested")
         return tuple(n for n in self.modality_names if n in set(names))
 
     def subset(self, names: Sequence[str]) -> DatasetSpec:

@@ -12,6 +12,7 @@ No loader ever downloads anything.
 
 from __future__ import annotations
 
+import importlib
 import os
 import pickle
 from collections.abc import Iterable, Mapping, Sequence
@@ -150,16 +151,76 @@ def check_array(
     return a
 
 
-def load_pickle(file: Path, encoding: str = "ASCII") -> Any:
-    """Unpickle ``file``; a corrupt or foreign file gives a :class:`DataValidationError` naming it.
+#: option name that lets a pickle-based loader unpickle anything (documented in ``docs/guide/data.md``)
+TRUST_PICKLE_OPTION = "data.trust_pickle"
 
-    Only open pickles you trust: unpickling can run code.
+#: the only globals a data pickle may name unless it is trusted: numpy arrays, dtypes and scalars (numpy 1.x and 2.x
+#: module names, pickle protocols 2 to 5), and harmless builtin containers / scalars. MultiBench's affect and MIMIC
+#: pickles and the Python-2 WESAD pickles refer to nothing else.
+SAFE_PICKLE_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"),
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.numeric", "_frombuffer"), ("numpy._core.numeric", "_frombuffer"),
+    ("_codecs", "encode"),  # bytes in protocol-2 pickles written by Python 3
+    ("collections", "OrderedDict"),
+    *(("builtins", n) for n in ("set", "frozenset", "complex", "bytearray", "bytes", "str", "int", "float", "bool",
+                                "list", "dict", "tuple")),
+})  # fmt: skip
+
+
+class _RefusedGlobal(pickle.UnpicklingError):
+    def __init__(self, name: str):
+        super().__init__(name)
+        self.name = name
+
+
+class _DataUnpickler(pickle.Unpickler):
+    """An unpickler that builds numpy arrays and builtin containers only (see :data:`SAFE_PICKLE_GLOBALS`)."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        import _compat_pickle
+
+        key = (module, name)
+        if key not in SAFE_PICKLE_GLOBALS:  # Python-2 names (``__builtin__.set``, ``copy_reg``...)
+            key = _compat_pickle.NAME_MAPPING.get(key, (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
+        if key not in SAFE_PICKLE_GLOBALS:
+            raise _RefusedGlobal(f"{module}.{name}")
+        mod, attr = key
+        if mod.startswith("numpy.core."):  # numpy 2 keeps numpy.core as a deprecated alias of numpy._core
+            try:
+                return getattr(importlib.import_module("numpy._core." + mod[len("numpy.core."):]), attr)
+            except ImportError:  # numpy 1.x
+                pass
+        return getattr(importlib.import_module(mod), attr)
+
+
+def load_pickle(file: Path, encoding: str = "ASCII", trust: bool = False) -> Any:
+    """Unpickle a data file; a corrupt or foreign file gives a :class:`DataValidationError` naming it.
+
+    By default only numpy arrays, dtypes, scalars and builtin containers are built: any other global the pickle
+    names (a class, a function such as ``os.system``) is refused before it is called, with an error naming the file,
+    the global and the option ``data.trust_pickle=true``. ``trust=True`` unpickles without restriction: unpickling
+    can run arbitrary code, so only for files whose origin you trust.
     """
+    if not isinstance(trust, (bool, np.bool_)):  # a string "false" must not turn the restriction off
+        raise DataValidationError(f"{file}: option trust_pickle: expected true or false, got {trust!r}")
     try:
         with open(file, "rb") as f:
-            return pickle.load(f, encoding=encoding)
-    except (pickle.UnpicklingError, EOFError, UnicodeDecodeError, AttributeError, ModuleNotFoundError) as e:
-        raise DataValidationError(f"{file}: not a readable pickle of the expected kind ({type(e).__name__}: {e})") from e
+            if trust:
+                return pickle.load(f, encoding=encoding)
+            return _DataUnpickler(f, encoding=encoding).load()
+    except _RefusedGlobal as e:
+        raise DataValidationError(
+            f"{file}: refused to unpickle '{e.name}': a data pickle should hold only numpy arrays and Python "
+            f"containers, and unpickling anything else can run code; if you trust this file, set "
+            f"{TRUST_PICKLE_OPTION}=true (mmib data check: --option trust_pickle=true)"
+        ) from None
+    except OSError as e:
+        raise DataValidationError(f"{file}: cannot be read ({type(e).__name__}: {e})") from e
+    except Exception as e:  # truncated, corrupt or foreign files raise many kinds of errors while unpickling
+        msg = " ".join(str(e).split())[:200]
+        raise DataValidationError(f"{file}: not a readable pickle of the expected kind ({type(e).__name__}: {msg})") from e
 
 
 def open_h5(file: Path, purpose: str):
@@ -196,9 +257,11 @@ def finish(a: np.ndarray) -> np.ndarray:
 def build_dataset_from_file(file: str | os.PathLike, spec: DatasetSpec, **kwargs: Any) -> MultimodalDataset:
     """:class:`MultimodalDataset` whose validation errors name the source file."""
     try:
-        return MultimodalDataset(spec, **kwargs)
+        ds = MultimodalDataset(spec, **kwargs)
     except DataValidationError as e:
         raise DataValidationError(f"{file}: {e}") from e
+    ds.source = str(file)
+    return ds
 
 
 def seeded_group_split(

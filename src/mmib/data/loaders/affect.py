@@ -15,6 +15,10 @@ Conventions reproduced from MultiBench:
   A modality that is all zeros under ``per_modality`` is marked missing in the presence mask.
 * fixed splits from the file: ``train`` / ``valid`` → ``val`` / ``test``.
 
+Safety: the pickle is read with a restricted unpickler that builds only numpy arrays and Python containers (what
+MultiBench's files hold); ``trust_pickle=True`` (``data.trust_pickle=true``) lifts the restriction for a file you
+trust (unpickling can run code).
+
 Labels: MOSI / MOSEI sentiment in [-3, 3] (the first value per sample when a file holds several, as MultiBench's
 ``process_1`` does); ``label_mode`` = ``binary`` (label > 0, MultiBench and OVA-IB), ``binary_ge0`` (label >= 0),
 ``binary_nonzero`` (samples with label 0 dropped, then > 0: the "Acc-2 non-0" convention), ``7class``
@@ -104,6 +108,7 @@ def load_affect(
     label_mode: str = "binary",
     modalities: Sequence[str] | None = None,
     max_seq_len: int | None = None,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
     """Read a MultiBench affect pickle into a :class:`MultimodalDataset` with its fixed train/val/test split."""
     files = AFFECT_FILES[name]
@@ -115,7 +120,7 @@ def load_affect(
     if max_seq_len is not None and int(max_seq_len) < 1:
         raise DataValidationError(f"{name}: max_seq_len must be >= 1 or None, got {max_seq_len}")
     file = resolve_path(path, name, [files[variant]])
-    data = load_pickle(file)
+    data = load_pickle(file, trust=trust_pickle)
     if not isinstance(data, dict):
         raise fail(file, "(root)", "a dict with keys train, valid, test", type(data).__name__)
 
@@ -206,9 +211,10 @@ def load_mosi(
     label_mode: str = "binary",
     modalities: Sequence[str] | None = None,
     max_seq_len: int | None = None,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
     """CMU-MOSI: vision, audio, text sequences; ``variant`` aligned (mosi_data.pkl) or raw (mosi_raw.pkl)."""
-    return load_affect("mosi", path, variant, alignment, label_mode, modalities, max_seq_len)
+    return load_affect("mosi", path, variant, alignment, label_mode, modalities, max_seq_len, trust_pickle)
 
 
 @register_dataset("mosei", description="CMU-MOSEI sentiment (mosei_senti_data.pkl: 35-d vision; mosei_raw.pkl: 713-d)")
@@ -219,10 +225,11 @@ def load_mosei(
     label_mode: str = "binary",
     modalities: Sequence[str] | None = None,
     max_seq_len: int | None = None,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
     """CMU-MOSEI: ``variant`` aligned (mosei_senti_data.pkl, 35-d FACET vision) or raw (mosei_raw.pkl, the 713-d
     visual features OVA-IB uses)."""
-    return load_affect("mosei", path, variant, alignment, label_mode, modalities, max_seq_len)
+    return load_affect("mosei", path, variant, alignment, label_mode, modalities, max_seq_len, trust_pickle)
 
 
 @register_dataset("urfunny", description="UR-FUNNY humor detection (MultiBench humor.pkl)")
@@ -232,9 +239,10 @@ def load_urfunny(
     label_mode: str = "binary",
     modalities: Sequence[str] | None = None,
     max_seq_len: int | None = None,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
     """UR-FUNNY (humor.pkl): binary humor label (label > 0)."""
-    return load_affect("urfunny", path, "aligned", alignment, label_mode, modalities, max_seq_len)
+    return load_affect("urfunny", path, "aligned", alignment, label_mode, modalities, max_seq_len, trust_pickle)
 
 
 @register_dataset("mustard", description="MUStARD sarcasm detection (MultiBench sarcasm.pkl)")
@@ -244,6 +252,7 @@ def load_mustard(
     label_mode: str = "binary",
     modalities: Sequence[str] | None = None,
     max_seq_len: int | None = None,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
     """MUStARD (sarcasm.pkl): binary sarcasm label (label > 0)."""
-    return load_affect("mustard", path, "aligned", alignment, label_mode, modalities, max_seq_len)
+    return load_affect("mustard", path, "aligned", alignment, label_mode, modalities, max_seq_len, trust_pickle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -94,14 +95,28 @@ def summarize(ds: MultimodalDataset, source: str = "") -> str:
     return "\n".join(lines)
 
 
+def loader_options(loader: Callable[..., MultimodalDataset]) -> list[str]:
+    """The keyword options a loader takes besides ``path``."""
+    sig = inspect.signature(loader)
+    return [k for k, p in sig.parameters.items()
+            if k != "path" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]  # fmt: skip
+
+
 def check_file(path: str, format: str, **options: Any) -> str:
     """Read ``path`` with the loader of ``format`` (validating its schema) and return a printable summary.
 
+    ``options`` are the loader's keyword arguments (``--option key=value``), e.g. ``trust_pickle=True`` for a
+    pickle-based format whose file you trust.
+
     Raises:
-        UnknownNameError: unknown format (the message lists the valid ones).
+        UnknownNameError: unknown format or option (the message lists the valid ones).
         DataFileNotFoundError: the file or folder does not exist.
         DataValidationError: the file does not have the expected schema (names the file, key and expected shape).
     """
     loader = FORMATS[format]
+    valid = loader_options(loader)
+    for k in options:
+        if k not in valid:
+            raise UnknownNameError(f"option of data format '{format}'", k, valid)
     ds = loader(path=path, **options)
     return summarize(ds, source=str(path))

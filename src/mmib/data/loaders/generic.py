@@ -230,6 +230,44 @@ def load_generic(
     return dataset_from_arrays(source, arrays, meta, modalities=modalities, name=dataset_name, task=task)
 
 
+#: meta field → (expected Python types, description) of the generic format's metadata
+_META_FIELDS: dict[str, tuple[tuple[type, ...], str]] = {
+    "name": ((str,), "a string"),
+    "task": ((str,), f"one of {', '.join(TASK_TYPES)}"),
+    "n_classes": ((int,), "an integer >= 2 (a classification task needs at least two classes)"),
+    "target_dim": ((int,), "an integer >= 1"),
+    "description": ((str,), "a string"),
+    "latents": ((dict,), "an object {latent name: number of values, or 0 for a continuous latent}"),
+    "modalities": ((dict,), "an object {modality: {kind, rate, channels}}"),
+}
+
+
+def _check_meta(source: Path, meta: Mapping[str, Any]) -> None:
+    """Types and ranges of the metadata fields, each error naming the file and the field."""
+    for k, (types, want) in _META_FIELDS.items():
+        v = meta.get(k)
+        if v is None:
+            continue
+        if not isinstance(v, types) or isinstance(v, bool):
+            raise fail(source, f"meta.{k}", want, f"{v!r}")
+    if meta.get("n_classes") is not None and meta["n_classes"] < 2:
+        raise fail(source, "meta.n_classes", _META_FIELDS["n_classes"][1], repr(meta["n_classes"]))
+    if meta.get("target_dim") is not None and meta["target_dim"] < 1:
+        raise fail(source, "meta.target_dim", _META_FIELDS["target_dim"][1], repr(meta["target_dim"]))
+    for k, v in (meta.get("latents") or {}).items():
+        if not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            raise fail(source, f"meta.latents.{k}", "the number of values (>= 0; 0 = continuous)", repr(v))
+    for k, v in (meta.get("modalities") or {}).items():
+        if not isinstance(v, dict):
+            raise fail(source, f"meta.modalities.{k}", "an object {kind, rate, channels}", repr(v))
+        rate = v.get("rate")
+        if rate is not None and (isinstance(rate, bool) or not isinstance(rate, (int, float)) or not rate > 0):
+            raise fail(source, f"meta.modalities.{k}.rate", "a sampling rate in Hz > 0", repr(rate))
+        ch = v.get("channels")
+        if ch is not None and (not isinstance(ch, list) or not all(isinstance(c, str) for c in ch)):
+            raise fail(source, f"meta.modalities.{k}.channels", "a list of channel names", repr(ch))
+
+
 def _default_folder() -> Path | None:
     from mmib.data.loaders._common import data_root
 
@@ -248,6 +286,7 @@ def dataset_from_arrays(
     task: str | None = None,
 ) -> MultimodalDataset:
     """Build the data set from the named arrays of the generic format, validating names, shapes and metadata."""
+    _check_meta(source, meta)
     mod_names = [k for k in arrays if k not in RESERVED and not k.startswith(PREFIXES)]
     if not mod_names:
         raise DataValidationError(
@@ -289,15 +328,21 @@ def dataset_from_arrays(
 
     y = arrays.get("y")
     task = task or meta.get("task")
-    if task is None:
-        task = "none" if y is None else ("classification" if np.asarray(y).dtype.kind in "iub" else "regression")
-    check_choice(f"{source}: task", task, TASK_TYPES)
-    n_classes = meta.get("n_classes")
-    target_dim = int(meta.get("target_dim", 1))
     if y is not None:
         y = np.array(y)  # small: read into memory
         if y.dtype.kind == "b":
             y = y.astype(np.int64)
+        if y.dtype.kind in "USO":
+            raise fail(source, "y", "integer class indices 0..K-1 or numeric regression targets",
+                       f"dtype {y.dtype} (map class names to indices and list them in meta.description)")
+        if y.ndim == 0 or y.size == 0:
+            raise fail(source, "y", "one label per sample (N,) or (N, k)", f"shape {tuple(y.shape)}")
+    if task is None:
+        task = "none" if y is None else ("classification" if y.dtype.kind in "iu" else "regression")
+    check_choice(f"{source}: task", task, TASK_TYPES)
+    n_classes = meta.get("n_classes")
+    target_dim = int(meta.get("target_dim", 1))
+    if y is not None:
         if task == "classification" and n_classes is None:
             if y.dtype.kind not in "iu":
                 raise fail(source, "y", "integer class indices for a classification task", f"dtype {y.dtype}")
@@ -307,6 +352,9 @@ def dataset_from_arrays(
     elif task != "none":
         raise fail(source, "y", f"labels for the task '{task}' given in the metadata", "no 'y' array")
     latents = {k[len("latent_") :]: np.array(v) for k, v in arrays.items() if k.startswith("latent_")}
+    for k, v in latents.items():
+        if v.dtype.kind not in "fiub" or v.ndim == 0:
+            raise fail(source, f"latent_{k}", "a numeric array (N,) or (N, k)", f"dtype {v.dtype}, shape {v.shape}")
     lat_meta = meta.get("latents") or {
         k: (int(v.max()) + 1 if v.dtype.kind in "iub" and v.size else 0) for k, v in latents.items()
     }

@@ -63,12 +63,17 @@ def load_mimic(
     task: str = "mortality",
     modalities: Sequence[str] | None = None,
     split_seed: int = 10,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
-    """MIMIC from ``im.pk`` (default ``$MMIB_DATA/im.pk`` or ``$MMIB_DATA/mimic/im.pk``)."""
+    """MIMIC from ``im.pk`` (default ``$MMIB_DATA/im.pk`` or ``$MMIB_DATA/mimic/im.pk``).
+
+    ``trust_pickle``: unpickle without the restriction to numpy arrays and Python containers (unpickling can run
+    code: only for files you trust).
+    """
     col = _parse_task(task)
     mods = pick_modalities("mimic", modalities, MIMIC_MODALITIES)
     file = resolve_path(path, "mimic", ["im.pk"])
-    d = load_pickle(file)
+    d = load_pickle(file, trust=trust_pickle)
     if not isinstance(d, dict):
         raise fail(file, "(root)", "a dict with keys ep_tdata, adm_features_all, adm_labels_all, y_icd9",
                    type(d).__name__)  # fmt: skip

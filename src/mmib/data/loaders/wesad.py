@@ -96,12 +96,14 @@ def load_wesad(
     step_s: float | None = None,
     labels: Sequence[int] = (1, 2, 3),
     subjects: Sequence[int | str] | None = None,
+    trust_pickle: bool = False,
 ) -> MultimodalDataset:
     """WESAD windows from the ``WESAD`` folder (default ``$MMIB_DATA/WESAD`` or ``$MMIB_DATA/wesad``).
 
     ``modalities`` (default resp, ecg, bvp): any of resp, ecg, emg, chest_eda, chest_temp, chest_acc, bvp,
     wrist_acc, wrist_eda, wrist_temp. ``labels``: WESAD label codes kept, in class order. ``subjects``: subject
-    numbers to read (default: every ``SX/SX.pkl`` found).
+    numbers to read (default: every ``SX/SX.pkl`` found). ``trust_pickle``: unpickle without the restriction to numpy
+    arrays and Python containers (unpickling can run code: only for files you trust).
     """
     check_choice("wesad: task", task, WESAD_TASKS)
     mods = pick_modalities("wesad", modalities if modalities is not None else ("resp", "ecg", "bvp"),
@@ -123,7 +125,7 @@ def load_wesad(
     xs: dict[str, list[np.ndarray]] = {m: [] for m in mods}
     ys, gs = [], []
     for num, file in _subject_files(folder, subjects):
-        d = load_pickle(file, encoding="latin1")
+        d = load_pickle(file, encoding="latin1", trust=trust_pickle)
         if not isinstance(d, dict):
             raise fail(file, "(root)", "a dict with keys subject, label, signal", type(d).__name__)
         lab = check_array(get_key(d, "label", file), file, "label", ndim=(1, 2)).reshape(-1)
