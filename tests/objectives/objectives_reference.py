@@ -101,12 +101,17 @@ def ova_ib_loss(zs, tau, beta, ridge=1e-8, pid=True):
     return suff + beta * mini, suff, mini
 
 
-def volume(vectors: list[torch.Tensor]) -> torch.Tensor:
+def volume(vectors: list[torch.Tensor], ridge: float = 0.0) -> torch.Tensor:
+    """sqrt(max(det G, 1e-20)), G = AᵀA with ``ridge`` added to the diagonal of every vector but the first (the
+    anchor): the regularizer GRAM's kernel applies to the tuple's Gram matrix before factoring it."""
     a = torch.stack(vectors, dim=1)
-    return torch.sqrt(torch.clamp(torch.det(a.T @ a), min=1e-20))
+    g = a.T @ a
+    if ridge:
+        g = g + ridge * torch.diag(torch.tensor([0.0] + [1.0] * (len(vectors) - 1), dtype=a.dtype))
+    return torch.sqrt(torch.clamp(torch.det(g), min=1e-20))
 
 
-def gram_loss(zs, tau, smoothing=0.1, anchors=None, pid=True):
+def gram_loss(zs, tau, smoothing=0.1, anchors=None, pid=True, ridge=0.0):
     us = [[unit(z[i]) for i in range(z.shape[0])] for z in zs]
     m, n = len(us), len(us[0])
     anchors = range(m) if anchors is None else anchors
@@ -115,7 +120,7 @@ def gram_loss(zs, tau, smoothing=0.1, anchors=None, pid=True):
         others = [b for b in range(m) if b != a]
 
         def vol(r, c, a=a, others=others):  # anchor row r, tuple of sample c
-            return volume([us[a][r]] + [us[b][c] for b in others])
+            return volume([us[a][r]] + [us[b][c] for b in others], ridge)
 
         fwd = infonce(lambda r, c: -vol(r, c) / tau, n, n, pid, smoothing)
         bwd = infonce(lambda r, c: -vol(c, r) / tau, n, n, pid, smoothing)
@@ -145,7 +150,8 @@ def triangle_loss(zs, tau, smoothing=0.1, pid=True):
     return total / 3
 
 
-def symile_n_squared_loss(zs, tau, pid=True):
+def symile_n_squared_loss(zs, tau, pid=True, factor=1.0):
+    """Symile with all N^(M−1) negatives; logits = factor · MIP / τ."""
     us = [[unit(z[i]) for i in range(z.shape[0])] for z in zs]
     m, n = len(us), len(us[0])
     total = 0.0
@@ -159,14 +165,15 @@ def symile_n_squared_loss(zs, tau, pid=True):
                 prod = us[a][r].clone()
                 for b, j in zip(others, combo):
                     prod = prod * us[b][j]
-                scores.append(prod.sum() / tau)
+                scores.append(factor * prod.sum() / tau)
             rows = rows + row_ce(scores, combos.index(tuple([r] * len(others))), pid)
         total = total + rows / n
     return total / m
 
 
-def symile_n_loss(zs, tau, seed, pid=True):
-    """O(N) negatives with permutations drawn as documented: per anchor, one randperm per other modality in order."""
+def symile_n_loss(zs, tau, seed, pid=True, factor=1.0):
+    """O(N) negatives with permutations drawn as documented: per anchor, one randperm per other modality in order;
+    logits = factor · MIP / τ."""
     us = [[unit(z[i]) for i in range(z.shape[0])] for z in zs]
     m, n = len(us), len(us[0])
     gen = torch.Generator().manual_seed(seed)
@@ -181,7 +188,7 @@ def symile_n_loss(zs, tau, seed, pid=True):
                 prod = us[a][r].clone()
                 for b in others:
                     prod = prod * (us[b][r] if c == r else us[b][perms[b][c]])
-                scores.append(prod.sum() / tau)
+                scores.append(factor * prod.sum() / tau)
             rows = rows + row_ce(scores, r, pid)
         total = total + rows / n
     return total / m
@@ -198,3 +205,39 @@ def assert_matches(loss, expected, inputs, rtol=1e-7, atol=1e-9):
     g_ref = torch.autograd.grad(expected, inputs, retain_graph=True)
     for a, b in zip(g, g_ref):
         torch.testing.assert_close(a, b, rtol=rtol * 100, atol=atol * 100)
+
+
+def nt_xent_ref(a: torch.Tensor, b: torch.Tensor, tau: float) -> torch.Tensor:
+    """SimCLR NT-Xent by loops (stable log-sum-exp): 2N anchors, the 2N − 1 other rows as candidates."""
+    z = [unit(v) for v in a] + [unit(v) for v in b]
+    n = a.shape[0]
+    total = 0.0
+    for i in range(2 * n):
+        p = i + n if i < n else i - n
+        cands = [k for k in range(2 * n) if k != i]
+        total = total + row_ce([torch.dot(z[i], z[k]) / tau for k in cands], cands.index(p))
+    return total / (2 * n)
+
+
+def supcon_ref(views: list[torch.Tensor], labels, tau: float, base: float | None = None) -> torch.Tensor:
+    """Supervised contrastive loss (Khosla et al. Eq. 2) by loops: positives = same label (or same sample)."""
+    n = views[0].shape[0]
+    items = [(unit(v[i]), int(labels[i]) if labels is not None else i) for v in views for i in range(n)]
+    total = 0.0
+    for a, (za, la) in enumerate(items):
+        others = [k for k in range(len(items)) if k != a]
+        scores = [torch.dot(za, items[k][0]) / tau for k in others]
+        lse = torch.logsumexp(torch.stack(scores), 0)
+        pos = [j for j, k in enumerate(others) if items[k][1] == la]
+        total = total + sum(lse - scores[j] for j in pos) / len(pos)
+    loss = total / len(items)
+    return loss * (tau / base) if base else loss
+
+
+def info_nce_ref(za: torch.Tensor, zb: torch.Tensor, tau: float) -> torch.Tensor:
+    """Symmetric InfoNCE of two views (cosines / τ, diagonal positives): mean of the two directions."""
+    ua, ub = [unit(v) for v in za], [unit(v) for v in zb]
+    n = len(ua)
+    ab = infonce(lambda r, c: torch.dot(ua[r], ub[c]) / tau, n, n)
+    ba = infonce(lambda r, c: torch.dot(ub[r], ua[c]) / tau, n, n)
+    return 0.5 * (ab + ba)

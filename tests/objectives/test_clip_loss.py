@@ -53,7 +53,7 @@ def test_zero_embeddings_no_nan():
 def test_learned_temperature_gets_gradient_and_bad_args():
     loss_fn = PairwiseCLIPLoss(learn_temperature=True)
     loss_fn({"a": torch.randn(4, 3), "b": torch.randn(4, 3)}).loss.backward()
-    assert loss_fn.temperature.log_scale.grad is not None
+    assert loss_fn.temperature.log_scale_offset.grad is not None
     with pytest.raises(ValueError, match="temperature"):
         PairwiseCLIPLoss(temperature=0)
     with pytest.raises(ValueError, match="reduction"):

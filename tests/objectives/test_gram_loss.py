@@ -75,11 +75,11 @@ def test_learned_direct_temperature():
         loss_fn.temperature.value, 0.07, rel_tol=1e-6
     )
     loss_fn(_named([torch.randn(5, 4) for _ in range(3)])).loss.backward()
-    assert loss_fn.temperature.tau.grad is not None
+    assert loss_fn.temperature.tau_offset.grad is not None
     fixed = GRAMLoss(learn_temperature=False)
     assert not list(fixed.parameters())
     with torch.no_grad():
-        loss_fn.temperature.tau.fill_(-1.0)  # clamped, never a division by a non-positive number
+        loss_fn.temperature.tau_offset.fill_(-1.0)  # τ < 0: clamped, never a division by a non-positive number
     assert math.isclose(float(loss_fn.temperature.scale().detach()), 1e3, rel_tol=1e-6)
 
 

@@ -34,9 +34,9 @@ def test_temperature_fixed_and_learned():
     learned = Temperature(0.5, learnable=True)
     assert [p.requires_grad for p in learned.parameters()] == [True]
     learned.scale().backward()
-    assert learned.log_scale.grad is not None
+    assert learned.log_scale_offset.grad is not None
     with torch.no_grad():
-        learned.log_scale.fill_(100.0)  # clamped at 1 / min_temperature
+        learned.log_scale_offset.fill_(100.0)  # clamped at 1 / min_temperature
     assert math.isclose(float(learned.scale().detach()), 1e3, rel_tol=1e-5)
 
 

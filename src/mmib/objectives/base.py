@@ -22,39 +22,108 @@ class LossOutput:
             raise ValueError(f"LossOutput.loss must be a scalar, got shape {tuple(self.loss.shape)}")
 
 
-class Temperature(nn.Module):
+#: the floor of a learned temperature when none is configured (or the initial value, where that is lower)
+DEFAULT_MIN_TEMPERATURE = 1e-3
+
+
+def resolve_min_temperature(temperature: float, min_temperature: float | None, who: str = "temperature") -> float:
+    """The floor of a learned temperature: ``min_temperature`` if given (any value in (0, temperature]), else
+    ``min(DEFAULT_MIN_TEMPERATURE, temperature)`` — so a temperature below 1e-3 never needs a floor setting.
+
+    Raises:
+        ValueError: if ``temperature`` is not a finite number > 0, or ``min_temperature`` is not in (0, temperature].
+    """
+    if (isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not math.isfinite(temperature)
+            or temperature <= 0):
+        raise ValueError(f"{who} must be a finite number > 0, got {temperature!r}")
+    if min_temperature is None:
+        return min(DEFAULT_MIN_TEMPERATURE, float(temperature))
+    if (isinstance(min_temperature, bool) or not isinstance(min_temperature, (int, float))
+            or not math.isfinite(min_temperature) or min_temperature <= 0 or min_temperature > temperature):
+        raise ValueError(f"min_temperature must lie in (0, temperature={temperature!r}], got {min_temperature!r}")
+    return float(min_temperature)
+
+
+class _OffsetScalar(nn.Module):
+    """A scalar ``init + offset``: ``init`` is a Python float (exact in any dtype), ``offset`` a 0-d tensor that
+    starts at 0 — a parameter when learned, a buffer otherwise. Cast to float64, the value is ``init`` to the last
+    bit (a float32 tensor initialized with ``init`` would carry float32's rounding, ~1e-8 relative, into float64)."""
+
+    _offset_name = "offset"
+    _legacy_name = ""  # the state-dict key of the former single tensor holding init + offset (checkpoints)
+
+    def __init__(self, init: float, learnable: bool) -> None:
+        super().__init__()
+        self.init = float(init)
+        self.learnable = bool(learnable)
+        zero = torch.zeros(())
+        if self.learnable:
+            setattr(self, self._offset_name, nn.Parameter(zero))
+        else:
+            self.register_buffer(self._offset_name, zero)
+
+    def raw(self) -> torch.Tensor:
+        return getattr(self, self._offset_name) + self.init
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        old, new = prefix + self._legacy_name, prefix + self._offset_name
+        if self._legacy_name and old in state_dict and new not in state_dict:
+            state_dict[new] = state_dict.pop(old) - self.init
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+class Temperature(_OffsetScalar):
     """A contrastive temperature τ, fixed or learned.
 
     Learned temperatures are parameterized as ``log(1/τ)`` (CLIP's logit scale) and clamped so that
-    ``τ >= min_temperature``. Use :meth:`scale` (= 1/τ) to multiply similarities.
+    ``τ >= min_temperature`` (default ``min(1e-3, temperature)``; any value in (0, temperature] can be configured).
+    A fixed temperature is used as given, however small. Use :meth:`scale` (= 1/τ) to multiply similarities.
+    The log scale is ``log(1/τ₀) + log_scale_offset`` with the initial value held as a Python float, so a module cast
+    to float64 computes with τ₀ exactly (:class:`_OffsetScalar`).
 
     Raises:
-        ValueError: if ``temperature`` is not a finite positive number.
+        ValueError: if ``temperature`` is not a finite positive number or ``min_temperature`` not in (0, temperature].
     """
 
-    def __init__(self, temperature: float = 0.07, learnable: bool = False, min_temperature: float = 1e-3):
-        super().__init__()
-        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        if min_temperature <= 0 or min_temperature > temperature:
-            raise ValueError(f"min_temperature must lie in (0, temperature], got {min_temperature!r}")
-        self.learnable = bool(learnable)
-        self.max_log_scale = math.log(1.0 / min_temperature)
-        init = torch.tensor(math.log(1.0 / temperature))
-        if self.learnable:
-            self.log_scale = nn.Parameter(init)
-        else:
-            self.register_buffer("log_scale", init)
+    _offset_name = "log_scale_offset"
+    _legacy_name = "log_scale"
+
+    def __init__(self, temperature: float = 0.07, learnable: bool = False, min_temperature: float | None = None):
+        floor = resolve_min_temperature(temperature, min_temperature)
+        super().__init__(math.log(1.0 / temperature), learnable)
+        self.min_temperature = floor
+        self.initial = float(temperature)
+        self.max_log_scale = math.log(1.0 / self.min_temperature)
+
+    @property
+    def log_scale(self) -> torch.Tensor:
+        """log(1/τ) before the clamp."""
+        return self.raw()
 
     def scale(self) -> torch.Tensor:
-        return self.log_scale.clamp(max=self.max_log_scale).exp()
+        if not self.learnable:
+            return self.raw().exp()
+        return self.raw().clamp(max=self.max_log_scale).exp()
 
     @property
     def value(self) -> float:
         return float(1.0 / self.scale().detach())
 
     def extra_repr(self) -> str:
-        return f"temperature={self.value:.4g}, learnable={self.learnable}"
+        return f"temperature={self.value:.4g}, learnable={self.learnable}, min_temperature={self.min_temperature:.3g}"
+
+
+def temperatures(module: nn.Module) -> dict[str, nn.Module]:
+    """Every temperature inside ``module`` by its qualified name (``objective.temperature``): the modules with a
+    ``value`` (τ now), ``initial`` (τ at construction) and ``learnable`` — :class:`Temperature` and GRAM's
+    ``DirectTemperature``."""
+    return {name: m for name, m in module.named_modules()
+            if isinstance(m, _OffsetScalar) and hasattr(m, "initial") and hasattr(m, "value")}
+
+
+def temperature_parameters(module: nn.Module) -> list[nn.Parameter]:
+    """The parameters of the learned temperatures inside ``module`` (for a separate learning rate)."""
+    return [p for t in temperatures(module).values() if t.learnable for p in t.parameters(recurse=False)]
 
 
 def check_embeddings(

@@ -51,6 +51,7 @@ class PairwiseCLIPLoss(nn.Module):
     Args:
         temperature: τ (> 0); similarities are cosines divided by τ.
         learn_temperature: learn τ (as CLIP's log logit scale) instead of keeping it fixed.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         reduction: ``"sum"`` (Symile's experiments) or ``"mean"`` (CoMM) over pairs.
         positive_in_denominator: standard InfoNCE (True) or the decoupled form with the positive excluded.
         gather_distributed: take negatives from all processes (no-op without a process group).
@@ -69,11 +70,12 @@ class PairwiseCLIPLoss(nn.Module):
         reduction: str = "mean",
         positive_in_denominator: bool = True,
         gather_distributed: bool = False,
+        min_temperature: float | None = None,
     ) -> None:
         super().__init__()
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
-        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        self.temperature = Temperature(temperature, learnable=learn_temperature, min_temperature=min_temperature)
         self.reduction = reduction
         self.positive_in_denominator = bool(positive_in_denominator)
         self.gather_distributed = bool(gather_distributed)

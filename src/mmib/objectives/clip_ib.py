@@ -24,6 +24,7 @@ class PairwiseCLIPIBLoss(nn.Module):
     Args:
         temperature: τ > 0 of every pairwise InfoNCE.
         learn_temperature: learn τ (CLIP's log logit scale) instead of keeping it fixed.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         beta: weight β ≥ 0 of the minimality term 1 − mean cos per pair.
         reduction: ``"sum"`` or ``"mean"`` over the M(M−1)/2 pairs (both terms).
         positive_in_denominator: standard InfoNCE (True) or the decoupled form (positive excluded).
@@ -47,13 +48,14 @@ class PairwiseCLIPIBLoss(nn.Module):
         reduction: str = "mean",
         positive_in_denominator: bool = True,
         gather_distributed: bool = False,
+        min_temperature: float | None = None,
     ) -> None:
         super().__init__()
         if reduction not in ("sum", "mean"):
             raise ValueError(f"reduction must be 'sum' or 'mean', got {reduction!r}")
         if not isinstance(beta, (int, float)) or not beta >= 0 or beta == float("inf"):
             raise ValueError(f"beta must be a finite number >= 0, got {beta!r}")
-        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        self.temperature = Temperature(temperature, learnable=learn_temperature, min_temperature=min_temperature)
         self.beta = float(beta)
         self.reduction = reduction
         self.positive_in_denominator = bool(positive_in_denominator)

@@ -16,7 +16,6 @@ of the adjugate); the Schur form does not have that problem.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 
 import torch
@@ -25,11 +24,13 @@ from torch import nn
 from mmib.objectives import _fused
 from mmib.objectives.base import (
     LossOutput,
+    _OffsetScalar,
     check_embeddings,
     check_queries,
     contrastive_ce,
     gather_candidates,
     l2_normalize,
+    resolve_min_temperature,
 )
 from mmib.objectives.ova_ib import (
     _coefficient_columns,
@@ -47,46 +48,45 @@ VOLUME_EPS = 1e-20
 _WHO = "GRAM kernel='compiled'"
 
 
-class DirectTemperature(nn.Module):
+class DirectTemperature(_OffsetScalar):
     """A temperature τ used by dividing directly (logits = similarity / τ), fixed or learned as τ itself.
 
     This is GRAM's and TRIANGLE's parameterization (peer code: ``nn.Parameter(torch.tensor(0.07))``, no exp).
-    Unlike the peer, τ is clamped at ``min_temperature`` in :meth:`scale`, so it can never reach 0 or go negative.
+    Unlike the peer, a learned τ is clamped at ``min_temperature`` in :meth:`scale` (default ``min(1e-3,
+    temperature)``, any value in (0, temperature] can be configured), so it can never reach 0 or go negative. τ is
+    ``temperature + tau_offset`` with the initial value held as a Python float (exact when cast to float64).
 
     Raises:
         ValueError: if ``temperature`` is not a finite number > 0 or ``min_temperature`` is not in (0, temperature].
     """
 
+    _offset_name = "tau_offset"
+    _legacy_name = "tau"
+
     def __init__(
-        self, temperature: float = 0.07, learnable: bool = True, min_temperature: float = 1e-3
+        self, temperature: float = 0.07, learnable: bool = True, min_temperature: float | None = None
     ) -> None:
-        super().__init__()
-        if not isinstance(temperature, (int, float)) or not math.isfinite(temperature) or temperature <= 0:
-            raise ValueError(f"temperature must be a finite number > 0, got {temperature!r}")
-        if (
-            not isinstance(min_temperature, (int, float))
-            or min_temperature <= 0
-            or min_temperature > temperature
-        ):
-            raise ValueError(f"min_temperature must lie in (0, temperature], got {min_temperature!r}")
-        self.learnable = bool(learnable)
-        self.min_temperature = float(min_temperature)
-        init = torch.tensor(float(temperature))
-        if self.learnable:
-            self.tau = nn.Parameter(init)
-        else:
-            self.register_buffer("tau", init)
+        floor = resolve_min_temperature(temperature, min_temperature)
+        super().__init__(float(temperature), learnable)
+        self.min_temperature = floor
+        self.initial = float(temperature)
+
+    @property
+    def tau(self) -> torch.Tensor:
+        """τ before the clamp."""
+        return self.raw()
 
     def scale(self) -> torch.Tensor:
         """1/τ, to multiply similarities with."""
-        return 1.0 / self.tau.clamp_min(self.min_temperature)
+        return 1.0 / (self.raw().clamp_min(self.min_temperature) if self.learnable else self.raw())
 
     @property
     def value(self) -> float:
-        return float(self.tau.detach().clamp_min(self.min_temperature))
+        return float(1.0 / self.scale().detach())
 
     def extra_repr(self) -> str:
-        return f"temperature={self.value:.4g}, learnable={self.learnable}, parameterization=direct"
+        return (f"temperature={self.value:.4g}, learnable={self.learnable}, min_temperature={self.min_temperature:.3g}"
+                ", parameterization=direct")
 
 
 class _GramVolumes(torch.autograd.Function):
@@ -204,6 +204,7 @@ class _TupleContrastive(nn.Module):
         anchor: str | Sequence[str] | None,
         positive_in_denominator: bool,
         gather_distributed: bool,
+        min_temperature: float | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
@@ -215,7 +216,7 @@ class _TupleContrastive(nn.Module):
             )
         if anchor is not None and not isinstance(anchor, str):
             anchor = tuple(anchor)
-        self.temperature = DirectTemperature(temperature, learnable=learn_temperature)
+        self.temperature = DirectTemperature(temperature, learn_temperature, min_temperature)
         self.label_smoothing = float(label_smoothing)
         self.anchor = anchor
         self.positive_in_denominator = bool(positive_in_denominator)
@@ -283,6 +284,7 @@ class GRAMLoss(_TupleContrastive):
             averaged ([decision], docs/methods/gram.md).
         positive_in_denominator: standard InfoNCE (True) or the decoupled form (requires ``label_smoothing=0``).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         kernel: ``"eager"`` (default) or ``"compiled"`` (the volume's elementwise algebra fused by ``torch.compile``;
             needs a C++ compiler; falls back to eager with a warning), as OVA-IB's.
 
@@ -308,6 +310,7 @@ class GRAMLoss(_TupleContrastive):
         positive_in_denominator: bool = True,
         gather_distributed: bool = False,
         kernel: str = "eager",
+        min_temperature: float | None = None,
     ) -> None:
         super().__init__(
             temperature,
@@ -316,6 +319,7 @@ class GRAMLoss(_TupleContrastive):
             anchor,
             positive_in_denominator,
             gather_distributed,
+            min_temperature,
         )
         self.kernel = check_kernel(kernel)
 

@@ -56,6 +56,7 @@ class NTXentLoss(nn.Module):
     Args:
         temperature: τ > 0 (SimCLR / CoMM: 0.1).
         learn_temperature: learn τ instead of keeping it fixed.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         gather_distributed: take negatives from every process (no-op without a process group).
 
     Raises:
@@ -67,9 +68,10 @@ class NTXentLoss(nn.Module):
         torch.Size([])
     """
 
-    def __init__(self, temperature: float = 0.1, learn_temperature: bool = False, gather_distributed: bool = False):
+    def __init__(self, temperature: float = 0.1, learn_temperature: bool = False, gather_distributed: bool = False,
+                 min_temperature: float | None = None):
         super().__init__()
-        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        self.temperature = Temperature(temperature, learnable=learn_temperature, min_temperature=min_temperature)
         self.gather_distributed = bool(gather_distributed)
 
     def forward(self, views: Mapping[str, torch.Tensor] | Sequence[torch.Tensor]) -> LossOutput:

@@ -456,6 +456,7 @@ class OVAIBLoss(nn.Module):
     Args:
         temperature: τ > 0 of the One-vs-All InfoNCE (paper: 0.01, fixed).
         learn_temperature: learn τ (log-parameterized, as CLIP) instead of keeping it fixed.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         beta: weight β ≥ 0 of the minimality term L_M (paper: 1; 0.5 on WESAD; 0 = ablation without L_M).
         ridge: λ > 0 of Eq. 11 (paper: 1e-8).
         projector: ``"closed_form"`` (the paper's projection score) or ``"mlp"`` (ablation §4.5: a learned MLP per
@@ -499,6 +500,7 @@ class OVAIBLoss(nn.Module):
         positive_in_denominator: bool = True,
         gather_distributed: bool = False,
         kernel: str = "eager",
+        min_temperature: float | None = None,
     ) -> None:
         super().__init__()
         self.kernel = check_kernel(kernel)
@@ -508,7 +510,7 @@ class OVAIBLoss(nn.Module):
             raise ValueError(f"ridge (λ of Eq. 11) must be a finite number > 0, got {ridge!r}")
         if projector not in ("closed_form", "mlp"):
             raise ValueError(f"projector must be 'closed_form' or 'mlp', got {projector!r}")
-        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        self.temperature = Temperature(temperature, learnable=learn_temperature, min_temperature=min_temperature)
         self.beta = float(beta)
         self.ridge = float(ridge)
         self.projector = projector

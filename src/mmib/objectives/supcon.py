@@ -70,6 +70,7 @@ class SupConLoss(nn.Module):
         temperature: τ > 0 (Khosla et al.; FactorCL code: 0.07).
         base_temperature: multiply the loss by τ/τ_base as the reference code does (``None``: no factor).
         learn_temperature: learn τ.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         gather_distributed: take candidates and positives from every process (with gradients); a no-op without a
             process group.
 
@@ -78,9 +79,10 @@ class SupConLoss(nn.Module):
     """
 
     def __init__(self, temperature: float = 0.07, base_temperature: float | None = 0.07,
-                 learn_temperature: bool = False, gather_distributed: bool = False) -> None:
+                 learn_temperature: bool = False, gather_distributed: bool = False,
+                 min_temperature: float | None = None) -> None:
         super().__init__()
-        self.temperature = Temperature(temperature, learnable=learn_temperature)
+        self.temperature = Temperature(temperature, learnable=learn_temperature, min_temperature=min_temperature)
         if base_temperature is not None and not base_temperature > 0:
             raise ValueError(f"SupConLoss: base_temperature must be > 0 or None, got {base_temperature!r}")
         self.base_temperature = base_temperature

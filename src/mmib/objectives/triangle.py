@@ -51,6 +51,7 @@ class TriangleLoss(_TupleContrastive):
             averaged ([decision], docs/methods/triangle.md).
         positive_in_denominator: standard InfoNCE (True) or the decoupled form (requires ``label_smoothing=0``).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
+        min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
 
     Raises:
         ValueError: on bad arguments, and at call time when the number of modalities is not 3.
@@ -72,6 +73,7 @@ class TriangleLoss(_TupleContrastive):
         anchor: str | Sequence[str] | None = None,
         positive_in_denominator: bool = True,
         gather_distributed: bool = False,
+        min_temperature: float | None = None,
     ) -> None:
         super().__init__(
             temperature,
@@ -80,6 +82,7 @@ class TriangleLoss(_TupleContrastive):
             anchor,
             positive_in_denominator,
             gather_distributed,
+            min_temperature,
         )
 
     def _check_m(self, m: int) -> None:
