@@ -197,8 +197,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mmib: error: {msg}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("mmib: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        ckpt = getattr(e, "checkpoint", None)
+        if ckpt is not None:
+            print("mmib: interrupted (resume with resume=last)", file=sys.stderr)
+        elif getattr(e, "run_dir", None) is not None:
+            print(f"mmib: interrupted before the run's first checkpoint; nothing to resume (start again with "
+                  f"overwrite=true, which moves '{e.run_dir}' aside)", file=sys.stderr)
+        else:
+            print("mmib: interrupted", file=sys.stderr)
         return 130
 
 

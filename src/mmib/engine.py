@@ -7,11 +7,15 @@ spec and split sizes, timings), ``checkpoints/`` (``last.ckpt`` and the latest e
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import platform
+import shutil
+import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,15 +23,17 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from mmib.config import split_data_config, to_container
+from mmib.config import check_train_config, split_data_config, to_container
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.dataset import MultimodalDataset
 from mmib.data.registry import build_dataset, get_dataset_entry
 from mmib.errors import MMIBError
 from mmib.methods.base import Method
 from mmib.methods.registry import build_method, read_checkpoint
+from mmib.utils.checkpoint import add_digest
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
 PACKAGES = ("mmib", "torch", "lightning", "torchmetrics", "hydra-core", "numpy", "scipy", "scikit-learn", "mvlearn",
@@ -148,6 +154,74 @@ class RNGStateCallback(L.Callback):
             random.setstate(st["python"])
 
 
+class SafeCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint I/O with mmib's guarantees (:mod:`mmib.utils.checkpoint`): every checkpoint written
+    carries a digest of its content, and every checkpoint read — by a resumed fit too — is loaded with
+    ``weights_only=True`` (never executing code) and checked against its digest."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path, storage_options: Any | None = None) -> None:
+        super().save_checkpoint(add_digest(checkpoint), path, storage_options)
+
+    def load_checkpoint(self, path, map_location: Any = None, weights_only: bool | None = None) -> dict[str, Any]:
+        return read_checkpoint(path, map_location="cpu")
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """Training stopped by Ctrl-C (SIGINT). ``checkpoint`` is the file to resume from (``resume=last``), or None
+    when the run had not written one yet."""
+
+    def __init__(self, run_dir: Path, checkpoint: Path | None):
+        super().__init__(str(run_dir))
+        self.run_dir, self.checkpoint = run_dir, checkpoint
+
+
+class InterruptCallback(L.Callback):
+    """Ctrl-C that loses nothing.
+
+    The first SIGINT during ``fit`` only sets a flag (:meth:`request_stop`); at the end of the current training batch
+    this callback writes ``last.ckpt`` — the same consistent state as a periodic step checkpoint, so resuming with
+    ``resume=last`` gives bit-identical weights to an uninterrupted run — and raises ``KeyboardInterrupt``. A second
+    SIGINT interrupts at once (Python's default). A ``KeyboardInterrupt`` raised by other code between two training
+    batches (after one batch's end, before the next batch's forward pass) is also checkpointed; one raised in the
+    middle of a step is not (the step's state is half-updated), and ``resume=last`` then continues from the last
+    periodic checkpoint.
+    """
+
+    def __init__(self, last: Path):
+        self.last = Path(last)
+        self.stop_requested = False
+        self.saved: Path | None = None
+        self._at_boundary = False  # between a training batch's end and the next batch's forward pass
+
+    def request_stop(self, signum=None, frame=None) -> None:
+        if self.stop_requested:  # the second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.stop_requested = True
+
+    def _save(self, trainer) -> None:
+        trainer.save_checkpoint(self.last)
+        self.saved = self.last
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self._at_boundary = False  # this callback runs last: the forward pass follows
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        self._at_boundary = trainer.accumulate_grad_batches == 1  # else a batch end may sit inside a step
+        if self.stop_requested:
+            self._save(trainer)
+            raise KeyboardInterrupt
+
+    def on_validation_start(self, trainer, pl_module):
+        self._at_boundary = False
+
+    def on_train_epoch_end(self, trainer, pl_module):
+        self._at_boundary = False
+
+    def on_exception(self, trainer, pl_module, exception):
+        if isinstance(exception, KeyboardInterrupt) and self.saved is None and self._at_boundary:
+            self._save(trainer)
+
+
 def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = None, loggers: bool = True) -> L.Trainer:
     from lightning.pytorch.callbacks import ModelCheckpoint
     from lightning.pytorch.loggers import CSVLogger
@@ -157,11 +231,14 @@ def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = N
     ckpt_dir = run_dir / "checkpoints"
     every_epochs = t.pop("checkpoint_every_n_epochs", 1)
     every_steps = t.pop("checkpoint_every_n_steps", None)
+    # enable_version_counter=False: a run folder holds one run (see train), so last.ckpt is always this run's
     cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epoch:03d}", auto_insert_metric_name=False,
-                               save_last=True, save_top_k=1, every_n_epochs=every_epochs))
+                               save_last=True, save_top_k=1, every_n_epochs=every_epochs,
+                               enable_version_counter=False))
     if every_steps:
         cbs.append(ModelCheckpoint(dirpath=ckpt_dir, filename="step{step:07d}", auto_insert_metric_name=False,
-                                   save_last=True, save_top_k=1, every_n_train_steps=int(every_steps)))
+                                   save_last=True, save_top_k=1, every_n_train_steps=int(every_steps),
+                                   enable_version_counter=False))
     progress = bool(t.pop("enable_progress_bar", True))
     if progress:
         try:
@@ -173,9 +250,11 @@ def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = N
     for k in ("limit_train_batches", "limit_val_batches"):
         if t.get(k) is None:
             t.pop(k, None)
+    cbs.append(InterruptCallback(ckpt_dir / "last.ckpt"))  # last: it sees the state after every other callback
     return L.Trainer(
         default_root_dir=str(run_dir),
         callbacks=cbs,
+        plugins=[SafeCheckpointIO()],
         logger=CSVLogger(save_dir=str(run_dir), name="logs") if loggers else False,
         enable_progress_bar=progress,
         enable_model_summary=False,
@@ -221,43 +300,177 @@ def barrier() -> None:
         dist.barrier()
 
 
+def run_folder(cfg: DictConfig | dict) -> Path:
+    """``<run_dir>/<name>``; the name must be one plain folder name, so a run never writes outside ``run_dir``."""
+    c = to_container(cfg)
+    name = run_name(c)
+    bad = (not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name
+           or (os.altsep and os.altsep in name) or "\x00" in name)
+    if bad:
+        raise MMIBError(f"name='{name}': a run name must be one folder name (no '/', '\\', '..' or leading '.'), "
+                        f"e.g. name=my-run; the folder goes under run_dir='{c.get('run_dir') or 'runs'}'")
+    return Path(c.get("run_dir") or "runs") / name
+
+
+def is_run_folder(path: str | os.PathLike) -> bool:
+    """A folder holds a run if it has ``config.yaml`` or ``checkpoints/`` (the run-folder rule)."""
+    p = Path(path)
+    return (p / "config.yaml").exists() or (p / "checkpoints").exists()
+
+
+def move_run_aside(run_dir: Path) -> Path:
+    """Rename an existing run to ``<name>.replaced-<time>`` beside it (``overwrite=true``); nothing is deleted."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    aside = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}")
+    k = 1
+    while aside.exists():
+        k += 1
+        aside = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{k}")
+    os.rename(run_dir, aside)
+    return aside
+
+
+def lock_run(run_dir: Path):
+    """An exclusive lock on the run name (a ``.<name>.lock`` file beside the folder), taken without waiting: a second
+    run started with the same name while the first runs fails at once instead of writing into the same folder."""
+    from filelock import FileLock, Timeout
+
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(run_dir.parent / f".{run_dir.name}.lock"), timeout=0, thread_local=False, is_singleton=False)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise MMIBError(f"run '{run_dir}' is being written by another process right now; wait for it to finish or "
+                        "choose another name=") from None
+    return lock
+
+
+class _RunRecordCallback(L.Callback):
+    """Writes ``config.yaml`` and ``run.json`` once ``fit`` has set everything up (data, checkpoint restored), so an
+    attempt that fails before training starts leaves the files of an earlier run untouched."""
+
+    def __init__(self, run_dir: Path, config_yaml: str, meta: dict[str, Any], resumed: bool):
+        self.run_dir, self.config_yaml, self.meta, self.resumed = run_dir, config_yaml, meta, resumed
+        self.started = False
+
+    def on_fit_start(self, trainer, pl_module):
+        if trainer.is_global_zero:
+            meta = dict(self.meta)
+            old = self.run_dir / "run.json"
+            if self.resumed and old.is_file():
+                try:
+                    prev = json.loads(old.read_text())
+                except (OSError, ValueError):
+                    prev = {}
+                attempts = list(prev.get("attempts") or [])
+                attempts.append({k: prev.get(k) for k in ("started", "finished", "status", "epochs", "global_step",
+                                                          "final_metrics") if k in prev})
+                meta["attempts"] = attempts  # what earlier attempts reached; the run continues from last.ckpt
+            meta["status"] = "running"
+            atomic_write_text(self.run_dir / "config.yaml", self.config_yaml)
+            atomic_write_json(self.run_dir / "run.json", meta)
+        self.started = True
+
+
+def _update_run_json(run_dir: Path, **fields: Any) -> None:
+    path = run_dir / "run.json"
+    try:
+        meta = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return
+    meta.update(fields)
+    atomic_write_json(path, meta)
+
+
 def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, callbacks: list | None = None) -> TrainResult:
-    """Train the method of ``cfg`` on its data set and write the run folder."""
+    """Train the method of ``cfg`` on its data set and write the run folder ``<run_dir>/<name>``.
+
+    The run-folder rule: a folder holding ``config.yaml`` or ``checkpoints/`` is a run. Training into it needs
+    ``resume=last`` (continue it) or ``overwrite=true`` (move it aside first); otherwise this stops with an error
+    naming the choices. A lock on the name stops a second concurrent run with the same name. Ctrl-C saves a
+    checkpoint and raises :class:`RunInterrupted` (the CLI exits with code 130).
+    """
     _quiet_lightning()
     c = to_container(cfg)
-    seed = int(c["seed"])
-    L.seed_everything(seed, workers=True, verbose=False)
-    dm = build_datamodule(c, dataset)
+    check_train_config(c)  # one-line errors for bad settings, before anything is built or written
     from mmib.utils.dist import launch_rank
 
     rank = launch_rank()
-    # the run seed (recorded in run.json) on rank 0; seed + rank on the others, set before the method is built so
-    # that everything it draws from the global RNG (e.g. the augmenter's seed) differs per process (rank_seed)
-    L.seed_everything(rank_seed(seed, rank), workers=True, verbose=False)
-    method = build_method_from_config(c, dm.spec)
-    run_dir = Path(c.get("run_dir") or "runs") / run_name(c)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    resume = resolve_resume(c.get("resume"), run_dir)
+    run_dir = run_folder(c)
+    lock = lock_run(run_dir) if rank == 0 else None  # rank 0 alone writes the folder
+    created = False
+    try:
+        resume = resolve_resume(c.get("resume"), run_dir)
+        if rank == 0 and not resume and is_run_folder(run_dir):
+            if not c.get("overwrite"):
+                raise MMIBError(
+                    f"run folder '{run_dir}' already holds a run; continue it with resume=last, choose another "
+                    f"name=, or give overwrite=true (moves the old run aside to '{run_dir.name}.replaced-<time>')")
+            aside = move_run_aside(run_dir)
+            logging.getLogger(__name__).warning("overwrite=true: the earlier run '%s' was moved to '%s'", run_dir, aside)
+        seed = int(c["seed"])
+        L.seed_everything(seed, workers=True, verbose=False)
+        dm = build_datamodule(c, dataset)
+        # the run seed (recorded in run.json) on rank 0; seed + rank on the others, set before the method is built so
+        # that everything it draws from the global RNG (e.g. the augmenter's seed) differs per process (rank_seed)
+        L.seed_everything(rank_seed(seed, rank), workers=True, verbose=False)
+        method = build_method_from_config(c, dm.spec)
+        created = not run_dir.exists()
+        run_dir.mkdir(parents=True, exist_ok=True)
 
-    if rank == 0:
-        atomic_write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(c)))
         meta = run_metadata(seed)
         meta.update({"method": c["method"]["name"], "data": dm.spec.to_dict(), "splits": dm.summary(),
                      "resumed_from": resume})
-        atomic_write_json(run_dir / "run.json", meta)
-    trainer = make_trainer(c["trainer"], run_dir, callbacks)
-    t0 = time.time()
-    trainer.fit(method, datamodule=dm, ckpt_path=resume)
-    elapsed = time.time() - t0
-    metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.as_tensor(v).numel() == 1}
-    if trainer.is_global_zero:
-        meta = json.loads((run_dir / "run.json").read_text())
-        meta.update({"train_seconds": elapsed, "final_metrics": metrics, "epochs": trainer.current_epoch,
-                     "global_step": trainer.global_step,
-                     "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
-        atomic_write_json(run_dir / "run.json", meta)
-    method.eval()
-    return TrainResult(method, dm, run_dir, trainer, metrics)
+        record = _RunRecordCallback(run_dir, OmegaConf.to_yaml(OmegaConf.create(c)), meta, resumed=bool(resume))
+        trainer = make_trainer(c["trainer"], run_dir, [record, *(callbacks or [])])
+        interrupt = next(cb for cb in trainer.callbacks if isinstance(cb, InterruptCallback))
+        t0 = time.time()
+        try:
+            with _sigint_to(interrupt, enabled=trainer.world_size == 1):
+                trainer.fit(method, datamodule=dm, ckpt_path=resume, weights_only=True)
+        except (SystemExit, KeyboardInterrupt) as e:
+            if not (isinstance(e, KeyboardInterrupt) or trainer.interrupted):
+                raise
+            last = run_dir / "checkpoints" / "last.ckpt"
+            ckpt = interrupt.saved or (last if last.is_file() else None)
+            if trainer.is_global_zero and record.started:
+                _update_run_json(run_dir, status="interrupted", interrupted=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                                 global_step=trainer.global_step, epochs=trainer.current_epoch)
+            raise RunInterrupted(run_dir, ckpt) from None
+        except BaseException as e:
+            if trainer.is_global_zero and record.started:
+                _update_run_json(run_dir, status="failed", error=(str(e).strip().splitlines() or [type(e).__name__])[0])
+            raise
+        elapsed = time.time() - t0
+        metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.as_tensor(v).numel() == 1}
+        if trainer.is_global_zero:
+            _update_run_json(run_dir, train_seconds=elapsed, final_metrics=metrics, epochs=trainer.current_epoch,
+                             global_step=trainer.global_step, status="finished",
+                             finished=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
+        method.eval()
+        return TrainResult(method, dm, run_dir, trainer, metrics)
+    except BaseException:
+        # an attempt that failed before training started leaves no half-made folder behind (only what it created)
+        if created and rank == 0 and not is_run_folder(run_dir):
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+@contextlib.contextmanager
+def _sigint_to(interrupt: InterruptCallback, enabled: bool = True):
+    """Route SIGINT to ``interrupt.request_stop`` while training (main thread, one process only)."""
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, interrupt.request_stop)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
 def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None) -> tuple[DictConfig, Method, MultimodalDataModule]:

@@ -59,22 +59,12 @@ def build_method(name: str, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_c
 
 
 def read_checkpoint(path: str | os.PathLike, map_location: str = "cpu", mmap: bool = False) -> dict[str, Any]:
-    """``torch.load`` of a checkpoint, with a one-line :class:`MMIBError` naming the file when it is truncated or
-    corrupted (instead of torch's UnpicklingError / PytorchStreamReader traceback). ``mmap=True`` maps the tensors
-    instead of reading them (a cheap readability check)."""
-    import torch
+    """Load a checkpoint without ever executing code from it (``weights_only=True``) and verify its content digest:
+    a crafted, truncated, corrupted or altered file gives a one-line :class:`MMIBError` naming it
+    (:mod:`mmib.utils.checkpoint`). ``mmap=True`` maps the tensors instead of reading them."""
+    from mmib.utils.checkpoint import read_checkpoint as _read
 
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=False, mmap=mmap)
-    except (MemoryError, KeyboardInterrupt):
-        raise
-    except Exception as e:  # UnpicklingError, RuntimeError/OSError from the zip reader, EOFError, ...
-        reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise MMIBError(f"'{path}': not a readable checkpoint (truncated or corrupted?): {reason}") from None
-    if not isinstance(ckpt, dict):
-        raise MMIBError(f"'{path}': not a readable checkpoint (truncated or corrupted?): holds a "
-                        f"{type(ckpt).__name__}, expected a Lightning checkpoint dictionary")
-    return ckpt
+    return _read(path, map_location=map_location, mmap=mmap)
 
 
 def load_method(checkpoint: str, map_location: str = "cpu") -> Method:
