@@ -21,14 +21,15 @@ def _run(capsys, *argv):
         (["train", "data=nope"], "mmib: error: unknown data 'nope'; valid: "),
         (["train", "trainer.nope=1"], "mmib: error: unknown config key 'trainer.nope'; valid: trainer.accelerator"),
         (["train", "data.views=[0,9]"], "mmib: error: mfeat: view index 9 out of range; valid: 0..5"),
-        (["train", "data.view=[0]"], "mmib: error: unknown config key 'data.view'; valid: "),
+        (["train", "data.view=[0]"], "mmib: error: unknown config key 'data.view'; did you mean 'data.views'? valid: "),
         (["train", "trainer.max_epochs"], "mmib: error: override 'trainer.max_epochs' is not of the form key=value"),
         (["eval", "/nonexistent/run"], "mmib: error: '/nonexistent/run' is not an mmib run folder"),
         # the method is built before the run folder is made: these fail without writing anything
         (["train", "encoder.vector.type=nope", "trainer.max_epochs=1"],
          "mmib: error: modality 'fou': unknown encoder type 'nope'; valid: cnn1d, gru, lstm, mlp, resnet, transformer"),
         (["train", "+encoder.modalities.fuo={hidden:[8]}", "trainer.max_epochs=1"],
-         "mmib: error: unknown modality under encoder.modalities for data set 'mfeat' 'fuo'; valid: fac, fou, kar, mor, pix, zer"),
+         "mmib: error: unknown modality under encoder.modalities for data set 'mfeat' 'fuo'; did you mean 'fou'? "
+         "valid: fac, fou, kar, mor, pix, zer"),
     ],
 )
 def test_errors_are_one_line_exit_2(capsys, argv, message):

@@ -104,7 +104,7 @@ def test_oom_protocol_rows_chance_and_report(trained, tmp_path):
     assert row["chance"]["accuracy"] == pytest.approx(1 / dm.spec.n_classes)
     md = render_markdown(res)
     assert "out-of-modal generalization" in md and "R@1/oom->im" in md
-    with pytest.raises(MMIBError, match="unknown option of protocol 'oom' 'k'; valid: ks, split"):
+    with pytest.raises(MMIBError, match=r"unknown option of protocol 'oom' 'k'; did you mean 'ks'\? valid: ks, split"):
         evaluate(meth, dm, [{"oom": {"k": 1}}], out_dir=tmp_path / "bad", progress=False)
 
 

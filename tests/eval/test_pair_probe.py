@@ -82,7 +82,7 @@ def test_pair_probe_options_representations_and_raw_baseline():
 def test_bad_options_and_missing_groups_are_named():
     dm = _grouped_dm(encodes_group=True, n_groups=20)
     ctx = EvalContext(IdentityMethod(dm.spec), dm)
-    with pytest.raises(UnknownNameError, match=r"unknown option of protocol 'pair_probe' 'probes'; valid: .*probe"):
+    with pytest.raises(UnknownNameError, match=r"unknown option of protocol 'pair_probe' 'probes'; did you mean 'probe'.*valid: .*probe"):
         run_pair_probe(ctx, {"probes": ["mlp"]})
     with pytest.raises(UnknownNameError, match=r"unknown probe 'svm'; valid: linear, mlp"):
         run_pair_probe(ctx, {"probe": "svm"})

@@ -226,7 +226,7 @@ def test_probe_representation_singular_is_an_alias(latent_dm):
     res = run_probe(ctx, {"representations": ["concat"], "representation": "rep:a,fused", "baseline_raw": False,
                           "probe_options": FAST})
     assert [r["id"] for r in res["rows"]] == ["method/rep:a/linear", "method/fused/linear"]
-    with pytest.raises(UnknownNameError, match=r"unknown option of protocol 'probe' 'represent'; valid: .*representation,"):
+    with pytest.raises(UnknownNameError, match=r"unknown option of protocol 'probe' 'represent'; did you mean 'representation'.*valid: .*representation,"):
         run_probe(ctx, {"represent": "fused"})
 
 
