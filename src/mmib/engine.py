@@ -393,7 +393,6 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
     _quiet_lightning()
     c = to_container(cfg)
     check_train_config(c)  # one-line errors for bad settings, before anything is built or written
-    check_train_config(c)  # one-line errors for bad settings, before anything is built or written
     from mmib.utils.dist import launch_rank
 
     rank = launch_rank()
