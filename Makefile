@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-EXTRAS := dev,physio,data,info,packaged
+EXTRAS := dev,physio,data,info,packaged,tune
 STAMP := $(VENV)/.installed
 
 .PHONY: venv demo test test-all lint bench clean

@@ -5,9 +5,13 @@
     mmib bench demo --dry-run               what is done and what would run
     mmib bench cox --data sim-semi --seeds 0  run part of a suite (the report still covers all of it)
     mmib bench cox --report-only            the report of the runs finished so far; trains nothing
-    mmib bench ib-fusion --archive docs/results/ib-fusion/runs
-                                            keep finished runs' results there (e.g. in git): a later session or
-                                            another machine continues the suite from them
+    mmib bench cox --results docs/results/cox/results.json
+                                            the suite's kept results (fingerprints + final metrics of every finished
+                                            run, tuning, aggregates): runs recorded there count as done, so a fresh
+                                            clone continues the suite from it; rewritten at the end
+    mmib bench cox --archive /data/mmib-archive/cox
+                                            full per-run records (default: $MMIB_ARCHIVE/<suite> or
+                                            ~/.cache/mmib/archive/<suite>, outside the checkout; --no-archive: none)
 """
 
 from __future__ import annotations
@@ -27,23 +31,36 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     sel = {"methods": _names(args.methods), "data": _names(args.data),
            "seeds": [int(x) for x in _names(args.seeds)] if args.seeds else None}
     if args.dry_run:
-        from mmib.bench.runner import default_out_dir, plan_suite, select_runs, sync_archive
+        from pathlib import Path
 
-        out = args.out or default_out_dir(suite)
-        plan = plan_suite(suite, out)
+        from mmib.bench.runner import default_out_dir, plan_suite, previous_results, select_runs, sync_archive
+
+        out = Path(args.out or default_out_dir(suite))
+        plan = plan_suite(suite, out, previous=previous_results(suite, out, args.results))
+        archive = _archive(args, suite.name)
         restorable = set()
-        if args.archive:
+        if archive is not None:
             for r in plan:
-                if r.status != "done" and sync_archive([r], args.archive, restore=False)[0]:
+                if r.status not in ("done", "tune") and sync_archive([r], archive, restore=False)[0]:
                     restorable.add(r.folder)
         for r in select_runs(suite, plan, **sel):
-            print(f"{'archived' if r.folder in restorable else r.status:<9} {r.folder}")
+            status = "archived" if r.folder in restorable else "kept" if r.record is not None else r.status
+            print(f"{status:<9} {r.folder}")
         return 0
     from mmib.bench.runner import run_suite
 
     results = run_suite(suite, out_dir=args.out, force=args.force, progress=not args.no_progress,
-                        fail_fast=args.fail_fast, report_only=args.report_only, archive=args.archive, **sel)
+                        fail_fast=args.fail_fast, report_only=args.report_only, archive=_archive(args, suite.name),
+                        results=args.results, **sel)
     return 0 if not results["failures"] else 1
+
+
+def _archive(args: argparse.Namespace, suite_name: str):
+    from mmib.bench.runner import default_archive
+
+    if args.no_archive:
+        return None
+    return args.archive or default_archive(suite_name)
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -66,8 +83,13 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--report-only", action="store_true",
                    help="train nothing: aggregate the finished runs and write the report (e.g. while a run is going)")
     b.add_argument("--archive", default=None, metavar="DIR",
-                   help="keep every finished run's results.json in DIR (<run>.json, checkpoints left out) and count "
-                        "the runs archived there as done: a suite too long for one session is finished piecewise")
+                   help="keep every finished run's full results.json in DIR (<run>.json, checkpoints left out) and "
+                        "count the runs archived there as done (default: $MMIB_ARCHIVE/<suite>, else "
+                        "~/.cache/mmib/archive/<suite>; outside the checkout)")
+    b.add_argument("--no-archive", action="store_true", help="archive nothing and restore nothing")
+    b.add_argument("--results", default=None, metavar="FILE",
+                   help="the suite's kept results file, e.g. docs/results/<suite>/results.json: the runs and tuning "
+                        "recorded there (fingerprints, final metrics) count as done; rewritten at the end")
     b.add_argument("--list", action="store_true", help="list the packaged suites")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_cmd_bench)

@@ -93,6 +93,44 @@ def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], li
     return out
 
 
+def _fmt_param(v: Any) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def tuning_section(results: Mapping[str, Any]) -> list[str]:
+    """The ``tune:`` block's outcome: the shared budget, each variant's chosen values and every trial's validation
+    score (Markdown lines; none without tuning)."""
+    tune = results.get("tune") or {}
+    spec = (results.get("suite") or {}).get("tune")
+    if not tune and not spec:
+        return []
+    lines = ["## Tuning", ""]
+    if spec:
+        m = spec["metric"]
+        what = (f"logged `{m['logged']}`" if "logged" in m else
+                f"{m['probe']} probe on `{m.get('representation', 'concat')}`, {m.get('metric')} on the val split")
+        pr = ", ".join(f"{k}={v}" for k, v in spec["pruner"].items() if k != "name")
+        lines += [f"Equal budget for every tuned variant: {spec['n_trials']} trials (pruned and failed ones count), "
+                  f"sampler {spec['sampler']['name']} (seed {spec['sampler'].get('seed')}), pruner "
+                  f"{spec['pruner']['name']}{f' ({pr})' if pr else ''}; data `{spec['data']}`, seed {spec['seed']}; "
+                  f"selection: {what} ({spec['direction']}); the test split is not read. The chosen values then "
+                  "run on every seed of the suite.", ""]
+    rows = [[v, ", ".join(f"{k}={_fmt_param(x)}" for k, x in r["chosen"].items()), f"{r['best_value']:.4g}",
+             str(r["best_trial"]), str(r["n_counted"])] for v, r in tune.items()]
+    if rows:
+        lines += [md_table(["variant", "chosen values", "best val score", "best trial", "trials"], rows), ""]
+    for v, r in tune.items():
+        keys = list(r.get("space") or {})
+        body = []
+        for t in r["trials"]:
+            state = t["state"].lower() + (" (interrupted, not counted)" if t.get("interrupted") else "")
+            body.append([str(t["number"]), *[_fmt_param(t["params"].get(k, "—")) for k in keys],
+                         f"{t['value']:.4g}" if t.get("value") is not None else "—", state])
+        lines += [f"**{v}**: every trial's validation score", "", md_table(["trial", *keys, "val score", "state"], body),
+                  ""]
+    return lines
+
+
 def render_bench_report(results: Mapping[str, Any]) -> str:
     s = results["suite"]
     lines = [f"# Bench: {s['name']}", ""]
@@ -117,6 +155,7 @@ def render_bench_report(results: Mapping[str, Any]) -> str:
             lines += ["![leaderboard](plots/leaderboard.png)", ""]
     for title, headers, body in protocol_tables(results):
         lines += [f"### {title}", "", md_table(headers, body), ""]
+    lines += tuning_section(results)
     lines += ["## Runs", ""]
     rows = []
     for r in results["runs"]:

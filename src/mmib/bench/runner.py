@@ -27,7 +27,7 @@ from mmib.errors import MMIBError
 BENCH_KIND = "mmib-bench"
 MARKER = "bench.json"
 #: config keys that do not change what a run computes (left out of the fingerprint)
-_NOT_FINGERPRINTED = ("run_dir", "name", "resume")
+_NOT_FINGERPRINTED = ("run_dir", "name", "resume", "overwrite")
 
 
 @dataclass
@@ -38,7 +38,9 @@ class PlannedRun:
     folder: Path
     overrides: list[str]
     fingerprint: str
-    status: str  # done | evaluate | resume | stale | new
+    status: str  # done | evaluate | resume | stale | new | tune (waits for its variant's tuning)
+    #: the run's record kept in the suite's results file (slim_record) when it was finished elsewhere
+    record: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:
@@ -121,23 +123,49 @@ def run_status(folder: Path, fingerprint: str) -> str:
     return "evaluate" if run.get("finished") else "resume"
 
 
-def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress: bool = True) -> list[PlannedRun]:
-    """Every (variant, data, seed) of the suite with its folder, overrides, fingerprint and status."""
+def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress: bool = True,
+               previous: dict[str, Any] | None = None, tuned: dict[str, dict] | None = None) -> list[PlannedRun]:
+    """Every (variant, data, seed) of the suite with its folder, overrides, fingerprint and status.
+
+    Args:
+        previous: a suite results file (``results.json`` as written by :func:`run_suite`): the runs it records with
+            the planned fingerprint count as done (``record``), and its finished tuning is reused.
+        tuned: variant → tuning record (:func:`mmib.bench.tune.tune_suite`); default: the finished studies found in
+            ``<out>/tune/`` or ``previous``. A tuned variant without one has status ``tune``.
+    """
     from mmib.config import compose_config, to_container
 
     suite = load_suite(suite)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
+    kept = (previous or {}).get("records") or {}
+    pending: set[str] = set()
+    if suite.tune is not None:
+        from mmib.bench.tune import apply_tuning, known_tuning
+
+        if tuned is None:
+            tuned = known_tuning(suite, suite.tune, out / "tune", (previous or {}).get("tune"))
+        pending = set(suite.tune.space) - set(tuned)
+        suite = apply_tuning(suite, {v: r["chosen"] for v, r in tuned.items()})
     planned = []
     for data in suite.data:
         for variant in suite.methods:
             if not variant.runs_on(data.name):
                 continue
             for seed in suite.seeds:
+                folder = out / f"{variant.name}-{data.name}-s{seed}"
+                if variant.name in pending:
+                    planned.append(PlannedRun(variant, data, seed, folder, [], "", "tune"))
+                    continue
                 ov = run_overrides(suite, variant, data, seed, out, progress)
                 cfg = to_container(compose_config(ov))
                 fp = config_fingerprint(cfg, suite.protocols)
-                folder = out / f"{variant.name}-{data.name}-s{seed}"
-                planned.append(PlannedRun(variant, data, seed, folder, ov, fp, run_status(folder, fp)))
+                status = run_status(folder, fp)
+                record = kept.get(folder.name)
+                if status != "done" and _complete_for(record, fp):
+                    status = "done"
+                else:
+                    record = None
+                planned.append(PlannedRun(variant, data, seed, folder, ov, fp, status, record))
     return planned
 
 
@@ -164,31 +192,59 @@ def select_runs(suite: Suite, plan: list[PlannedRun], methods: Sequence[str] | N
             and (s is None or r.seed in s)]
 
 
-def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
-    from mmib.config import compose_config, to_container
-    from mmib.engine import is_rank_zero, load_run, train
-    from mmib.eval.evaluate import evaluate
+def _marker_callback_class():
+    import lightning as L
+
     from mmib.utils.io import atomic_write_json
 
+    class MarkerCallback(L.Callback):
+        """Writes the bench marker (fingerprint, overrides) into the run folder when fitting starts."""
+
+        def __init__(self, path: Path, marker: dict[str, Any]):
+            self.path, self.marker = path, marker
+
+        def on_fit_start(self, trainer, pl_module):
+            if trainer.is_global_zero:
+                atomic_write_json(self.path, self.marker)
+
+    return MarkerCallback
+
+
+def _MarkerCallback(path: Path, marker: dict[str, Any]):  # noqa: N802 - a class built on first use (Lightning import)
+    return _marker_callback_class()(path, marker)
+
+
+def _run_callbacks(run: PlannedRun, suite: Suite) -> list:
+    return []
+
+
+def _is_run_folder(folder: Path) -> bool:
+    """The engine's rule: a folder is a run if it holds config.yaml or checkpoints/."""
+    return (folder / "config.yaml").exists() or (folder / "checkpoints").exists()
+
+
+def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
+    from mmib.config import compose_config, to_container
+    from mmib.engine import load_run, train
+    from mmib.eval.evaluate import evaluate
+
     status = run.status
-    rank_zero = is_rank_zero()  # under several processes rank 0 alone deletes and writes files
-    if status == "stale" and rank_zero:
-        shutil.rmtree(run.folder)  # a run of another configuration: it does not belong to this suite any more
-        status = "new"
     ov = list(run.overrides)
     if status == "resume":
         ov.append("resume=last")
+    elif status in ("stale", "new") and _is_run_folder(run.folder):
+        # a run of another configuration (stale), or one that stopped before its first checkpoint: the engine moves
+        # it aside (renamed, not deleted) when told so explicitly (the run-folder rule of mmib.engine)
+        ov.append("overwrite=true")
     cfg = compose_config(ov)
     c = to_container(cfg)
-    run.folder.mkdir(parents=True, exist_ok=True)
-    if rank_zero:
-        atomic_write_json(run.folder / MARKER, {"suite": suite.name, "variant": run.variant.name, "data": run.data.name,
-                                                "seed": run.seed, "fingerprint": run.fingerprint,
-                                                "overrides": ov})
+    marker = {"suite": suite.name, "variant": run.variant.name, "data": run.data.name, "seed": run.seed,
+              "fingerprint": run.fingerprint, "overrides": ov}
     if status == "evaluate":
         _, method, dm = load_run(run.folder)
     else:
-        res = train(cfg)
+        # the marker is written once the engine holds the folder (after it moved an old run aside)
+        res = train(cfg, callbacks=[_MarkerCallback(run.folder / MARKER, marker), *_run_callbacks(run, suite)])
         method, dm = res.method, res.datamodule
         if res.run_dir.resolve() != run.folder.resolve():
             raise MMIBError(f"bench: the engine wrote '{res.run_dir}', expected '{run.folder}'")
@@ -198,6 +254,13 @@ def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     return evaluate(method, dm, suite.protocols, out_dir=run.folder, run_dir=run.folder, config=c, seed=run.seed,
                     progress=progress, checkpoint=str(run.folder / "checkpoints" / "last.ckpt"),
                     extra={"bench": bench})
+
+
+def default_archive(suite_name: str) -> Path:
+    """Where ``mmib bench`` keeps full run records by default: ``$MMIB_ARCHIVE/<suite>``, else
+    ``~/.cache/mmib/archive/<suite>`` — outside the checkout."""
+    root = os.environ.get("MMIB_ARCHIVE")
+    return (Path(root) if root else Path.home() / ".cache" / "mmib" / "archive") / suite_name
 
 
 def run_suite(
@@ -213,8 +276,10 @@ def run_suite(
     seeds: Sequence[int] | None = None,
     report_only: bool = False,
     archive: str | Path | None = None,
+    results: str | Path | None = None,
 ) -> dict[str, Any]:
-    """Run what is not done yet, then aggregate every finished run of the suite and write its report.
+    """Tune the suite's tuned variants (if it has a ``tune:`` block), run what is not done yet, then aggregate every
+    finished run of the suite and write its report.
 
     Args:
         suite: a packaged suite name, a YAML path, a mapping, or a :class:`Suite`.
@@ -225,11 +290,14 @@ def run_suite(
         console: a rich console for the messages; print_summary: print the leaderboard at the end.
         methods, data, seeds: run only these method variants / data entries / seeds (names as in the suite; default
             all). The report still covers the whole suite: every run already done counts, the others show as missing.
-        report_only: train and evaluate nothing; aggregate the finished runs and write the report.
-        archive: a folder that keeps each finished run's ``results.json`` (as ``<run folder>.json``, ~16 kB) apart
-            from its checkpoints, e.g. under version control: runs archived there count as done (they are restored
-            into their folders when these lack them and the fingerprint matches), and every run finished now is
-            archived — so a suite too long for one machine or session is finished piecewise (:func:`sync_archive`).
+        report_only: train and evaluate nothing (tune nothing); aggregate the finished runs and write the report.
+        archive: a folder that keeps each finished run's full ``results.json`` (as ``<run folder>.json``) apart
+            from its checkpoints: runs archived there count as done (they are restored into their folders when these
+            lack them and the fingerprint matches), and every run finished now is archived (:func:`sync_archive`).
+            ``mmib bench`` defaults to :func:`default_archive` (outside the checkout); the Python API to none.
+        results: the suite's kept results file (e.g. ``docs/results/<suite>/results.json``): read first — its runs
+            (``records``: fingerprint and final metrics) and tuning count as done, so a fresh clone continues the
+            suite from it alone — and rewritten at the end (also when it is not given, ``<out>/results.json``).
 
     Returns:
         the suite's aggregate results (also written to ``<out_dir>/results.json``).
@@ -237,6 +305,7 @@ def run_suite(
     from mmib.bench.report import print_leaderboard, write_bench_report
     from mmib.engine import is_rank_zero
     from mmib.eval.report import make_console
+    from mmib.utils.io import atomic_write_json
 
     # Under DDP Lightning re-runs the whole command on every rank: all ranks train (together), rank 0 alone
     # evaluates (the others wait for it, see mmib.eval.evaluate), archives, writes the suite's files and prints.
@@ -249,7 +318,17 @@ def run_suite(
     suite = load_suite(suite)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
     t0 = time.time()
-    plan = plan_suite(suite, out, progress)
+    previous = previous_results(suite, out, results)
+    tuned = None
+    if suite.tune is not None:
+        from mmib.bench.tune import known_tuning, tune_suite
+
+        if report_only:
+            tuned = known_tuning(suite, suite.tune, out / "tune", previous.get("tune"))
+        else:
+            only = [v for v in suite.tune.space if methods is None or v in methods]
+            tuned = tune_suite(suite, out, previous.get("tune"), console, only=only)
+    plan = plan_suite(suite, out, progress, previous=previous, tuned=tuned)
     arch = Path(archive) if archive is not None else None
     if arch is not None and not force:
         restored, _ = sync_archive(plan, arch)
@@ -258,9 +337,12 @@ def run_suite(
     selected = select_runs(suite, plan, methods, data, seeds)
     if force:
         for r in selected:
+            r.record = None
             if r.folder.exists():
                 r.status = "stale"
-    todo = [] if report_only else [r for r in selected if r.status != "done"]
+            elif r.status == "done":
+                r.status = "new"
+    todo = [] if report_only else [r for r in selected if r.status not in ("done", "tune")]
     scope = "" if len(selected) == len(plan) else f"; selected {len(selected)}"
     console.print(f"[bold]bench {suite.name}[/bold]: {len(plan)} runs ({sum(r.status == 'done' for r in plan)} done"
                   f"{scope}, {len(todo)} to run) → {out}", highlight=False)
@@ -286,16 +368,33 @@ def run_suite(
             sync_archive([r], arch)
     if arch is not None and rank_zero:
         sync_archive(plan, arch)
-    results = collect_suite(suite, out, plan, failures, seconds=time.time() - t0)
+    # tuning done elsewhere (kept in the previous results) stays in the results
+    tune_records = {**(previous.get("tune") or {}), **(tuned or {})} if suite.tune is not None else {}
+    summary = collect_suite(suite, out, plan, failures, seconds=time.time() - t0, tune=tune_records)
     if not rank_zero:
         from mmib.utils.dist import launch_rank
 
-        return {**results, "skipped_on_rank": launch_rank()}
-    write_bench_report(results, out)
+        return {**summary, "skipped_on_rank": launch_rank()}
+    write_bench_report(summary, out)
+    if results is not None:
+        Path(results).parent.mkdir(parents=True, exist_ok=True)
+        atomic_write_json(results, summary)
     if print_summary:
-        print_leaderboard(results, console)
-        console.print(f"report: {out / 'report.md'}  results: {out / 'results.json'}", highlight=False)
-    return results
+        print_leaderboard(summary, console)
+        console.print(f"report: {out / 'report.md'}  results: {results or out / 'results.json'}", highlight=False)
+    return summary
+
+
+def previous_results(suite: Suite, out: Path, results: str | Path | None) -> dict[str, Any]:
+    """The kept records and tuning of the suite: those of ``results`` over those of ``<out>/results.json``."""
+    merged: dict[str, Any] = {"records": {}, "tune": {}}
+    for p in (out / "results.json", Path(results) if results is not None else None):
+        r = _read_json(p) if p is not None else None
+        if not r or r.get("kind") != BENCH_KIND or (r.get("suite") or {}).get("name") != suite.name:
+            continue
+        merged["records"].update(r.get("records") or {})
+        merged["tune"].update(r.get("tune") or {})
+    return merged
 
 
 def _complete_for(res: dict[str, Any] | None, fingerprint: str) -> bool:
@@ -334,20 +433,45 @@ def sync_archive(plan: Sequence[PlannedRun], archive: str | Path, restore: bool 
     return restored, archived
 
 
+def slim_record(res: dict[str, Any]) -> dict[str, Any]:
+    """What the suite's results file keeps of one finished run: its identity and fingerprint (``bench``) and every
+    protocol row's final numeric metrics — enough to count the run as done elsewhere and to aggregate and report it.
+    The full record (notes, options, per-row tables, config) stays in the run folder and the archive."""
+
+    def numbers(d: Any) -> dict[str, float]:
+        return {k: v for k, v in (d or {}).items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
+
+    protos = {}
+    for pname, p in res["protocols"].items():
+        protos[pname] = {"protocol": p["protocol"], "rows": [
+            {"id": row["id"], "label": row.get("label", ""), "source": row.get("source", ""),
+             "metrics": numbers(row.get("metrics")), **({"chance": numbers(row["chance"])} if row.get("chance") else {})}
+            for row in p.get("rows", [])]}
+        if p.get("primary_metric"):
+            protos[pname]["primary_metric"] = p["primary_metric"]
+    t = res.get("timings") or {}
+    return {"complete": bool(res.get("complete")), "bench": res["bench"], "protocols": protos,
+            "timings": {k: t[k] for k in ("train", "eval_total") if k in t},
+            "git_commit": res.get("git_commit"), "finished": res.get("finished")}
+
+
 def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: list[dict[str, Any]] | None = None,
-                  seconds: float | None = None) -> dict[str, Any]:
-    """Read every complete run of the plan and aggregate them (no training, no evaluation)."""
+                  seconds: float | None = None, tune: dict[str, dict] | None = None) -> dict[str, Any]:
+    """Read every complete run of the plan (its folder, else its kept record) and aggregate them (no training)."""
     from mmib.engine import git_commit, package_versions
 
-    run_results, runs = [], []
+    run_results, runs, records = [], [], {}
     for r in plan:
         res = _read_json(r.folder / "results.json")
-        ok = bool(res and res.get("complete") and (res.get("bench") or {}).get("fingerprint") == r.fingerprint)
+        if not _complete_for(res, r.fingerprint):
+            res = r.record if _complete_for(r.record, r.fingerprint) else None
+        ok = res is not None
         runs.append({"variant": r.variant.name, "method": r.variant.method, "data": r.data.name, "seed": r.seed,
-                     "folder": r.folder.name, "complete": ok,
+                     "folder": r.folder.name, "complete": ok, "fingerprint": r.fingerprint or None,
                      "timings": (res or {}).get("timings") if ok else None})
         if ok:
             run_results.append(res)
+            records[r.folder.name] = slim_record(res)
     agg = aggregate(run_results)
     spec = dict(suite.leaderboard) or default_leaderboard_spec(run_results)
     lb = leaderboard(agg, spec, [v.name for v in suite.methods], [d.name for d in suite.data])
@@ -359,9 +483,10 @@ def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: lis
             if p.get("primary_metric"):
                 primary.setdefault(pname, p["primary_metric"])
     return {
-        "kind": BENCH_KIND, "schema_version": 1, "suite": suite.to_dict(), "out_dir": str(out),
+        "kind": BENCH_KIND, "schema_version": 2, "suite": suite.to_dict(), "out_dir": str(out),
         "complete": all(r["complete"] for r in runs), "runs": runs, "failures": failures or [],
         "protocols": protocol_kinds, "primary_metrics": primary, "aggregate": agg, "leaderboard": lb,
+        "tune": tune or {}, "records": records,
         "timings": {"suite_seconds": round(seconds, 3) if seconds is not None else None},
         "versions": package_versions(), "git_commit": git_commit(), "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }

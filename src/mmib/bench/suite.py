@@ -25,6 +25,12 @@ A packaged suite runs by name (``mmib bench demo`` → ``mmib/bench/suites/demo.
       - subsets
       - {protocol: retrieval, directions: ["fou+fac->kar"]}
     leaderboard: {protocol: probe, row: method/concat/linear, metric: accuracy}   # optional
+    tune:                                # optional: tune some variants with an equal budget first (mmib.bench.tune)
+      data: mfeat-3v
+      n_trials: 20
+      sampler: {name: tpe, seed: 0}
+      metric: {probe: linear, metric: accuracy}    # scored on the val split
+      space: {clip: {method.objective.temperature: {low: 0.01, high: 1.0, log: true}}}
 
 Precedence of config keys, last wins: suite ``overrides`` < ``trainer`` < data entry < method variant. A key that is
 not in the composed config needs Hydra's ``+`` prefix (``+method.new_key: 1``).
@@ -41,7 +47,8 @@ from typing import Any
 
 from mmib.errors import MMIBError, UnknownNameError
 
-SUITE_KEYS = ("name", "description", "seeds", "methods", "data", "trainer", "overrides", "protocols", "leaderboard")
+SUITE_KEYS = ("name", "description", "seeds", "methods", "data", "trainer", "overrides", "protocols", "leaderboard",
+              "tune")
 METHOD_KEYS = ("name", "method", "overrides", "config", "description", "only_data")
 DATA_KEYS = ("name", "data", "options", "config", "description")
 LEADERBOARD_KEYS = ("protocol", "row", "metric")
@@ -82,6 +89,7 @@ class Suite:
     leaderboard: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str | None = None
+    tune: Any = None  # mmib.bench.tune.TuneSpec
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -196,7 +204,10 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
     parse_protocols(protocols)  # validate now, not after hours of training
     lb = _mapping(raw.get("leaderboard"), "leaderboard")
     _check_keys(lb, LEADERBOARD_KEYS, f"suite '{name}' leaderboard")
-    return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds],
+    from mmib.bench.tune import parse_tune
+
+    tune = parse_tune(raw.get("tune"), name, [v.name for v in methods], data_names, [int(s) for s in seeds])
+    return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds], tune=tune,
                  protocols=list(protocols) if protocols is not None else None,
                  trainer=_mapping(raw.get("trainer"), "trainer"), overrides=_mapping(raw.get("overrides"), "overrides"),
                  leaderboard=lb, description=str(raw.get("description") or ""), source=source)
