@@ -9,7 +9,7 @@ extra one. :func:`align_triggers`:
    (within ``tol_s``; and whose labels agree when labels are given) the hypothesis "i and j are the same pulse" gives
    an offset ``t_b[j] - t_a[i]``; each hypothesis is scored by how many A triggers then land within ``tol_s`` of a B
    trigger (of the same label). Random ITIs make the right hypothesis stand out; strictly periodic triggers are
-   ambiguous, and the function says so rather than guess.
+   ambiguous (a shifted hypothesis matches within 10 % as many), and the function says so rather than guess.
 2. **Robust linear fit.** On the matched pairs, a Theil–Sen line (:func:`scipy.stats.theilslopes`), then re-matching
    against the line and a least-squares refit on the pairs within ``tol_s`` (repeated until the matches settle).
 
@@ -147,10 +147,11 @@ def align_triggers(
     top = sorted(hyp.values(), key=quick, reverse=True)[:20]
     scored = sorted(((len(_match(ta, tb, la, lb, ta + off, tol_s)), off) for off in top), reverse=True)
     best_n, best_off = scored[0]
-    rivals = [off for n, off in scored[1:] if n == best_n and abs(off - best_off) > 2 * tol_s]
+    margin = max(2, int(0.1 * best_n))  # the right offset must win clearly; a shifted periodic train loses ~1
+    rivals = [off for n, off in scored[1:] if n > best_n - margin and abs(off - best_off) > 2 * tol_s]
     if rivals:
         raise PhysioInputError(f"{where}: cannot match the triggers unambiguously: offsets {best_off:.2f} s and "
-                               f"{rivals[0]:.2f} s both match {best_n} triggers (periodic triggers?)")  # fmt: skip
+                               f"{rivals[0]:.2f} s match about as many ({best_n}) triggers (periodic triggers?)")  # fmt: skip
     if best_n < need:
         raise PhysioInputError(f"{where}: cannot match the triggers: at best {best_n} of {len(ta)}/{len(tb)} "
                                f"agree (at least {need} needed)")  # fmt: skip

@@ -35,9 +35,10 @@ from mmib.data.physio.readers import (  # noqa: F401  (re-exported: the readers'
 
 # ---------------------------------------------------------------------------------------------------- events
 def trial_conditions(raw) -> list[str]:
-    """The annotation descriptions of a recording that can be trials: all but ``BAD…`` and ``EDGE…`` (sorted)."""
+    """The annotation descriptions of a recording that can be trials (sorted): all but MNE's ``BAD…``/``EDGE…``
+    markers and BrainVision's ``New Segment`` marker."""
     return sorted(
-        d for d in set(raw.annotations.description) if not d.upper().startswith(("BAD", "EDGE"))
+        d for d in set(raw.annotations.description) if not d.upper().startswith(("BAD", "EDGE", "NEW SEGMENT"))
     )
 
 

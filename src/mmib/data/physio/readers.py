@@ -78,7 +78,7 @@ def mne_read(reader: Callable[..., Any], path: Path, what: str, *args, **kwargs)
         except Exception as e:  # noqa: BLE001  (MNE raises many kinds for a malformed file)
             raise PhysioInputError(f"{what} {path}: not a readable file ({_first_line(e)})") from e
     for w in caught:
-        if issubclass(w.category, DeprecationWarning):
+        if issubclass(w.category, DeprecationWarning) or "naming conventions" in str(w.message):
             continue
         text = str(w.message).strip().splitlines()[0] if str(w.message).strip() else ""
         if "does not match the file size" in text:
@@ -309,12 +309,12 @@ def read_tuberlin(path: str | Path, modality: str, session: int | None = None):
     holding ``mnt`` with ``clab`` and, for NIRS, ``source.clab``, ``detector.clab`` and ``sd`` (channel → 1-based
     source, detector). ``path`` is the ``cnt*.mat`` file; ``mrk``/``mnt`` are found next to it by the same suffix.
 
-    EEG: ``x`` in µV unless ``yUnit`` says otherwise; channels whose label starts with ``EOG``/``ECG``/``EMG``/
-    ``Resp`` get those types; positions from MNE's ``standard_1005`` template. NIRS: ``x`` with labels ending in
+    EEG: ``x`` in µV unless ``yUnit`` says otherwise; channels whose label contains ``EOG``/``ECG``/``EMG``/
+    ``RESP`` get those types; positions from MNE's ``standard_1005`` template. NIRS: ``x`` with labels ending in
     ``lowWL``/``highWL`` are raw intensities (``fnirs_cw_amplitude``, wavelengths from ``cnt.wavelengths`` or
     760/850 nm); ``cnt.oxy``/``cnt.deoxy`` sub-structs are HbO/HbR (mmol/L unless ``yUnit`` says otherwise).
     A NIRS channel label names its source and detector 10-05 sites (``AF7Fp1``), or ``mnt.sd`` does; optode
-    positions come from ``standard_1005`` (metres), which gives the Beer–Lambert law its distances.
+    positions come from MNE's 10-05 template (``colin27_1005``, metres), which gives the Beer–Lambert law its distances.
 
     Args:
         session: index of the session to read (0-based) when ``cnt`` is a cell array; ``None`` concatenates all
@@ -378,7 +378,7 @@ def _tuberlin_eeg(cnt: Any, mnt: Any, path: Path, where: str):
     for c in clab:
         u = c.upper()
         types.append(next((t for p, t in (("EOG", "eog"), ("ECG", "ecg"), ("EKG", "ecg"), ("EMG", "emg"),
-                                          ("RESP", "resp")) if u.startswith(p)), "eeg"))  # fmt: skip
+                                          ("RESP", "resp")) if p in u), "eeg"))  # fmt: skip
     info = mne.create_info(clab, fs, types)
     raw = mne.io.RawArray(x.T * _unit_scale(cnt, 1e-6, path, where), info, verbose="error")
     raw.set_montage(standard_montage(), on_missing="ignore", match_case=False, verbose="error")
@@ -388,7 +388,8 @@ def _tuberlin_eeg(cnt: Any, mnt: Any, path: Path, where: str):
 def _tuberlin_nirs(cnt: Any, mnt: Any, path: Path, where: str):
     import mne
 
-    sites = mne.channels.make_standard_montage("standard_1005").get_positions()["ch_pos"]
+    name = "colin27_1005" if "colin27_1005" in mne.channels.get_builtin_montages() else "standard_1005"
+    sites = mne.channels.make_standard_montage(name).get_positions()["ch_pos"]
     if isinstance(cnt, dict) and "oxy" in cnt and "deoxy" in cnt:
         xo, fs, lab_o = _tuberlin_x(cnt["oxy"], path, f"{where}.oxy")
         xd, fs_d, lab_d = _tuberlin_x(cnt["deoxy"], path, f"{where}.deoxy")
