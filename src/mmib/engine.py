@@ -440,6 +440,11 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
         except BaseException as e:
             if trainer.is_global_zero and record.started:
                 _update_run_json(run_dir, status="failed", error=(str(e).strip().splitlines() or [type(e).__name__])[0])
+            if resume and not record.started and isinstance(e, RuntimeError) and "loading state_dict" in str(e):
+                detail = " ".join(str(e).split())[:300]
+                raise MMIBError(f"resume: the checkpoint '{resume}' does not fit this configuration of method "
+                                f"'{c['method']['name']}' (resume with the configuration it was trained with): "
+                                f"{detail}") from None
             raise
         elapsed = time.time() - t0
         metrics = {k: float(v) for k, v in trainer.callback_metrics.items() if torch.as_tensor(v).numel() == 1}
