@@ -151,7 +151,7 @@ class MultimodalDataset(Dataset):
                 "every modality needs one entry per sample"
             )
         if n <= 0:
-            raise DataValidationError(f"data set '{spec.name}': no samples")
+            raise DataValidationError(f"data set '{spec.name}': no samples (every modality has 0 rows)")
         self.n = n
 
         self.mask: dict[str, torch.Tensor] = {}

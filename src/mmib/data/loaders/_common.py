@@ -185,7 +185,7 @@ class _DataUnpickler(pickle.Unpickler):
         if key not in SAFE_PICKLE_GLOBALS:  # Python-2 names (``__builtin__.set``, ``copy_reg``...)
             key = _compat_pickle.NAME_MAPPING.get(key, (_compat_pickle.IMPORT_MAPPING.get(module, module), name))
         if key not in SAFE_PICKLE_GLOBALS:
-            raise _RefusedGlobal(f"{module}.{name}")
+            raise _RefusedGlobal(f"{key[0]}.{key[1]}")  # as Python 3 names it (``__builtin__.exec`` → builtins.exec)
         mod, attr = key
         if mod.startswith("numpy.core."):  # numpy 2 keeps numpy.core as a deprecated alias of numpy._core
             try:
