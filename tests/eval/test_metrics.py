@@ -7,8 +7,11 @@ from torchmetrics.retrieval import RetrievalMAP, RetrievalMRR, RetrievalRecall
 
 from mmib.errors import MMIBError
 from mmib.eval.metrics import (
+    class_top1,
+    class_top1_chance,
     classification_chance,
     classification_metrics,
+    one_of_k_accuracy,
     ranks_of_relevant,
     regression_chance,
     regression_metrics,
@@ -104,3 +107,43 @@ def test_regression_metrics_hand_computed():
     assert c["mse"] == pytest.approx(1.0) and c["r2"] == pytest.approx(0.0)
     with pytest.raises(MMIBError, match="NaN"):
         regression_metrics(np.array([1.0, np.nan]), np.array([1.0, 2.0]))
+
+
+def test_class_top1_hand_computed_and_pessimistic_ties():
+    scores = torch.tensor([[0.9, 0.1, 0.5], [0.2, 0.8, 0.8], [0.3, 0.3, 0.1]])
+    labels = np.array([0, 1, 0])
+    # q0: best candidate 0 (class 0) -> right; q1: tie between candidate 1 (class 1) and 2 (class 0) -> wrong;
+    # q2 (class 0): tie between candidates 0 (class 0) and 1 (class 1) -> wrong
+    assert class_top1(scores, labels, labels) == pytest.approx(1 / 3)
+    assert class_top1(torch.zeros(3, 3), labels, labels) == 0.0
+    assert class_top1_chance(labels, labels) == pytest.approx((2 / 3 + 1 / 3 + 2 / 3) / 3)
+    with pytest.raises(MMIBError, match="class_top1"):
+        class_top1(scores, labels[:2], labels)
+
+
+def test_class_top1_random_scores_match_chance():
+    g = torch.Generator().manual_seed(0)
+    y = np.random.default_rng(0).integers(0, 4, 3000)
+    got = class_top1(torch.rand(3000, 3000, generator=g), y, y)
+    assert got == pytest.approx(class_top1_chance(y, y), abs=0.02)
+
+
+def test_one_of_k_accuracy():
+    n = 400
+    perfect = torch.eye(n)
+    assert one_of_k_accuracy(perfect, 10, seed=0) == (1.0, 10)
+    assert one_of_k_accuracy(-perfect, 10, seed=0)[0] == 0.0
+    acc, used = one_of_k_accuracy(torch.rand(n, n, generator=torch.Generator().manual_seed(1)), 10, seed=0)
+    assert used == 10 and acc == pytest.approx(0.1, abs=0.05)
+    # the positive beats exactly the candidates scored below it: with scores = -|i - j| and rank by distance, the
+    # accuracy is 1 unless a tie (distance 0 only for the positive) -> 1; with a constant row, ties -> 0
+    assert one_of_k_accuracy(torch.ones(5, 5), 10)[0] == 0.0 and one_of_k_accuracy(torch.ones(5, 5), 10)[1] == 5
+    # negatives are distinct and never the positive: a score matrix where only the positive and one other candidate
+    # beat zero shows the draw includes that candidate in (k-1)/(n-1) of the queries
+    s = torch.zeros(n, n)
+    s[torch.arange(n), torch.arange(n)] = 1.0
+    s[torch.arange(n), (torch.arange(n) + 1) % n] = 2.0
+    acc, _ = one_of_k_accuracy(s, 10, seed=3)
+    assert acc == pytest.approx(1 - 9 / (n - 1), abs=0.04)
+    with pytest.raises(MMIBError):
+        one_of_k_accuracy(torch.ones(1, 1), 10)

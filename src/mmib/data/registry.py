@@ -52,6 +52,7 @@ _DATASET_MODULES = [
     "mmib.data.synthetic.rus", "mmib.data.synthetic.factorcl_sim",
     "mmib.data.synthetic.omib_sim",
     "mmib.data.synthetic.trifeature",
+    "mmib.data.synthetic.xor_align",
 ]
 
 

@@ -2,7 +2,9 @@
 
 * classification: accuracy, balanced accuracy, macro-F1 (scikit-learn);
 * regression: MSE, MAE, R² (scikit-learn; R² variance-weighted over target dimensions);
-* retrieval with one relevant candidate per query: mAP, R@k, MRR, median and mean rank.
+* retrieval with one relevant candidate per query: mAP, R@k, MRR, median and mean rank (instance level), and as the
+  Symile paper reports it: ``class_top1`` (Symile-M3: the best-scoring candidate has the query's class) and
+  ``acc_1_of_10`` (Symile-MIMIC: the positive ranks first among itself and 9 random other candidates).
 
 Retrieval ranks are computed here in closed form from the score matrix (vectorized, chunk-friendly); the tests check
 them against ``torchmetrics.retrieval`` and hand-computed cases. Ties are ranked **pessimistically**: a candidate that
@@ -32,7 +34,7 @@ from mmib.errors import MMIBError
 HIGHER_IS_BETTER = {
     "accuracy": True, "balanced_accuracy": True, "macro_f1": True, "mse": False, "mae": False, "r2": True,
     "mAP": True, "MRR": True, "R@1": True, "R@5": True, "R@10": True, "median_rank": False, "mean_rank": False,
-    "above_chance": True,
+    "above_chance": True, "class_top1": True, "acc_1_of_10": True,
 }
 
 RETRIEVAL_KS = (1, 5, 10)
@@ -171,6 +173,59 @@ def retrieval_chance(n_candidates: int, ks: tuple[int, ...] = RETRIEVAL_KS) -> d
     out["median_rank"] = (n + 1) / 2
     out["mean_rank"] = (n + 1) / 2
     return out
+
+
+def class_top1(scores: torch.Tensor | np.ndarray, query_labels: np.ndarray, candidate_labels: np.ndarray) -> float:
+    """Class-level top-1 (Symile-M3): the fraction of queries whose best-scoring candidate has the query's class.
+
+    Ties are pessimistic, as for the ranks: a query counts only if its best candidate of its own class scores strictly
+    above every candidate of another class (a constant scorer gets 0 unless all candidates share the query's class).
+    """
+    s = torch.as_tensor(scores, dtype=torch.float64)
+    ql = torch.as_tensor(np.asarray(query_labels)).reshape(-1)
+    cl = torch.as_tensor(np.asarray(candidate_labels)).reshape(-1)
+    if s.dim() != 2 or s.shape != (len(ql), len(cl)) or s.numel() == 0:
+        raise MMIBError(f"class_top1: scores must be (Nq, Nc) = ({len(ql)}, {len(cl)}), got {tuple(s.shape)}")
+    same = ql[:, None] == cl[None, :]
+    best_same = s.masked_fill(~same, float("-inf")).max(dim=1).values
+    best_other = s.masked_fill(same, float("-inf")).max(dim=1).values
+    return float((best_same > best_other).double().mean())
+
+
+def class_top1_chance(query_labels: np.ndarray, candidate_labels: np.ndarray) -> float:
+    """Expected ``class_top1`` of a random scorer: the mean over queries of the fraction of candidates of their class."""
+    ql, cl = np.asarray(query_labels).reshape(-1), np.asarray(candidate_labels).reshape(-1)
+    values, counts = np.unique(cl, return_counts=True)
+    frac = dict(zip(values.tolist(), (counts / len(cl)).tolist()))
+    return float(np.mean([frac.get(v, 0.0) for v in ql.tolist()]))
+
+
+def one_of_k_accuracy(scores: torch.Tensor | np.ndarray, k: int = 10, seed: int = 0,
+                      relevant: torch.Tensor | np.ndarray | None = None) -> tuple[float, int]:
+    """Accuracy of picking the positive among itself and ``k − 1`` other candidates drawn at random (Symile-MIMIC's
+    "1 positive among 10 candidates"), and the number of candidates used (``min(k, Nc)``).
+
+    For each query the negatives are ``k − 1`` distinct candidates other than its relevant one, drawn with a
+    ``numpy`` generator seeded with ``seed``; the query counts if its positive scores strictly above all of them
+    (pessimistic ties). Chance is 1 / ``min(k, Nc)``.
+    """
+    s = torch.as_tensor(scores, dtype=torch.float64)
+    if s.dim() != 2 or s.numel() == 0:
+        raise MMIBError(f"acc_1_of_{k}: scores must be a non-empty (Nq, Nc) matrix, got shape {tuple(s.shape)}")
+    nq, nc = s.shape
+    rel = np.arange(nq) if relevant is None else np.asarray(relevant, dtype=np.int64).reshape(-1)
+    if len(rel) != nq or (rel < 0).any() or (rel >= nc).any():
+        raise MMIBError(f"acc_1_of_{k}: relevant must hold {nq} indices in [0, {nc})")
+    kk = min(int(k), nc)
+    if kk < 2:
+        raise MMIBError(f"acc_1_of_{k}: needs at least 2 candidates, got {nc}")
+    rng = np.random.default_rng(seed)
+    # k − 1 distinct non-relevant candidates per query: the first k − 1 of a random order of the other Nc − 1
+    order = np.argsort(rng.random((nq, nc - 1)), axis=1)[:, : kk - 1]
+    negatives = order + (order >= rel[:, None])  # skip the relevant index
+    pos = s[torch.arange(nq), torch.as_tensor(rel)]
+    neg = s.gather(1, torch.as_tensor(negatives))
+    return float((pos[:, None] > neg).all(dim=1).double().mean()), kk
 
 
 def finite_or_raise(values: dict[str, float], what: str, undefined: Sequence[str] = ()) -> dict[str, float]:

@@ -13,7 +13,8 @@ works for every method; a representation a method does not have is skipped with 
 ``subsets``               pretrain once with all modalities, probe every non-empty subset of modalities (2^M − 1;
                           OVA-IB Tables 2 and 5–11): table + heatmap
 ``retrieval``             queries = a set of modalities, candidates = another (``resp+ecg->bvp``), scored with the
-                          method's own ``score``; mAP, R@1/5/10, MRR, median rank, chance beside
+                          method's own ``score``; mAP, R@1/5/10, MRR, median rank, and the Symile paper's
+                          ``class_top1`` / ``acc_1_of_10``, chance beside
 ``info_probe``            representation × ground-truth latent matrix of probe accuracy (R² for continuous latents)
                           with chance levels: which information each representation holds and what leaks where
 ``plots``                 training curves, t-SNE (and UMAP with the ``viz`` extra) coloured by label or latent
@@ -43,7 +44,15 @@ import torch
 
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.errors import MMIBError, UnknownNameError
-from mmib.eval.metrics import RETRIEVAL_KS, finite_or_raise, retrieval_chance, retrieval_metrics
+from mmib.eval.metrics import (
+    RETRIEVAL_KS,
+    class_top1,
+    class_top1_chance,
+    finite_or_raise,
+    one_of_k_accuracy,
+    retrieval_chance,
+    retrieval_metrics,
+)
 from mmib.eval.probe import PROBE_DESCRIPTIONS, PROBES, ProbeConfig, fit_probe
 from mmib.eval.progress import ProgressReporter
 from mmib.eval.representations import (
@@ -175,6 +184,22 @@ class RetrievalOptions:
     baseline_raw: bool = True
     max_queries: int | None = None
     chunk_size: int = 1024
+    #: candidates of ``acc_1_of_10``-style accuracy (the positive among itself and n_candidates − 1 random others)
+    one_of_k: int = 10
+
+
+def _paper_retrieval_metrics(scores: torch.Tensor, y: np.ndarray | None, classification: bool, k: int,
+                             seed: int) -> tuple[dict[str, float], dict[str, float]]:
+    """The Symile paper's retrieval metrics beside the instance-level ones, with their chance levels:
+    ``class_top1`` (classification data: the best candidate has the query's class) and ``acc_1_of_<k>``."""
+    metrics, chance = {}, {}
+    if classification and y is not None:
+        metrics["class_top1"] = class_top1(scores, y, y)
+        chance["class_top1"] = class_top1_chance(y, y)
+    if scores.shape[1] >= 2:
+        acc, used = one_of_k_accuracy(scores, k, seed)
+        metrics[f"acc_1_of_{k}"], chance[f"acc_1_of_{k}"] = acc, 1.0 / used
+    return metrics, chance
 
 
 @dataclass
@@ -525,22 +550,31 @@ def run_retrieval(ctx: EvalContext, options: Mapping[str, Any] | None = None) ->
                 take = np.sort(np.random.default_rng(ctx.seed).choice(n, int(opt.max_queries), replace=False))
             direction = f"{'+'.join(queries)}->{cand}"
             chance = retrieval_chance(len(take), ks)
+            y = sf.y[take] if sf.y is not None else None
+            classification = ctx.spec.task == "classification"
+
+            def metrics_of(scores, chance=chance, y=y, classification=classification):
+                extra, extra_chance = _paper_retrieval_metrics(scores, y, classification, opt.one_of_k, ctx.seed)
+                return {**retrieval_metrics(scores, None, ks), **extra}, {**chance, **extra_chance}
+
             scores = score_matrix(ctx.method.score, {m: sf.features[f"emb:{m}"][take] for m in queries},
                                   sf.features[f"emb:{cand}"][take], opt.chunk_size, ctx.method.device)
+            metrics, row_chance = metrics_of(scores)
             res["rows"].append({
                 "id": f"method/{direction}", "source": "method", "label": f"{ctx.method.name} {direction}",
                 "direction": direction, "queries": list(queries), "candidate": cand, "n_candidates": len(take),
-                "metrics": retrieval_metrics(scores, None, ks), "chance": chance})
+                "metrics": metrics, "chance": row_chance})
             if opt.baseline_raw:
                 raw = ctx.features(opt.split, mods, [f"raw:{m}" for m in mods])
                 dims = {m: raw.features[f"raw:{m}"].shape[1] for m in mods}
                 if len(set(dims.values())) == 1:
                     scores = score_matrix(mean_cosine_score, {m: raw.features[f"raw:{m}"][take] for m in queries},
                                           raw.features[f"raw:{cand}"][take], opt.chunk_size)
+                    metrics, row_chance = metrics_of(scores)
                     res["rows"].append({
                         "id": f"raw/{direction}", "source": "raw", "label": f"raw features (cosine) {direction}",
                         "direction": direction, "queries": list(queries), "candidate": cand,
-                        "n_candidates": len(take), "metrics": retrieval_metrics(scores, None, ks), "chance": chance})
+                        "n_candidates": len(take), "metrics": metrics, "chance": row_chance})
                 else:
                     skipped_raw.append(direction)
             advance()
