@@ -30,32 +30,179 @@ from mmib.errors import MMIBError
 from mmib.methods.base import Method
 
 
+def _as_numeric(name: str, a: Any, where: str = "") -> np.ndarray:
+    """``X[name]`` as a real numeric numpy array (N, ...), or a :class:`DataValidationError` naming the modality."""
+    if isinstance(a, torch.Tensor):
+        a = a.detach().cpu().numpy()
+    try:
+        arr = np.asarray(a)
+    except Exception as e:  # ragged nested lists, exotic objects
+        msg = " ".join(str(e).split())[:160]
+        raise DataValidationError(f"{where}modality '{name}': cannot convert {type(a).__name__} to an array ({msg})") from None
+    if arr.dtype.kind not in "fiu":
+        what = {"U": "strings", "S": "bytes", "O": "Python objects", "b": "booleans", "c": "complex numbers"}
+        raise DataValidationError(f"{where}modality '{name}': expected a real numeric array (float or int), got "
+                                  f"{what.get(arr.dtype.kind, 'dtype')} (dtype {arr.dtype})")
+    if arr.ndim < 2:
+        raise DataValidationError(f"{where}modality '{name}': expected an array (N, ...) with a feature axis, got "
+                                  f"shape {arr.shape}")
+    return arr
+
+
+def _as_labels(y: Any, where: str = "") -> np.ndarray:
+    """``y`` as a numpy array: numbers stay numbers, class names (str / bytes, also in object arrays) become str."""
+    if isinstance(y, torch.Tensor):
+        y = y.detach().cpu().numpy()
+    try:
+        a = np.asarray(y)
+    except Exception as e:
+        msg = " ".join(str(e).split())[:160]
+        raise DataValidationError(f"{where}labels y: cannot convert {type(y).__name__} to an array ({msg})") from None
+    if a.ndim == 0 or a.size == 0:
+        raise DataValidationError(f"{where}labels y: expected one label per sample, got shape {a.shape}")
+    if a.dtype.kind == "S":
+        a = np.char.decode(a, "utf-8", errors="replace")
+    elif a.dtype.kind == "O":
+        flat = a.reshape(-1)
+        if all(isinstance(v, (str, bytes)) for v in flat):
+            a = np.asarray([v.decode("utf-8", "replace") if isinstance(v, bytes) else v for v in flat]).reshape(a.shape)
+        else:
+            try:
+                a = a.astype(np.float64)
+            except (TypeError, ValueError):
+                kinds = sorted({type(v).__name__ for v in flat})
+                raise DataValidationError(f"{where}labels y: expected class indices, numeric targets or class names "
+                                          f"(strings), got an object array of {', '.join(kinds)}") from None
+    if a.dtype.kind not in "fiubU":
+        raise DataValidationError(f"{where}labels y: expected class indices, numeric targets or class names, got "
+                                  f"dtype {a.dtype}")
+    if a.dtype.kind == "U" and a.ndim > 1 and int(np.prod(a.shape[1:])) != 1:
+        raise DataValidationError(f"{where}labels y: class names must be one per sample (N,), got shape {a.shape}")
+    return a.reshape(-1) if a.dtype.kind == "U" else a
+
+
+def _encode_names(y: np.ndarray, classes: np.ndarray, where: str) -> np.ndarray:
+    """Class names → indices into ``classes`` (the sorted names seen at fit); unknown names are an error."""
+    idx = np.searchsorted(classes, y)
+    idx = np.minimum(idx, len(classes) - 1)
+    unknown = sorted(set(y[classes[idx] != y].tolist()))
+    if unknown:
+        raise DataValidationError(f"{where}labels y: unknown class {', '.join(map(repr, unknown[:5]))}; the model was "
+                                  f"fit with classes {', '.join(map(repr, classes.tolist()))}")
+    return idx.astype(np.int64)
+
+
+def _warn_single_class(y: np.ndarray, where: str) -> None:
+    """Warn when a classification test set holds one class: accuracy then only counts one prediction."""
+    import warnings
+
+    from mmib.data.dataset import DataWarning
+
+    if len(y) > 1 and len(np.unique(y)) == 1:
+        warnings.warn(f"{where}: the test labels are all class {y[0]} ({len(y)} samples): accuracy only counts how "
+                      "often the probe predicts that class, and balanced accuracy / macro-F1 are not meaningful; "
+                      "test on samples of several classes", DataWarning, stacklevel=3)
+
+
+def _checked_arrays(spec: DatasetSpec, X: Mapping[str, Any], where: str = "") -> dict[str, np.ndarray]:
+    """The arrays of ``X`` for a fitted model's ``spec``, validated: known modalities, real numeric dtype,
+    per-sample shape, at least one row, equal row counts, finite values within the float32 range (each error names
+    the modality; row numbers count from the start of ``X``)."""
+    from mmib.data.dataset import FLOAT32_MAX, find_float32_overflow, find_nonfinite
+
+    if not isinstance(X, Mapping):
+        raise DataValidationError(f"{where}X must be a dict {{modality name: array (N, ...)}}, got {type(X).__name__}")
+    mods = spec.check_modalities([str(k) for k in X])
+    out = {}
+    for m in mods:
+        ms = spec.modality(m)
+        a = _as_numeric(m, X[m], where)
+        if tuple(a.shape[1:]) != tuple(ms.shape):
+            raise DataValidationError(f"{where}modality '{m}': expected per-sample shape {ms.shape}, got "
+                                      f"{tuple(a.shape[1:])}")
+        if len(a) == 0:
+            raise DataValidationError(f"{where}modality '{m}': 0 rows; give at least one sample")
+        if a.dtype.kind == "f":
+            bad = find_nonfinite(a)
+            if bad is not None:
+                raise DataValidationError(f"{where}modality '{m}': NaN or inf in row {bad}")
+            over = find_float32_overflow(a)
+            if over is not None:
+                raise DataValidationError(f"{where}modality '{m}': values exceed the float32 range (|value| "
+                                          f"{over[1]:.3g} in row {over[0]}; float32 holds up to {FLOAT32_MAX:.3g}); "
+                                          "rescale the data")
+        out[m] = a
+    rows = {m: len(a) for m, a in out.items()}
+    if len(set(rows.values())) > 1:
+        raise DataValidationError(f"{where}modalities have different numbers of rows "
+                                  f"({', '.join(f'{m!r}: {r}' for m, r in rows.items())})")
+    return out
+
+
+def _eval_labels(spec: DatasetSpec, classes: np.ndarray | None, y: Any, n_rows: int, where: str) -> np.ndarray:
+    """Test labels for a model fit on ``spec``: class names mapped with the fit's ``classes``, indices checked
+    against its number of classes, regression targets checked finite; each error names ``labels y``."""
+    ya = _as_labels(y, where)
+    if len(ya) != n_rows:
+        raise DataValidationError(f"{where}labels y: expected {n_rows} entries (one per row of X), got {len(ya)}")
+    if spec.task == "classification":
+        if ya.dtype.kind == "U":
+            if classes is None:
+                raise DataValidationError(f"{where}labels y: class names given, but the model was fit with class "
+                                          f"indices 0..{spec.n_classes - 1}; give y as indices")
+            return _encode_names(ya, classes, where)
+        if classes is not None:
+            raise DataValidationError(f"{where}labels y: the model was fit with class names "
+                                      f"({', '.join(map(repr, classes.tolist()))}); give y as class names too")
+        if ya.ndim > 1 and int(np.prod(ya.shape[1:])) != 1:
+            raise DataValidationError(f"{where}labels y: expected one class index per sample, got shape {ya.shape}")
+        ya = ya.reshape(-1)
+        if ya.dtype.kind == "f" and not (np.all(np.isfinite(ya)) and np.all(ya == np.round(ya))):
+            raise DataValidationError(f"{where}labels y: expected integer class indices, got non-integer floats")
+        ya = ya.astype(np.int64)
+        lo, hi = int(ya.min()), int(ya.max())
+        if lo < 0 or hi >= spec.n_classes:
+            raise DataValidationError(f"{where}labels y: class indices must lie in [0, {spec.n_classes - 1}] (the "
+                                      f"classes seen at fit), got range [{lo}, {hi}]")
+        return ya
+    if ya.dtype.kind == "U":
+        raise DataValidationError(f"{where}labels y: the model was fit for regression; expected numeric targets, got "
+                                  "class names (strings)")
+    ya = ya.astype(np.float64)
+    if not np.all(np.isfinite(ya)):
+        raise DataValidationError(f"{where}labels y: NaN or inf in the targets")
+    return ya
+
+
 def infer_spec(x: Mapping[str, Any], y: Any = None, name: str = "arrays", kinds: Mapping[str, str] | None = None,
                task: str | None = None) -> DatasetSpec:
     """A :class:`DatasetSpec` for in-memory arrays: kinds from the per-sample rank (1 vector, 2 signal, 3 image)
-    unless given; the task from ``y`` (integers → classification, floats → regression, None → none)."""
+    unless given; the task from ``y`` (integers or class names → classification, floats → regression, None →
+    none)."""
     if not isinstance(x, Mapping) or not x:
         raise DataValidationError("X must be a non-empty dict {modality name: array (N, ...)}")
     kinds = dict(kinds or {})
     mods = []
     for k, a in x.items():
-        shape = np.shape(a)
-        if len(shape) < 2:
-            raise DataValidationError(f"modality '{k}': expected an array (N, ...) with a feature axis, got shape {shape}")
+        if not isinstance(k, str):
+            raise DataValidationError(f"X: modality names must be strings, got {k!r}")
+        shape = _as_numeric(k, a).shape
         mods.append(ModalitySpec.infer(k, shape[1:], kind=kinds.get(k)))
     n_classes = None
+    ya = None if y is None else _as_labels(y)
     if task is None:
-        if y is None:
-            task = "none"
-        else:
-            ya = np.asarray(y)
-            task = "classification" if ya.dtype.kind in "iub" else "regression"
+        task = "none" if ya is None else ("classification" if ya.dtype.kind in "iubU" else "regression")
     if task == "classification":
-        n_classes = max(2, int(np.max(np.asarray(y))) + 1)
+        if ya is None:
+            raise DataValidationError("labels y: a classification task needs y")
+        if ya.dtype.kind == "U":
+            n_classes = max(2, len(np.unique(ya)))
+        else:
+            finite = ya[np.isfinite(ya)] if ya.dtype.kind == "f" else ya
+            n_classes = max(2, int(np.max(finite)) + 1 if finite.size else 2)
     target_dim = 1
-    if task == "regression":
-        ya = np.asarray(y)
-        target_dim = 1 if ya.ndim == 1 else int(ya.shape[1])
+    if task == "regression" and ya is not None:
+        target_dim = 1 if ya.ndim == 1 else int(np.prod(ya.shape[1:]))
     return DatasetSpec(name=name, modalities=tuple(mods), task=task, n_classes=n_classes, target_dim=target_dim)
 
 
@@ -97,11 +244,26 @@ class MultimodalModel:
     # ------------------------------------------------------------------ training
     def fit(self, X: Mapping[str, Any], y: Any = None, kinds: Mapping[str, str] | None = None,
             latents: Mapping[str, Any] | None = None, groups: Any = None) -> MultimodalModel:
+        """Train on ``X`` (``{modality: array (N, ...)}``) and optional labels ``y``: integer class indices, class
+        names (strings; mapped to indices in sorted order, kept in ``classes_``) or float regression targets.
+
+        Single-class labels and a constant modality give a :class:`~mmib.data.dataset.DataWarning`; bad input a
+        :class:`~mmib.data.dataset.DataValidationError` naming the modality or key.
+        """
         from mmib.engine import train
 
-        spec = infer_spec(X, y, kinds=kinds)
-        ds = MultimodalDataset(spec, X, y=y, latents=latents, groups=groups)
+        ya, classes = None if y is None else _as_labels(y, "fit: "), None
+        if ya is not None and ya.dtype.kind == "U":  # class names → indices 0..K-1 in sorted order (classes_)
+            classes, ya = np.unique(ya, return_inverse=True)
+            ya = ya.reshape(-1)
+        spec = infer_spec(X, ya, kinds=kinds)
+        x = {k: _as_numeric(k, v, "fit: ") for k, v in X.items()}
+        n = len(next(iter(x.values())))
+        if n == 0 and all(len(v) == 0 for v in x.values()):
+            raise DataValidationError("fit: X holds 0 samples; give at least a few samples per modality")
+        ds = MultimodalDataset(spec, x, y=ya, latents=latents, groups=groups)
         res = train(self.cfg, dataset=ds)
+        self.classes_ = classes  # the class names of y, when y held names (None for class indices)
         self.method_, self.spec_, self.run_dir_ = res.method, spec, res.run_dir
         self.datamodule_ = res.datamodule
         self.normalization_ = dict(ds.normalization)
@@ -113,38 +275,45 @@ class MultimodalModel:
             raise MMIBError("this MultimodalModel is not fitted yet: call fit(X) first")
         return self.method_
 
-    def _batch(self, X: Mapping[str, Any]) -> dict[str, Any]:
+    def _batch(self, X: Mapping[str, Any], where: str = "", checked: bool = False) -> dict[str, Any]:
+        """A normalized batch of the given modalities, validated by :func:`_checked_arrays` unless ``checked``."""
         assert self.spec_ is not None
-        mods = self.spec_.check_modalities(list(X))
+        arrays = X if checked else _checked_arrays(self.spec_, X, where)
         x = {}
-        for m in mods:
-            ms = self.spec_.modality(m)
-            t = torch.as_tensor(np.asarray(X[m]), dtype=torch.float32)
-            if tuple(t.shape[1:]) != tuple(ms.shape):
-                raise DataValidationError(f"modality '{m}': expected per-sample shape {ms.shape}, got {tuple(t.shape[1:])}")
+        for m, a in arrays.items():
+            t = torch.as_tensor(a, dtype=torch.float32)
             if m in self.normalization_:
                 mean, std = self.normalization_[m]
                 t = (t - mean) / std
             x[m] = t
-        return {"x": x, "mask": {m: torch.ones(len(x[m]), dtype=torch.bool) for m in mods}}
+        return {"x": x, "mask": {m: torch.ones(len(x[m]), dtype=torch.bool) for m in x}}
 
     @torch.no_grad()
     def transform(self, X: Mapping[str, Any], modalities: Sequence[str] | None = None, representation: str = "concat",
                   space: str = "representation", batch_size: int = 1024) -> np.ndarray:
         """Representations of the given modalities: ``concat`` (default), ``fused``, ``component:<name>``;
         ``space="embedding"`` returns the concatenated objective-space embeddings instead."""
+        from mmib.errors import UnknownNameError
         from mmib.eval.representations import method_representation
 
         method = self._check_fitted()
         method.eval()
-        mods = self.spec_.check_modalities(modalities if modalities is not None else list(X))
+        if space not in ("representation", "embedding"):
+            raise UnknownNameError("space of transform", str(space), ["representation", "embedding"])
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise MMIBError(f"transform: batch_size must be a positive integer, got {batch_size!r}")
+        if not isinstance(X, Mapping):
+            raise DataValidationError(f"transform: X must be a dict {{modality name: array (N, ...)}}, got "
+                                      f"{type(X).__name__}")
+        mods = self.spec_.check_modalities(modalities if modalities is not None else [str(k) for k in X])
         missing = [m for m in mods if m not in X]
         if missing:
             raise DataValidationError(f"transform: modality {missing} requested but not given in X")
-        n = len(np.asarray(X[mods[0]]))
+        arrays = _checked_arrays(self.spec_, {m: X[m] for m in mods}, "transform: ")
+        n = len(arrays[mods[0]])
         out = []
         for s in range(0, n, batch_size):
-            b = self._batch({m: np.asarray(X[m])[s : s + batch_size] for m in mods})
+            b = self._batch({m: arrays[m][s : s + batch_size] for m in mods}, checked=True)
             if space == "embedding":
                 e = method.embed(b, mods, space="embedding")
                 out.append(torch.cat([e[m] for m in mods], 1))
@@ -185,12 +354,18 @@ class MultimodalModel:
             return self._evaluate_on_arrays(X, y, probe, modalities, seed)
         if dm.spec.task == "none":
             raise MMIBError("evaluate needs labels: fit(X, y) with y")
+        if X is None:
+            where = "evaluate on the fit data's test split"
+        else:
+            where = "evaluate(X, y)"
+            xte = self.transform(X, modalities)
+            yte = _eval_labels(dm.spec, getattr(self, "classes_", None), y, len(xte), f"{where}: ")
         xtr, ytr = extract(method, dm, "train", modalities)
         xva, yva = extract(method, dm, "val", modalities)
         if X is None:
             xte, yte = extract(method, dm, "test", modalities)
-        else:
-            xte, yte = self.transform(X, modalities), np.asarray(y)
+        if dm.spec.task == "classification":
+            _warn_single_class(yte, where)
         return train_probe(xtr, ytr, xva, yva, xte, yte, dm.spec.task, dm.spec.n_classes,
                            ProbeConfig(kind=probe, seed=seed))
 
@@ -200,14 +375,25 @@ class MultimodalModel:
         from mmib.data.datamodule import split_indices
         from mmib.eval.probe import ProbeConfig, train_probe
 
-        mods = self.spec_.check_modalities(modalities if modalities is not None else list(X))
+        if not isinstance(X, Mapping):
+            raise DataValidationError(f"evaluate(X, y): X must be a dict {{modality name: array (N, ...)}}, got "
+                                      f"{type(X).__name__}")
+        mods = self.spec_.check_modalities(modalities if modalities is not None else [str(k) for k in X])
         missing = [m for m in mods if m not in X]
         if missing:
             raise DataValidationError(f"evaluate: modality {missing} requested but not given in X")
-        given = {m: X[m] for m in mods}
+        given = _checked_arrays(self.spec_, {m: X[m] for m in mods}, "evaluate(X, y): ")
+        ya = _as_labels(y, "evaluate(X, y): ")
+        classes = getattr(self, "classes_", None)
+        if ya.dtype.kind == "U":  # class names: the fit's classes if known, else their sorted order here
+            if self.spec_.task == "regression":
+                raise DataValidationError("evaluate(X, y): labels y: the model was fit for regression; expected "
+                                          "numeric targets, got class names (strings)")
+            ya = (_encode_names(ya, classes, "evaluate(X, y): ") if classes is not None
+                  else np.unique(ya, return_inverse=True)[1].reshape(-1))  # fmt: skip
         task = self.spec_.task if self.spec_.task != "none" else None
-        spec = infer_spec(given, y, name="evaluate", kinds={m: self.spec_.modality(m).kind for m in mods}, task=task)
-        ds = MultimodalDataset(spec, given, y=y)  # validates (X, y): lengths, NaN/inf, label shape
+        spec = infer_spec(given, ya, name="evaluate", kinds={m: self.spec_.modality(m).kind for m in mods}, task=task)
+        ds = MultimodalDataset(spec, given, y=ya)  # validates (X, y): lengths, NaN/inf, label shape
         d = to_container(self.cfg)["data"]
         idx = split_indices(ds, float(d.get("val_fraction", 0.15)), float(d.get("test_fraction", 0.15)), seed,
                             "random")
@@ -218,6 +404,8 @@ class MultimodalModel:
         n_classes = spec.n_classes
         if spec.task == "classification" and self.spec_.n_classes:  # the classes seen at fit, if y lacks some
             n_classes = max(n_classes, self.spec_.n_classes)
+        if spec.task == "classification":
+            _warn_single_class(ya[idx["test"]], "evaluate(X, y) on its seeded test split")
         return train_probe(Z[idx["train"]], ya[idx["train"]], Z[idx["val"]], ya[idx["val"]], Z[idx["test"]],
                            ya[idx["test"]], spec.task, n_classes, ProbeConfig(kind=probe, seed=seed))
 
