@@ -1,15 +1,21 @@
-"""Gathered negatives across processes (gloo on CPU) equal the single-process computation on the whole batch."""
+"""Multi-process training (gloo on CPU): gathered negatives equal the single-process computation on the whole batch,
+one run folder and report per run, and the epoch train loss is the mean over every process's batches.
+
+The tests that start several processes carry the ``distributed`` marker (``pytest -m distributed``); they run in
+``make test`` too (only ``slow`` is deselected by default)."""
 
 import os
 import subprocess
 import sys
 
+import pytest
 import torch
 import torch.multiprocessing as mp
 
 from gather_worker import WORLD, _inputs, _make, _n_modalities, _worker  # noqa: E402
 
 
+@pytest.mark.distributed
 def test_gathered_negatives_equal_single_process(tmp_path):
     mp.spawn(_worker, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=WORLD, join=True)
     per_rank = [torch.load(tmp_path / f"rank{r}.pt", weights_only=False) for r in range(WORLD)]
@@ -33,6 +39,7 @@ def test_without_process_group_gather_is_a_no_op():
     assert gather_with_grad(x) is x
 
 
+@pytest.mark.distributed
 def test_two_process_training_writes_one_run(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     cmd = [sys.executable, "-m", "mmib.cli", "train", "data.views=[0,2,5]", "trainer.max_epochs=2",
@@ -46,6 +53,7 @@ def test_two_process_training_writes_one_run(tmp_path):
     assert r.stdout.count("run folder:") == 1, "rank 0 alone reports"
 
 
+@pytest.mark.distributed
 def test_two_process_demo_writes_one_report(tmp_path):
     """`mmib demo` under DDP: Lightning re-runs the command on rank 1; rank 0 alone evaluates, writes and prints."""
     import json
@@ -104,3 +112,65 @@ def test_batch_sampler_shards_disjoint_covering_equal_length():
         # another epoch: another permutation, still the same number of batches
         shards[0].set_epoch(4)
         assert len(list(shards[0])) == len(batches[0])
+
+
+_LOSS_SCRIPT = """
+import json, sys
+from pathlib import Path
+
+import lightning as L
+
+from mmib.config import compose_config
+from mmib.engine import train
+
+out = Path(sys.argv[1])
+
+
+class Record(L.Callback):
+    # each process's own training losses and batch sizes
+    def __init__(self):
+        self.rows = []
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        n = int(next(iter(batch["x"].values())).shape[0])
+        self.rows.append([trainer.current_epoch, float(outputs["loss"]), n])
+
+    def on_fit_end(self, trainer, pl_module):
+        (out / f"rank{trainer.global_rank}.json").write_text(json.dumps(self.rows))
+
+
+cfg = compose_config(["method=clip", "data=sim_align", "data.n_samples=256", "data.n_modalities=2",
+                      "data.modality_dim=8", "data.batch_size=16", "method.representation_dim=16",
+                      "method.embed_dim=8", "trainer.max_epochs=2", "trainer.devices=2", "trainer.strategy=ddp",
+                      "trainer.accelerator=cpu", "trainer.enable_progress_bar=false", f"run_dir={out}", "name=loss"])
+train(cfg, callbacks=[Record()])
+"""
+
+
+@pytest.mark.distributed
+def test_epoch_train_loss_is_the_mean_over_processes(tmp_path):
+    """With 2 processes, ``train/loss_epoch`` (written by rank 0) is the batch-size-weighted mean of both ranks'
+    losses (``sync_dist=True``), not rank 0's own mean."""
+    import csv
+    import json
+
+    script = tmp_path / "ddp_loss.py"
+    script.write_text(_LOSS_SCRIPT)
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    r = subprocess.run([sys.executable, str(script), str(tmp_path)], capture_output=True, text=True, env=env,
+                       timeout=280, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ranks = [json.loads((tmp_path / f"rank{k}.json").read_text()) for k in range(2)]
+    assert all(ranks), "every rank trained"
+    rows = list(csv.DictReader((tmp_path / "loss" / "logs" / "version_0" / "metrics.csv").open()))
+    logged = {int(row["epoch"]): float(row["train/loss_epoch"]) for row in rows if row.get("train/loss_epoch")}
+    assert sorted(logged) == [0, 1]
+    gaps = []
+    for epoch, value in logged.items():
+        both = [(loss, n) for rk in ranks for e, loss, n in rk if e == epoch]
+        mean = sum(loss * n for loss, n in both) / sum(n for _, n in both)
+        own = [(loss, n) for e, loss, n in ranks[0] if e == epoch]
+        rank0 = sum(loss * n for loss, n in own) / sum(n for _, n in own)
+        assert abs(value - mean) < 2e-6, (epoch, value, mean, rank0)  # float32 sums of the same numbers
+        gaps.append(abs(rank0 - mean))
+    assert max(gaps) > 2e-5, f"rank 0's own mean is as close as the synced one ({gaps}): the test would not tell"

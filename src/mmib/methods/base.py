@@ -139,8 +139,11 @@ class Method(L.LightningModule):
         logged once per epoch as batch-size-weighted means (:meth:`_flush_terms`). One ``self.log`` call per term and
         step costs more than the model's own step on small models (benchmarks/bench_training_loop.py)."""
         on_step = prefix == "train"
+        # sync_dist: under DDP the epoch loss is the batch-size-weighted mean over every process's batches, not rank
+        # 0's alone (the step value shown is the mean over processes: one scalar all-reduce per step; a no-op in one
+        # process, where Lightning skips the sync)
         self.log(f"{prefix}/loss", out.loss.detach(), prog_bar=True, on_step=on_step, on_epoch=True,
-                 batch_size=batch_size, sync_dist=not on_step)
+                 batch_size=batch_size, sync_dist=True)
         acc = self._term_sums.setdefault(prefix, {})
         for k, v in out.terms.items():
             v = torch.as_tensor(v)

@@ -188,7 +188,7 @@ class FactorCLBase(AugmentedMethod):
         for _ in range(self.club_steps):
             club = self.club_step(self._fresh_batch(batch), opt_club)
             for k, v in club.terms.items():
-                self.log(f"train/{k}", v, on_step=False, on_epoch=True, batch_size=n)
+                self.log(f"train/{k}", v, on_step=False, on_epoch=True, batch_size=n, sync_dist=True)
         return out.loss.detach()
 
 

@@ -293,7 +293,7 @@ class IBMAMethod(SupervisedFusionMethod):
         self.ibma_history.append(stats)
         for k, v in stats.items():
             if k != "epoch":
-                self.log(f"train/plugin/{k}", float(v), on_step=False, on_epoch=True)
+                self.log(f"train/plugin/{k}", float(v), on_step=False, on_epoch=True, sync_dist=True)
 
     @torch.no_grad()
     def refresh(self, zs: Sequence[torch.Tensor], fused: torch.Tensor, xs: Sequence[torch.Tensor],
