@@ -19,10 +19,10 @@ TUNED = {
     "data": [{"name": "mf2", "data": "mfeat", "options": {"views": [0, 2], "batch_size": 256}}],
     "trainer": {"max_epochs": 1},
     "overrides": {"method.representation_dim": 16, "method.embed_dim": 8, "encoder.vector.hidden": [16]},
-    "protocols": [{"probe": {"probes": ["linear"], "probe_options": {"max_epochs": 20}}}],
+    "protocols": [{"probe": {"probes": ["linear"], "probe_options": {"max_epochs": 5}}}],
     "tune": {
         "data": "mf2", "seed": 0, "n_trials": 3, "sampler": {"name": "random", "seed": 7},
-        "metric": {"probe": "linear", "metric": "accuracy", "probe_options": {"max_epochs": 20}},
+        "metric": {"probe": "linear", "metric": "accuracy", "probe_options": {"max_epochs": 5}},
         "space": {
             "clip-a": {"method.objective.temperature": {"low": 0.05, "high": 1.0, "log": True}},
             "clip-b": {"method.objective.temperature": {"low": 0.05, "high": 1.0, "log": True},
@@ -62,10 +62,10 @@ def test_tuning_never_reads_the_test_split(tmp_path, monkeypatch):
     from mmib.bench.suite import load_suite
     from mmib.bench.tune import tune_suite
 
-    suite = load_suite({**TUNED, "tune": {**TUNED["tune"], "n_trials": 2}})
+    suite = load_suite({**TUNED, "tune": {**TUNED["tune"], "n_trials": 2, "space": {"clip-a": TUNED["tune"]["space"]["clip-a"]}}})
     test_rows, read = _guard_test_split(monkeypatch)
     records = tune_suite(suite, tmp_path / "out")
-    assert set(records) == {"clip-a", "clip-b"} and all(len(r["trials"]) == 2 for r in records.values())
+    assert set(records) == {"clip-a"} and len(records["clip-a"]["trials"]) == 2
     assert test_rows and read  # the spies saw the data modules and their reads
     seen = np.unique(np.concatenate(read))
     for rows in test_rows:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from mmib.eval.report import fmt, make_console, md_table
+from mmib.eval.report import fmt, learned_temperature_lines, make_console, md_table
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
 
@@ -131,9 +131,11 @@ def tuning_section(results: Mapping[str, Any]) -> list[str]:
     return lines
 
 
-def render_bench_report(results: Mapping[str, Any]) -> str:
+def render_bench_report(results: Mapping[str, Any], page: bool = False) -> str:
+    """The suite's report. ``page=True``: the form spliced into a results page (``mmib report --suite``) — no title,
+    no links into run folders (they are not in the repository), headings one level down."""
     s = results["suite"]
-    lines = [f"# Bench: {s['name']}", ""]
+    lines = [] if page else [f"# Bench: {s['name']}", ""]
     if s.get("description"):
         lines += [s["description"], ""]
     methods = [[v["name"], v["method"], ", ".join(f"{k}={x}" for k, x in {**v["overrides"], **v["config"]}.items())
@@ -151,7 +153,7 @@ def render_bench_report(results: Mapping[str, Any]) -> str:
         arrow = "higher is better" if lb["higher_is_better"] else "lower is better"
         lines += ["## Leaderboard", "", f"{lb['protocol']} · `{lb['row']}` · **{lb['metric']}** ({arrow}; mean ± "
                   "sample std over seeds; best in bold)", "", md_table(*t), ""]
-        if (Path(results["out_dir"]) / "plots" / "leaderboard.png").is_file():
+        if not page and (Path(results["out_dir"]) / "plots" / "leaderboard.png").is_file():
             lines += ["![leaderboard](plots/leaderboard.png)", ""]
     for title, headers, body in protocol_tables(results):
         lines += [f"### {title}", "", md_table(headers, body), ""]
@@ -164,10 +166,20 @@ def render_bench_report(results: Mapping[str, Any]) -> str:
                      fmt(t.get("train")) if t.get("train") is not None else "—",
                      fmt(t.get("eval_total")) if t.get("eval_total") is not None else "—",
                      f"[report]({r['folder']}/report.md)" if r["complete"] else "—"])
-    lines += [md_table(["variant", "data", "seed", "complete", "train s", "eval s", "report"], rows), ""]
+    if page:
+        rows = [r[:-1] for r in rows]
+    lines += [md_table(["variant", "data", "seed", "complete", "train s", "eval s", "report"][: 6 if page else 7],
+                       rows), ""]
     for f in results.get("failures") or []:
         lines.append(f"- FAILED {f['variant']} · {f['data']} · seed {f['seed']}: {f['error']}")
+    lines += learned_temperature_lines(results["runs"])
     done = [r for r in results["runs"] if r["complete"]]
+    if page:
+        n_done = len(done)
+        lines = [f"Suite `{s['name']}`: {n_done} of {len(results['runs'])} runs complete; code "
+                 f"{results.get('git_commit')}; tables: `mmib report --suite {s['name']} --into <this page>` from "
+                 f"`docs/results/{s['name']}/results.json`.", "", *lines]
+        return "\n".join("#" + x if x.startswith("#") else x for x in lines).rstrip() + "\n"
     if 0 < len(done) <= 2:  # small suites (the demo): show the runs' own plots here too
         import json
 
@@ -180,6 +192,38 @@ def render_bench_report(results: Mapping[str, Any]) -> str:
                 for pname, rel in p.get("plots", {}).items():
                     lines += [f"![{r['folder']} {pname}]({r['folder']}/{rel})", ""]
     return "\n".join(lines)
+
+
+def suite_markers(name: str) -> tuple[str, str]:
+    return f"<!-- mmib:begin {name} -->", f"<!-- mmib:end {name} -->"
+
+
+def splice_between(text: str, begin: str, end: str, body: str) -> str:
+    """``text`` with what lies between the ``begin`` and ``end`` marker lines replaced by ``body``; without the
+    markers, the block is appended. Text outside the markers is kept as it is.
+
+    Raises:
+        MMIBError: only one of the markers, or ``end`` before ``begin``.
+    """
+    from mmib.errors import MMIBError
+
+    has_b, has_e = begin in text, end in text
+    block = f"{begin}\n{body.strip()}\n{end}"
+    if not has_b and not has_e:
+        return (text.rstrip() + "\n\n" if text.strip() else "") + block + "\n"
+    if has_b != has_e or text.index(end) < text.index(begin):
+        raise MMIBError(f"markers: expected '{begin}' ... '{end}' once each, in this order")
+    return text[: text.index(begin)] + block + text[text.index(end) + len(end):]
+
+
+def write_suite_into(results: Mapping[str, Any], page: str | os.PathLike) -> Path:
+    """Render a suite's tables into ``page`` between its markers (``<!-- mmib:begin NAME -->`` …); the rest of the
+    page — the analysis written by hand — stays as it is. A missing page is created."""
+    p = Path(page)
+    name = results["suite"]["name"]
+    old = p.read_text() if p.is_file() else ""
+    atomic_write_text(p, splice_between(old, *suite_markers(name), render_bench_report(results, page=True)))
+    return p
 
 
 def write_bench_report(results: dict[str, Any], out_dir: str | os.PathLike) -> None:

@@ -468,7 +468,8 @@ def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: lis
         ok = res is not None
         runs.append({"variant": r.variant.name, "method": r.variant.method, "data": r.data.name, "seed": r.seed,
                      "folder": r.folder.name, "complete": ok, "fingerprint": r.fingerprint or None,
-                     "timings": (res or {}).get("timings") if ok else None})
+                     "timings": (res or {}).get("timings") if ok else None,
+                     "learned_temperature": (res or {}).get("learned_temperature") if ok else None})
         if ok:
             run_results.append(res)
             records[r.folder.name] = slim_record(res)

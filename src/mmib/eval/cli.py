@@ -5,6 +5,8 @@
     mmib eval runs/clip-mfeat-s0 --option subsets.sizes=[1,2] --option plots.tsne=false
     mmib report runs/clip-mfeat-s0                             re-render report.md and print the tables
     mmib report runs/a runs/b --out compare.md                 compare several evaluations side by side
+    mmib report --suite cox --into docs/results/cox.md         a suite's tables (from docs/results/cox/results.json)
+                                                               between <!-- mmib:begin cox --> / <!-- mmib:end cox -->
 """
 
 from __future__ import annotations
@@ -78,6 +80,12 @@ def _cmd_report(args: argparse.Namespace) -> int:
     from mmib.eval.report import load_results, print_results, render_comparison, render_markdown
     from mmib.utils.io import atomic_write_text
 
+    if args.suite:
+        return _report_suite(args)
+    if args.into:
+        raise MMIBError("mmib report: --into renders a suite's tables; give --suite NAME")
+    if not args.runs:
+        raise MMIBError("mmib report: give run / suite folders, or --suite NAME --into PAGE")
     loaded = []
     for path in args.runs:
         r = load_results(path)
@@ -110,6 +118,28 @@ def _cmd_report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_suite(args: argparse.Namespace) -> int:
+    from mmib.bench.report import print_leaderboard, render_bench_report, write_suite_into
+    from mmib.eval.report import load_results
+
+    if args.runs:
+        raise MMIBError("mmib report --suite: give the suite by name alone (its results file with --results)")
+    path = Path(args.results) if args.results else Path("docs") / "results" / args.suite / "results.json"
+    r = load_results(path)
+    if r.get("kind") != "mmib-bench" or r["suite"]["name"] != args.suite:
+        raise MMIBError(f"'{path}' is not the results of bench suite '{args.suite}' (kind {r.get('kind')!r}, suite "
+                        f"{(r.get('suite') or {}).get('name')!r})")
+    print_leaderboard(r)
+    if args.into:
+        print(f"tables of suite '{args.suite}' written into {write_suite_into(r, args.into)}")
+    elif args.out:
+        from mmib.utils.io import atomic_write_text
+
+        atomic_write_text(args.out, render_bench_report(r))
+        print(f"report: {args.out}")
+    return 0
+
+
 def register_cli(sub: argparse._SubParsersAction) -> None:
     e = sub.add_parser("eval", help="evaluate a trained run: probes, modality subsets, retrieval, information probes, "
                                     "plots; writes results.json + report.md",
@@ -136,6 +166,12 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
                        description="With one folder: re-render its report.md from results.json and print the tables. "
                                    "With several: a side-by-side comparison (printed; written with --out). A bench "
                                    "suite folder re-renders the suite's report.")
-    r.add_argument("runs", nargs="+", help="folders holding results.json (runs, eval outputs, bench suites)")
+    r.add_argument("runs", nargs="*", help="folders holding results.json (runs, eval outputs, bench suites)")
     r.add_argument("--out", default=None, help="where to write the report (one run) or the comparison (several)")
+    r.add_argument("--suite", default=None, metavar="NAME",
+                   help="a bench suite's kept results (docs/results/NAME/results.json, or --results FILE)")
+    r.add_argument("--into", default=None, metavar="PAGE",
+                   help="with --suite: render the suite's tables into PAGE between <!-- mmib:begin NAME --> and "
+                        "<!-- mmib:end NAME --> (text outside the markers stays; without them the block is appended)")
+    r.add_argument("--results", default=None, metavar="FILE", help="with --suite: the suite's results file")
     r.set_defaults(func=_cmd_report)
