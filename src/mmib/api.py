@@ -256,8 +256,10 @@ class MultimodalModel:
         if ya is not None and ya.dtype.kind == "U":  # class names → indices 0..K-1 in sorted order (classes_)
             classes, ya = np.unique(ya, return_inverse=True)
             ya = ya.reshape(-1)
-        spec = infer_spec(X, ya, kinds=kinds)
-        x = {k: _as_numeric(k, v, "fit: ") for k, v in X.items()}
+        if not isinstance(X, Mapping) or not X:
+            raise DataValidationError("fit: X must be a non-empty dict {modality name: array (N, ...)}")
+        x = {k: _as_numeric(str(k), v, "fit: ") for k, v in X.items()}
+        spec = infer_spec(x, ya, kinds=kinds)
         n = len(next(iter(x.values())))
         if n == 0 and all(len(v) == 0 for v in x.values()):
             raise DataValidationError("fit: X holds 0 samples; give at least a few samples per modality")
