@@ -111,6 +111,11 @@ def test_retrieval_protocol_known_answer(latent_dm, tmp_path):
     n = by["method/a->b"]["n_candidates"]
     assert n == len(latent_dm.indices["test"]) and by["method/a->b"]["chance"]["R@1"] == pytest.approx(1 / n)
     _png_ok(tmp_path / res["plots"]["retrieval"])
+    # the Symile paper's metrics beside: class-level top-1 (label = shared, which a and b both carry) and 1 of 10
+    ab = by["method/a->b"]
+    assert ab["chance"]["acc_1_of_10"] == pytest.approx(0.1) and ab["metrics"]["acc_1_of_10"] > 0.5
+    assert ab["metrics"]["class_top1"] > 2 * ab["chance"]["class_top1"] and ab["chance"]["class_top1"] < 0.5
+    assert by["method/c->a"]["metrics"]["class_top1"] < by["method/a->b"]["metrics"]["class_top1"]
 
 
 def test_information_probes_show_what_each_representation_holds(latent_dm, tmp_path):

@@ -19,7 +19,13 @@ from typing import Any
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.eval.progress import ProgressReporter
 from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
-from mmib.eval.report import RESULTS_KIND, check_paper_block, paper_comparison, render_markdown
+from mmib.eval.report import (
+    RESULTS_KIND,
+    check_paper_block,
+    paper_comparison,
+    render_markdown,
+    temperature_summary,
+)
 from mmib.methods.base import Method
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
@@ -80,6 +86,9 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
     train_seconds = _train_seconds(run_dir)
     if train_seconds is not None:
         results["timings"]["train"] = train_seconds
+    temperature = temperature_summary(_run_json(run_dir).get("final_metrics"))
+    if temperature is not None:  # a learned temperature: its start and end values, flagged if it barely moved
+        results["learned_temperature"] = temperature
     method.eval()
     with ProgressReporter(enabled=progress) as reporter:
         ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
@@ -103,6 +112,13 @@ def write_results(results: dict[str, Any], out_dir: str | os.PathLike) -> None:
     out.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out / "report.md", render_markdown(results))
     atomic_write_json(out / "results.json", results)  # last: its presence marks a complete evaluation
+
+
+def _run_json(run_dir: str | os.PathLike | None) -> dict[str, Any]:
+    try:
+        return json.loads((Path(run_dir) / "run.json").read_text()) if run_dir is not None else {}
+    except (OSError, ValueError):
+        return {}
 
 
 def _train_seconds(run_dir: str | os.PathLike | None) -> float | None:

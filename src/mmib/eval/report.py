@@ -315,6 +315,45 @@ def load_results(path: str | os.PathLike) -> dict[str, Any]:
         raise MMIBError(f"'{p}' is not valid JSON ({e}); it may be from an interrupted write") from e
 
 
+#: a learned temperature that moved by less than this fraction of its initial value is flagged in the reports
+TEMPERATURE_MOVE_FLAG = 0.2
+
+
+def temperature_summary(final_metrics: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The objective's learned temperature from a run's ``final_metrics`` (``initial_temperature``,
+    ``final_temperature``, logged by methods with a learned temperature): initial, final, relative change and
+    ``flagged`` (moved by less than :data:`TEMPERATURE_MOVE_FLAG`); None for a run without one."""
+    fm = final_metrics or {}
+    if "final_temperature" not in fm or "initial_temperature" not in fm:
+        return None
+    t0, t1 = float(fm["initial_temperature"]), float(fm["final_temperature"])
+    change = (t1 - t0) / t0 if t0 else float("nan")
+    return {"initial": t0, "final": t1, "relative_change": change, "flagged": bool(abs(change) < TEMPERATURE_MOVE_FLAG)}
+
+
+def temperature_note(t: Mapping[str, Any]) -> str:
+    """``0.07 → 0.0634 (−9.4 %)``, with a warning when the learned temperature barely moved."""
+    text = f"{fmt(t['initial'])} → {fmt(t['final'])} ({100 * t['relative_change']:+.1f} %)"
+    if t.get("flagged"):
+        text += (f" — **moved < {100 * TEMPERATURE_MOVE_FLAG:.0f} %**: learned but in effect fixed at its initial "
+                 "value (raise method.optim.temperature_lr or tune the temperature)")
+    return text
+
+
+def learned_temperature_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A bench report's note on its runs' learned temperatures: how many there are and which barely moved."""
+    have = [r for r in runs if r.get("learned_temperature")]
+    if not have:
+        return []
+    flagged = [r for r in have if r["learned_temperature"].get("flagged")]
+    lines = [f"**Learned temperatures**: {len(have)} runs learn their temperature; {len(flagged)} moved by less than "
+             f"{100 * TEMPERATURE_MOVE_FLAG:.0f} % of the initial value (in effect fixed: their comparison is at that "
+             "value).", ""]
+    lines += [f"- {r['variant']} · {r['data']} · seed {r['seed']}: {temperature_note(r['learned_temperature'])}"
+              for r in flagged]
+    return lines + ([""] if flagged else [])
+
+
 def render_markdown(results: Mapping[str, Any]) -> str:
     """The Markdown report of one evaluation: what was evaluated, a table per protocol, notes and plots."""
     meth, data = results["method"], results["data"]
@@ -332,6 +371,8 @@ def render_markdown(results: Mapping[str, Any]) -> str:
         ("timings (s)", ", ".join(f"{k} {v:.1f}" for k, v in (results.get("timings") or {}).items()
                                   if isinstance(v, (int, float)))),
     ]
+    if results.get("learned_temperature"):
+        info.append(("learned temperature", temperature_note(results["learned_temperature"])))
     lines += [md_table(["", ""], [[k, str(v)] for k, v in info]), ""]
     pt = paper_table(results)
     if pt is not None:
