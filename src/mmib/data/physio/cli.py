@@ -29,7 +29,7 @@ def register_cli(subparsers) -> None:
     s = sub.add_parser("simulate", help="simulate EEG + fNIRS recordings with ground truth; write EDF + SNIRF")
     s.add_argument("--out", required=True, type=Path, help="output folder")
     s.add_argument("--subjects", type=int, default=2, help="number of subjects (default 2)")
-    s.add_argument("--trials", type=int, default=30, help="trials per subject (default 30)")
+    s.add_argument("--trials", type=int, default=60, help="trials per subject (default 60; ~26 min per subject)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--eeg-sfreq", type=float, default=128.0)
     s.add_argument("--fnirs-sfreq", type=float, default=10.0)

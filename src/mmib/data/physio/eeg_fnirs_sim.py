@@ -45,7 +45,7 @@ from typing import Any
 
 import numpy as np
 
-from mmib.data.physio.montage import DEFAULT_EEG_CHANNELS, fnirs_layout, site_positions
+from mmib.data.physio.montage import DEFAULT_EEG_CHANNELS, DEFAULT_FNIRS_PAIRS, fnirs_layout, site_positions
 
 #: EEG frequency bands (Hz) used by the features and the "dominant band" ground truth
 EEG_BANDS: dict[str, tuple[float, float]] = {
@@ -117,6 +117,15 @@ class EEGFNIRSSimConfig:
     # subject variability (relative sd of subject-level gains; shifts scale with it)
     subject_variability: float = 0.2
     level_jitter: float = 0.08
+    # realism options (issue 21; all off by default so that the effect sizes of the R/U/S suite stay as they were)
+    n_short_channels: int = 0
+    short_separation_m: float = 0.008
+    mayer_um: float = 0.0
+    mayer_hz: float = 0.1
+    erd_fraction: float = 0.0
+    ers_fraction: float = 0.0
+    fnirs_start_delay_s: float = 0.0
+    fnirs_clock_drift_ppm: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -152,6 +161,15 @@ class EEGFNIRSSimConfig:
         need(self.iti_range[0] >= 15.0, "iti_range", "at least 15 s apart (the haemodynamic response is slow)")
         need(self.lead_in >= 5.0, "lead_in", ">= 5 s")
         need(self.activation_duration > 0, "activation_duration", "> 0")
+        n_src = len({src for src, _ in DEFAULT_FNIRS_PAIRS[: self.n_fnirs_channels]})
+        need(0 <= self.n_short_channels <= n_src, "n_short_channels", f"in [0, {n_src}] (one per source)")
+        need(0.003 <= self.short_separation_m <= 0.012, "short_separation_m", "in [0.003, 0.012] m (short: < 1 cm)")
+        need(0.05 <= self.mayer_hz <= 0.15, "mayer_hz", "in [0.05, 0.15] Hz")
+        need(0.0 <= self.erd_fraction < 1.0, "erd_fraction", "in [0, 1)")
+        need(abs(self.fnirs_clock_drift_ppm) <= 1000.0, "fnirs_clock_drift_ppm", "within ±1000 ppm")
+        need(0.0 <= self.fnirs_start_delay_s <= self.lead_in / 2, "fnirs_start_delay_s", "in [0, lead_in / 2] s")
+        for name in ("mayer_um", "ers_fraction"):
+            need(getattr(self, name) >= 0, name, ">= 0")
         for name in ("erp_uv", "state_uv", "background_uv", "eeg_noise_uv", "hbr_ratio", "cardiac_um",
                      "respiratory_um", "systemic_um", "motion_rate_per_min", "motion_od", "intensity_noise",
                      "subject_variability", "level_jitter"):  # fmt: skip
@@ -276,11 +294,34 @@ def hrf_peak_latency(duration: float, resolution: float = 0.01) -> float:
     return float(times[int(np.argmax(reg[:, 0]))])
 
 
+def short_channel_layout(cfg: EEGFNIRSSimConfig, names, src, det):
+    """Short-separation channels: one per source (the first ``n_short_channels`` sources), its own detector
+    ``short_separation_m`` away on the scalp (tangent to the head, towards the long channel's detector)."""
+    out_names, out_src, out_det = [], [], []
+    n_det = max(int(n.split("_D")[1]) for n in names)
+    seen: list[str] = []
+    for n, s_pos, d_pos in zip(names, src, det):
+        s_name = n.split("_")[0]
+        if s_name in seen or len(seen) >= cfg.n_short_channels:
+            continue
+        seen.append(s_name)
+        radial = s_pos / np.linalg.norm(s_pos)
+        toward = (d_pos - s_pos) - np.dot(d_pos - s_pos, radial) * radial
+        out_names.append(f"{s_name}_D{n_det + len(seen)}")
+        out_src.append(s_pos)
+        out_det.append(s_pos + cfg.short_separation_m * toward / np.linalg.norm(toward))
+    return out_names, np.array(out_src).reshape(-1, 3), np.array(out_det).reshape(-1, 3)
+
+
 def fnirs_raw_info(cfg: EEGFNIRSSimConfig):
-    """MNE ``Info`` of raw-intensity fNIRS channels (``S<i>_D<j> <wavelength>``) with optode positions."""
+    """MNE ``Info`` of raw-intensity fNIRS channels (``S<i>_D<j> <wavelength>``) with optode positions; the
+    ``n_short_channels`` short-separation channels come after the long ones."""
     import mne
 
     names, src, det = fnirs_layout(cfg.n_fnirs_channels)
+    if cfg.n_short_channels:
+        sn, ss, sd = short_channel_layout(cfg, names, src, det)
+        names, src, det = list(names) + sn, np.vstack([src, ss]), np.vstack([det, sd])
     ch_names = [f"{n} {int(w)}" for n in names for w in cfg.wavelengths]
     info = mne.create_info(ch_names, cfg.fnirs_sfreq, ch_types="fnirs_cw_amplitude")
     for i, ch in enumerate(info["chs"]):
@@ -381,6 +422,13 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
     # cognitive state rhythms, on during each trial of that state
     iaf = float(np.clip(rng.normal(10.0, 0.8 * sv / 0.2), 8.5, 11.5))
     state_bands = {}
+    # event-related (de)synchronization of the ongoing rhythm: ERD during the activation, ERS (rebound) after it
+    erd_ers = np.ones(n_eeg)
+    for i in np.flatnonzero(e == 1) if (cfg.erd_fraction or cfg.ers_fraction) else []:
+        t_ev = onsets[i] + t0[i]
+        erd_ers -= cfg.erd_fraction * _gate(times, t_ev, t_ev + cfg.activation_duration, ramp=0.3)
+        erd_ers += cfg.ers_fraction * _gate(times, t_ev + cfg.activation_duration + 0.3,
+                                            t_ev + cfg.activation_duration + 1.3, ramp=0.3)  # fmt: skip
     for s, name in enumerate(cfg.states):
         (flo, fhi), site = STATE_RHYTHMS[name]
         band = (iaf + flo, iaf + fhi) if name == "alpha" else (flo, fhi)
@@ -389,7 +437,7 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
         gate = np.zeros(n_eeg)
         for i in np.flatnonzero(k == s):
             gate = np.maximum(gate, _gate(times, onsets[i] - 1.0, onsets[i] + cfg.iti_range[0] - 6.0))
-        rhythm = _band_noise(rng, n_eeg, fs, band) * gate
+        rhythm = _band_noise(rng, n_eeg, fs, band) * gate * erd_ers
         eeg += cfg.state_uv * eeg_gain * topo[:, None] * rhythm[None, :]
     # activation events: ERP (N1 + P3) and a gamma burst of intensity G_value at t0
     erp_topo_p3 = _topography(pos, site_positions(["Pz"])[0] + jitter())
@@ -449,23 +497,66 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
         hbo[c] += cfg.systemic_um * (gs * systemic + 0.5 * local)
         hbr[c] += 0.3 * gc * cfg.cardiac_um * cardiac + 0.3 * gr * cfg.respiratory_um * resp
         hbr[c] += -0.3 * cfg.systemic_um * (gs * systemic + 0.5 * local)
+    # realism options draw from their own generator, so the defaults reproduce earlier simulations bit for bit
+    rng_x = np.random.default_rng([cfg.seed, subject, 21])
+    n_short = cfg.n_short_channels
+    mayer = np.zeros(n_f)
+    if cfg.mayer_um:  # ~0.1 Hz blood-pressure oscillation: narrow-band noise, amplitude ≈ mayer_um
+        mayer = np.sqrt(2.0) * _band_noise(rng_x, n_f, fsn, (cfg.mayer_hz - 0.02, cfg.mayer_hz + 0.02))
+        for c in range(n_pairs):
+            gm = rng_x.uniform(0.7, 1.3)
+            hbo[c] += gm * cfg.mayer_um * mayer
+            hbr[c] += -0.3 * gm * cfg.mayer_um * mayer
+    if n_short:  # scalp only: the same systemic physiology, no cerebral response
+        sh_o, sh_r = np.zeros((n_short, n_f)), np.zeros((n_short, n_f))
+        for c in range(n_short):
+            gc, gr, gs, gm = rng_x.uniform(0.7, 1.3, 4)
+            local = _zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0,
+                                            random_state=_seed(rng_x))[:n_f])  # fmt: skip
+            sys_o = gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp + gm * cfg.mayer_um * mayer
+            sh_o[c] = sys_o + cfg.systemic_um * (gs * systemic + 0.25 * local)
+            sh_r[c] = 0.3 * (gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp)
+            sh_r[c] += -0.3 * (gm * cfg.mayer_um * mayer + cfg.systemic_um * (gs * systemic + 0.25 * local))
+        hbo, hbr = np.vstack([hbo, sh_o]), np.vstack([hbr, sh_r])
+    n_all = n_pairs + n_short
     info = fnirs_raw_info(cfg)
-    forward = mbll_forward_matrices(info, cfg.ppf)  # (n_pairs, 2, 2), mol/L → OD
-    hb = np.stack([hbo, hbr], axis=1) * 1e-6  # (n_pairs, 2, n_f) in mol/L
+    forward = mbll_forward_matrices(info, cfg.ppf)  # (n_all, 2, 2), mol/L → OD
+    hb = np.stack([hbo, hbr], axis=1) * 1e-6  # (n_all, 2, n_f) in mol/L
     od = np.einsum("pij,pjt->pit", forward, hb)
     # motion: spikes shared by all channels (fast rise, ~1 s decay), channel-specific size and sign
     n_motion = rng.poisson(cfg.motion_rate_per_min * duration / 60.0)
     for t_m in rng.uniform(5.0, duration - 5.0, n_motion):
         shape = np.where(ftimes >= t_m, np.exp(-np.clip(ftimes - t_m, 0.0, None) / 1.0), 0.0)
         amp = cfg.motion_od * rng.uniform(0.5, 1.5, (n_pairs, 1)) * rng.choice([-1.0, 1.0], (n_pairs, 1))
+        if n_short:
+            amp_s = cfg.motion_od * rng_x.uniform(0.5, 1.5, (n_short, 1)) * rng_x.choice([-1.0, 1.0], (n_short, 1))
+            amp = np.vstack([amp, amp_s])
         od += (amp * np.array([1.0, 0.9])[None, :])[:, :, None] * shape[None, None, :]
+    delay, rate = cfg.fnirs_start_delay_s, 1.0 + cfg.fnirs_clock_drift_ppm * 1e-6
+    if delay or rate != 1.0:  # the fNIRS device's samples: its clock reads (t - delay) * rate at EEG time t
+        n_dev = int(np.floor((duration - delay) * rate * fsn))
+        t_true = delay + np.arange(n_dev) / fsn / rate
+        od = np.stack([[np.interp(t_true, ftimes, od[p, w]) for w in range(2)] for p in range(n_all)])
+    n_dev = od.shape[-1]
     i0 = 0.01 * np.exp(rng.normal(0.0, 0.5, (n_pairs, 2)))  # optode coupling / baseline intensity
+    if n_short:
+        i0 = np.vstack([i0, 0.05 * np.exp(rng_x.normal(0.0, 0.3, (n_short, 2)))])  # short: more light
     intensity = i0[:, :, None] * np.exp(-od)
-    intensity *= 1.0 + cfg.intensity_noise * rng.standard_normal(intensity.shape)
-    raw_fnirs = mne.io.RawArray(intensity.reshape(2 * n_pairs, n_f), info, verbose=False)
-    raw_fnirs.set_meas_date(meas_date)
+    noise = rng.standard_normal((n_pairs, 2, n_f))
+    if n_short:
+        noise = np.concatenate([noise, rng_x.standard_normal((n_short, 2, n_f))])
+    if n_dev > n_f:
+        noise = np.concatenate([noise, rng_x.standard_normal((n_all, 2, n_dev - n_f))], axis=-1)
+    noise = noise[..., :n_dev]
+    intensity *= 1.0 + cfg.intensity_noise * noise
+    raw_fnirs = mne.io.RawArray(intensity.reshape(2 * n_all, n_dev), info, verbose=False)
+    raw_fnirs.set_meas_date(meas_date + _dt.timedelta(seconds=delay))
     raw_fnirs.info["subject_info"] = {"his_id": f"sub-{subject + 1:02d}"}
-    raw_fnirs.set_annotations(annotations.copy())
+    fn_ann = annotations.copy()
+    if delay or rate != 1.0:
+        fn_ann = mne.Annotations((onsets - delay) * rate, np.zeros(n_tr), list(annotations.description),
+                                 orig_time=meas_date + _dt.timedelta(seconds=delay))  # fmt: skip
+    raw_fnirs.set_annotations(fn_ann)
     params = {
         "hrf_gain": hrf_gain,
         "eeg_gain": eeg_gain,

@@ -150,10 +150,10 @@ def fnirs_haemoglobin(raw, cfg: FNIRSPipeline | None = None, source: str = "fNIR
                 f"{source}: channel {raw.ch_names[bad[0]]} holds no positive finite light intensity; "
                 "mark it bad and drop it before preprocessing"
             )
-        if cfg.sci_threshold is not None:
+        raw = nirs.optical_density(raw, verbose="error")
+        if cfg.sci_threshold is not None:  # MNE computes the scalp coupling index on optical densities
             sci = nirs.scalp_coupling_index(raw, verbose="error")
             raw.info["bads"] = [c for c, s in zip(raw.ch_names, sci) if s < cfg.sci_threshold]
-        raw = nirs.optical_density(raw, verbose="error")
     elif "fnirs_od" in types:
         raw.pick("fnirs_od")
     elif types & {"hbo", "hbr"}:
