@@ -87,6 +87,7 @@ def hbo_event_accuracy(seed: int, short_channel_regression: bool, n_subjects: in
 
 
 @pytest.mark.slow
+@pytest.mark.xfail(strict=True, reason="measured +3.3 ± 2.7 points (1.2 s.d.) over seeds 0-2; see the guide")
 def test_short_channel_regression_raises_hbo_event_decoding():
     """With vs without short-channel regression over 3 seeds: the gain exceeds 2 s.d. (of the gains)."""
     gains = []
