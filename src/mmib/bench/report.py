@@ -74,7 +74,8 @@ def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], li
             if kind == "probe":
                 metrics = [m for m in metric_names]
             elif kind == "retrieval":
-                metrics = [m for m in ("mAP", "R@1", "R@10", "median_rank") if m in metric_names]
+                metrics = [m for m in ("mAP", "R@1", "R@10", "median_rank", "class_top1", "acc_1_of_10")
+                           if m in metric_names]
             else:
                 primary = results.get("primary_metrics", {}).get(pname) or metric_names[0]
                 metrics = [primary]

@@ -176,7 +176,8 @@ class SubsetOptions:
 @dataclass
 class RetrievalOptions:
     """``retrieval``: ``directions`` is ``auto`` (every modality as the candidate, all the others as queries),
-    ``pairs`` (every ordered pair ``a->b``) or a list like ``["resp+ecg->bvp"]``."""
+    ``pairs`` (every ordered pair ``a->b``), ``last`` (all the others → the last modality) or a list like
+    ``["resp+ecg->bvp"]``."""
 
     directions: str | list[str] = "auto"
     split: str = "test"
@@ -498,6 +499,8 @@ def retrieval_directions(spec: str | Sequence[str], modalities: Sequence[str]) -
         return [(tuple(m for m in modalities if m != c), c) for c in modalities]
     if isinstance(spec, str) and spec == "pairs":
         return [((a,), b) for a in modalities for b in modalities if a != b]
+    if isinstance(spec, str) and spec == "last":  # e.g. xor_align: the others determine the last modality
+        return [(tuple(modalities[:-1]), modalities[-1])]
     if isinstance(spec, str):
         spec = [s for s in spec.split(",") if s.strip()]
     return [parse_direction(s, modalities) for s in spec]
