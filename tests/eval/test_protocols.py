@@ -116,7 +116,7 @@ def test_retrieval_protocol_known_answer(latent_dm, tmp_path):
     assert ab["chance"]["acc_1_of_10"] == pytest.approx(0.1) and ab["metrics"]["acc_1_of_10"] > 0.5
     assert ab["metrics"]["class_top1"] > 2 * ab["chance"]["class_top1"] and ab["chance"]["class_top1"] < 0.5
     assert by["method/c->a"]["metrics"]["class_top1"] < by["method/a->b"]["metrics"]["class_top1"]
-    assert [r["direction"] for r in run_retrieval(ctx, {"directions": "last"})["rows"]] == ["a+b->c", "a+b->c"]
+    assert [r["id"] for r in run_retrieval(ctx, {"directions": "last"})["rows"]] == ["method/a+b->c"]
 
 
 def test_information_probes_show_what_each_representation_holds(latent_dm, tmp_path):
