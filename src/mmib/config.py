@@ -188,7 +188,8 @@ def dotted_overrides(options: Mapping[str, Any]) -> list[str]:
 #: trainer keys the engine reads itself (not Lightning ``Trainer`` arguments)
 ENGINE_TRAINER_KEYS = ("checkpoint_every_n_epochs", "checkpoint_every_n_steps")
 #: ``Trainer`` arguments the engine sets itself; a config cannot give them
-_ENGINE_SET_TRAINER_ARGS = ("default_root_dir", "callbacks", "logger", "enable_model_summary", "use_distributed_sampler")
+_ENGINE_SET_TRAINER_ARGS = ("default_root_dir", "callbacks", "logger", "enable_model_summary", "use_distributed_sampler",
+                            "plugins", "enable_checkpointing")
 #: the largest seed numpy and Lightning accept (Lightning silently replaces a larger one by a random seed)
 MAX_SEED = 2**32 - 1
 
