@@ -24,9 +24,16 @@ def test_validate_writes_table_json_and_plot(tmp_path, capsys):
     md = (tmp_path / "estimators.md").read_text()
     data = json.loads((tmp_path / "estimators.json").read_text())
     assert (tmp_path / "estimators.png").stat().st_size > 1000
-    assert "| infonce (lower) |" in md and "## d = 3" in md and "![estimates vs truth](estimators.png)" in md
+    assert "| infonce (lower) |" in md and "## Gaussian, d = 3" in md and "![estimates vs truth](estimators.png)" in md
+    assert "## Cubic (x³, y³), d = 3" in md and "*oracle: infonce with the optimal critic*" in md
     assert set(data["summary"]) == {"infonce", "club", "nce_club"}
+    assert set(data["summary_nongaussian"]) == {"infonce", "club", "club_linear", "nce_club"}
     assert [lv["true"] for lv in data["summary"]["club"]["3"]] == [1.0, 2.0]
+    lv = data["summary"]["infonce"]["3"][0]
+    assert lv["units"] == 8 and 0.0 <= lv["dead"] <= 1.0 and 0.0 <= lv["saturation"] <= 1.0 and lv["sem"] > 0
+    # the oracle rows: InfoNCE with the true pointwise MI, at batch 64, below log 64 and near the truth at I = 1
+    orc = data["oracle"]["infonce"]["3"]
+    assert 0.6 < orc[0]["mean"] < 1.1 and orc[1]["mean"] < 4.159
     assert len(data["traces"]["infonce"]["3"]) == 12
     assert {r["negatives"] for r in data["conditional"]} == {"same_condition", "batch"}
     out = capsys.readouterr().out

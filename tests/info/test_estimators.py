@@ -50,9 +50,14 @@ def test_separable_and_bilinear_critics_match_loops():
             assert bil(x, y)[i, j].detach().item() == pytest.approx(float((x[i] @ bil.weight @ y[j]).detach()), abs=1e-12)
 
 
-def test_club_log_q_matches_torch_normal_and_its_loss_is_the_nll():
+@pytest.mark.parametrize("q", ["mlp", "linear"])
+def test_club_log_q_matches_torch_normal_and_its_loss_is_the_nll(q):
     torch.manual_seed(0)
-    est = CLUBEstimator(3, 2, hidden_dim=8).double()
+    est = CLUBEstimator(3, 2, hidden_dim=8, q=q).double()
+    if q == "linear":  # a linear mean and one learned log-variance vector, shared by every x
+        assert isinstance(est.critic.mu, torch.nn.Linear)
+        with torch.no_grad():
+            est.critic.logvar.value.copy_(torch.tensor([0.3, -0.7]))
     x, y = torch.randn(5, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
     lq, _ = est.log_q(x, y)
     mu, logvar = est.critic.mu(x), est.critic.logvar(x)
@@ -353,3 +358,8 @@ def test_bad_per_side_conditioning_raises():
     with pytest.raises(ValueError, match=r"estimate_mi: c_x must be a 2-D tensor \(10, k\)"):
         estimate_mi(torch.randn(10, 2), torch.randn(10, 2), (torch.randn(10, 1, 1), torch.randn(10, 1)),
                     negatives="batch", batch_size=4)
+
+
+def test_club_q_option_is_checked():
+    with pytest.raises(ValueError, match="q must be one of"):
+        CLUBEstimator(3, 2, q="quadratic")

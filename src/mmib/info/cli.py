@@ -24,7 +24,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     overrides = {k: v for k, v in {
         "dims": args.dims, "mis": args.mis, "steps_per_level": args.steps, "estimators": args.estimators,
         "critic": args.critic, "hidden_dim": args.hidden_dim, "lr": args.lr, "seed": args.seed,
-        "cond_steps": args.cond_steps,
+        "cond_steps": args.cond_steps, "club_q": args.club_q, "eval_batches": args.eval_batches,
+        "nongaussian_estimators": args.nongaussian,
     }.items() if v is not None}
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     if args.threads:
@@ -48,14 +49,22 @@ def register_cli(subparsers) -> None:
     v.add_argument("--out", default="runs/info-validate", help="output folder (default: runs/info-validate)")
     v.add_argument("--stem", default="estimators", help="file name stem of the outputs (default: estimators)")
     v.add_argument("--quick", action="store_true", help="small study: d 20,50; MI 2,6,10; 150 steps per level")
-    v.add_argument("--steps", type=int, default=None, help="Adam steps per true-MI level (default 500)")
+    v.add_argument("--steps", type=int, default=None, help="Adam steps per true-MI level (default 400)")
     v.add_argument("--estimators", type=_csv(str), default=None,
-                   help="comma-separated subset of infonce,nwj,mine,club,nce_club,nce_club_offdiag")
+                   help="comma-separated subset of infonce,nwj,mine,club,club_linear,nce_club,nce_club_offdiag")
     v.add_argument("--dims", type=_csv(int), default=None, help="comma-separated dimensions (default 20,50,100,200)")
     v.add_argument("--mis", type=_csv(float), default=None, help="comma-separated true MIs in nats (default 2..10)")
     v.add_argument("--critic", choices=("concat", "separable", "bilinear"), default=None)
-    v.add_argument("--hidden-dim", type=int, default=None, help="critic hidden width (default 64)")
-    v.add_argument("--lr", type=float, default=None, help="Adam learning rate (default 5e-3)")
+    v.add_argument("--hidden-dim", type=int, default=None,
+                   help="critic and CLUB-q hidden width (default: estimate_mi's, 512)")
+    v.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: estimate_mi's, 1e-3)")
+    v.add_argument("--club-q", choices=("mlp", "linear"), default=None, help="CLUB's q for the `club` rows "
+                   "(default: estimate_mi's, mlp; `club_linear` always uses the linear-Gaussian q)")
+    v.add_argument("--eval-batches", type=int, default=None,
+                   help="held-out batches per level for the estimate and its s.e.m. (default 32)")
+    v.add_argument("--nongaussian", type=_csv(str), default=None,
+                   help="estimators also run on the cubic (x³, y³) staircase (default infonce,club,club_linear,"
+                        "nce_club; pass '' for none)")
     v.add_argument("--cond-steps", type=int, default=None, help="training steps of the conditional check")
     v.add_argument("--seed", type=int, default=None)
     v.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")

@@ -68,14 +68,27 @@ class SeparableCritic(Critic):
         torch.Size([8, 8])
     """
 
-    def __init__(self, x_dim: int, y_dim: int, embed_dim: int = 32, hidden_dim: int = 256, hidden_layers: int = 1):
+    def __init__(self, x_dim: int, y_dim: int, embed_dim: int = 32, hidden_dim: int = 256, hidden_layers: int = 1,
+                 linear_skip: bool = False):
         super().__init__(x_dim, y_dim)
         self.g = mlp(x_dim, hidden_dim, embed_dim, hidden_layers)
         self.h = mlp(y_dim, hidden_dim, embed_dim, hidden_layers)
+        self.linear_skip = bool(linear_skip)
+        if self.linear_skip:
+            self.g_lin = nn.Linear(x_dim, embed_dim, bias=False)
+            self.h_lin = nn.Linear(y_dim, embed_dim, bias=False)
+
+    def embed(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``g(x)`` and ``h(y)`` (with ``linear_skip``: ``A x + MLP(x)`` and ``B y + MLP(y)``)."""
+        gx, hy = self.g(x), self.h(y)
+        if self.linear_skip:
+            gx, hy = gx + self.g_lin(x), hy + self.h_lin(y)
+        return gx, hy
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self._check(x, y)
-        return self.g(x) @ self.h(y).T
+        gx, hy = self.embed(x, y)
+        return gx @ hy.T
 
 
 class ConcatCritic(Critic):
@@ -101,6 +114,7 @@ class ConcatCritic(Critic):
         if not isinstance(hidden_layers, int) or hidden_layers < 1:
             raise ValueError(f"hidden_layers must be an integer >= 1 for ConcatCritic, got {hidden_layers!r}")
         self.first = nn.Linear(x_dim + y_dim, hidden_dim)
+        self.act = nn.ReLU()  # a module, so that hooks (dead-unit diagnostics) see the first hidden layer
         self.rest = mlp(hidden_dim, hidden_dim, 1, hidden_layers - 1)
 
     def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
@@ -108,7 +122,7 @@ class ConcatCritic(Critic):
         w_x, w_y = self.first.weight[:, : self.x_dim], self.first.weight[:, self.x_dim :]
         a = x @ w_x.T + self.first.bias  # (N, H)
         b = y @ w_y.T  # (M, H)
-        hidden = torch.relu(a[:, None, :] + b[None, :, :])  # (N, M, H)
+        hidden = self.act(a[:, None, :] + b[None, :, :])  # (N, M, H)
         return self.rest(hidden).squeeze(-1)
 
 

@@ -50,6 +50,15 @@ from mmib.info.bounds import (
 )
 from mmib.info.critics import Critic, build_critic, mlp
 
+#: Defaults shared by :func:`estimate_mi` and ``mmib info validate`` (:mod:`mmib.info.validate`), chosen by the
+#: measurements in ``docs/results/estimators.md``: FactorCL's concatenation critic of width 512 (App. D.1), Adam at
+#: 1e-3 (at 5e-3 most of CLUB's ReLU units died at d = 200), CLUB's Gaussian q with MLPs of width 512 (a width-64
+#: layer cannot carry a full-rank 200 -> 200 conditional mean).
+DEFAULT_CRITIC = "concat"
+DEFAULT_HIDDEN_DIM = 512
+DEFAULT_LR = 1e-3
+DEFAULT_CLUB_Q = "mlp"
+
 _NEGATIVES = ("batch", "same_condition")
 _CONDITION_ON = ("both", "x")
 
@@ -295,6 +304,21 @@ class MINEEstimator(MIEstimator):
         return loss, {"mine": v}
 
 
+#: the variational families of CLUB's q (:class:`CLUBEstimator`)
+CLUB_Q = ("mlp", "linear")
+
+
+class _ConstantLogVar(nn.Module):
+    """An input-independent learned log-variance vector, broadcast to the batch (the linear-Gaussian CLUB q)."""
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.value = nn.Parameter(torch.zeros(dim))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.value.expand(x.shape[0], -1)
+
+
 class CLUBEstimator(MIEstimator):
     """CLUB with a Gaussian variational ``q(y | x) = N(μ(x), diag σ²(x))`` (Cheng et al. ICML 2020, Eq. 14 and
     their released ``CLUB`` module: μ and log σ² from two ReLU MLPs, log σ² through ``tanh``).
@@ -305,14 +329,21 @@ class CLUBEstimator(MIEstimator):
     arguments are not used (the variational network is the critic).
 
     Args:
-        hidden_dim: width of the hidden layer of the μ and log σ² networks.
+        hidden_dim: width of the hidden layer of the μ and log σ² networks (``q="mlp"``).
+        q: ``"mlp"`` (Cheng et al.'s module: μ(x), log σ²(x) from one-hidden-layer ReLU MLPs, log σ² through tanh)
+            or ``"linear"``: a linear-Gaussian ``q(y|x) = N(W x + b, diag σ²)`` with a learned, input-independent
+            log σ² (the exact family of ``p(y|x)`` for jointly Gaussian data; no ReLU unit that can die, no tanh
+            that can saturate).
     """
 
     primary = "club"
 
     def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, hidden_dim: int = 256, negatives: str = "batch",
-                 **_ignored):
+                 q: str = "mlp", **_ignored):
         self._hidden_dim = hidden_dim
+        if q not in CLUB_Q:
+            raise ValueError(f"CLUBEstimator: q must be one of {CLUB_Q}, got {q!r}")
+        self.q = q
         if not isinstance(c_dim, int):
             raise ValueError(f"CLUBEstimator: c_dim must be an integer (q(y | [x, c]) conditions only x; per-side "
                              f"conditioning needs a critic-based estimator), got {c_dim!r}")
@@ -321,6 +352,10 @@ class CLUBEstimator(MIEstimator):
     def _build_critic(self, critic, kwargs) -> nn.Module:
         in_dim = self.x_dim + self.c_dim
         mod = nn.Module()
+        if self.q == "linear":
+            mod.mu = nn.Linear(in_dim, self.y_dim)
+            mod.logvar = _ConstantLogVar(self.y_dim)
+            return mod
         mod.mu = mlp(in_dim, self._hidden_dim, self.y_dim, 1)
         mod.logvar = nn.Sequential(mlp(in_dim, self._hidden_dim, self.y_dim, 1), nn.Tanh())
         return mod
@@ -420,6 +455,8 @@ class MIEstimateResult:
     steps: int
     batch_size: int
     history: list[float] = field(default_factory=list)  # per-step training estimate
+    dead_units: float = float("nan")  # fraction of dead ReLU units after training (nan: not computed, with c)
+    saturation: float | None = None  # see mmib.info.diagnostics.saturation
 
     def __float__(self) -> float:
         return self.value
@@ -453,9 +490,11 @@ def estimate_mi(
     steps: int = 1000,
     batch_size: int = 64,
     seed: int = 0,
-    critic: str = "concat",
+    critic: str = DEFAULT_CRITIC,
     critic_kwargs: dict | None = None,
-    lr: float = 1e-3,
+    lr: float = DEFAULT_LR,
+    club_q: str = DEFAULT_CLUB_Q,
+    club_hidden_dim: int = DEFAULT_HIDDEN_DIM,
     negatives: str | None = None,
     condition_on: str = "both",
     eval_batches: int = 50,
@@ -473,8 +512,15 @@ def estimate_mi(
     (``f([x, c_x], [y, c_y])``, FactorCL-SSL); the groups of ``same_condition`` are then the joint rows
     ``(c_x, c_y)``, so continuous views need ``negatives="batch"``.
 
+    The defaults (:data:`DEFAULT_CRITIC` of width :data:`DEFAULT_HIDDEN_DIM`, :data:`DEFAULT_LR`, CLUB's q) are those
+    of ``mmib info validate``. The result carries two diagnostics of the trained network on (up to) 1,024 rows
+    drawn after training: the fraction of dead ReLU units and the saturation (:mod:`mmib.info.diagnostics`).
+
     Args:
         method: ``infonce``, ``nwj``, ``mine``, ``club``, ``nce_club``, ``nce_club_offdiag``.
+        critic, critic_kwargs: the critic of the critic-based methods (``critic_kwargs`` default:
+            ``{"hidden_dim": DEFAULT_HIDDEN_DIM}`` for ``concat`` and ``separable``).
+        club_q, club_hidden_dim: CLUB's variational family (``"mlp"`` or ``"linear"``) and MLP width.
         seed: seeds the critic's initialization and the minibatch order (global RNG state is left untouched).
 
     Raises:
@@ -517,7 +563,11 @@ def estimate_mi(
         raise ValueError(f"batch_size ({batch_size}) must not exceed the number of samples ({n})")
     kwargs: dict = {"negatives": negatives}
     if method != "club":
+        if critic_kwargs is None and critic in ("concat", "separable"):
+            critic_kwargs = {"hidden_dim": DEFAULT_HIDDEN_DIM}
         kwargs.update(critic=critic, critic_kwargs=critic_kwargs, condition_on=condition_on)
+    else:
+        kwargs.update(q=club_q, hidden_dim=club_hidden_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         est = build_estimator(method, x.shape[1], y.shape[1], c_dim, **kwargs)
@@ -565,4 +615,11 @@ def estimate_mi(
             vals_eval.append(float(est(x[idx], y[idx], take(idx))))
     t = torch.tensor(vals_eval, dtype=torch.float64)
     stderr = float(t.std() / math.sqrt(len(t))) if len(t) > 1 else float("nan")
-    return MIEstimateResult(float(t.mean()), stderr, method, steps, batch_size, history)
+    dead, sat = float("nan"), None
+    if c is None:  # the diagnostics evaluate unconditional estimators (the conditional ones need c per batch)
+        from mmib.info.diagnostics import dead_unit_fraction, saturation
+
+        rows = torch.randperm(n, generator=gen)[:1024]
+        dead = dead_unit_fraction(est, x[rows], y[rows], batch_size)[0]
+        sat = saturation(est, x[rows], y[rows], batch_size)
+    return MIEstimateResult(float(t.mean()), stderr, method, steps, batch_size, history, dead, sat)
