@@ -114,7 +114,7 @@ KILLER = textwrap.dedent(
 
             import mmib.engine as engine
             train = engine.train
-            engine.train = lambda cfg, **kw: train(cfg, callbacks=[Kill()], **kw)
+            engine.train = lambda cfg, callbacks=None, **kw: train(cfg, callbacks=[Kill(), *(callbacks or [])], **kw)
         out = real(run, suite, progress)
         done.append(run.folder.name)
         return out

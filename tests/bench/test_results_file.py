@@ -9,6 +9,7 @@ import pytest
 
 import mmib.bench.runner as runner
 from mmib.bench.report import splice_between, suite_markers
+from mmib.bench.results import read_results
 from mmib.bench.runner import plan_suite, run_suite, slim_record
 from mmib.errors import MMIBError
 
@@ -41,17 +42,23 @@ def test_partly_finished_suite_continues_from_results_file_or_archive(tmp_path, 
     first = run_suite(SUITE, out_dir=tmp_path / "machine1", seeds=[0], progress=False, print_summary=False,
                       results=kept, archive=arch)
     assert counting == ["clip-a-mf2-s0"] and not first["complete"]
-    k = json.loads(kept.read_text())
-    rec = k["records"]["clip-a-mf2-s0"]
+    assert json.loads(kept.read_text())["format"] == "packed-1"
+    rec = read_results(kept)["records"]["clip-a-mf2-s0"]
     full = json.loads((tmp_path / "machine1" / "clip-a-mf2-s0" / "results.json").read_text())
-    assert rec == slim_record(full) and rec["bench"]["fingerprint"] == full["bench"]["fingerprint"]
-    assert "config" not in rec and len(json.dumps(rec)) < len(json.dumps(full)) / 2
+    slim = slim_record(full)
+    assert rec["bench"] == full["bench"] and set(rec["protocols"]) == set(slim["protocols"])
+    for pname, p in slim["protocols"].items():
+        got = {r["id"]: r["metrics"] for r in rec["protocols"][pname]["rows"]}
+        for row in p["rows"]:
+            assert got[row["id"]] == pytest.approx(row["metrics"], rel=1e-6)
+    kept_rec = json.loads(kept.read_text())["records"]["clip-a-mf2-s0"]  # identity + fingerprint; metrics in aggregate
+    assert "protocols" not in kept_rec and len(json.dumps(kept_rec)) < len(json.dumps(full)) / 4
     assert (arch / "clip-a-mf2-s0.json").is_file()  # the full record went to the archive
     # a fresh clone: the kept results file alone (no run folder, no archive)
     clone = tmp_path / "clone"
     shutil.copytree(tmp_path / "repo", clone)
     status = {r.folder.name: r.status for r in plan_suite(SUITE, tmp_path / "m2",
-                                                          previous=json.loads((clone / "results.json").read_text()))}
+                                                          previous=read_results(clone / "results.json"))}
     assert status == {"clip-a-mf2-s0": "done", "clip-a-mf2-s1": "new"}
     counting.clear()
     res = run_suite(SUITE, out_dir=tmp_path / "m2", progress=False, print_summary=False,
@@ -60,7 +67,7 @@ def test_partly_finished_suite_continues_from_results_file_or_archive(tmp_path, 
     agg = next(a for a in res["aggregate"] if a["row"] == "method/concat/linear" and a["metric"] == "accuracy")
     acc0 = next(r for r in rec["protocols"]["probe"]["rows"] if r["id"] == "method/concat/linear")["metrics"]
     assert agg["seeds"] == [0, 1] and agg["values"][0] == acc0["accuracy"] and agg["n"] == 2
-    assert set(json.loads((clone / "results.json").read_text())["records"]) == {"clip-a-mf2-s0", "clip-a-mf2-s1"}
+    assert set(read_results(clone / "results.json")["records"]) == {"clip-a-mf2-s0", "clip-a-mf2-s1"}
     # another machine with a copy of the archive only
     counting.clear()
     shutil.copytree(arch, tmp_path / "arch-copy")
@@ -69,8 +76,8 @@ def test_partly_finished_suite_continues_from_results_file_or_archive(tmp_path, 
     assert counting == ["clip-a-mf2-s1"] and res3["complete"]
     # the kept records of another configuration are not counted as done
     changed = {**SUITE, "trainer": {"max_epochs": 2}}
-    assert {r.status for r in plan_suite(changed, tmp_path / "m4", previous=json.loads(
-        (clone / "results.json").read_text()))} == {"new"}
+    assert {r.status for r in plan_suite(changed, tmp_path / "m4", previous=read_results(
+        clone / "results.json"))} == {"new"}
 
     # mmib report --suite NAME --into PAGE: the tables between the markers, the hand-written text kept
     from mmib.cli import main

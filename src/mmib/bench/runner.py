@@ -305,7 +305,6 @@ def run_suite(
     from mmib.bench.report import print_leaderboard, write_bench_report
     from mmib.engine import is_rank_zero
     from mmib.eval.report import make_console
-    from mmib.utils.io import atomic_write_json
 
     # Under DDP Lightning re-runs the whole command on every rank: all ranks train (together), rank 0 alone
     # evaluates (the others wait for it, see mmib.eval.evaluate), archives, writes the suite's files and prints.
@@ -377,8 +376,9 @@ def run_suite(
         return {**summary, "skipped_on_rank": launch_rank()}
     write_bench_report(summary, out)
     if results is not None:
-        Path(results).parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_json(results, summary)
+        from mmib.bench.results import write_kept_results
+
+        write_kept_results(results, summary)
     if print_summary:
         print_leaderboard(summary, console)
         console.print(f"report: {out / 'report.md'}  results: {results or out / 'results.json'}", highlight=False)
@@ -388,8 +388,10 @@ def run_suite(
 def previous_results(suite: Suite, out: Path, results: str | Path | None) -> dict[str, Any]:
     """The kept records and tuning of the suite: those of ``results`` over those of ``<out>/results.json``."""
     merged: dict[str, Any] = {"records": {}, "tune": {}}
+    from mmib.bench.results import read_results
+
     for p in (out / "results.json", Path(results) if results is not None else None):
-        r = _read_json(p) if p is not None else None
+        r = read_results(p) if p is not None else None
         if not r or r.get("kind") != BENCH_KIND or (r.get("suite") or {}).get("name") != suite.name:
             continue
         merged["records"].update(r.get("records") or {})

@@ -90,6 +90,9 @@ def _cmd_report(args: argparse.Namespace) -> int:
     for path in args.runs:
         r = load_results(path)
         if r.get("kind") == "mmib-bench":
+            from mmib.bench.results import unpack_results
+
+            r = unpack_results(r)
             from mmib.bench.report import print_leaderboard, render_bench_report
 
             folder = Path(path) if Path(path).is_dir() else Path(path).parent
@@ -124,8 +127,10 @@ def _report_suite(args: argparse.Namespace) -> int:
 
     if args.runs:
         raise MMIBError("mmib report --suite: give the suite by name alone (its results file with --results)")
+    from mmib.bench.results import unpack_results
+
     path = Path(args.results) if args.results else Path("docs") / "results" / args.suite / "results.json"
-    r = load_results(path)
+    r = unpack_results(load_results(path))
     if r.get("kind") != "mmib-bench" or r["suite"]["name"] != args.suite:
         raise MMIBError(f"'{path}' is not the results of bench suite '{args.suite}' (kind {r.get('kind')!r}, suite "
                         f"{(r.get('suite') or {}).get('name')!r})")
