@@ -120,6 +120,26 @@ def test_unique_augmentation_keeps_what_x2_shares_with_x1():
     assert basis.shape[1] >= 1
     assert float((delta @ basis).abs().max()) < 1e-4 * float(delta.abs().max())  # no change in the shared part
     assert float(delta.norm()) > 0
+    assert m.unique.protect == "cv"  # the method's default rule
+
+
+def test_defaults_match_factorcls_code_and_the_cv_rule_reads_its_config():
+    """Critics: FactorCL's ``mlp(a+b, 512, 1, layers=1)`` has two hidden layers of 512; ``unique_augment`` options
+    reach the augmentation."""
+    from omegaconf import OmegaConf
+
+    from mmib.config import CONF_DIR
+
+    for name in ("factorcl_sup", "factorcl_ssl"):
+        assert list(OmegaConf.load(CONF_DIR / "method" / f"{name}.yaml").critic_hidden) == [512, 512]
+    ssl = OmegaConf.to_container(OmegaConf.load(CONF_DIR / "method" / "factorcl_ssl.yaml").unique_augment)
+    assert ssl["protect"] == "cv"
+    ds = _ds()
+    m = build_method("factorcl_ssl", ds.spec, {**CFG, "unique_augment": {"protect": "cv", "permutations": 3,
+                                                                         "refresh_every": 4}}, ENC)
+    assert (m.unique.permutations, m.unique.refresh_every) == (3, 4)
+    linears = [x for x in m.objective.critics["nce"].modules() if isinstance(x, torch.nn.Linear)]
+    assert len(linears) == 2  # CFG's critic_hidden [16]: one hidden layer (the first Linear is split in pairwise)
 
 
 def test_bad_input():

@@ -77,7 +77,7 @@ class FactorCLBase(AugmentedMethod):
         side = self.condition_side()
         for t in ("club_cond", "nce_cond"):
             dims[t] = (hd + c, hd + (c if side == "both" else 0))
-        self.objective = FactorCLLoss(dims, critic_hidden=list(self.cfg.get("critic_hidden", [512])),
+        self.objective = FactorCLLoss(dims, critic_hidden=list(self.cfg.get("critic_hidden", [512, 512])),
                                       club_off_diagonal=bool(self.cfg.get("club_off_diagonal", False)))
         self._club_updates = 0
         self._main_updates = 0
@@ -249,10 +249,11 @@ class FactorCLSSL(FactorCLBase):
         ucfg = dict(self.cfg.get("unique_augment") or {}) if self.cfg.get("unique_augment", True) is not False else None
         self.unique: UniqueAugmentation | None = None
         if ucfg is not None:
-            protect = ucfg.get("protect", "auto")
+            protect = ucfg.get("protect", "cv")
+            extra = {k: ucfg[k] for k in ("folds", "permutations", "min_r2", "refresh_every") if k in ucfg}
             self.unique = UniqueAugmentation(self.augmenter.pipelines[self.m2], protect=protect,
                                              ridge=float(ucfg.get("ridge", 0.1)), energy=float(ucfg.get("energy", 0.9)),
-                                             max_rank=int(ucfg.get("max_rank", 64)))
+                                             max_rank=int(ucfg.get("max_rank", 64)), **extra)
 
     def condition_dim(self) -> int:
         return int(self.cfg.get("head_dim", self.cfg.get("representation_dim", 128)))

@@ -63,10 +63,11 @@ class ConcatCritic(nn.Module):
     first linear layer is split as W [a, b] = W_a a + W_b b.
 
     Args:
-        a_dim, b_dim: input sizes; hidden: hidden layer sizes (>= 1 layer; spec A.4: one of 512); act: activation.
+        a_dim, b_dim: input sizes; hidden: hidden layer sizes (>= 1 layer; default two of 512 as FactorCL's code,
+            ``mlp(a+b, 512, 1, layers=1)`` = Linear-ReLU-Linear-ReLU-Linear; the paper's "1-layer MLP"); act: activation.
     """
 
-    def __init__(self, a_dim: int, b_dim: int, hidden: Sequence[int] = (512,), act: str = "relu") -> None:
+    def __init__(self, a_dim: int, b_dim: int, hidden: Sequence[int] = (512, 512), act: str = "relu") -> None:
         super().__init__()
         hidden = list(hidden)
         if not hidden:
@@ -153,14 +154,14 @@ class FactorCLLoss(nn.Module):
     Args:
         dims: ``{term: (a_dim, b_dim)}`` for the six keys of :data:`FACTORCL_TERMS` (the sizes of the critic
             inputs after concatenating the conditioning).
-        critic_hidden: hidden sizes of every critic (spec A.4: ``[512]``).
+        critic_hidden: hidden sizes of every critic (FactorCL's code: ``[512, 512]``, spec A.12).
         club_off_diagonal: NCE-CLUB marginal term over i≠j pairs instead of all N² pairs.
 
     ``forward(inputs)``: ``inputs = {term: (a, b)}`` with (N, a_dim), (N, b_dim) tensors. Returns
     ``loss = −Σ_t sign_t · Î_t`` and the terms ``I_<term>`` (estimates, nats) and ``objective``.
     """
 
-    def __init__(self, dims: Mapping[str, tuple[int, int]], critic_hidden: Sequence[int] = (512,),
+    def __init__(self, dims: Mapping[str, tuple[int, int]], critic_hidden: Sequence[int] = (512, 512),
                  club_off_diagonal: bool = False) -> None:
         super().__init__()
         missing = [t for t in FACTORCL_TERMS if t not in dims]
