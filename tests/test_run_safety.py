@@ -313,3 +313,39 @@ def test_api_model_file_of_an_older_mmib_still_loads_safely(fitted, tmp_path):
     with pytest.warns(UserWarning, match="older mmib"):
         m2 = mmib.MultimodalModel.load(tmp_path / "old.pt")
     np.testing.assert_array_equal(m.transform(X), m2.transform(X))
+
+
+def test_the_readme_train_lines_run_in_order_without_mixing_runs(tmp_path, capsys):
+    """The README's first `mmib train` lines, in order: train, resume, a new name, overwrite — each does what its
+    comment says (this sequence used to overwrite the first run's config and leave its weights in last.ckpt)."""
+    import json
+    import re
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = [ln.split("#")[0].split("mmib train", 1)[1].split() for ln in readme.splitlines()
+             if ln.startswith(".venv/bin/mmib train method=clip data=mfeat")]
+    assert len(lines) == 4, lines
+    fast = [f"run_dir={tmp_path}", "trainer.enable_progress_bar=false", "data.batch_size=256"]
+    for argv in lines:
+        argv = [re.sub(r"max_epochs=\d+", lambda m: f"max_epochs={int(m.group(0).split('=')[1]) // 4}", a)
+                for a in argv]
+        if not any("max_epochs" in a for a in argv):
+            argv.append("trainer.max_epochs=1")
+        assert main(["train", *argv, *fast]) == 0, capsys.readouterr().err
+    run = tmp_path / "clip-mfeat-s0"
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["status"] == "finished" and not meta.get("attempts")  # the overwrite started a fresh run
+    aside = json.loads(next(tmp_path.glob("clip-mfeat-s0.replaced-*/run.json")).read_text())
+    assert aside["status"] == "finished" and aside["epochs"] == 2 and len(aside["attempts"]) == 1  # trained, resumed
+    assert (tmp_path / "clip-3views" / "checkpoints" / "last.ckpt").is_file()
+    assert not list(tmp_path.rglob("last-v*.ckpt"))
+
+
+def test_api_model_file_keeps_class_names(fitted, tmp_path):
+    m, X = fitted
+    y = np.where(X["a"][:, 0] > 0, "tap", "rest")
+    named = mmib.MultimodalModel("clip", max_epochs=1, batch_size=32, progress=False).fit(X, y)
+    named.save(tmp_path / "named.pt")
+    back = mmib.MultimodalModel.load(tmp_path / "named.pt")
+    assert list(back.classes_) == ["rest", "tap"]
+    assert set(back.evaluate(X, y)) == set(named.evaluate(X, y))

@@ -224,6 +224,7 @@ class MultimodalModel:
                                 "trainer.enable_progress_bar": progress}
         if lr is not None:
             opts["method.optim.lr"] = lr
+        self._own_run_dir = run_dir is None  # a temporary folder of the model's own
         if run_dir is None:
             import tempfile
 
@@ -264,13 +265,33 @@ class MultimodalModel:
         if n == 0 and all(len(v) == 0 for v in x.values()):
             raise DataValidationError("fit: X holds 0 samples; give at least a few samples per modality")
         ds = MultimodalDataset(spec, x, y=ya, latents=latents, groups=groups)
-        res = train(self.cfg, dataset=ds)
+        res = train(self._fit_config(), dataset=ds)
         self.classes_ = classes  # the class names of y, when y held names (None for class indices)
         self.method_, self.spec_, self.run_dir_ = res.method, spec, res.run_dir
         self.datamodule_ = res.datamodule
         self.normalization_ = dict(ds.normalization)
         self.metrics_ = res.metrics
         return self
+
+    def _fit_config(self) -> dict[str, Any]:
+        """The config of this fit, with the API's intent about the run folder stated explicitly (the run-folder rule
+        of :func:`mmib.engine.train`): fitting again replaces this model's own earlier run — in a fresh temporary
+        folder when the model chose the folder, else by moving the earlier run aside (``overwrite``); a folder that
+        holds someone else's run is never touched (the engine stops with an error)."""
+        from mmib.engine import is_run_folder, run_folder
+
+        c = dict(to_container(self.cfg))
+        folder = run_folder(c)
+        own = self.run_dir_ is not None and Path(self.run_dir_).resolve() == folder.resolve()
+        if own and is_run_folder(folder) and not c.get("resume"):
+            if getattr(self, "_own_run_dir", False):
+                import tempfile
+
+                c["run_dir"] = tempfile.mkdtemp(prefix="mmib-")
+                self.cfg = compose_config([*self._overrides, f"run_dir={c['run_dir']}"])
+            else:
+                c["overwrite"] = True
+        return c
 
     def _check_fitted(self) -> Method:
         if self.method_ is None:
@@ -413,26 +434,50 @@ class MultimodalModel:
 
     # ------------------------------------------------------------------ persistence
     def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to one file in a data-only format (safetensors: the weights and normalization
+        statistics as tensors, the configuration as JSON in the header, and a digest of both). Loading it never
+        executes code, and :meth:`load` detects a file altered on disk."""
+        from mmib.utils.io import atomic_path
+        from mmib.utils.modelfile import write_model_file
+
         method = self._check_fitted()
-        torch.save({"overrides": self._overrides, "method_name": self.method_name,
-                    "hyper_parameters": dict(method.hparams), "state_dict": method.state_dict(),
-                    "spec": self.spec_.to_dict(), "normalization": self.normalization_}, path)
+        info = {"overrides": list(self._overrides), "method_name": self.method_name,
+                "hyper_parameters": to_container(dict(method.hparams)), "spec": self.spec_.to_dict(),
+                "classes": None if getattr(self, "classes_", None) is None else [str(c) for c in self.classes_]}
+        with atomic_path(path) as tmp:  # never a half-written model file
+            write_model_file(tmp, info, method.state_dict(), self.normalization_)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> MultimodalModel:
+        """Load a model written by :meth:`save`. Never executes code from the file; a file that is not an mmib model,
+        was altered, or was written by an mmib whose models cannot be read safely gives a one-line error naming it."""
         from mmib.methods.registry import build_method
+        from mmib.utils.modelfile import read_model_file
 
-        d = torch.load(path, map_location="cpu", weights_only=False)
+        info, state, normalization = read_model_file(path)
         self = cls.__new__(cls)
-        self.method_name = d["method_name"]
-        self._overrides = d["overrides"]
-        self.cfg = compose_config(self._overrides)
-        hp = d["hyper_parameters"]
-        self.spec_ = DatasetSpec.from_dict(d["spec"])
-        self.method_ = build_method(hp["method_name"], self.spec_, hp["cfg"], hp["encoder_cfg"])
-        self.method_.load_state_dict(d["state_dict"])
+        try:
+            self.method_name = info["method_name"]
+            self._overrides = list(info["overrides"])
+            hp = info["hyper_parameters"]
+            self.cfg = compose_config(self._overrides)
+            self.spec_ = DatasetSpec.from_dict(info["spec"])
+            self.method_ = build_method(hp["method_name"], self.spec_, hp["cfg"], hp["encoder_cfg"])
+        except MMIBError as e:
+            raise MMIBError(f"'{path}': {e}") from None
+        except (KeyError, TypeError, ValueError) as e:
+            raise MMIBError(f"'{path}': not an mmib model file (its configuration lacks or garbles {e}); "
+                            "expected a file written by MultimodalModel.save") from None
+        try:
+            self.method_.load_state_dict(state)
+        except RuntimeError as e:
+            first = (str(e).strip().splitlines() or ["state mismatch"])[0]
+            raise MMIBError(f"'{path}': its weights do not fit method '{self.method_name}' ({first})") from None
         self.method_.eval()
-        self.normalization_ = d["normalization"]
+        self.normalization_ = normalization
+        classes = info.get("classes")
+        self.classes_ = None if classes is None else np.asarray(classes)
+        self._own_run_dir = False
         self.run_dir_ = None
         self.datamodule_ = None  # evaluate() after load needs (X, y)
         self.metrics_ = None
