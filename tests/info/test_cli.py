@@ -7,7 +7,7 @@ import pytest
 
 from mmib.errors import UnknownNameError
 from mmib.info.cli import register_cli
-from mmib.info.validate import load_result, markdown_report
+from mmib.info.validate_report import load_result, markdown_report
 
 
 def _parser():
@@ -56,7 +56,8 @@ def test_bad_list_option_exits_2(capsys):
 
 
 def test_conditional_check_states_its_tolerance_and_verdict():
-    from mmib.info.validate import StudyConfig, StudyResult, claims
+    from mmib.info.validate import StudyConfig, StudyResult
+    from mmib.info.validate_report import claims
 
     cfg = StudyConfig(dims=(3,), mis=(1.0,), estimators=("infonce",), cond_rel_tolerance=0.1)
     rows = [{"true_cmi": 2.0, "dim": 5, "negatives": "same_condition", "infonce": est, "infonce_sem": 0.01,

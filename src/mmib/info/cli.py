@@ -19,7 +19,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     import torch
 
     from mmib.eval.progress import ProgressReporter
-    from mmib.info.validate import StudyConfig, claims, run_gaussian_study, write_outputs
+    from mmib.info.validate import StudyConfig, run_gaussian_study
+    from mmib.info.validate_report import claims, write_outputs
 
     overrides = {k: v for k, v in {
         "dims": args.dims, "mis": args.mis, "steps_per_level": args.steps, "estimators": args.estimators,

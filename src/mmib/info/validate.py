@@ -18,16 +18,16 @@ variables; the MI and the oracle are unchanged), so that a critic cannot pass by
 **Conditional check.** Conditional InfoNCE / NCE-CLUB on :func:`~mmib.info.gaussian.conditional_gaussians` with
 known I(X1;X2|C): with ``negatives="same_condition"`` (every batch drawn at one c, negatives from p(x2|c)) and, for
 contrast, with in-batch negatives across different c (FactorCL's code), which targets I([X1,C];[X2,C]).
+
+The checks, the page, the plot and the JSON are in :mod:`mmib.info.validate_report`.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import platform
 import time
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -41,8 +41,7 @@ from mmib.info.estimators import (
     DEFAULT_LR,
     build_estimator,
 )
-from mmib.info.gaussian import conditional_gaussians, correlated_gaussians, gaussian_club_value
-from mmib.utils.io import atomic_path, atomic_write_text
+from mmib.info.gaussian import conditional_gaussians, correlated_gaussians
 
 #: estimator name -> (model that produces it, kind of bound)
 STUDY_ESTIMATORS = {
@@ -287,242 +286,3 @@ class _NullTask:
 
 def _task(reporter, description, total):
     return reporter.task(description, total=total) if reporter is not None else _NullTask()
-
-
-# ---------------------------------------------------------------------------------------------- reporting
-
-
-def _check_table(res: StudyResult, summary: dict, label: str) -> list[str]:
-    """The issue's checks on one staircase (``summary``): upper bounds >= truth - 2 s.e.m., lower bounds <=
-    truth + 2 s.e.m., InfoNCE >= ORACLE_FRACTION of its oracle row, dead units <= MAX_DEAD."""
-    lines = []
-    for e in STUDY_ESTIMATORS:
-        if e not in summary:
-            continue
-        kind = STUDY_ESTIMATORS[e][1]
-        cells = [(int(d), lv) for d, levels in summary[e].items() for lv in levels]
-        if kind == "upper":
-            bad = [(d, lv) for d, lv in cells if lv["mean"] < lv["true"] - 2 * lv["sem"]]
-            verdict = "at or above truth - 2 s.e.m. in"
-        else:
-            bad = [(d, lv) for d, lv in cells if lv["mean"] > lv["true"] + 2 * lv["sem"]]
-            verdict = "at or below truth + 2 s.e.m. in"
-        good = len(cells) - len(bad)
-        where = ", ".join(f"d={d}/I={lv['true']:g} ({lv['mean']:.2f})" for d, lv in bad)
-        lines.append(f"[{label}] {e} ({kind} bound): mean estimate {verdict} {good}/{len(cells)} cells"
-                     + (f"; not in: {where}." if bad else "."))
-        if e == "infonce" and "infonce" in res.oracle:
-            rows = []
-            for d, levels in summary[e].items():
-                for lv, orc in zip(levels, res.oracle["infonce"][d], strict=True):
-                    if orc["mean"] < res.log_batch:
-                        rows.append((int(d), lv, orc))
-            short = [(d, lv, o) for d, lv, o in rows if lv["mean"] < ORACLE_FRACTION * o["mean"]]
-            where = ", ".join(f"d={d}/I={lv['true']:g} ({lv['mean']:.2f} = {lv['mean'] / o['mean']:.0%} of "
-                              f"{o['mean']:.2f})" for d, lv, o in short)
-            lines.append(f"[{label}] infonce reaches {ORACLE_FRACTION:.0%} of its oracle row in "
-                         f"{len(rows) - len(short)}/{len(rows)} cells where the oracle is below log N"
-                         + (f"; not in: {where}." if short else "."))
-    nets = {}
-    for e, by_d in summary.items():
-        for d, levels in by_d.items():
-            model = STUDY_ESTIMATORS[e][0]
-            if levels and levels[0]["units"]:
-                nets[(model, d)] = max(lv["dead"] for lv in levels)
-    if nets:
-        worst = max(nets.values())
-        bad = [f"{m} d={d} ({v:.0%})" for (m, d), v in nets.items() if v > MAX_DEAD]
-        lines.append(f"[{label}] dead ReLU units <= {MAX_DEAD:.0%} in every trained network (largest fraction at "
-                     f"any level: {worst:.1%}): {'holds' if not bad else 'DOES NOT HOLD: ' + ', '.join(bad)}.")
-    return lines
-
-
-def claims(res: StudyResult) -> list[str]:
-    """The checks of the issue, computed from the results (each line says holds / does not hold)."""
-    lines = []
-    s = res.summary
-    if "infonce" in s:
-        mx = max(lv["max"] for d in s["infonce"].values() for lv in d)
-        ok = mx <= res.log_batch + 1e-5
-        lines.append(f"InfoNCE <= log N = {res.log_batch:.3f} on every training batch: "
-                     f"{'holds' if ok else 'DOES NOT HOLD'} (largest batch value {mx:.3f}).")
-    lines += _check_table(res, res.summary, "Gaussian")
-    if res.summary_nongaussian:
-        lines += _check_table(res, res.summary_nongaussian, "cubic")
-    tol = res.config.cond_rel_tolerance
-    for r in res.conditional:
-        line = (f"conditional (d={r['dim']}, negatives={r['negatives']}): true CMI {r['true_cmi']:.2f}, "
-                f"InfoNCE {r['infonce']:.3f} ± {r['infonce_sem']:.3f}, "
-                f"NCE-CLUB {r['nce_club']:.3f} ± {r['nce_club_sem']:.3f} (± = s.e.m.)")
-        if r["negatives"] == "same_condition":
-            ok = abs(r["infonce"] - r["true_cmi"]) <= tol * r["true_cmi"]
-            line += (f"; InfoNCE within {tol:.0%} of the truth: {'holds' if ok else 'DOES NOT HOLD'} "
-                     f"(relative error {(r['infonce'] - r['true_cmi']) / r['true_cmi']:+.1%})")
-        else:
-            line += "; in-batch negatives bound I([X1,C];[X2,C]), not the CMI (no tolerance applies)"
-        lines.append(line)
-    return lines
-
-
-def _fmt_sat(v) -> str:
-    return "—" if v is None else f"{v:.0%}"
-
-
-def _tables(res: StudyResult, summary: dict, title: str) -> list[str]:
-    cfg = res.config
-    out = []
-    for d in cfg.dims:
-        names = [e for e in STUDY_ESTIMATORS if e in summary and str(d) in summary[e]]
-        if not names:
-            continue
-        out += [f"## {title}, d = {d}", "", "| estimator | " + " | ".join(f"I = {m:g}" for m in cfg.mis)
-                + " | dead ReLU units (max over levels) | saturation (per level) |",
-                "|---|" + "---|" * (len(cfg.mis) + 2)]
-        for e in names:
-            levels = summary[e][str(d)]
-            units = levels[0]["units"]
-            dead = f"{max(lv['dead'] for lv in levels):.1%} of {units}" if units else "— (no ReLU)"
-            out.append(f"| {e} ({STUDY_ESTIMATORS[e][1]}) | "
-                       + " | ".join(f"{lv['mean']:.2f} ± {lv['sem']:.2f}" for lv in levels)
-                       + f" | {dead} | {' / '.join(_fmt_sat(lv['saturation']) for lv in levels)} |")
-        for e in names:
-            if e in res.oracle and e not in ("club_linear", "nce_club"):
-                label = "CLUB / NCE-CLUB" if e == "club" else e
-                out.append(f"| *oracle: {label} with the optimal critic* | "
-                           + " | ".join(f"*{o['mean']:.2f} ± {o['sem']:.2f}*" for o in res.oracle[e][str(d)])
-                           + " | | |")
-        out.append("| *closed form of CLUB / NCE-CLUB with the exact p(y\\|x)* | "
-                   + " | ".join(f"*{gaussian_club_value(d, float(m)):.2f}*" for m in cfg.mis) + " | | |")
-        out.append("")
-    return out
-
-
-def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
-    cfg = res.config
-    out = [
-        "# MI estimator validation (Gaussian ground truth)",
-        "",
-        "Produced by `mmib info validate` (`mmib.info.validate`). FactorCL Fig. 3 protocol (spec A.8.1/D.1.3): "
-        f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, batch "
-        f"{cfg.batch_size}, one estimator trained online through the staircase, {cfg.steps_per_level} Adam steps "
-        f"per MI value (lr {cfg.lr}; the paper uses 4000), critic `{cfg.critic}` with hidden width "
-        f"{cfg.hidden_dim}; CLUB: Gaussian q = `{cfg.club_q}` (width {cfg.hidden_dim}) and, as `club_linear`, the "
-        f"linear-Gaussian q; seed {cfg.seed}. These are the defaults of `estimate_mi`. Entries: mean ± s.e.m. "
-        f"over {cfg.eval_batches} held-out batches of {cfg.batch_size} evaluated after each level's training "
-        f"(nats). Dead units and saturation on {DIAG_SAMPLES} held-out samples after each level "
-        "(`mmib.info.diagnostics`: a ReLU unit is dead if its output is <= 0 on all of them; saturation = share of "
-        "rows whose softmax puts > 0.99 on the positive, or for CLUB's MLP q the share of |tanh log σ²| > 0.99). "
-        f"Run time {res.seconds:.0f} s ({res.environment.get('threads', '?')} torch thread(s), torch "
-        f"{res.environment.get('torch', '?')}).",
-        "",
-        f"![estimates vs truth]({png_name})",
-        "",
-        "How to read: InfoNCE, NWJ and MINE are lower bounds; InfoNCE cannot exceed log N. The italic *oracle* rows "
-        "evaluate each bound with its optimal critic (the pointwise MI log p(y|x)/p(y); CLUB's exact q) on the same "
-        "number of held-out batches of the same size: the ceiling of each bound at this batch size. CLUB and "
-        "NCE-CLUB are upper bounds when q = p(y|x) (CLUB, Cheng et al. Thm 3.2) or the critic is the optimal "
-        "InfoNCE critic (NCE-CLUB, FactorCL Thm 2); both then equal d(e^{2I/d} - 1) (last row), far above the "
-        "truth. An upper bound's estimate below the truth means q / the critic has not reached p(y|x) / the "
-        "optimum, not a violated theorem. The cubic tables train the same estimators on (x³, y³): the MI and the "
-        "oracle rows are unchanged.",
-        "",
-    ]
-    out += _tables(res, res.summary, "Gaussian")
-    if res.summary_nongaussian:
-        out += _tables(res, res.summary_nongaussian, "Cubic (x³, y³)")
-    if res.conditional:
-        out += ["## Conditional estimators (spec D.1.4 generator)", "",
-                f"d = {cfg.cond_dim}, {cfg.cond_steps} training steps, "
-                f"estimate = mean over {cfg.cond_eval_batches} fresh batches (± s.e.m.). `same_condition`: every "
-                "batch shares one c (negatives from p(x2|c), FactorCL Eq. 13); `batch`: 64 different c per "
-                "batch, in-batch negatives (FactorCL's code), which bounds I([X1,C];[X2,C]) instead. Tolerance, fixed "
-                f"in the configuration (`cond_rel_tolerance`): with `same_condition` negatives the conditional "
-                f"InfoNCE recovers the CMI when it is within {cfg.cond_rel_tolerance:.0%} of the true value (see "
-                "Checks).", "",
-                "| true I(X1;X2\\|C) | negatives | conditional InfoNCE | conditional NCE-CLUB |", "|---|---|---|---|"]
-        for r in res.conditional:
-            out.append(f"| {r['true_cmi']:g} | {r['negatives']} | {r['infonce']:.3f} ± {r['infonce_sem']:.3f} | "
-                       f"{r['nce_club']:.3f} ± {r['nce_club_sem']:.3f} |")
-        out.append("")
-    out += ["## Checks (computed from the numbers above)", ""] + [f"- {c}" for c in claims(res)] + [""]
-    return "\n".join(out)
-
-
-def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cfg = res.config
-    nd = len(cfg.dims)
-    fig, axes = plt.subplots(2, nd, figsize=(4.2 * nd, 7.5), squeeze=False)
-    colors = dict(zip(STUDY_ESTIMATORS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    S = cfg.steps_per_level
-    truth = np.repeat(np.asarray(cfg.mis, dtype=float), S)
-    kernel = np.ones(smooth) / smooth
-    for j, d in enumerate(cfg.dims):
-        ax = axes[0, j]
-        for e in cfg.estimators:
-            tr = np.asarray(res.traces[e][str(d)])
-            ax.plot(tr, color=colors[e], alpha=0.15, lw=0.5)
-            if len(tr) >= smooth:
-                ax.plot(np.arange(smooth - 1, len(tr)), np.convolve(tr, kernel, "valid"), color=colors[e], lw=1.2,
-                        label=e)
-        ax.plot(truth, "k", lw=1.5, label="true MI")
-        ax.axhline(res.log_batch, color="gray", ls="--", lw=1, label=f"log {cfg.batch_size}")
-        top = max(2 * max(cfg.mis) + 2, 1.1 * max(lv["mean"] + 2 * lv["sem"] for e in cfg.estimators
-                                                   for lv in res.summary[e][str(d)]))
-        ax.set_ylim(-1, top)
-        ax.set_title(f"d = {d}")
-        ax.set_xlabel("training step")
-        if j == 0:
-            ax.set_ylabel("estimate (nats)")
-            ax.legend(fontsize=7, loc="upper left")
-        ax = axes[1, j]
-        for e in cfg.estimators:
-            lv = res.summary[e][str(d)]
-            ax.errorbar([v["true"] for v in lv], [v["mean"] for v in lv], yerr=[2 * v["sem"] for v in lv],
-                        color=colors[e], marker="o", ms=3, capsize=2, label=e)
-        m = max(cfg.mis)
-        ax.plot([0, m], [0, m], "k", lw=1, label="truth")
-        ax.plot(cfg.mis, [gaussian_club_value(d, float(v)) for v in cfg.mis], "k:", lw=1,
-                label="CLUB with exact p(y|x)")
-        if "infonce" in res.oracle:
-            ax.plot(cfg.mis, [o["mean"] for o in res.oracle["infonce"][str(d)]], color=colors["infonce"], ls=":",
-                    lw=1, label="InfoNCE oracle")
-        ax.axhline(res.log_batch, color="gray", ls="--", lw=1)
-        ax.set_xlabel("true MI (nats)")
-        ax.set_ylim(-1, top)
-        if j == 0:
-            ax.set_ylabel("mean estimate (nats)")
-            ax.legend(fontsize=7, loc="upper left")
-    fig.suptitle("MI estimators on correlated Gaussians (top: online traces, smoothed; bottom: estimate vs truth)")
-    fig.tight_layout()
-    try:
-        with atomic_path(path) as tmp:  # a crash leaves no half-written plot
-            fig.savefig(tmp, dpi=80, format="png")
-    finally:
-        plt.close(fig)
-
-
-def load_result(path: str | Path) -> StudyResult:
-    """A :class:`StudyResult` from the JSON that :func:`write_outputs` wrote (to re-render the table and plot)."""
-    payload = json.loads(Path(path).read_text())
-    payload.pop("claims", None)
-    cfg = payload.pop("config")
-    cfg = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
-    return StudyResult(config=cfg, **payload)
-
-
-def write_outputs(res: StudyResult, out_dir: str | Path, stem: str = "estimators") -> dict[str, Path]:
-    """Write ``<stem>.md`` (table and checks), ``<stem>.json`` (config, summary, traces) and ``<stem>.png``."""
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = {"md": out / f"{stem}.md", "json": out / f"{stem}.json", "png": out / f"{stem}.png"}
-    plot(res, paths["png"])
-    atomic_write_text(paths["md"], markdown_report(res, paths["png"].name))
-    payload = asdict(res)
-    payload["claims"] = claims(res)
-    atomic_write_text(paths["json"], json.dumps(payload, indent=1))
-    return paths
