@@ -153,7 +153,8 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         "InfoNCE critic (NCE-CLUB, FactorCL Thm 2); both then equal d(e^{2I/d} - 1) (last row), far above the "
         "truth. An upper bound's estimate below the truth means q / the critic has not reached p(y|x) / the "
         "optimum, not a violated theorem. The cubic tables train the same estimators on (x³, y³): the MI and the "
-        "oracle rows are unchanged.",
+        "oracle rows are unchanged. Why these defaults, and what other critics and training batches measured: "
+        "[`docs/guide/information.md`](../guide/information.md#defaults-and-why-diagnosed-before-tuning).",
         "",
     ]
     out += _tables(res, res.summary, "Gaussian")
