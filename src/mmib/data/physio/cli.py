@@ -214,7 +214,8 @@ def preprocess_to_npz(recordings, out: Path, representation: str, eeg_cfg, fnirs
         if list(b) != mods:
             raise PhysioInputError(f"{r['stem']}: modalities {list(b)} differ from the first recording's {mods}")
         for m in mods:
-            if representation == "signal" and rec.rates.get(m) != recs[0].rates.get(m):
+            r0, r1 = recs[0].rates.get(m), rec.rates.get(m)  # a SNIRF 10 Hz may read back as 10.000000000000002
+            if representation == "signal" and (r0 != r1 if not (r0 and r1) else abs(r1 / r0 - 1) > 1e-6):
                 raise PhysioInputError(f"{r['stem']}: {m} sampling rate {rec.rates.get(m)} Hz differs from the first "
                                        f"recording's {recs[0].rates.get(m)} Hz; pass --eeg-resample or resample first")  # fmt: skip
             if list(rec.channels.get(m) or []) != list(recs[0].channels.get(m) or []):

@@ -126,6 +126,12 @@ class EEGFNIRSSimConfig:
     ers_fraction: float = 0.0
     fnirs_start_delay_s: float = 0.0
     fnirs_clock_drift_ppm: float = 0.0
+    # scalp model (off: each channel's systemic physiology has its own gains, as before; see scalp_field_signals)
+    scalp_field: bool = False
+    scalp_fraction: float = 0.7
+    scalp_length_m: float = 0.05
+    scalp_gain_sd: float = 0.3
+    short_path_ratio: float = 0.4
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -168,7 +174,10 @@ class EEGFNIRSSimConfig:
         need(0.0 <= self.erd_fraction < 1.0, "erd_fraction", "in [0, 1)")
         need(abs(self.fnirs_clock_drift_ppm) <= 1000.0, "fnirs_clock_drift_ppm", "within ±1000 ppm")
         need(0.0 <= self.fnirs_start_delay_s <= self.lead_in / 2, "fnirs_start_delay_s", "in [0, lead_in / 2] s")
-        for name in ("mayer_um", "ers_fraction"):
+        need(0.0 <= self.scalp_fraction <= 1.0, "scalp_fraction", "in [0, 1]")
+        need(0.005 <= self.scalp_length_m <= 0.5, "scalp_length_m", "in [0.005, 0.5] m")
+        need(0.0 < self.short_path_ratio <= 1.0, "short_path_ratio", "in (0, 1]")
+        for name in ("mayer_um", "ers_fraction", "scalp_gain_sd"):
             need(getattr(self, name) >= 0, name, ">= 0")
         for name in ("erp_uv", "state_uv", "background_uv", "eeg_noise_uv", "hbr_ratio", "cardiac_um",
                      "respiratory_um", "systemic_um", "motion_rate_per_min", "motion_od", "intensity_noise",
@@ -311,6 +320,63 @@ def short_channel_layout(cfg: EEGFNIRSSimConfig, names, src, det):
         out_src.append(s_pos)
         out_det.append(s_pos + cfg.short_separation_m * toward / np.linalg.norm(toward))
     return out_names, np.array(out_src).reshape(-1, 3), np.array(out_det).reshape(-1, 3)
+
+
+def fnirs_optode_positions(cfg: EEGFNIRSSimConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(n_all, 3) source and detector positions (m) of every channel: the long ones, then the short ones."""
+    names, src, det = fnirs_layout(cfg.n_fnirs_channels)
+    if cfg.n_short_channels:
+        _, ss, sd = short_channel_layout(cfg, names, src, det)
+        src, det = np.vstack([src, ss]), np.vstack([det, sd])
+    return src, det
+
+
+def scalp_field_signals(cfg: EEGFNIRSSimConfig, rng: np.random.Generator, cardiac: np.ndarray, resp: np.ndarray,
+                        mayer: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
+    """Extracerebral (scalp) HbO and HbR of every channel (µM, as each channel's Beer–Lambert law reports it).
+
+    One scalp field over the head, sampled where the light crosses the scalp: under a channel's source and under its
+    detector (the superficial sensitivity of a source-detector pair is concentrated there), so a long channel sees
+    the mean of the field at its two optodes and a short channel the field at its source (its detector is 8 mm
+    away). The field is the body's systemic waveforms (the cardiac, respiratory, Mayer and 1/f waveforms that drive
+    the cerebral share too) with spatially smooth gains ``exp(scalp_gain_sd · Φ(x))``, plus a spatially smooth 1/f
+    field (``0.5 · systemic_um``); every Φ is a Gaussian random field with squared-exponential covariance of length
+    ``scalp_length_m``. Amplitudes are those of a long channel (``cardiac_um``, …); a short channel's light travels
+    ``short_path_ratio`` times the long channel's path in the scalp over a ``d_long / d_short`` times shorter
+    separation, which scales its apparent concentration. HbR/HbO ratios are those of the cerebral share.
+
+    Returns:
+        ``(hbo, hbr)``, each (n_fnirs_channels + n_short_channels, n_times).
+    """
+    import neurokit2 as nk
+
+    src, det = fnirs_optode_positions(cfg)
+    n_all, n_pairs, n_f = len(src), cfg.n_fnirs_channels, len(cardiac)
+    points, index = np.unique(np.round(np.vstack([src, det]), 6), axis=0, return_inverse=True)
+    index = np.asarray(index).ravel()
+    d2 = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
+    chol = np.linalg.cholesky(np.exp(-d2 / (2 * cfg.scalp_length_m**2)) + 1e-6 * np.eye(len(points)))
+    systemic = _zscore(nk.signal_noise(duration=n_f / sfreq, sampling_rate=sfreq, beta=1.0,
+                                       random_state=_seed(rng))[:n_f])  # fmt: skip
+    waves = [(cardiac, cfg.cardiac_um, 0.3), (resp, cfg.respiratory_um, 0.3), (mayer, cfg.mayer_um, -0.3),
+             (systemic, cfg.systemic_um, -0.3)]  # fmt: skip
+    field_o, field_r = np.zeros((len(points), n_f)), np.zeros((len(points), n_f))
+    for wave, amp, hbr_ratio in waves:
+        gain = np.exp(cfg.scalp_gain_sd * (chol @ rng.standard_normal(len(points))))
+        field_o += gain[:, None] * (amp * wave)[None, :]
+        field_r += hbr_ratio * gain[:, None] * (amp * wave)[None, :]
+    local = np.stack([_zscore(nk.signal_noise(duration=n_f / sfreq, sampling_rate=sfreq, beta=1.0,
+                                              random_state=_seed(rng))[:n_f]) for _ in points])  # fmt: skip
+    local = chol @ local / np.sqrt((chol**2).sum(axis=1, keepdims=True))
+    field_o += 0.5 * cfg.systemic_um * local
+    field_r += -0.3 * 0.5 * cfg.systemic_um * local
+    at_src, at_det = index[:n_all], index[n_all:]
+    hbo = 0.5 * (field_o[at_src] + field_o[at_det])
+    hbr = 0.5 * (field_r[at_src] + field_r[at_det])
+    dist = np.linalg.norm(src - det, axis=1)
+    scale = np.ones(n_all)
+    scale[n_pairs:] = cfg.short_path_ratio * dist[:n_pairs].mean() / dist[n_pairs:]
+    return scale[:, None] * hbo, scale[:, None] * hbr
 
 
 def fnirs_raw_info(cfg: EEGFNIRSSimConfig):
@@ -490,9 +556,17 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
     cardiac = _resampled(cardiac, fs_phys, ftimes)
     resp = _resampled(resp, fs_phys, ftimes)
     systemic = _zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0, random_state=_seed(rng))[:n_f])
+    # (scalp_field: the same draws make the cerebral share, scaled by sqrt(1 - scalp_fraction), below)
+    cer_o, cer_r = np.zeros((n_pairs, n_f)), np.zeros((n_pairs, n_f))
     for c in range(n_pairs):
         gc, gr, gs = rng.uniform(0.5, 1.5, 3)
         local = _zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0, random_state=_seed(rng))[:n_f])
+        if cfg.scalp_field:
+            cer_o[c] = gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp
+            cer_o[c] += cfg.systemic_um * (gs * systemic + 0.5 * local)
+            cer_r[c] = 0.3 * gc * cfg.cardiac_um * cardiac + 0.3 * gr * cfg.respiratory_um * resp
+            cer_r[c] += -0.3 * cfg.systemic_um * (gs * systemic + 0.5 * local)
+            continue
         hbo[c] += gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp
         hbo[c] += cfg.systemic_um * (gs * systemic + 0.5 * local)
         hbr[c] += 0.3 * gc * cfg.cardiac_um * cardiac + 0.3 * gr * cfg.respiratory_um * resp
@@ -505,9 +579,20 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
         mayer = np.sqrt(2.0) * _band_noise(rng_x, n_f, fsn, (cfg.mayer_hz - 0.02, cfg.mayer_hz + 0.02))
         for c in range(n_pairs):
             gm = rng_x.uniform(0.7, 1.3)
+            if cfg.scalp_field:
+                cer_o[c] += gm * cfg.mayer_um * mayer
+                cer_r[c] += -0.3 * gm * cfg.mayer_um * mayer
+                continue
             hbo[c] += gm * cfg.mayer_um * mayer
             hbr[c] += -0.3 * gm * cfg.mayer_um * mayer
-    if n_short:  # scalp only: the same systemic physiology, no cerebral response
+    if cfg.scalp_field:  # extracerebral share from one scalp field, seen by long and short channels alike
+        scalp_o, scalp_r = scalp_field_signals(cfg, rng_x, cardiac, resp, mayer, fsn)
+        f = cfg.scalp_fraction
+        hbo = hbo + np.sqrt(1.0 - f) * cer_o + np.sqrt(f) * scalp_o[:n_pairs]
+        hbr = hbr + np.sqrt(1.0 - f) * cer_r + np.sqrt(f) * scalp_r[:n_pairs]
+        if n_short:
+            hbo, hbr = np.vstack([hbo, np.sqrt(f) * scalp_o[n_pairs:]]), np.vstack([hbr, np.sqrt(f) * scalp_r[n_pairs:]])
+    elif n_short:  # legacy: scalp only, the same systemic waveforms with their own gains, no cerebral response
         sh_o, sh_r = np.zeros((n_short, n_f)), np.zeros((n_short, n_f))
         for c in range(n_short):
             gc, gr, gs, gm = rng_x.uniform(0.7, 1.3, 4)
