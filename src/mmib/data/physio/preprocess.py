@@ -93,6 +93,24 @@ def warn_dropped_epochs(epochs, n_events: int, raw, source: str) -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- fNIRS
+
+def short_channel_regression_per_wavelength(raw):
+    """MNE-NIRS's short-channel regression run on each wavelength's channels apart.
+
+    :func:`mne_nirs.signal_enhancement.short_channel_regression` pairs every long optical-density channel with the
+    short channel whose midpoint is nearest; both wavelengths of a short channel share that midpoint, so it picks
+    the first one listed, and the second wavelength's long channel is regressed on the *other* wavelength's short
+    channel (mne-nirs 0.7.3). Scalp HbO and HbR mix differently at the two wavelengths, so that leaves much of the
+    scalp signal in. Here each wavelength is regressed on its own short channels.
+    """
+    from mne_nirs.signal_enhancement import short_channel_regression
+
+    raw = raw.copy().load_data()
+    for wl in sorted({float(ch["loc"][9]) for ch in raw.info["chs"]}):
+        picks = [i for i, ch in enumerate(raw.info["chs"]) if float(ch["loc"][9]) == wl]
+        raw._data[picks] = short_channel_regression(raw.copy().pick(picks)).get_data()
+    return raw
+
 @dataclass
 class FNIRSPipeline:
     """fNIRS preprocessing parameters.
@@ -164,9 +182,7 @@ def fnirs_haemoglobin(raw, cfg: FNIRSPipeline | None = None, source: str = "fNIR
         if cfg.motion_correction == "tddr":
             raw = nirs.temporal_derivative_distribution_repair(raw, verbose="error")
         if cfg.short_channel_regression:
-            from mne_nirs.signal_enhancement import short_channel_regression
-
-            raw = short_channel_regression(raw)
+            raw = short_channel_regression_per_wavelength(raw)
         dist = nirs.source_detector_distances(raw.info)
         if not np.all(np.isfinite(dist)) or np.all(dist == 0):
             raise PhysioInputError(
