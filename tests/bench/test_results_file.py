@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 import mmib.bench.runner as runner
-from mmib.bench.report import splice_between, suite_markers
+from mmib.bench.report import render_bench_report, splice_between, suite_markers
 from mmib.bench.results import read_results
 from mmib.bench.runner import plan_suite, run_suite, slim_record
 from mmib.errors import MMIBError
@@ -78,6 +78,16 @@ def test_partly_finished_suite_continues_from_results_file_or_archive(tmp_path, 
     changed = {**SUITE, "trainer": {"max_epochs": 2}}
     assert {r.status for r in plan_suite(changed, tmp_path / "m4", previous=read_results(
         clone / "results.json"))} == {"new"}
+    # --import-archive: the archived records enter the results, those of an earlier configuration flagged as such
+    imp = run_suite(changed, out_dir=tmp_path / "m5", progress=False, print_summary=False, report_only=True,
+                    import_archive=tmp_path / "arch-copy", results=tmp_path / "imported.json")
+    assert [(r["complete"], r["earlier_config"]) for r in imp["runs"]] == [(False, True), (False, True)]
+    assert next(a for a in imp["aggregate"] if a["row"] == "method/concat/linear" and a["metric"] == "accuracy")[
+        "values"] == pytest.approx(agg["values"], rel=1e-6)
+    page_text = render_bench_report(read_results(tmp_path / "imported.json"), page=True)
+    assert "2 more recorded under an earlier configuration" in page_text
+    assert {r.status for r in plan_suite(changed, tmp_path / "m5", previous=read_results(
+        tmp_path / "imported.json"))} == {"new"}
 
     # mmib report --suite NAME --into PAGE: the tables between the markers, the hand-written text kept
     from mmib.cli import main

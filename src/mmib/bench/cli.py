@@ -50,8 +50,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from mmib.bench.runner import run_suite
 
     results = run_suite(suite, out_dir=args.out, force=args.force, progress=not args.no_progress,
-                        fail_fast=args.fail_fast, report_only=args.report_only, archive=_archive(args, suite.name),
-                        results=args.results, **sel)
+                        fail_fast=args.fail_fast, report_only=args.report_only or bool(args.import_archive),
+                        archive=args.import_archive or _archive(args, suite.name), results=args.results,
+                        import_archive=args.import_archive, **sel)
     return 0 if not results["failures"] else 1
 
 
@@ -90,6 +91,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--results", default=None, metavar="FILE",
                    help="the suite's kept results file, e.g. docs/results/<suite>/results.json: the runs and tuning "
                         "recorded there (fingerprints, final metrics) count as done; rewritten at the end")
+    b.add_argument("--import-archive", default=None, metavar="DIR",
+                   help="train nothing: take every complete record of the suite's runs in DIR (<run>.json) into the "
+                        "results (--results), also those of an earlier configuration (flagged, redone by the next run)")
     b.add_argument("--list", action="store_true", help="list the packaged suites")
     b.add_argument("--no-progress", action="store_true")
     b.set_defaults(func=_cmd_bench)

@@ -163,7 +163,8 @@ def render_bench_report(results: Mapping[str, Any], page: bool = False) -> str:
     rows = []
     for r in results["runs"]:
         t = r.get("timings") or {}
-        rows.append([r["variant"], r["data"], str(r["seed"]), "yes" if r["complete"] else "**no**",
+        state = "yes" if r["complete"] else "earlier config" if r.get("earlier_config") else "**no**"
+        rows.append([r["variant"], r["data"], str(r["seed"]), state,
                      fmt(t.get("train")) if t.get("train") is not None else "—",
                      fmt(t.get("eval_total")) if t.get("eval_total") is not None else "—",
                      f"[report]({r['folder']}/report.md)" if r["complete"] else "—"])
@@ -177,7 +178,10 @@ def render_bench_report(results: Mapping[str, Any], page: bool = False) -> str:
     done = [r for r in results["runs"] if r["complete"]]
     if page:
         n_done = len(done)
-        lines = [f"Suite `{s['name']}`: {n_done} of {len(results['runs'])} runs complete; code "
+        earlier = sum(bool(r.get("earlier_config")) for r in results["runs"])
+        also = (f" ({earlier} more recorded under an earlier configuration of the suite, included in the tables until "
+                "rerun)") if earlier else ""
+        lines = [f"Suite `{s['name']}`: {n_done} of {len(results['runs'])} runs complete{also}; code "
                  f"{results.get('git_commit')}; tables: `mmib report --suite {s['name']} --into <this page>` from "
                  f"`docs/results/{s['name']}/results.json`.", "", *lines]
         return "\n".join("#" + x if x.startswith("#") else x for x in lines).rstrip() + "\n"

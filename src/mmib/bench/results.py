@@ -57,7 +57,8 @@ def pack_results(results: Mapping[str, Any]) -> dict[str, Any]:
         row["metrics"][a["metric"]] = item
     out["seeds"] = seeds
     out["aggregate"] = agg
-    out["records"] = {name: {k: rec[k] for k in ("complete", "bench", "timings", "git_commit", "finished")
+    out["records"] = {name: {k: rec[k] for k in ("complete", "bench", "timings", "git_commit", "finished",
+                                                          "learned_temperature")
                              if k in rec}
                       for name, rec in (results.get("records") or {}).items()}
     return out

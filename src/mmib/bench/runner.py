@@ -163,8 +163,9 @@ def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress:
                 record = kept.get(folder.name)
                 if status != "done" and _complete_for(record, fp):
                     status = "done"
-                else:
+                elif status == "done" or not (record or {}).get("complete"):
                     record = None
+                # else: a record of an earlier configuration, reported as such until the run is redone
                 planned.append(PlannedRun(variant, data, seed, folder, ov, fp, status, record))
     return planned
 
@@ -277,6 +278,7 @@ def run_suite(
     report_only: bool = False,
     archive: str | Path | None = None,
     results: str | Path | None = None,
+    import_archive: str | Path | None = None,
 ) -> dict[str, Any]:
     """Tune the suite's tuned variants (if it has a ``tune:`` block), run what is not done yet, then aggregate every
     finished run of the suite and write its report.
@@ -298,6 +300,10 @@ def run_suite(
         results: the suite's kept results file (e.g. ``docs/results/<suite>/results.json``): read first — its runs
             (``records``: fingerprint and final metrics) and tuning count as done, so a fresh clone continues the
             suite from it alone — and rewritten at the end (also when it is not given, ``<out>/results.json``).
+        import_archive: a folder of full run records (``<run folder>.json``, an archive): every complete record of
+            this suite's runs there enters the results, also one of an earlier configuration (flagged
+            ``earlier_config`` and redone by the next run of the suite) — the one-off conversion of archives kept in
+            the repository into ``docs/results/<suite>/results.json``.
 
     Returns:
         the suite's aggregate results (also written to ``<out_dir>/results.json``).
@@ -318,6 +324,11 @@ def run_suite(
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite)
     t0 = time.time()
     previous = previous_results(suite, out, results)
+    if import_archive is not None:
+        imported = import_records(suite, import_archive)
+        previous["records"].update(imported)
+        console.print(f"imported {len(imported)} run records of suite '{suite.name}' from {import_archive}",
+                      highlight=False)
     tuned = None
     if suite.tune is not None:
         from mmib.bench.tune import known_tuning, tune_suite
@@ -383,6 +394,19 @@ def run_suite(
         print_leaderboard(summary, console)
         console.print(f"report: {out / 'report.md'}  results: {results or out / 'results.json'}", highlight=False)
     return summary
+
+
+def import_records(suite: Suite, folder: str | Path) -> dict[str, dict[str, Any]]:
+    """The complete run records of ``suite`` in an archive folder (slimmed), by run folder name."""
+    names = {f"{v.name}-{d.name}-s{s}" for d in suite.data for v in suite.methods if v.runs_on(d.name)
+             for s in suite.seeds}
+    out = {}
+    for p in sorted(Path(folder).glob("*.json")):
+        res = _read_json(p)
+        b = (res or {}).get("bench") or {}
+        if res and res.get("complete") and b.get("suite") == suite.name and p.stem in names:
+            out[p.stem] = slim_record(res)
+    return out
 
 
 def previous_results(suite: Suite, out: Path, results: str | Path | None) -> dict[str, Any]:
@@ -452,9 +476,12 @@ def slim_record(res: dict[str, Any]) -> dict[str, Any]:
         if p.get("primary_metric"):
             protos[pname]["primary_metric"] = p["primary_metric"]
     t = res.get("timings") or {}
-    return {"complete": bool(res.get("complete")), "bench": res["bench"], "protocols": protos,
-            "timings": {k: t[k] for k in ("train", "eval_total") if k in t},
-            "git_commit": res.get("git_commit"), "finished": res.get("finished")}
+    out = {"complete": bool(res.get("complete")), "bench": res["bench"], "protocols": protos,
+           "timings": {k: t[k] for k in ("train", "eval_total") if k in t},
+           "git_commit": res.get("git_commit"), "finished": res.get("finished")}
+    if res.get("learned_temperature"):
+        out["learned_temperature"] = res["learned_temperature"]
+    return out
 
 
 def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: list[dict[str, Any]] | None = None,
@@ -465,11 +492,15 @@ def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: lis
     run_results, runs, records = [], [], {}
     for r in plan:
         res = _read_json(r.folder / "results.json")
+        current = True
         if not _complete_for(res, r.fingerprint):
-            res = r.record if _complete_for(r.record, r.fingerprint) else None
+            res = r.record if (r.record or {}).get("complete") else None
+            # a kept record of an earlier configuration (another fingerprint): reported, flagged, until redone
+            current = res is not None and _complete_for(res, r.fingerprint)
         ok = res is not None
         runs.append({"variant": r.variant.name, "method": r.variant.method, "data": r.data.name, "seed": r.seed,
-                     "folder": r.folder.name, "complete": ok, "fingerprint": r.fingerprint or None,
+                     "folder": r.folder.name, "complete": ok and current, "earlier_config": ok and not current,
+                     "fingerprint": r.fingerprint or None,
                      "timings": (res or {}).get("timings") if ok else None,
                      "learned_temperature": (res or {}).get("learned_temperature") if ok else None})
         if ok:
