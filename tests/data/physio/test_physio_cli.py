@@ -182,3 +182,27 @@ def test_missing_condition_is_named(realistic_subjects):
 
     with pytest.raises(PhysioInputError, match="'stimulus'"):
         preprocess_recording(realistic_subjects[0].eeg, None, conditions=["stimulus"])
+
+
+def test_explicit_bdf_and_fif_files_to_rus(tmp_path, monkeypatch, capsys):
+    """The guide's format-by-format path, reduced: BDF EEG + FIF fNIRS given file by file → generic .npz → rus."""
+    guide = " ".join(GUIDE.read_text().split())
+    cmd = ("mmib physio preprocess --eeg s1.bdf s2.bdf --fnirs s1_nirs.fif s2_nirs.fif --out x.npz "
+           "--representation signal")  # fmt: skip
+    assert cmd in guide, f"docs/guide/eeg-fnirs.md no longer shows: {cmd}"
+    monkeypatch.chdir(tmp_path)
+    assert main(["physio", "simulate", "--out", "sim", "--subjects", "3", "--trials", "14", "--seed", "2",
+                 "--eeg-format", "bdf", "--fnirs-format", "fif"]) == 0  # fmt: skip
+    eeg = sorted(str(p) for p in Path("sim").glob("*_eeg.bdf"))
+    fnirs = sorted(str(p) for p in Path("sim").glob("*_nirs.fif"))
+    assert len(eeg) == len(fnirs) == 3
+    assert main(["physio", "preprocess", "--eeg", *eeg, "--fnirs", *fnirs, "--out", "x.npz",
+                 "--representation", "signal"]) == 0  # fmt: skip
+    assert main(["data", "check", "--format", "generic", "x.npz"]) == 0
+    train = "train method=rus data=generic data.path=x.npz data.split_by=group name=rus-x"
+    assert f"mmib {train}" in guide
+    code = main(shlex.split(train) + TINY["train"] + [f"run_dir={tmp_path / 'runs'}"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "runs" / "rus-x" / "checkpoints" / "last.ckpt").exists()
+    d = np.load("x.npz", allow_pickle=True)
+    assert d["eeg"].shape[0] == d["fnirs"].shape[0] == 42 and sorted(set(d["groups"].tolist())) == [0, 1, 2]
