@@ -231,11 +231,9 @@ def main() -> None:
     body = render(res, variants, datas, suite)
     doc = Path(a.out)
     text = doc.read_text() if doc.is_file() else "# Alignment of M modalities: OVA-IB and its baselines\n\n"
-    gen = "\n".join([BEGIN, *body, END])
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + gen + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + gen + "\n"
+    from mmib.bench.report import splice_between
+
+    text = splice_between(text, BEGIN, END, "\n".join(body))
     doc.parent.mkdir(parents=True, exist_ok=True)
     doc.write_text(text)
     extra = doc.parent / "alignment"

@@ -429,14 +429,11 @@ def report(args) -> None:
     g.append("Pretraining time per seed (2 shared CPU cores): " + ", ".join(
         f"{n} {s:.0f} s" for n, s in sorted(secs.items()) if s > 0 and not METHODS.get(n, {}).get("untrained")) + ".")
     text = "\n".join(g)
-    begin, end = "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->"
-    if doc.is_file() and begin in doc.read_text():
-        old = doc.read_text()
-        new = old[: old.index(begin) + len(begin)] + "\n" + text + "\n" + old[old.index(end):]
-    else:
-        new = f"# EEG + fNIRS: R/U/S decomposition study\n\n{begin}\n{text}\n{end}\n"
+    from mmib.bench.report import splice_between
+
+    old = doc.read_text() if doc.is_file() else "# EEG + fNIRS: R/U/S decomposition study\n"
     doc.parent.mkdir(parents=True, exist_ok=True)
-    doc.write_text(new)
+    doc.write_text(splice_between(old, "<!-- BEGIN GENERATED -->", "<!-- END GENERATED -->", text))
     fig_dir.mkdir(parents=True, exist_ok=True)
     (fig_dir / "study-results.json").write_text(json.dumps(records, indent=1))
     print(f"wrote {doc} and {fig_dir / 'study-results.json'} (the per-seed records)")

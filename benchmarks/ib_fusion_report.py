@@ -262,10 +262,7 @@ def write_report(out: Path, docs: Path, args: dict[str, Any]) -> Path:
                           "(OMIB on SIM-I/III: the claim runs).", alias)
     doc = docs / "ib-fusion.md"
     text = doc.read_text() if doc.is_file() else "# Supervised IB fusion (issue 6)\n\n"
-    gen = "\n".join([BEGIN, *body, END])
-    if BEGIN in text and END in text:
-        text = text[: text.index(BEGIN)] + gen + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + gen + "\n"
-    doc.write_text(text)
+    from mmib.bench.report import splice_between
+
+    doc.write_text(splice_between(text, BEGIN, END, "\n".join(body)))
     return doc

@@ -10,6 +10,7 @@ kept form; :func:`unpack_results` gives the same structure back. In the kept for
   mean and std (``ddof=1``) as computed from the full-precision values;
 * ``records`` keeps, per finished run (by folder name), its identity and fingerprint (``bench``), completeness,
   timings and code version; its final metrics are the per-seed values of the aggregate (not stored twice);
+* a metric equal to another of its row on every seed is stored as ``"=<metric>"``;
 * numbers are rounded to 7 significant digits (float32 precision, far below what any table shows);
 * one aggregate row or run record per line, so that a new run changes a few lines in a diff.
 """
@@ -54,7 +55,10 @@ def pack_results(results: Mapping[str, Any]) -> dict[str, Any]:
         item = [_r(a["mean"]), _r(a["std"]), a["n"], [_r(x) for x in a["values"]]]
         if list(a["seeds"]) != seeds.get(a["variant"], {}).get(a["data"]):
             item.append(list(a["seeds"]))
-        row["metrics"][a["metric"]] = item
+        # a metric equal to another of the same row on every seed (e.g. the info probe's score = accuracy) is
+        # stored as a reference to it
+        same = next((m for m, x in row["metrics"].items() if x == item), None)
+        row["metrics"][a["metric"]] = f"={same}" if same is not None else item
     out["seeds"] = seeds
     out["aggregate"] = agg
     out["records"] = {name: {k: rec[k] for k in ("complete", "bench", "timings", "git_commit", "finished",
@@ -81,6 +85,8 @@ def unpack_results(kept: Mapping[str, Any]) -> dict[str, Any]:
             for pname, p in by_proto.items():
                 for rid, row in p["rows"].items():
                     for m, item in row["metrics"].items():
+                        if isinstance(item, str):  # "=<metric>": the same values as that metric
+                            item = row["metrics"][item[1:]]
                         mean, std, n, values = item[:4]
                         ss = item[4] if len(item) > 4 else seeds[v][d]
                         agg.append({"variant": v, "method": methods.get(v), "data": d, "protocol": pname,
