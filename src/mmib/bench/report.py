@@ -139,6 +139,8 @@ def render_bench_report(results: Mapping[str, Any], page: bool = False) -> str:
     lines = [] if page else [f"# Bench: {s['name']}", ""]
     if s.get("description"):
         lines += [s["description"], ""]
+    if s.get("notes"):
+        lines += [f"Note: {s['notes']}", ""]
     methods = [[v["name"], v["method"], ", ".join(f"{k}={x}" for k, x in {**v["overrides"], **v["config"]}.items())
                 or "defaults"] for v in s["methods"]]
     datas = [[d["name"], d["data"], ", ".join(f"{k}={x}" for k, x in {**d["options"], **d["config"]}.items())

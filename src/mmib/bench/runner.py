@@ -100,6 +100,14 @@ def config_fingerprint(cfg: dict[str, Any], protocols: Any) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
+def evaluation_spec(suite: Suite, variant: MethodVariant, data: DataEntry) -> Any:
+    """What besides the config decides a run's results: the protocols, and — only where given, so that the
+    fingerprints of suites without them stay as they were — callbacks and evaluation data."""
+    extra = {k: v for k, v in (("callbacks", [*suite.callbacks, *variant.callbacks]), ("eval_data", data.eval_data))
+             if v}
+    return {"protocols": suite.protocols, **extra} if extra else suite.protocols
+
+
 def _read_json(p: Path) -> dict[str, Any] | None:
     try:
         return json.loads(p.read_text())
@@ -158,7 +166,7 @@ def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress:
                     continue
                 ov = run_overrides(suite, variant, data, seed, out, progress)
                 cfg = to_container(compose_config(ov))
-                fp = config_fingerprint(cfg, suite.protocols)
+                fp = config_fingerprint(cfg, evaluation_spec(suite, variant, data))
                 status = run_status(folder, fp)
                 record = kept.get(folder.name)
                 if status != "done" and _complete_for(record, fp):
@@ -216,7 +224,20 @@ def _MarkerCallback(path: Path, marker: dict[str, Any]):  # noqa: N802 - a class
 
 
 def _run_callbacks(run: PlannedRun, suite: Suite) -> list:
-    return []
+    from mmib.bench.extensions import build_callbacks
+
+    return build_callbacks([*suite.callbacks, *run.variant.callbacks])
+
+
+def eval_datamodule(run: PlannedRun, overrides: list[str]):
+    """The data module the protocols evaluate on: the run's own, or — with the data entry's ``eval_data`` — the same
+    data config with other options, split with the run's seed."""
+    from mmib.config import compose_config, dotted_overrides, to_container
+    from mmib.engine import build_datamodule
+
+    e = run.data.eval_data
+    opts = {**{f"data.{k}": v for k, v in e["options"].items()}, **e["config"]}
+    return build_datamodule(to_container(compose_config([*overrides, *dotted_overrides(opts)])))
 
 
 def _is_run_folder(folder: Path) -> bool:
@@ -249,6 +270,8 @@ def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
         method, dm = res.method, res.datamodule
         if res.run_dir.resolve() != run.folder.resolve():
             raise MMIBError(f"bench: the engine wrote '{res.run_dir}', expected '{run.folder}'")
+    if run.data.eval_data:
+        dm = eval_datamodule(run, run.overrides)
     bench = {"suite": suite.name, "variant": run.variant.name, "method": run.variant.method, "data": run.data.name,
              "data_config": run.data.data, "seed": run.seed, "fingerprint": run.fingerprint,
              "folder": run.folder.name}

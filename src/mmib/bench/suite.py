@@ -25,6 +25,11 @@ A packaged suite runs by name (``mmib bench demo`` → ``mmib/bench/suites/demo.
       - subsets
       - {protocol: retrieval, directions: ["fou+fac->kar"]}
     leaderboard: {protocol: probe, row: method/concat/linear, metric: accuracy}   # optional
+    callbacks: ["my_pkg.traces:EpochTrace"]  # Lightning callbacks built for every run (also per method variant)
+    imports: [my_pkg.analyses]           # modules imported first (they register study protocols: register_protocol)
+    notes: chaotic across machines (one seed moved by 8 points); 5 seeds   # shown in the report
+    # per method variant: `sweep: {objective.beta: [0, 0.01, 0.1]}` → variants <name>-beta-0, <name>-beta-0.01, ...
+    # per data entry: `eval_data: {options: {biased: false}}` → the protocols evaluate on that data instead
     tune:                                # optional: tune some variants with an equal budget first (mmib.bench.tune)
       data: mfeat-3v
       n_trials: 20
@@ -48,9 +53,9 @@ from typing import Any
 from mmib.errors import MMIBError, UnknownNameError
 
 SUITE_KEYS = ("name", "description", "seeds", "methods", "data", "trainer", "overrides", "protocols", "leaderboard",
-              "tune")
-METHOD_KEYS = ("name", "method", "overrides", "config", "description", "only_data")
-DATA_KEYS = ("name", "data", "options", "config", "description")
+              "tune", "callbacks", "imports", "notes")
+METHOD_KEYS = ("name", "method", "overrides", "config", "description", "only_data", "callbacks", "sweep")
+DATA_KEYS = ("name", "data", "options", "config", "description", "eval_data")
 LEADERBOARD_KEYS = ("protocol", "row", "metric")
 
 
@@ -63,6 +68,7 @@ class MethodVariant:
     description: str = ""
     #: data entry names this variant runs on (None: every data entry), e.g. TRIANGLE only where M = 3
     only_data: list[str] | None = None
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
 
     def runs_on(self, data_name: str) -> bool:
         return self.only_data is None or data_name in self.only_data
@@ -75,6 +81,8 @@ class DataEntry:
     options: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: evaluate on the same data config with these options / config keys instead (mmib.bench.extensions)
+    eval_data: dict[str, Any] | None = None
 
 
 @dataclass
@@ -90,6 +98,10 @@ class Suite:
     description: str = ""
     source: str | None = None
     tune: Any = None  # mmib.bench.tune.TuneSpec
+    callbacks: list[dict[str, Any]] = field(default_factory=list)
+    imports: list[str] = field(default_factory=list)
+    #: free text the report shows under the suite's description (e.g. "chaotic across machines: 5 seeds")
+    notes: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -150,20 +162,25 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
     name = str(raw.get("name") or default_name)
     if not name.replace("-", "").replace("_", "").replace(".", "").isalnum():
         raise MMIBError(f"suite name '{name}': use letters, digits, '-', '_' and '.' only (it names a folder)")
+    from mmib.bench.extensions import expand_sweep, import_modules, parse_callbacks, parse_eval_data
+
+    imports = import_modules(raw.get("imports"), f"suite '{name}' imports")  # before the protocols are validated
     methods = []
-    for i, m in enumerate(raw.get("methods") or []):
-        if isinstance(m, str):
-            m = {"name": m}
-        if not isinstance(m, Mapping) or "name" not in m and "method" not in m:
+    for i, m0 in enumerate(raw.get("methods") or []):
+        if isinstance(m0, str):
+            m0 = {"name": m0}
+        if not isinstance(m0, Mapping) or "name" not in m0 and "method" not in m0:
             raise MMIBError(f"suite '{name}': methods[{i}] must be a method name or a mapping with 'name'/'method'")
-        _check_keys(m, METHOD_KEYS, f"suite '{name}' methods[{i}]")
-        v = MethodVariant(name=str(m.get("name") or m["method"]), method=str(m.get("method") or m["name"]),
-                          overrides=_mapping(m.get("overrides"), f"methods[{i}].overrides"),
-                          config=_mapping(m.get("config"), f"methods[{i}].config"),
-                          description=str(m.get("description") or ""),
-                          only_data=_name_list(m.get("only_data"), f"suite '{name}' methods[{i}].only_data"))
-        get_method_class(v.method)
-        methods.append(v)
+        _check_keys(m0, METHOD_KEYS, f"suite '{name}' methods[{i}]")
+        for m in expand_sweep(m0, f"suite '{name}' methods[{i}]"):
+            v = MethodVariant(name=str(m.get("name") or m["method"]), method=str(m.get("method") or m["name"]),
+                              overrides=_mapping(m.get("overrides"), f"methods[{i}].overrides"),
+                              config=_mapping(m.get("config"), f"methods[{i}].config"),
+                              description=str(m.get("description") or ""),
+                              only_data=_name_list(m.get("only_data"), f"suite '{name}' methods[{i}].only_data"),
+                              callbacks=parse_callbacks(m.get("callbacks"), f"suite '{name}' methods[{i}].callbacks"))
+            get_method_class(v.method)
+            methods.append(v)
     if not methods:
         raise MMIBError(f"suite '{name}': 'methods' is empty; list at least one method (e.g. methods: [clip])")
     data = []
@@ -176,7 +193,8 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
         data.append(DataEntry(name=str(d.get("name") or d["data"]), data=str(d.get("data") or d["name"]),
                               options=_mapping(d.get("options"), f"data[{i}].options"),
                               config=_mapping(d.get("config"), f"data[{i}].config"),
-                              description=str(d.get("description") or "")))
+                              description=str(d.get("description") or ""),
+                              eval_data=parse_eval_data(d.get("eval_data"), f"suite '{name}' data[{i}].eval_data")))
         if data[-1].data not in group_options("data"):
             raise UnknownNameError(f"data config of suite '{name}' data[{i}] (src/mmib/conf/data/)", data[-1].data,
                                    group_options("data"))
@@ -208,6 +226,8 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
 
     tune = parse_tune(raw.get("tune"), name, [v.name for v in methods], data_names, [int(s) for s in seeds])
     return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds], tune=tune,
+                 callbacks=parse_callbacks(raw.get("callbacks"), f"suite '{name}' callbacks"), imports=imports,
+                 notes=str(raw.get("notes") or ""),
                  protocols=list(protocols) if protocols is not None else None,
                  trainer=_mapping(raw.get("trainer"), "trainer"), overrides=_mapping(raw.get("overrides"), "overrides"),
                  leaderboard=lb, description=str(raw.get("description") or ""), source=source)

@@ -166,8 +166,22 @@ TABLE_BUILDERS = {"probe": _probe_tables, "pair_probe": _pair_probe_tables, "oom
                   "plots": lambda res: []}
 
 
+def generic_tables(res: Mapping[str, Any]) -> list[TableData]:
+    """One table of rows × metrics: for protocols without their own builder (study analyses registered with
+    :func:`mmib.bench.extensions.register_protocol`)."""
+    rows = res.get("rows") or []
+    if not rows:
+        return []
+    cols: list[str] = []
+    for r in rows:
+        cols += [c for c in r["metrics"] if c not in cols]
+    body = [[r.get("label") or r["id"], *[fmt(r["metrics"][c], c) if c in r["metrics"] else "—" for c in cols]]
+            for r in rows]
+    return [TableData(f"{res.get('name', res['protocol'])}", ["row", *cols], body, list(res.get("notes") or []))]
+
+
 def protocol_tables(res: Mapping[str, Any]) -> list[TableData]:
-    return TABLE_BUILDERS[res["protocol"]](res)
+    return TABLE_BUILDERS.get(res["protocol"], generic_tables)(res)
 
 
 # ------------------------------------------------------------------------------------------------ paper vs ours
