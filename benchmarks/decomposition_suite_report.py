@@ -1,7 +1,7 @@
 """Markdown tables of the `decomposition` bench suite for docs/results/decomposition.md.
 
     .venv/bin/mmib bench decomposition [--data rus_sim,factorcl_sim]     # runs (resumable)
-    .venv/bin/python benchmarks/decomposition_suite_report.py [runs/bench/decomposition/results.json]
+    .venv/bin/python benchmarks/decomposition_suite_report.py [docs/results/decomposition/results.json]
 
 Prints, per data set of the suite that has finished runs: the CE-trained linear probe of the task label (balanced
 accuracy, concatenated and fused representations) and the representation × ground-truth latent matrix of the
@@ -27,11 +27,13 @@ def _fmt(a: dict | None, scale: float) -> str:
     return f"{scale * a['mean']:.1f} (n=1)"
 
 
-def main(path: str = "runs/bench/decomposition/results.json") -> None:
-    res = json.loads(Path(path).read_text())
+def main(path: str = "docs/results/decomposition/results.json") -> None:
+    from mmib.bench.results import unpack_results
+
+    res = unpack_results(json.loads(Path(path).read_text()))  # the kept results file or a suite folder's
     agg = {(a["variant"], a["data"], a["protocol"], a["row"], a["metric"]): a for a in res["aggregate"]}
     variants = [m["name"] for m in res["suite"]["methods"]]
-    done = sorted({(r["data"]) for r in res["runs"] if r["complete"]}, key=[d["name"] for d in res["suite"]["data"]].index)
+    done = sorted({(r["data"]) for r in res["runs"] if r["complete"] or r.get("earlier_config")}, key=[d["name"] for d in res["suite"]["data"]].index)
     n_done = sum(r["complete"] for r in res["runs"])
     print(f"Suite `decomposition`: {n_done}/{len(res['runs'])} runs complete (commit {res.get('git_commit')}).")
     for data in done:
