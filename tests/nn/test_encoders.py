@@ -65,7 +65,7 @@ def test_method_rejects_unknown_modality_in_encoder_config():
 
     cfg = {"representation_dim": 8, "embed_dim": 4}
     with pytest.raises(UnknownNameError, match=r"^unknown modality under encoder.modalities for data set 'two' 'fuo'; "
-                                              r"valid: fou, kar$"):
+                                              r"did you mean 'fou'\? valid: fou, kar$"):
         build_method("clip", _two_vectors(), cfg, {"modalities": {"fuo": {"hidden": [8]}}})
     with pytest.raises(MMIBError, match=r"encoder.modalities: expected a mapping"):
         build_method("clip", _two_vectors(), cfg, {"modalities": ["fou"]})
