@@ -52,6 +52,15 @@ def _check_table(res: StudyResult, summary: dict, label: str) -> list[str]:
             lines.append(f"[{label}] infonce reaches {ORACLE_FRACTION:.0%} of its oracle row in "
                          f"{len(rows) - len(short)}/{len(rows)} cells where the oracle is below log N"
                          + (f"; not in: {where}." if short else "."))
+    for e in STUDY_ESTIMATORS:
+        sats = [(int(d), lv) for d, levels in summary.get(e, {}).items() for lv in levels
+                if lv.get("saturation") is not None]
+        if e in ("club",) and sats:
+            hot = [(d, lv) for d, lv in sats if lv["saturation"] > 0.5]
+            lines.append(f"[{label}] {e}: q's log-variance saturated (|tanh| > 0.99 on more than half of the held-out "
+                         f"outputs) in {len(hot)}/{len(sats)} cells"
+                         + ("; there q cannot match the conditional variance and the estimate is inflated, not "
+                            "converged." if hot else "."))
     nets = {}
     for e, by_d in summary.items():
         for d, levels in by_d.items():
@@ -126,10 +135,29 @@ def _tables(res: StudyResult, summary: dict, title: str) -> list[str]:
     return out
 
 
+_FLAGS = {"dims": "--dims", "mis": "--mis", "steps_per_level": "--steps", "estimators": "--estimators",
+          "nongaussian_estimators": "--nongaussian", "critic": "--critic", "hidden_dim": "--hidden-dim", "lr": "--lr",
+          "club_q": "--club-q", "eval_batches": "--eval-batches", "seed": "--seed", "cond_steps": "--cond-steps"}
+
+
+def command_line(cfg: StudyConfig, out: str = "docs/results") -> str:
+    """The ``mmib info validate`` command that reproduces ``cfg`` (options that differ from the defaults)."""
+    base = StudyConfig()
+    parts = ["mmib info validate"]
+    for name, flag in _FLAGS.items():
+        v, d = getattr(cfg, name), getattr(base, name)
+        if v != d:
+            parts.append(f"{flag} {','.join(f'{x:g}' if isinstance(x, float) else str(x) for x in v)}"
+                         if isinstance(v, tuple) else f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
+    return " ".join(parts + [f"--out {out}"])
+
+
 def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
     cfg = res.config
     out = [
         "# MI estimator validation (Gaussian ground truth)",
+        "",
+        f"Command: `OMP_NUM_THREADS=1 {command_line(cfg)}`",
         "",
         "Produced by `mmib info validate` (`mmib.info.validate`). FactorCL Fig. 3 protocol (spec A.8.1/D.1.3): "
         f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, batch "
