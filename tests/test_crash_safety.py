@@ -40,7 +40,7 @@ def test_sigkill_mid_epoch_then_resume_matches_uninterrupted(tmp_path):
                        capture_output=True, text=True)
     assert r.returncode == -9, r.stderr[-2000:]
     last = tmp_path / "killed" / "checkpoints" / "last.ckpt"
-    ck = torch.load(last, weights_only=False)
+    ck = torch.load(last, weights_only=True)
     assert ck["epoch"] == 1 and 0 < ck["global_step"] - steps_per_epoch < steps_per_epoch, "a mid-epoch checkpoint"
     resumed = train(compose_config([*OVERRIDES, f"run_dir={tmp_path}", "name=killed", "resume=last"]))
     assert resumed.trainer.global_step == full.trainer.global_step

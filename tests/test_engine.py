@@ -32,7 +32,7 @@ def test_checkpoint_and_resume_continue_at_the_right_epoch_and_step(tmp_path):
     assert ckpt.is_file()
     steps_per_epoch = res.trainer.global_step // 2
     assert steps_per_epoch > 0
-    saved = torch.load(ckpt, weights_only=False)
+    saved = torch.load(ckpt, weights_only=True)
     assert saved["epoch"] == 1 and saved["global_step"] == 2 * steps_per_epoch
     saved_state = saved["optimizer_states"][0]["state"]
     assert saved_state, "the checkpoint holds the optimizer state"
