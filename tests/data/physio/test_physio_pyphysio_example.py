@@ -1,5 +1,8 @@
-"""Issue 21: the worked example of docs/guide/eeg-fnirs.md on pyphysio's real fNIRS recording runs as written
-(reduced here to the first 500 s) and decodes tapping vs rest from HbO."""
+"""Issue 21: the worked example of docs/guide/eeg-fnirs.md on pyphysio's real fNIRS recording runs as written (the
+whole 864 s recording takes seconds) and prints the accuracy the guide states. A crop is no cheaper check: on the first
+500 s (15 blocks, 17 HbO features) the cross-validated probe over-fits below chance (33 %)."""
+
+import re
 
 from pathlib import Path
 
@@ -18,7 +21,10 @@ def test_pyphysio_worked_example_runs_reduced(capsys):
     start = section.index("```python") + len("```python")
     code = section[start: section.index("```", start)]
     assert "CROP_S = None" in code
-    exec(compile(code.replace("CROP_S = None", "CROP_S = 500.0"), str(GUIDE), "exec"), {})
+    exec(compile(code, str(GUIDE), "exec"), {})
     out = capsys.readouterr().out.strip().splitlines()
     assert "tapping vs rest" in out[-2]
-    assert 0.4 <= float(out[-1]) <= 1.0  # a finite cross-validated accuracy
+    acc = float(out[-1])
+    assert acc >= 0.6  # well above chance (0.5) on the whole recording
+    stated = re.search(r"tapping vs rest\s+(\d+\.\d) ± (\d+\.\d) %", section)
+    assert stated and abs(100 * acc - float(stated.group(1))) < 0.051, (acc, stated and stated.group(0))
