@@ -3,7 +3,6 @@ whole 864 s recording takes seconds) and prints the accuracy the guide states. A
 500 s (15 blocks, 17 HbO features) the cross-validated probe over-fits below chance (33 %)."""
 
 import re
-
 from pathlib import Path
 
 import pytest
