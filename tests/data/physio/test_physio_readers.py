@@ -356,6 +356,70 @@ def test_bids_end_to_end_one_modality(tmp_path):
     assert not any(k.startswith("latent_") for k in d)  # BIDS sample/value columns are not latents
 
 
+def _write_bids_session(root: Path, tmp: Path, sub: str, offset_s: float, trials) -> None:
+    """One session of a BIDS data set written by ``mne_bids.write_raw_bids``: an EEG Raw (3 channels, EDF) with
+    ``trials`` as annotations on the EEG clock, and an fNIRS Raw (2 pairs, SNIRF) holding the same triggers on a
+    clock ``offset_s`` ahead (``t_nirs = t_eeg + offset_s``)."""
+    import mne
+    from mne_bids import BIDSPath, write_raw_bids
+
+    from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig, fnirs_raw_info
+    from mmib.data.physio.io import write_fnirs
+
+    date = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)
+    on, desc = [t for t, _ in trials], [d for _, d in trials]
+    n_eeg = int(np.ceil(max(on) + 6.0) * EEG_SF)  # whole seconds: EDF's 1 s data records, no padding
+    eeg = mne.io.RawArray(np.random.default_rng(int(sub)).normal(0, 20e-6, (len(EEG_CH), n_eeg)),
+                          mne.create_info(EEG_CH, EEG_SF, "eeg"), verbose="error")  # fmt: skip
+    eeg.set_meas_date(date)
+    eeg.set_annotations(mne.Annotations(on, [0.0] * len(on), desc))
+    write_raw_bids(eeg, BIDSPath(subject=sub, task="mi", datatype="eeg", root=root), allow_preload=True,
+                   format="EDF", verbose=False)  # fmt: skip
+    info = fnirs_raw_info(EEGFNIRSSimConfig(n_fnirs_channels=2, fnirs_sfreq=NIRS_SF))
+    nirs = mne.io.RawArray(_intensity(2, seed=int(sub)), info, verbose="error")
+    nirs.set_meas_date(date)
+    nirs.set_annotations(mne.Annotations([t + offset_s for t in on], [0.0] * len(on), desc))
+    snirf = write_fnirs(nirs, tmp / f"sub{sub}_nirs.snirf")  # mne-bids copies NIRS files (no conversion)
+    write_raw_bids(mne.io.read_raw_snirf(snirf, verbose="error"),
+                   BIDSPath(subject=sub, task="mi", datatype="nirs", root=root), verbose=False)  # fmt: skip
+
+
+def test_bids_eeg_and_nirs_paired_by_clock_alignment(tmp_path):
+    """A BIDS data set with an EEG and a NIRS recording of each session, the NIRS clock offset by seconds: the
+    CLI pairs every trial, and OUT.json's clock fit recovers each session's offset to within one fNIRS sample."""
+    pytest.importorskip("mne_bids")
+    import json
+
+    rng = np.random.default_rng(21)
+    # 10 triggers on the EEG clock at irregular intervals (periodic ones would be ambiguous), 30 s to ≤ 300 s
+    onsets = 30.0 + np.r_[0.0, np.cumsum(rng.uniform(18.0, 30.0, 9))]
+    labels = rng.permutation(["left"] * 5 + ["right"] * 5)
+    trials = [(round(float(t) * EEG_SF) / EEG_SF, str(d)) for t, d in zip(onsets, labels)]
+    offsets = {"01": 12.34, "02": -3.7}  # NIRS started before / after the EEG
+    root = tmp_path / "bids"
+    for sub, off in offsets.items():
+        _write_bids_session(root, tmp_path, sub, off, trials)
+    assert max(onsets) + max(offsets.values()) + 18.0 < NIRS_S  # every fNIRS epoch fits in the recording
+    out = tmp_path / "paired.npz"
+    assert main(["physio", "preprocess", str(root), "--out", str(out)]) == 0
+    d = np.load(out)
+    n = len(trials)
+    assert d["eeg"].shape[0] == d["fnirs"].shape[0] == 2 * n
+    assert np.isfinite(d["eeg"]).all() and np.isfinite(d["fnirs"]).all()
+    expected_y = [sorted({"left", "right"}).index(lab) for _, lab in trials]
+    assert d["y"].tolist() == expected_y * 2 and d["groups"].tolist() == [0] * n + [1] * n
+    meta = json.loads(str(d["meta"]))
+    assert set(meta["modalities"]) == {"eeg", "fnirs"} and meta["groups"] == "subject"
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert [r["stem"].rsplit("/", 1)[-1] for r in side["recordings"]] == ["sub-01_task-mi", "sub-02_task-mi"]
+    for rec, off in zip(side["recordings"], offsets.values()):
+        al = rec["clock_alignment"]
+        assert rec["n_epochs"] == n and al is not None
+        assert al["n_matched"] == n and al["unmatched_a"] == [] and al["unmatched_b"] == []
+        assert abs(al["offset_s"] - off) <= 1.0 / NIRS_SF, (al, off)
+        assert abs(al["drift_ppm"]) < 500.0, al  # fNIRS triggers snap to its 10 Hz samples: no real drift
+
+
 # ---------------------------------------------------------------------------------------------------- bad files
 def _corrupt(path: Path) -> Path:
     if path.is_dir():  # NIRx: break the header
