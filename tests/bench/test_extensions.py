@@ -83,3 +83,22 @@ def test_extension_keys_are_validated(registered):
         parse_suite({**suite(), "methods": [{"name": "clip", "sweep": {"a": [1], "b": [2]}}]})
     with pytest.raises(MMIBError, match="registered already"):
         register_protocol("probe", data_size)
+
+
+def test_packaged_study_suite_symile_geometry_runs_small(tmp_path):
+    """The packaged symile-geometry suite (a study script turned suite): its protocol is registered by `imports`,
+    and on a tiny configuration its metrics are what they claim to be."""
+    from mmib.bench.suite import load_suite
+
+    s = load_suite("symile-geometry")
+    assert "embedding_geometry" in PROTOCOLS and [v.name for v in s.methods][-1] == "clip"
+    s.methods = [v for v in s.methods if v.name == "clip"]
+    s.trainer = {"max_epochs": 1}
+    s.overrides = {"method.representation_dim": 16, "method.embed_dim": 8, "encoder.vector.hidden": [16]}
+    res = run_suite(s, out_dir=tmp_path / "g", progress=False, print_summary=False)
+    assert res["complete"], res["failures"]
+    m = {a["metric"]: a["values"][0] for a in res["aggregate"] if a["protocol"] == "embedding_geometry"}
+    prs = [v for k, v in m.items() if k.startswith("participation_ratio/")]
+    assert len(prs) == 3 and all(1.0 <= p <= 8.0 for p in prs)  # between one coordinate and all 8
+    n = json.loads((tmp_path / "g" / "clip-mfeat-3v-s0" / "results.json").read_text())["splits"]["test"]
+    assert m["inverse_rows_per_class"] == pytest.approx(10 / n) and 0 <= m["R@1"] <= m["top1_same_class"] <= 1

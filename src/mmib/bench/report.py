@@ -11,6 +11,9 @@ from typing import Any
 from mmib.eval.report import fmt, learned_temperature_lines, make_console, md_table
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
+#: the protocols mmib ships (mmib.eval.protocols); others are study analyses registered by suites
+BUILTIN_KINDS = ("probe", "pair_probe", "subsets", "retrieval", "info_probe", "plots", "oom")
+
 
 def fmt_mean_std(mean: float, std: float, n: int, metric: str = "") -> str:
     if math.isnan(mean):
@@ -71,7 +74,7 @@ def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], li
             for a in recs:
                 if a["metric"] not in metric_names:
                     metric_names.append(a["metric"])
-            if kind == "probe":
+            if kind == "probe" or kind not in BUILTIN_KINDS:  # registered study protocols: every metric
                 metrics = [m for m in metric_names]
             elif kind == "retrieval":
                 metrics = [m for m in ("mAP", "R@1", "R@10", "median_rank", "class_top1", "acc_1_of_10")

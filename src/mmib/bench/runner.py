@@ -401,9 +401,8 @@ def run_suite(
             sync_archive([r], arch)
     if arch is not None and rank_zero:
         sync_archive(plan, arch)
-    # tuning done elsewhere (kept in the previous results) stays in the results
-    tune_records = {**(previous.get("tune") or {}), **(tuned or {})} if suite.tune is not None else {}
-    summary = collect_suite(suite, out, plan, failures, seconds=time.time() - t0, tune=tune_records)
+    # the finished studies of the suite's current tune block (done here or found in earlier results)
+    summary = collect_suite(suite, out, plan, failures, seconds=time.time() - t0, tune=tuned or {})
     if not rank_zero:
         from mmib.utils.dist import launch_rank
 
