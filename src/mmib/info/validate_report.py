@@ -282,5 +282,12 @@ def write_outputs(res: StudyResult, out_dir: str | Path, stem: str = "estimators
     atomic_write_text(paths["md"], markdown_report(res, paths["png"].name))
     payload = asdict(res)
     payload["claims"] = claims(res)
-    atomic_write_text(paths["json"], json.dumps(payload, indent=1))
+    atomic_write_text(paths["json"], compact_json(payload))
     return paths
+
+
+def compact_json(payload: dict) -> str:
+    """One top-level key per line, each value on one line without spaces: the per-step traces are most of the
+    file, and an indented dump would triple its size in the repository."""
+    rows = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in payload.items()]
+    return "{\n" + ",\n".join(rows) + "\n}\n"
