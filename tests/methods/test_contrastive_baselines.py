@@ -113,3 +113,19 @@ def test_checkpoint_keeps_each_ranks_augmenter_generator(monkeypatch):
     m0.augmenter.load_state(s0)
     other = m0.augmenter(b["x"])
     assert not all(torch.equal(other[k], want[k]) for k in want)  # rank 0's stream differs
+
+
+def test_cross_learned_temperature_takes_a_floor_below_1e3_and_is_reported(tmp_path):
+    """Every objective with a temperature takes one below 1e-3 (Cross learns it: its floor is configurable), and a
+    learned temperature is reported in the run's final metrics by the Method base (one mechanism for all)."""
+    from mmib.config import compose_config
+    from mmib.engine import train
+
+    res = train(compose_config(["method=cross", "data=sim_align", "trainer.max_epochs=1", f"run_dir={tmp_path}",
+                                "trainer.enable_progress_bar=false", "method.temperature=5e-4",
+                                "method.learn_temperature=true", "method.min_temperature=1e-5"]))
+    t = res.method.cross_objective.temperature
+    assert t.learnable and t.min_temperature == pytest.approx(1e-5)
+    assert res.metrics["initial_temperature"] == pytest.approx(5e-4, rel=1e-6)
+    assert res.metrics["final_temperature"] == pytest.approx(t.value, rel=1e-6)
+    assert res.metrics["final_temperature"] >= 1e-5

@@ -22,7 +22,7 @@ from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.registry import register_method
 from mmib.nn.heads import ProjectionHead
-from mmib.objectives.base import LossOutput, temperature_parameters, temperatures
+from mmib.objectives.base import LossOutput, temperature_parameters
 
 
 class AlignmentMethod(Method):
@@ -103,17 +103,6 @@ class AlignmentMethod(Method):
         if temp:
             groups.append({"params": temperature_parameters(self), "lr": float(t_lr), "weight_decay": 0.0})
         return opts[name](groups, lr=lr, weight_decay=wd, **opt_cfg)
-
-    def on_train_epoch_end(self) -> None:
-        """Also log each learned temperature's current and initial value (``final_temperature`` and
-        ``initial_temperature`` for the objective's own; the run's ``final_metrics`` keep the last epoch's)."""
-        super().on_train_epoch_end()
-        for name, t in temperatures(self).items():
-            if not t.learnable:
-                continue
-            key = "" if name == "objective.temperature" else f"/{name}"
-            self.log(f"final_temperature{key}", float(t.value), on_step=False, on_epoch=True)
-            self.log(f"initial_temperature{key}", float(t.initial), on_step=False, on_epoch=True)
 
 
 def _make(name: str) -> type[AlignmentMethod]:

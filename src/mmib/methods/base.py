@@ -164,6 +164,19 @@ class Method(L.LightningModule):
 
     def on_train_epoch_end(self) -> None:
         self._flush_terms("train")
+        self._log_learned_temperatures()
+
+    def _log_learned_temperatures(self) -> None:
+        """Every method with a learned temperature reports it: ``final_temperature`` and ``initial_temperature``
+        for the main one (the only one, or ``objective.temperature``), ``.../<qualified name>`` for the others; the
+        run's ``final_metrics`` keep the last epoch's, and the report flags a temperature that barely moved."""
+        from mmib.objectives.base import temperatures
+
+        learned = {n: t for n, t in temperatures(self).items() if t.learnable}
+        for name, t in learned.items():
+            key = "" if len(learned) == 1 or name == "objective.temperature" else f"/{name}"
+            self.log(f"final_temperature{key}", float(t.value), on_step=False, on_epoch=True)
+            self.log(f"initial_temperature{key}", float(t.initial), on_step=False, on_epoch=True)
 
     def on_validation_epoch_start(self) -> None:
         self._term_sums.pop("val", None)

@@ -108,6 +108,7 @@ class CrossMethod(_EncoderHeadBaseline):
         super().__init__(spec, cfg, encoder_cfg)
         self.cross_objective = PairwiseCLIPLoss(temperature=float(self.cfg.get("temperature", 0.1)),
                                                 learn_temperature=bool(self.cfg.get("learn_temperature", False)),
+                                                min_temperature=self.cfg.get("min_temperature"),
                                                 reduction=str(self.cfg.get("reduction", "mean")),
                                                 gather_distributed=self.gather_distributed)
 
