@@ -5,7 +5,8 @@ N = 256 samples, d = 256, M = 2 modalities → three terms (L, L_1, L_2). Three 
 * ``clip``: :class:`~mmib.objectives.clip.PairwiseCLIPLoss` on two modalities (the unit);
 * ``comm``: :class:`~mmib.objectives.comm.CoMMLoss` (shared Gram blocks, log-sum-exp per block);
 * ``comm_per_term``: :meth:`CoMMLoss.reference`, one NT-Xent (2N × 2N logits) per direction, as the authors' code
-  computes it (the reference for "the peer's CoMM loss", about 5.5× CLIP on these machines).
+  computes it (the reference for "the peer's CoMM loss"; the "5.5× CLIP" quoted for it was measured at M = 3
+  against a 3-modality CLIP, not at this benchmark's M = 2).
 
     .venv/bin/python benchmarks/bench_comm.py [--n 256] [--d 256] [--repeats 30] [--threads 1]
 """
