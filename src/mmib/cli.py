@@ -17,16 +17,58 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from mmib.errors import MMIBError
 
-#: modules that add their own sub-commands through ``register_cli(subparsers)``
+#: modules that add their own sub-commands through ``register_cli(subparsers)``; the parser imports one only when
+#: one of its commands is chosen (their names and help come from the manifest, :mod:`mmib.manifest`)
 PLUGIN_MODULES = ("mmib.info.cli", "mmib.data.physio.cli", "mmib.eval.cli", "mmib.bench.cli")
 
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, exit code 2
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+class _LazySubparsers(argparse._SubParsersAction):
+    """Sub-commands whose parsers are built on first use: a plugin command is a placeholder (name and help from the
+    manifest) until it is chosen, then its module is imported and its ``register_cli`` builds the real parsers."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._lazy: dict[str, str] = {}  # placeholder command -> plugin module
+
+    def add_placeholder(self, name: str, help: str | None, module: str) -> None:
+        self.add_parser(name, **({} if help is None else {"help": help}))
+        self._lazy[name] = module
+
+    def load(self, module: str) -> None:
+        """Import ``module`` and replace its placeholders by the parsers its ``register_cli`` builds (same order)."""
+        tmp = argparse._SubParsersAction(option_strings=[], prog=self._prog_prefix, parser_class=self._parser_class)
+        importlib.import_module(module).register_cli(tmp)
+        helps = {a.dest: a for a in tmp._choices_actions}
+        for name, parser in tmp._name_parser_map.items():
+            self._name_parser_map[name] = parser  # a placeholder keeps its place in the order
+            self._lazy.pop(name, None)
+            if name in helps:
+                old = [i for i, a in enumerate(self._choices_actions) if a.dest == name]
+                if old:
+                    self._choices_actions[old[0]] = helps[name]
+                else:
+                    self._choices_actions.append(helps[name])
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        if values and values[0] in self._lazy:
+            self.load(self._lazy[values[0]])
+        super().__call__(parser, namespace, values, option_string)
+
+
+def _module_present(module: str) -> bool:
+    """Whether ``mmib.<...>`` has its source file here, without importing its packages (``find_spec`` would)."""
+    parts = module.split(".")[1:]
+    base = Path(__file__).parent.joinpath(*parts)
+    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -59,30 +101,46 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _built_cells(name: str) -> tuple[str, str]:
+    """The modalities and task cells of data set ``name``, from building it (imports torch)."""
+    try:
+        from mmib.data.registry import build_dataset
+        from mmib.manifest import modalities_text
+
+        return modalities_text(build_dataset(name))
+    except Exception as err:  # a data set whose files or extras are absent still lists
+        return f"(not loadable here: {str(err).splitlines()[0][:80]})", ""
+
+
 def _cmd_data_list(args: argparse.Namespace) -> int:
+    import importlib.util
+
     from rich.console import Console
     from rich.table import Table
-
-    from mmib.data.registry import dataset_names, get_dataset_entry
 
     t = Table(title="mmib data sets (option defaults; build with data=<name>)")
     for c in ("name", "description", "options", "modalities (kind shape)", "task"):
         t.add_column(c)
-    for name in dataset_names():
-        entry = get_dataset_entry(name)
-        # building a data set can take a while (simulators, MNE pipelines): the default listing builds mfeat only
-        mods, task = "(--details)", "(--details)"
-        if args.details or name == "mfeat":
-            try:
-                from mmib.data.registry import build_dataset
+    if args.details:  # builds every data set: the registry itself
+        from mmib.data.registry import dataset_names, get_dataset_entry
 
-                ds = build_dataset(name)
-                mods = ", ".join(f"{m.name} {m.kind} {tuple(m.shape)}" for m in ds.spec.modalities)
-                task = ds.spec.task + (f" ({ds.spec.n_classes} classes)" if ds.spec.n_classes else "")
-            except Exception as err:  # a data set whose files or extras are absent still lists
-                mods, task = f"(not loadable here: {str(err).splitlines()[0][:80]})", ""
-        opts = ", ".join(f"{k}={v}" for k, v in entry.options.items())
-        t.add_row(name, entry.description, opts, mods, task)
+        rows = [(n, get_dataset_entry(n).description, get_dataset_entry(n).options, None) for n in dataset_names()]
+    else:  # the manifest (mmib.manifest), checked against the registry by tests/test_cli_fast.py
+        from mmib.manifest import load
+
+        rows = [(d["name"], d["description"], d["options"], d.get("details")) for d in load()["datasets"]]
+    for name, description, options, details in rows:
+        # building a data set can take a while (simulators, MNE pipelines): the default listing shows mfeat built
+        mods, task = "(--details)", "(--details)"
+        if args.details:
+            mods, task = _built_cells(name)
+        elif details is not None:
+            if all(importlib.util.find_spec(m) is not None for m in details["needs"]):
+                mods, task = details["modalities"], details["task"]
+            else:  # what it lacks is named by building it, as before
+                mods, task = _built_cells(name)
+        opts = ", ".join(f"{k}={v}" for k, v in options.items())
+        t.add_row(name, description, opts, mods, task)
     Console(width=200).print(t)
     return 0
 
@@ -103,23 +161,21 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
 
 
 def _cmd_methods(args: argparse.Namespace) -> int:
-    from mmib.methods.registry import get_method_class, method_names
+    from mmib.manifest import load  # checked against the method registry by tests/test_cli_fast.py
 
-    for name in method_names():
-        cls = get_method_class(name)
-        caps = [k for k, v in cls.capabilities().items() if v]
-        sup = "supervised" if cls.supervised else "self-supervised"
-        print(f"{name:<14} {sup:<16} {', '.join(caps)}")
+    for m in load()["methods"]:
+        caps = [k for k, v in m["capabilities"].items() if v]
+        sup = "supervised" if m["supervised"] else "self-supervised"
+        print(f"{m['name']:<14} {sup:<16} {', '.join(caps)}")
     return 0
 
 
 def _cmd_experiments(args: argparse.Namespace) -> int:
     import yaml
 
-    from mmib.config import CONF_DIR, group_options
-
-    for name in group_options("experiment"):
-        d = yaml.safe_load((CONF_DIR / "experiment" / f"{name}.yaml").read_text()) or {}
+    folder = Path(__file__).parent / "conf" / "experiment"  # mmib.config.CONF_DIR, without importing OmegaConf
+    for name in sorted(p.stem for p in folder.glob("*.yaml")):
+        d = yaml.safe_load((folder / f"{name}.yaml").read_text()) or {}
         picks = {}
         for entry in d.get("defaults") or []:
             if isinstance(entry, dict):
@@ -131,9 +187,11 @@ def _cmd_experiments(args: argparse.Namespace) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(lazy: bool = True) -> argparse.ArgumentParser:
+    """The ``mmib`` parser. ``lazy``: a plugin module (:data:`PLUGIN_MODULES`) is imported only when one of its
+    commands is chosen, so that ``mmib --help`` and the listings import neither torch nor Lightning."""
     p = _Parser(prog="mmib", description="Multimodal representation learning with information-theoretic objectives")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser, action=_LazySubparsers)
 
     t = sub.add_parser("train", help="train a method (Hydra overrides key=value)")
     t.add_argument("overrides", nargs="*", help="e.g. method=clip data=mfeat data.views=[0,2,5] trainer.max_epochs=5")
@@ -175,25 +233,28 @@ def build_parser() -> argparse.ArgumentParser:
                                            "(train one with `mmib train experiment=<name>`)")
     x.set_defaults(func=_cmd_experiments)
 
+    commands: dict[str, list] = {}
+    if lazy:
+        from mmib.manifest import load
+
+        commands = {c["module"]: c["commands"] for c in load()["commands"]}
     for mod in PLUGIN_MODULES:
-        try:
-            module = importlib.import_module(mod)
-        except ModuleNotFoundError as err:
-            if err.name and mod.startswith(err.name):
-                continue  # that part of mmib is not there
-            raise
-        module.register_cli(sub)
+        if not _module_present(mod):
+            continue  # that part of mmib is not there
+        if mod in commands:
+            for name, help_text in commands[mod]:
+                sub.add_placeholder(name, help_text, mod)
+        else:  # not in the manifest (or not lazy): build its parsers now
+            sub.load(mod)
     return p
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from mmib.data.dataset import DataValidationError
-
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (MMIBError, DataValidationError) as e:
+    except MMIBError as e:  # DataValidationError is one
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         print(f"mmib: error: {msg}", file=sys.stderr)
         return 2
