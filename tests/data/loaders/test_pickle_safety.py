@@ -291,3 +291,33 @@ def test_allow_list_is_only_data():
     assert {n for m, n in SAFE_PICKLE_GLOBALS if m == "builtins"} <= builtins_ok
     assert ("collections", "OrderedDict") in SAFE_PICKLE_GLOBALS and ("_codecs", "encode") in SAFE_PICKLE_GLOBALS
     assert sys.modules.get("numpy") is not None
+
+
+def test_arrays_with_hidden_object_fields_are_refused(tmp_path):
+    """A pickle may build a structured dtype with an object field and its object flags cleared; numpy would then read
+    file bytes as object pointers (a segfault on first use). Such arrays are refused before anything reads them."""
+    import pickle as _pickle
+
+    import numpy as _np
+
+    from mmib.data.dataset import DataValidationError
+    from mmib.data.loaders._common import load_pickle
+
+    try:
+        from numpy._core.multiarray import _reconstruct
+    except ImportError:  # numpy 1.x
+        from numpy.core.multiarray import _reconstruct
+
+    class _R:
+        def __init__(self, f, a, st=None):
+            self.f, self.a, self.st = f, a, st
+
+        def __reduce__(self):
+            return (self.f, self.a, self.st) if self.st is not None else (self.f, self.a)
+
+    dt = _R(_np.dtype, ("V8", False, True), (3, "|", None, ("a",), {"a": (_np.dtype("O"), 0)}, 8, 1, 0))
+    arr = _R(_reconstruct, (_np.ndarray, (0,), b"b"), (1, (1,), dt, False, b"\x41" * 8))
+    path = tmp_path / "structobj.pkl"
+    path.write_bytes(_pickle.dumps({"train": arr}, protocol=2))
+    with pytest.raises(DataValidationError, match=r"structobj\.pkl: refused to unpickle .*objects inside a structured"):
+        load_pickle(path)

@@ -195,6 +195,35 @@ class _DataUnpickler(pickle.Unpickler):
         return getattr(importlib.import_module(mod), attr)
 
 
+def _dtype_has_object_parts(dt: np.dtype) -> bool:
+    """True if a structured or sub-array dtype holds Python objects anywhere inside (whatever its flags claim)."""
+    if dt.fields:
+        return any(f[0].kind == "O" or _dtype_has_object_parts(f[0]) for f in dt.fields.values())
+    if dt.subdtype is not None:
+        base = dt.subdtype[0]
+        return base.kind == "O" or _dtype_has_object_parts(base)
+    return False
+
+
+def _check_array_memory_safety(obj: Any, file: Path, _depth: int = 0) -> None:
+    """Refuse arrays whose dtype hides Python objects inside a structured or sub-array layout: a pickle can build
+    such a dtype with its object flags cleared, and numpy then reads raw file bytes as object pointers (a crash, or
+    worse, on first use). The data sets read this way hold numeric arrays and plain object arrays only."""
+    if _depth > 50:
+        return
+    if isinstance(obj, np.ndarray) or isinstance(obj, np.generic):
+        if _dtype_has_object_parts(obj.dtype):
+            raise _RefusedGlobal(f"numpy array of dtype {obj.dtype!r} (objects inside a structured dtype)")
+        return
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _check_array_memory_safety(k, file, _depth + 1)
+            _check_array_memory_safety(v, file, _depth + 1)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for v in obj:
+            _check_array_memory_safety(v, file, _depth + 1)
+
+
 def load_pickle(file: Path, encoding: str = "ASCII", trust: bool = False) -> Any:
     """Unpickle a data file; a corrupt or foreign file gives a :class:`DataValidationError` naming it.
 
@@ -209,7 +238,9 @@ def load_pickle(file: Path, encoding: str = "ASCII", trust: bool = False) -> Any
         with open(file, "rb") as f:
             if trust:
                 return pickle.load(f, encoding=encoding)
-            return _DataUnpickler(f, encoding=encoding).load()
+            out = _DataUnpickler(f, encoding=encoding).load()
+        _check_array_memory_safety(out, file)
+        return out
     except _RefusedGlobal as e:
         raise DataValidationError(
             f"{file}: refused to unpickle '{e.name}': a data pickle should hold only numpy arrays and Python "
