@@ -85,7 +85,8 @@ def test_a_failing_second_attempt_leaves_the_finished_run_untouched(finished, tm
     # resuming with a data configuration that fails while the data module is built
     code = main(["train", *BASE[1:], "data.views=[0,9]", f"run_dir={tmp_path}", "name=done", "resume=last",
                  "trainer.max_epochs=2"])
-    assert code == 2 and "view index 9" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 2 and ("data.views" in err or "view index 9" in err), err
     # resuming with a method whose weights do not fit the checkpoint: fails while Lightning restores it
     with pytest.raises(MMIBError, match="does not fit this configuration of method 'clip'") as e:
         train(_cfg(tmp_path, "name=done", "resume=last", "trainer.max_epochs=2", "method.embed_dim=64"))
@@ -349,3 +350,64 @@ def test_api_model_file_keeps_class_names(fitted, tmp_path):
     back = mmib.MultimodalModel.load(tmp_path / "named.pt")
     assert list(back.classes_) == ["rest", "tap"]
     assert set(back.evaluate(X, y)) == set(named.evaluate(X, y))
+
+
+# --------------------------------------------------------------------------- found by the audit
+
+
+def test_resume_with_another_seed_or_data_setting_is_refused(finished, tmp_path, capsys):
+    """A resumed run keeps its seed and data settings: another seed would re-draw the splits (test rows in training)."""
+    _copy_run(finished, tmp_path)
+    before = _snapshot(tmp_path)
+    for extra in (["seed=4"], ["data.val_fraction=0.3"]):
+        code = main(["train", *BASE, f"run_dir={tmp_path}", "name=done", "resume=last", "trainer.max_epochs=2", *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and "was trained with other data settings" in err and err.count("\n") == 1, err
+    assert _snapshot(tmp_path) == before
+
+
+class _FailAtFitStart(L.Callback):
+    def on_fit_start(self, trainer, pl_module):
+        raise ValueError("set-up failed")
+
+
+def test_a_resume_that_fails_during_set_up_leaves_the_run_untouched(finished, tmp_path):
+    _copy_run(finished, tmp_path)
+    before = _snapshot(tmp_path)
+    with pytest.raises(ValueError, match="set-up failed"):
+        train(_cfg(tmp_path, "name=done", "resume=last", "trainer.max_epochs=2"), callbacks=[_FailAtFitStart()])
+    assert _snapshot(tmp_path) == before
+
+
+def test_eval_does_not_take_trust_pickle_from_a_run_folder(finished, tmp_path, capsys):
+    """A run folder is data, not permission: data.trust_pickle in its config.yaml is ignored by `mmib eval`."""
+    import pickle
+
+    import yaml
+
+    target = tmp_path / "PWNED"
+    run = _copy_run(finished, tmp_path)
+    (run / "data.pkl").write_bytes(pickle.dumps({"train": _Payload(target)}))
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["data"] = {"name": "mosi", "path": str(run / "data.pkl"), "trust_pickle": True}
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    assert main(["eval", str(run), "--protocols", "probe"]) == 2
+    assert "refused to unpickle" in capsys.readouterr().err and not target.exists()
+
+
+def test_a_model_file_cannot_choose_where_fit_writes(fitted, tmp_path):
+    from mmib.utils.modelfile import read_model_file, write_model_file
+
+    m, X = fitted
+    m.save(tmp_path / "m.pt")
+    info, state, norm = read_model_file(tmp_path / "m.pt")
+    victim = tmp_path / "victim" / "keep"
+    (victim / "checkpoints").mkdir(parents=True)
+    (victim / "config.yaml").write_text("precious: true\n")
+    info["overrides"] += [f"run_dir={victim.parent}", "name=keep", "overwrite=true"]
+    write_model_file(tmp_path / "evil.pt", info, state, norm)  # a valid digest: anyone can write one
+    loaded = mmib.MultimodalModel.load(tmp_path / "evil.pt")
+    loaded.fit(X)
+    assert (victim / "config.yaml").read_text() == "precious: true\n"
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["keep"]
+    assert victim.parent not in loaded.run_dir_.parents

@@ -206,6 +206,10 @@ def infer_spec(x: Mapping[str, Any], y: Any = None, name: str = "arrays", kinds:
     return DatasetSpec(name=name, modalities=tuple(mods), task=task, n_classes=n_classes, target_dim=target_dim)
 
 
+#: config keys of a saved model that describe the machine it was saved on, not the model (dropped by ``load``)
+_MACHINE_KEYS = frozenset({"run_dir", "name", "overwrite", "resume", "data.trust_pickle"})
+
+
 class MultimodalModel:
     """A method by name, trained on in-memory arrays.
 
@@ -458,7 +462,13 @@ class MultimodalModel:
         self = cls.__new__(cls)
         try:
             self.method_name = info["method_name"]
-            self._overrides = list(info["overrides"])
+            # a model file is data, never permission: where to write and whether to move runs aside is decided by
+            # whoever loads it, so the saving machine's run_dir/name/overwrite/resume settings are dropped
+            self._overrides = [o for o in map(str, info["overrides"])
+                               if o.split("=", 1)[0].lstrip("+~") not in _MACHINE_KEYS]
+            import tempfile
+
+            self._overrides.append(f"run_dir={tempfile.mkdtemp(prefix='mmib-')}")
             hp = info["hyper_parameters"]
             self.cfg = compose_config(self._overrides)
             self.spec_ = DatasetSpec.from_dict(info["spec"])
@@ -477,7 +487,7 @@ class MultimodalModel:
         self.normalization_ = normalization
         classes = info.get("classes")
         self.classes_ = None if classes is None else np.asarray(classes)
-        self._own_run_dir = False
+        self._own_run_dir = True
         self.run_dir_ = None
         self.datamodule_ = None  # evaluate() after load needs (X, y)
         self.metrics_ = None

@@ -217,9 +217,52 @@ def check_train_config(c: Mapping[str, Any]) -> None:
     _check_precision(t.get("precision", "32-true"))
     _check_accelerator_and_devices(t.get("accelerator", "auto"), t.get("devices", "auto"))
     _check_method_numbers(c.get("method") or {}, "method")
+    _check_sizes(c)
     run = _run_folder(c)
     check_run_folder_writable(run)
     _check_resume(c, run)
+
+
+def _check_sizes(c: Mapping[str, Any]) -> None:
+    """Counts and sizes that Lightning, the data loader or an encoder would reject with a traceback (or accept and
+    run silently wrong): ``data.batch_size`` (an integer >= 1), ``data.num_workers`` (>= 0), ``trainer.num_nodes``
+    (1 unless launched on a cluster), and under ``method`` every ``*_dim`` / ``*_layers`` (integers, dims >= 1,
+    layers >= 0) and ``weight_decay`` (a finite number >= 0)."""
+    import math
+    import os
+
+    d, t, m = dict(c.get("data") or {}), dict(c.get("trainer") or {}), c.get("method") or {}
+    if "batch_size" in d and not (_int(d["batch_size"]) and d["batch_size"] >= 1):
+        raise MMIBError(f"data.batch_size must be an integer >= 1, got {d['batch_size']!r}")
+    if "num_workers" in d and not (_int(d["num_workers"]) and d["num_workers"] >= 0):
+        raise MMIBError(f"data.num_workers must be an integer >= 0, got {d['num_workers']!r}")
+    nodes = t.get("num_nodes", 1)
+    if not (_int(nodes) and nodes >= 1):
+        raise MMIBError(f"trainer.num_nodes must be an integer >= 1, got {nodes!r}")
+    if nodes > 1 and not any(k in os.environ for k in ("SLURM_JOB_ID", "MASTER_ADDR", "NODE_RANK", "GROUP_RANK")):
+        raise MMIBError(f"trainer.num_nodes={nodes}: several machines need a cluster launch (srun / torchrun with "
+                        "MASTER_ADDR and NODE_RANK); on one machine use trainer.num_nodes=1")
+
+    def walk(node: Any, path: str) -> None:
+        if not isinstance(node, Mapping):
+            if path == "method.optim" and node is not None:
+                raise MMIBError(f"method.optim must be a mapping (name, lr, weight_decay, ...), got {node!r}")
+            return
+        for k, v in node.items():
+            key = f"{path}.{k}"
+            if isinstance(v, Mapping):
+                walk(v, key)
+            elif str(k).endswith("_dim") and v is not None and not (_int(v) and v >= 1):
+                raise MMIBError(f"{key} must be an integer >= 1, got {v!r}")
+            elif str(k).endswith("_layers") and v is not None and not isinstance(v, (list, tuple)) \
+                    and not (_int(v) and v >= 0):
+                raise MMIBError(f"{key} must be an integer >= 0, got {v!r}")
+            elif str(k) == "weight_decay" and not (_number(v) and math.isfinite(v) and v >= 0):
+                raise MMIBError(f"{key} must be a finite number >= 0, got {v!r}")
+
+    walk(m, "method")
+    if "optim" in m:
+        walk(m["optim"], "method.optim")
 
 
 def _number(v: Any) -> bool:

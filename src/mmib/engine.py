@@ -199,7 +199,7 @@ class InterruptCallback(L.Callback):
         self.stop_requested = True
 
     def _save(self, trainer) -> None:
-        trainer.save_checkpoint(self.last)
+        trainer.save_checkpoint(self.last, weights_only=False)  # the full state (optimizer, loops), as periodic ones
         self.saved = self.last
 
     def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
@@ -303,8 +303,12 @@ def barrier() -> None:
 def run_folder(cfg: DictConfig | dict) -> Path:
     """``<run_dir>/<name>``; the name must be one plain folder name, so a run never writes outside ``run_dir``."""
     c = to_container(cfg)
+    if c.get("name") is not None and not isinstance(c.get("name"), str):
+        raise MMIBError(f"name={c.get('name')!r}: a run name must be a string, e.g. name=my-run")
     name = run_name(c)
-    bad = (not name or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name
+    if len(name.encode()) > 200:
+        raise MMIBError(f"name='{name[:40]}...': a run name must be at most 200 bytes long (a folder name)")
+    bad = (not name.strip() or name != name.strip() or name in (".", "..") or name.startswith(".") or "/" in name or "\\" in name
            or (os.altsep and os.altsep in name) or "\x00" in name)
     if bad:
         raise MMIBError(f"name='{name}': a run name must be one folder name (no '/', '\\', '..' or leading '.'), "
@@ -330,12 +334,42 @@ def move_run_aside(run_dir: Path) -> Path:
     return aside
 
 
+#: data settings that do not change which rows are in which split, nor the order of batches
+_SPLIT_NEUTRAL_DATA_KEYS = frozenset({"num_workers", "pin_memory", "persistent_workers", "prefetch_factor", "cache_dir",
+                                      "trust_pickle"})
+
+
+def check_resume_keeps_split(c: dict[str, Any], checkpoint: Path) -> None:
+    """Resuming continues the same run: the seed and the data settings (which fix the splits, the normalization and
+    the order of batches) must be those the checkpoint was trained with — else test rows could land in training and
+    `mmib eval` would score on leaked rows. Compared with the ``config.yaml`` of the checkpoint's run folder."""
+    stored = checkpoint.parent.parent / "config.yaml"
+    if not stored.is_file():
+        return  # a checkpoint outside a run folder: its method and data set are checked by check_train_config
+    old = to_container(OmegaConf.load(stored))
+    diffs = []
+    if str(old.get("seed")) != str(c.get("seed")):
+        diffs.append(f"seed {old.get('seed')} -> {c.get('seed')}")
+    od, nd = dict(old.get("data") or {}), dict(c.get("data") or {})
+    for k in sorted(set(od) & set(nd)):  # a key on one side only: the defaults changed since, not the user
+        if k not in _SPLIT_NEUTRAL_DATA_KEYS and od[k] != nd[k]:
+            diffs.append(f"data.{k} {od.get(k)!r} -> {nd.get(k)!r}")
+    if diffs:
+        raise MMIBError(f"resume: '{checkpoint}' was trained with other data settings ({'; '.join(diffs[:4])}); a "
+                        "resumed run keeps its seed and data settings (they fix the splits): resume with the run's "
+                        "own, or start a new run (name= or overwrite=true)")
+
+
 def lock_run(run_dir: Path):
     """An exclusive lock on the run name (a ``.<name>.lock`` file beside the folder), taken without waiting: a second
     run started with the same name while the first runs fails at once instead of writing into the same folder."""
     from filelock import FileLock, Timeout
 
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise MMIBError(f"run_dir '{run_dir.parent}' cannot be created ({e.strerror or e}); give a writable "
+                        "run_dir=") from None
     lock = FileLock(str(run_dir.parent / f".{run_dir.name}.lock"), timeout=0, thread_local=False, is_singleton=False)
     try:
         lock.acquire()
@@ -346,14 +380,15 @@ def lock_run(run_dir: Path):
 
 
 class _RunRecordCallback(L.Callback):
-    """Writes ``config.yaml`` and ``run.json`` once ``fit`` has set everything up (data, checkpoint restored), so an
-    attempt that fails before training starts leaves the files of an earlier run untouched."""
+    """Writes ``config.yaml`` and ``run.json`` once ``fit`` has set everything up (data loaders built, checkpoint
+    restored, sanity check passed), so an attempt that fails before training starts leaves the files of an earlier
+    run untouched."""
 
     def __init__(self, run_dir: Path, config_yaml: str, meta: dict[str, Any], resumed: bool):
         self.run_dir, self.config_yaml, self.meta, self.resumed = run_dir, config_yaml, meta, resumed
         self.started = False
 
-    def on_fit_start(self, trainer, pl_module):
+    def on_train_start(self, trainer, pl_module):  # after the data loaders and the checkpoint are in place
         if trainer.is_global_zero:
             meta = dict(self.meta)
             old = self.run_dir / "run.json"
@@ -401,20 +436,29 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
     created = False
     try:
         resume = resolve_resume(c.get("resume"), run_dir)
+        if resume:
+            check_resume_keeps_split(c, Path(resume))
         if rank == 0 and not resume and is_run_folder(run_dir):
             if not c.get("overwrite"):
+                if (run_dir / "checkpoints" / "last.ckpt").is_file():
+                    raise MMIBError(
+                        f"run folder '{run_dir}' already holds a run; continue it with resume=last, choose another "
+                        f"name=, or give overwrite=true (moves the old run aside to '{run_dir.name}.replaced-<time>')")
                 raise MMIBError(
-                    f"run folder '{run_dir}' already holds a run; continue it with resume=last, choose another "
-                    f"name=, or give overwrite=true (moves the old run aside to '{run_dir.name}.replaced-<time>')")
+                    f"run folder '{run_dir}' holds a run that stopped before its first checkpoint (nothing to resume); "
+                    f"choose another name=, or give overwrite=true (moves it aside to "
+                    f"'{run_dir.name}.replaced-<time>')")
             aside = move_run_aside(run_dir)
             logging.getLogger(__name__).warning("overwrite=true: the earlier run '%s' was moved to '%s'", run_dir, aside)
         seed = int(c["seed"])
         L.seed_everything(seed, workers=True, verbose=False)
-        dm = build_datamodule(c, dataset)
+        with _one_line("data settings"):
+            dm = build_datamodule(c, dataset)
         # the run seed (recorded in run.json) on rank 0; seed + rank on the others, set before the method is built so
         # that everything it draws from the global RNG (e.g. the augmenter's seed) differs per process (rank_seed)
         L.seed_everything(rank_seed(seed, rank), workers=True, verbose=False)
-        method = build_method_from_config(c, dm.spec)
+        with _one_line(f"method '{c['method']['name']}' settings"):
+            method = build_method_from_config(c, dm.spec)
         created = not run_dir.exists()
         run_dir.mkdir(parents=True, exist_ok=True)
 
@@ -422,7 +466,8 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
         meta.update({"method": c["method"]["name"], "data": dm.spec.to_dict(), "splits": dm.summary(),
                      "resumed_from": resume})
         record = _RunRecordCallback(run_dir, OmegaConf.to_yaml(OmegaConf.create(c)), meta, resumed=bool(resume))
-        trainer = make_trainer(c["trainer"], run_dir, [record, *(callbacks or [])])
+        with _one_line("trainer settings"):
+            trainer = make_trainer(c["trainer"], run_dir, [record, *(callbacks or [])])
         interrupt = next(cb for cb in trainer.callbacks if isinstance(cb, InterruptCallback))
         t0 = time.time()
         try:
@@ -465,6 +510,22 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
 
 
 @contextlib.contextmanager
+def _one_line(what: str):
+    """A setting that the data module, the method or Lightning's Trainer rejects (ValueError, TypeError, Lightning's
+    MisconfigurationException) becomes one line naming the group (mmib's own errors pass unchanged)."""
+    try:
+        yield
+    except MMIBError:
+        raise
+    except (ValueError, TypeError, IndexError) as e:
+        raise MMIBError(f"{what}: {' '.join(str(e).split())[:300] or type(e).__name__}") from None
+    except Exception as e:
+        if type(e).__name__ != "MisconfigurationException":
+            raise
+        raise MMIBError(f"{what}: {' '.join(str(e).split())[:300]}") from None
+
+
+@contextlib.contextmanager
 def _sigint_to(interrupt: InterruptCallback, enabled: bool = True):
     """Route SIGINT to ``interrupt.request_stop`` while training (main thread, one process only)."""
     if not enabled or threading.current_thread() is not threading.main_thread():
@@ -478,9 +539,14 @@ def _sigint_to(interrupt: InterruptCallback, enabled: bool = True):
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
 
 
-def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None) -> tuple[DictConfig, Method, MultimodalDataModule]:
+def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None,
+             trust_pickle: bool = False) -> tuple[DictConfig, Method, MultimodalDataModule]:
     """Reload a finished run: its config, the method from its checkpoint, and the same data module (same seed →
-    same splits and normalization)."""
+    same splits and normalization).
+
+    A run folder may come from someone else: its ``config.yaml`` is data, never permission. ``data.trust_pickle``
+    stored there is ignored (the data set's pickles are read with the restricted unpickler) unless the caller passes
+    ``trust_pickle=True`` (``mmib eval RUN --trust-pickle``)."""
     from mmib.methods.registry import load_method
 
     run_dir = Path(run_dir)
@@ -494,5 +560,8 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None) -> tuple
     if not ckpt.is_file():
         raise MMIBError(f"run '{run_dir}': no checkpoint at '{ckpt}'")
     method = load_method(str(ckpt))
+    data = to_container(cfg).get("data") or {}
+    if isinstance(data, dict) and "trust_pickle" in data and not trust_pickle:
+        cfg.data.trust_pickle = False  # the folder's own setting does not count (see the docstring)
     dm = build_datamodule(cfg)
     return cfg, method, dm

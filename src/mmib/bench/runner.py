@@ -263,7 +263,8 @@ def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     marker = {"suite": suite.name, "variant": run.variant.name, "data": run.data.name, "seed": run.seed,
               "fingerprint": run.fingerprint, "overrides": ov}
     if status == "evaluate":
-        _, method, dm = load_run(run.folder)
+        # the suite's own data config (which the user chose), not the folder's, decides whether pickles are trusted
+        _, method, dm = load_run(run.folder, trust_pickle=bool((c.get("data") or {}).get("trust_pickle")))
     else:
         # the marker is written once the engine holds the folder (after it moved an old run aside)
         res = train(cfg, callbacks=[_MarkerCallback(run.folder / MARKER, marker), *_run_callbacks(run, suite)])

@@ -68,7 +68,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     protocols = build_protocols(args)
     run = Path(args.run)
     out = Path(args.out) if args.out else (run.parent.parent if run.suffix == ".ckpt" else run)
-    results = evaluate_run(args.run, protocols, out_dir=out, progress=not args.no_progress, seed=args.seed)
+    results = evaluate_run(args.run, protocols, out_dir=out, progress=not args.no_progress, seed=args.seed,
+                           trust_pickle=args.trust_pickle)
     if results.get("skipped_on_rank"):  # several processes (torchrun / srun): rank 0 alone evaluates and reports
         return 0
     print_results(results)
@@ -165,6 +166,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", default=None, help="output folder (default: the run folder)")
     e.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     e.add_argument("--no-progress", action="store_true")
+    e.add_argument("--trust-pickle", action="store_true",
+                   help="honour data.trust_pickle from the run's config.yaml (unpickling the data set's files can run "
+                        "code: only for a run folder and data files you trust); ignored by default")
     e.set_defaults(func=_cmd_eval)
 
     r = sub.add_parser("report", help="render an evaluation's report.md, or compare several evaluations",

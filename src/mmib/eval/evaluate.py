@@ -139,16 +139,18 @@ def evaluate_run(
     checkpoint: str | None = None,
     progress: bool = True,
     seed: int | None = None,
+    trust_pickle: bool = False,
 ) -> dict[str, Any]:
     """Evaluate a finished run folder (``mmib train`` / bench) with its own config and splits; the results go to
-    ``out_dir`` (default: the run folder)."""
+    ``out_dir`` (default: the run folder). ``trust_pickle``: honour the run's ``data.trust_pickle`` (see
+    :func:`mmib.engine.load_run`)."""
     from mmib.config import to_container
     from mmib.engine import load_run
 
     run = Path(run_dir)
     if run.suffix == ".ckpt":
         checkpoint, run = str(run), run.parent.parent
-    cfg, method, dm = load_run(run, checkpoint)
+    cfg, method, dm = load_run(run, checkpoint, trust_pickle=trust_pickle)
     c = to_container(cfg)
     ckpt = checkpoint or str(run / "checkpoints" / "last.ckpt")
     return evaluate(method, dm, protocols, out_dir=out_dir if out_dir is not None else run, run_dir=run, config=c,
