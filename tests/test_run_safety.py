@@ -411,3 +411,20 @@ def test_a_model_file_cannot_choose_where_fit_writes(fitted, tmp_path):
     assert (victim / "config.yaml").read_text() == "precious: true\n"
     assert sorted(p.name for p in victim.parent.iterdir()) == ["keep"]
     assert victim.parent not in loaded.run_dir_.parents
+
+
+def test_a_checkpoint_that_lost_its_digest_entry_is_corrupt(finished, tmp_path):
+    from mmib.utils.checkpoint import DIGEST_KEY
+
+    ck = torch.load(finished / "checkpoints" / "last.ckpt", weights_only=True)
+    ck["mmib_digesT"] = ck.pop(DIGEST_KEY)  # what a flipped byte in the key's name does
+    torch.save(ck, tmp_path / "renamed.ckpt")
+    with pytest.raises(MMIBError, match="digest is missing"):
+        read_checkpoint(tmp_path / "renamed.ckpt")
+
+
+def test_data_check_trust_pickle_takes_only_true_or_false(tmp_path, capsys):
+    for value in ("yes", "on", "1"):
+        assert main(["data", "check", str(tmp_path / "x.pkl"), "--format", "mosi", "--option",
+                     f"trust_pickle={value}"]) == 2
+        assert "expected true or false" in capsys.readouterr().err

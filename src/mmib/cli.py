@@ -155,6 +155,8 @@ def _cmd_data_check(args: argparse.Namespace) -> int:
         if "=" not in o:
             raise MMIBError(f"--option '{o}' is not of the form key=value")
         k, v = o.split("=", 1)
+        if k == "trust_pickle" and v.strip().lower() not in ("true", "false"):  # YAML would read yes/on/1 as true
+            raise MMIBError(f"--option trust_pickle={v}: expected true or false")
         options[k] = yaml.safe_load(v)
     print(check_file(args.path, args.format, **options))
     return 0

@@ -20,6 +20,9 @@ from mmib.errors import MMIBError
 
 #: where a checkpoint stores the digest of the rest of its content
 DIGEST_KEY = "mmib_digest"
+#: a second marker, covered by the digest: a checkpoint that has it must have a digest too (a corrupted byte that
+#: renames the digest key cannot pass the file off as one written before digests existed)
+VERSION_KEY = "mmib_checkpoint_format"
 
 
 class CorruptCheckpointError(MMIBError):
@@ -63,6 +66,7 @@ def content_digest(checkpoint: Mapping[str, Any]) -> str:
 
 def add_digest(checkpoint: dict[str, Any]) -> dict[str, Any]:
     """Store the content digest in ``checkpoint`` (in place) and return it."""
+    checkpoint[VERSION_KEY] = 2
     checkpoint[DIGEST_KEY] = {"algorithm": "sha256", "hex": content_digest(checkpoint)}
     return checkpoint
 
@@ -72,6 +76,9 @@ def verify_digest(checkpoint: Mapping[str, Any], path: str | os.PathLike) -> boo
     raises :class:`CorruptCheckpointError` naming the file."""
     stored = checkpoint.get(DIGEST_KEY)
     if stored is None:
+        if VERSION_KEY in checkpoint:
+            raise CorruptCheckpointError(f"'{path}': the checkpoint's digest is missing although its format has one; "
+                                         "the file is corrupted")
         return False
     if not isinstance(stored, Mapping) or stored.get("algorithm") != "sha256" or not isinstance(stored.get("hex"), str):
         raise CorruptCheckpointError(f"'{path}': the checkpoint's digest entry is malformed; the file is corrupted")
