@@ -428,3 +428,12 @@ def test_data_check_trust_pickle_takes_only_true_or_false(tmp_path, capsys):
         assert main(["data", "check", str(tmp_path / "x.pkl"), "--format", "mosi", "--option",
                      f"trust_pickle={value}"]) == 2
         assert "expected true or false" in capsys.readouterr().err
+
+
+def test_eval_of_a_checkpoint_outside_a_run_folder_says_so(finished, tmp_path, capsys):
+    import shutil
+
+    lone = tmp_path / "legit.ckpt"
+    shutil.copy(finished / "checkpoints" / "last.ckpt", lone)
+    assert main(["eval", str(lone), "--protocols", "probe"]) == 2
+    assert "is not inside a run folder" in capsys.readouterr().err

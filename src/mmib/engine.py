@@ -553,6 +553,9 @@ def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None,
     if run_dir.suffix == ".ckpt":
         checkpoint, run_dir = str(run_dir), run_dir.parent.parent
     cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file() and checkpoint:
+        raise MMIBError(f"checkpoint '{checkpoint}' is not inside a run folder (<run>/checkpoints/<file>.ckpt next to "
+                        "<run>/config.yaml): evaluation needs the run's config for its data and splits")
     if not cfg_path.is_file():
         raise MMIBError(f"'{run_dir}' is not an mmib run folder (no config.yaml); train one with `mmib train`")
     cfg = OmegaConf.load(cfg_path)
