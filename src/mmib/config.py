@@ -474,6 +474,33 @@ def _check_resume(c: Mapping[str, Any], run: Path) -> None:
 
     p = resume_checkpoint_path(str(resume), run)
     check_resume_compatible(c, read_checkpoint(p, mmap=True), p)
+    check_resume_keeps_split(c, p)
+
+
+#: data settings that do not change which rows are in which split, nor the order of batches
+_SPLIT_NEUTRAL_DATA_KEYS = frozenset({"num_workers", "pin_memory", "persistent_workers", "prefetch_factor", "cache_dir",
+                                      "trust_pickle"})
+
+
+def check_resume_keeps_split(c: dict[str, Any], checkpoint: Path) -> None:
+    """Resuming continues the same run: the seed and the data settings (which fix the splits, the normalization and
+    the order of batches) must be those the checkpoint was trained with — else test rows could land in training and
+    `mmib eval` would score on leaked rows. Compared with the ``config.yaml`` of the checkpoint's run folder."""
+    stored = checkpoint.parent.parent / "config.yaml"
+    if not stored.is_file():
+        return  # a checkpoint outside a run folder: its method and data set are checked by check_train_config
+    old = to_container(OmegaConf.load(stored))
+    diffs = []
+    if str(old.get("seed")) != str(c.get("seed")):
+        diffs.append(f"seed {old.get('seed')} -> {c.get('seed')}")
+    od, nd = dict(old.get("data") or {}), dict(c.get("data") or {})
+    for k in sorted(set(od) & set(nd)):  # a key on one side only: the defaults changed since, not the user
+        if k not in _SPLIT_NEUTRAL_DATA_KEYS and od[k] != nd[k]:
+            diffs.append(f"data.{k} {od.get(k)!r} -> {nd.get(k)!r}")
+    if diffs:
+        raise MMIBError(f"resume: '{checkpoint}' was trained with other data settings ({'; '.join(diffs[:4])}); a "
+                        "resumed run keeps its seed and data settings (they fix the splits): resume with the run's "
+                        "own, or start a new run (name= or overwrite=true)")
 
 
 def check_resume_compatible(c: Mapping[str, Any], ckpt: Mapping[str, Any], path: str | os.PathLike) -> None:

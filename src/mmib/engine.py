@@ -26,7 +26,7 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from mmib.config import check_train_config, split_data_config, to_container
+from mmib.config import check_train_config, resume_checkpoint_path, split_data_config, to_container
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.dataset import MultimodalDataset
 from mmib.data.registry import build_dataset, get_dataset_entry
@@ -264,18 +264,9 @@ def make_trainer(tcfg: dict[str, Any], run_dir: Path, callbacks: list | None = N
 
 
 def resolve_resume(resume: str | None, run_dir: Path) -> str | None:
-    if not resume:
-        return None
-    if resume == "last":
-        p = run_dir / "checkpoints" / "last.ckpt"
-    else:
-        p = Path(resume)
-        if p.is_dir():
-            p = p / "checkpoints" / "last.ckpt"
-    if not p.is_file():
-        raise MMIBError(f"resume: no checkpoint at '{p}' (give a .ckpt file, a run folder, or 'last')")
-    read_checkpoint(p, mmap=True)  # a truncated or corrupted file: one line, not Lightning's traceback
-    return str(p)
+    """The checkpoint file ``resume=`` names (``last``, a run folder or a file), or None. The checkpoint itself was
+    read, digest-checked and compared with the config by :func:`mmib.config.check_train_config`."""
+    return str(resume_checkpoint_path(str(resume), run_dir)) if resume else None
 
 
 def rank_seed(seed: int, rank: int) -> int:
@@ -332,32 +323,6 @@ def move_run_aside(run_dir: Path) -> Path:
         aside = run_dir.with_name(f"{run_dir.name}.replaced-{stamp}-{k}")
     os.rename(run_dir, aside)
     return aside
-
-
-#: data settings that do not change which rows are in which split, nor the order of batches
-_SPLIT_NEUTRAL_DATA_KEYS = frozenset({"num_workers", "pin_memory", "persistent_workers", "prefetch_factor", "cache_dir",
-                                      "trust_pickle"})
-
-
-def check_resume_keeps_split(c: dict[str, Any], checkpoint: Path) -> None:
-    """Resuming continues the same run: the seed and the data settings (which fix the splits, the normalization and
-    the order of batches) must be those the checkpoint was trained with — else test rows could land in training and
-    `mmib eval` would score on leaked rows. Compared with the ``config.yaml`` of the checkpoint's run folder."""
-    stored = checkpoint.parent.parent / "config.yaml"
-    if not stored.is_file():
-        return  # a checkpoint outside a run folder: its method and data set are checked by check_train_config
-    old = to_container(OmegaConf.load(stored))
-    diffs = []
-    if str(old.get("seed")) != str(c.get("seed")):
-        diffs.append(f"seed {old.get('seed')} -> {c.get('seed')}")
-    od, nd = dict(old.get("data") or {}), dict(c.get("data") or {})
-    for k in sorted(set(od) & set(nd)):  # a key on one side only: the defaults changed since, not the user
-        if k not in _SPLIT_NEUTRAL_DATA_KEYS and od[k] != nd[k]:
-            diffs.append(f"data.{k} {od.get(k)!r} -> {nd.get(k)!r}")
-    if diffs:
-        raise MMIBError(f"resume: '{checkpoint}' was trained with other data settings ({'; '.join(diffs[:4])}); a "
-                        "resumed run keeps its seed and data settings (they fix the splits): resume with the run's "
-                        "own, or start a new run (name= or overwrite=true)")
 
 
 def lock_run(run_dir: Path):
@@ -436,8 +401,6 @@ def train(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None, call
     created = False
     try:
         resume = resolve_resume(c.get("resume"), run_dir)
-        if resume:
-            check_resume_keeps_split(c, Path(resume))
         if rank == 0 and not resume and is_run_folder(run_dir):
             if not c.get("overwrite"):
                 if (run_dir / "checkpoints" / "last.ckpt").is_file():

@@ -22,7 +22,7 @@ from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.registry import register_method
 from mmib.nn.heads import ProjectionHead
-from mmib.objectives.base import LossOutput, temperature_parameters
+from mmib.objectives.base import LossOutput
 
 
 class AlignmentMethod(Method):
@@ -83,26 +83,6 @@ class AlignmentMethod(Method):
 
     def score(self, queries: Mapping[str, torch.Tensor], candidates: torch.Tensor) -> torch.Tensor:
         return self.objective.score(queries, candidates)
-
-    def configure_optimizers(self):
-        """The base optimizer; with ``method.optim.temperature_lr`` the learned temperature gets its own learning rate
-        (and no weight decay) in a second parameter group."""
-        opt_cfg = dict(self.cfg.get("optim") or {})
-        t_lr = opt_cfg.pop("temperature_lr", None)
-        if t_lr is not None and (not isinstance(t_lr, (int, float)) or isinstance(t_lr, bool) or not float(t_lr) > 0):
-            raise MMIBError(f"method.optim.temperature_lr must be a number > 0 (or null), got {t_lr!r}")
-        name = opt_cfg.pop("name", "adam")
-        lr = float(opt_cfg.pop("lr", 1e-3))
-        wd = float(opt_cfg.pop("weight_decay", 0.0))
-        opts = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
-        if name not in opts:
-            raise MMIBError(f"method.optim.name: unknown optimizer '{name}'; valid: {', '.join(opts)}")
-        temp = {id(p) for p in temperature_parameters(self)} if t_lr is not None else set()
-        rest = [p for p in self.parameters() if id(p) not in temp]
-        groups = [{"params": rest}]
-        if temp:
-            groups.append({"params": temperature_parameters(self), "lr": float(t_lr), "weight_decay": 0.0})
-        return opts[name](groups, lr=lr, weight_decay=wd, **opt_cfg)
 
 
 def _make(name: str) -> type[AlignmentMethod]:

@@ -223,14 +223,28 @@ class Method(L.LightningModule):
         self._log_terms("test", out, _batch_size(batch))
 
     def configure_optimizers(self):
+        """``method.optim``: ``name`` (adam | adamw | sgd), ``lr``, ``weight_decay`` and the optimizer's other
+        options; with ``temperature_lr`` every learned temperature gets its own learning rate (and no weight decay)
+        in a second parameter group."""
+        from mmib.objectives.base import temperature_parameters
+
         opt_cfg = dict(self.cfg.get("optim") or {})
+        t_lr = opt_cfg.pop("temperature_lr", None)
+        if t_lr is not None and (not isinstance(t_lr, (int, float)) or isinstance(t_lr, bool) or not float(t_lr) > 0):
+            raise MMIBError(f"method.optim.temperature_lr must be a number > 0 (or null), got {t_lr!r}")
         name = opt_cfg.pop("name", "adam")
         lr = float(opt_cfg.pop("lr", 1e-3))
         wd = float(opt_cfg.pop("weight_decay", 0.0))
         opts = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         if name not in opts:
             raise MMIBError(f"method.optim.name: unknown optimizer '{name}'; valid: {', '.join(opts)}")
-        return opts[name](self.parameters(), lr=lr, weight_decay=wd, **opt_cfg)
+        temp = temperature_parameters(self) if t_lr is not None else []
+        if not temp:
+            return opts[name](self.parameters(), lr=lr, weight_decay=wd, **opt_cfg)
+        ids = {id(p) for p in temp}
+        groups = [{"params": [p for p in self.parameters() if id(p) not in ids]},
+                  {"params": temp, "lr": float(t_lr), "weight_decay": 0.0}]
+        return opts[name](groups, lr=lr, weight_decay=wd, **opt_cfg)
 
 
 def _batch_size(batch: Batch) -> int:

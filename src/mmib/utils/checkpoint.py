@@ -29,7 +29,9 @@ class CorruptCheckpointError(MMIBError):
     """A checkpoint that cannot be read, is not a checkpoint, or whose content no longer matches its digest."""
 
 
-def _feed(h: Any, obj: Any) -> None:
+def update_digest(h: Any, obj: Any) -> None:
+    """Feed ``obj`` into the hash ``h``: tensors byte for byte (with dtype and shape), containers in order, every
+    other value by its representation."""
     import torch
 
     if isinstance(obj, torch.Tensor):
@@ -43,12 +45,12 @@ def _feed(h: Any, obj: Any) -> None:
     elif isinstance(obj, Mapping):
         h.update(f"D{len(obj)};".encode())
         for k, v in obj.items():  # pickling keeps the insertion order: the same order after a round trip
-            _feed(h, k)
-            _feed(h, v)
+            update_digest(h, k)
+            update_digest(h, v)
     elif isinstance(obj, (list, tuple)):
         h.update(f"{'L' if isinstance(obj, list) else 'U'}{len(obj)};".encode())
         for v in obj:
-            _feed(h, v)
+            update_digest(h, v)
     elif isinstance(obj, (set, frozenset)):
         h.update(f"S{len(obj)};".encode())
         for r in sorted(repr(v) for v in obj):
@@ -60,7 +62,7 @@ def _feed(h: Any, obj: Any) -> None:
 def content_digest(checkpoint: Mapping[str, Any]) -> str:
     """SHA-256 (hex) of everything in ``checkpoint`` except its own digest entry."""
     h = hashlib.sha256()
-    _feed(h, {k: v for k, v in checkpoint.items() if k != DIGEST_KEY})
+    update_digest(h, {k: v for k, v in checkpoint.items() if k != DIGEST_KEY})
     return h.hexdigest()
 
 

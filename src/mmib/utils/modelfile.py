@@ -29,12 +29,10 @@ _SD, _NORM = "state_dict/", "normalization/"
 
 
 def _digest(info_json: str, tensors: Mapping[str, torch.Tensor]) -> str:
+    from mmib.utils.checkpoint import update_digest
+
     h = hashlib.sha256(info_json.encode())
-    for k in sorted(tensors):
-        t = tensors[k].detach().cpu().contiguous()
-        h.update(f"{k}|{t.dtype}|{tuple(t.shape)};".encode())
-        if t.numel():
-            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    update_digest(h, {k: tensors[k] for k in sorted(tensors)})  # sorted: safetensors does not keep the order
     return h.hexdigest()
 
 
