@@ -126,6 +126,22 @@ def test_clean_unimodal_views_variant_and_errors():
         build_method("comm", one, SMALL, ENC)
 
 
+def test_projection_head_has_the_authors_batchnorm():
+    """pl_modules/comm.py:_build_mlp: Linear-BN-ReLU-Linear-BN-ReLU-Linear; head_norm: none drops the BN."""
+    ds = _rus(2)
+    kinds = [type(m).__name__ for m in _method(ds.spec).head]
+    assert kinds == ["Linear", "BatchNorm1d", "ReLU", "Linear", "BatchNorm1d", "ReLU", "Linear"]
+    plain = _method(ds.spec, head_norm="none")
+    assert [type(m).__name__ for m in plain.head] == ["Linear", "ReLU", "Linear", "ReLU", "Linear"]
+    # training-mode BN standardizes each hidden unit over the batch: zero mean, unit variance after the first BN
+    m = _method(ds.spec).train()
+    h = m.head[1](m.head[0](torch.randn(64, 16) * 5 + 3))
+    torch.testing.assert_close(h.mean(0), torch.zeros(h.shape[1]), atol=1e-5, rtol=0)
+    torch.testing.assert_close(h.var(0, unbiased=False), torch.ones(h.shape[1]), atol=1e-3, rtol=0)
+    with pytest.raises(MMIBError, match="head_norm"):
+        _method(ds.spec, head_norm="layer_norm")
+
+
 def test_image_and_signal_tokens():
     spec = DatasetSpec("mix", (ModalitySpec("img", "image", (3, 16, 16)), ModalitySpec("sig", "signal", (2, 32))))
     method = build_method("comm", spec, SMALL, ENC)

@@ -3,7 +3,8 @@ contrastive learning?", ICLR 2025; spec part B), for any M >= 2 modalities.
 
 Architecture (§3.2, App. B.3): per-modality encoder → tokens (:class:`~mmib.nn.fusion_transformer.TokenEncoder`)
 → fusion Transformer with [CLS] over the tokens of the modalities present (1 layer, 8 heads by default) → Z; a
-3-layer projection MLP (512 hidden, 256 out) maps Z to the space of the loss. Z_i = the same network with every
+3-layer projection MLP (512 hidden, 256 out; Linear-BatchNorm-ReLU blocks as in the authors' code,
+``pl_modules/comm.py:_build_mlp``; ``head_norm: none`` drops the BatchNorm) maps Z to the space of the loss. Z_i = the same network with every
 modality but i dropped ("masks that drop a modality's tokens"), so Z_i is exactly invariant to the other modalities.
 
 Training (Eq. 7, App. D, authors' code): two augmented views X', X'' of all modalities, loss L + Σ_i L_i with SimCLR's
@@ -34,6 +35,7 @@ from mmib.nn.heads import ProjectionHead
 from mmib.objectives.comm import CoMMLoss
 
 UNIMODAL_VIEWS = ("augmented", "clean")
+HEAD_NORMS = ("batch", "none")
 
 
 @register_method("comm")
@@ -54,8 +56,13 @@ class CoMMMethod(AugmentedMethod):
                                         dim_feedforward=fcfg.get("dim_feedforward"),
                                         dropout=float(fcfg.get("dropout", 0.0)),
                                         modality_embedding=bool(fcfg.get("modality_embedding", True)))
+        head_norm = self.cfg.get("head_norm", "batch")
+        if head_norm not in HEAD_NORMS:
+            raise MMIBError(f"method 'comm': head_norm must be one of {', '.join(map(str, HEAD_NORMS))}, got "
+                            f"{head_norm!r}")
         self.head = ProjectionHead(d, int(self.cfg.get("projection_dim", 256)), int(self.cfg.get("head_layers", 3)),
-                                   hidden_dim=int(self.cfg.get("head_hidden", 512)))
+                                   hidden_dim=int(self.cfg.get("head_hidden", 512)),
+                                   norm=None if head_norm == "none" else head_norm)
         ocfg = dict(self.cfg.get("objective") or {})
         self.objective = CoMMLoss(temperature=float(ocfg.get("temperature", 0.1)), terms=str(ocfg.get("terms", "all")),
                                   reduction=str(ocfg.get("reduction", "sum")),
