@@ -26,7 +26,8 @@ FNIRS_CH = tuple(f"S{i}_D{i} {c}" for i in range(1, 4) for c in ("hbo", "hbr"))
 SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),
                            ModalitySpec("fnirs", "signal", (6, 60), rate=10.0, channels=FNIRS_CH)),
                    task="classification", n_classes=2)
-SMALL = {"hidden_dim": 16, "component_dim": 8, "head_hidden": 16, "n_heads": 2, "augment_seed": 0}
+SMALL = {"hidden_dim": 16, "component_dim": 8, "head_hidden": 16, "n_heads": 2, "augment_seed": 0,
+         "time_start": {"eeg": -0.5, "fnirs": -2.0}}
 ENC = {"signal": {"channels": [8, 8], "kernel_size": 5, "pool": 4}}
 
 
@@ -197,8 +198,15 @@ def test_hrf_delay_is_off_by_default():
 
 def test_packaged_config_builds():
     cfg = to_container(compose_config(["method=rus", "data=eeg_fnirs_sim"]))
-    m = build_method("rus", SPEC, cfg["method"], ENC)
+    # the simulator's epoch windows: EEG -0.5…4 s at 128 Hz, fNIRS -2…18 s at 10 Hz
+    spec = DatasetSpec("sim", (ModalitySpec("eeg", "signal", (4, 577), rate=128.0),
+                               ModalitySpec("fnirs", "signal", (6, 201), rate=10.0, channels=FNIRS_CH)))
+    m = build_method("rus", spec, cfg["method"], ENC)
     assert m.temporal_kind == "transformer" and m.cross_min == "neg_sim" and m.fusion_kind == "cross_attention"
+    assert m.time_axes == {"eeg": (-0.5, 128.0), "fnirs": (-2.0, 10.0)}
+    # the toy spec's windows are not the pipelines' defaults: the epoch start must be given
+    with pytest.raises(MMIBError, match="method.time_start.eeg"):
+        build_method("rus", SPEC, cfg["method"], ENC)
 
 
 def test_bad_input_gives_clear_errors():

@@ -14,6 +14,7 @@ SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),
                    task="classification", n_classes=2)
 # no other augmentation: any difference between the views comes from the delay
 CFG = {"hidden_dim": 16, "component_dim": 8, "head_hidden": 16, "n_heads": 2, "augment_seed": 0,
+       "time_start": {"eeg": -0.5, "fnirs": -2.0},
        "augment": {"eeg": [], "fnirs": []}}
 ENC = {"signal": {"channels": [8, 8], "kernel_size": 5, "pool": 4}}
 

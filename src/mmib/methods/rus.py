@@ -72,10 +72,38 @@ from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
 #: EEG bands of the ``band_power`` targets and the ``band_snr`` augmentation (Hz; the data pipeline's bands)
 EEG_BANDS: dict[str, tuple[float, float]] = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0),
                                              "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
-TARGETS = ("band_power", "hemodynamic", "input", "none")
+TARGETS = ("band_power", "band_envelope", "hemodynamic", "input", "none")
+#: window (s) of the ``band_envelope`` targets
+ENVELOPE_WINDOW_S = 0.5
 TEMPORAL = ("transformer", "gru")
 FUSIONS = ("cross_attention", "concat")
 CROSS_MIN = ("neg_sim", "grl", "none")
+POSITIONS = ("seconds", "index")
+INTERACTIONS = ("product", "none")
+SYNERGY = ("literal", "unimodal_hsic")
+WEIGHTS = ("R", "U", "S", "orth", "cross", "hsic", "syn")
+
+
+def default_time_start(ms: ModalitySpec) -> float:
+    """The time (s, relative to the trial marker) of the first sample of a modality's epochs when
+    ``method.time_start`` does not give it: for ``eeg`` / ``fnirs`` the epoch start of the MNE pipelines
+    (:class:`~mmib.data.physio.preprocess.EEGPipeline` −0.5 s, :class:`~mmib.data.physio.preprocess.FNIRSPipeline`
+    −2 s; checked against the epoch length), 0 otherwise. :class:`~mmib.data.spec.ModalitySpec` carries the rate but
+    not the epoch start."""
+    from mmib.data.physio.preprocess import EEGPipeline, FNIRSPipeline
+
+    pipe = {"eeg": EEGPipeline, "fnirs": FNIRSPipeline}.get(ms.name)
+    if pipe is None:
+        return 0.0
+    p = pipe()
+    rate = _require_rate(ms, "time positions in seconds")
+    expected = int(round((p.tmax - p.tmin) * rate)) + 1
+    if abs(int(ms.shape[-1]) - expected) > 1:
+        raise MMIBError(f"method 'rus': modality '{ms.name}' has {ms.shape[-1]} samples at {rate:g} Hz, not the "
+                        f"{expected} of the default {p.tmin:g}…{p.tmax:g} s epoch window; set "
+                        f"method.time_start.{ms.name} to its epoch start (s relative to the trial marker), or "
+                        "method.positions=index")
+    return float(p.tmin)
 
 
 # ============================================================================================ reconstruction targets
@@ -102,6 +130,32 @@ def band_power_targets(x: torch.Tensor, rate: float, bands: Mapping[str, tuple[f
         cols.append(power[:, sel].sum(1))
     p = torch.stack(cols, 1)
     return torch.log(p / p.sum(1, keepdim=True).clamp_min(eps) + eps)
+
+
+def band_envelope_targets(x: torch.Tensor, rate: float, window_s: float = ENVELOPE_WINDOW_S,
+                          bands: Mapping[str, tuple[float, float]] = EEG_BANDS, eps: float = 1e-12) -> torch.Tensor:
+    """Time-resolved band powers (N, n_bands · W): the epoch cut into W = T // L consecutive windows of
+    L = round(window_s · rate) samples (the remainder at the end dropped); in each window the periodogram of every
+    channel (window mean removed), averaged over channels, summed per band, log. Ordered window-major (all bands of
+    window 0, then window 1, …). Unlike :func:`band_power_targets` these keep *when* a band's power rises (an
+    event-locked gamma burst, an ERD) and its absolute level."""
+    if x.dim() != 3:
+        raise MMIBError(f"band-envelope targets need a signal batch (N, C, T), got shape {tuple(x.shape)}")
+    n, c, t = x.shape
+    win = int(round(window_s * rate))
+    if win < 2 or t // win < 1:
+        raise MMIBError(f"band-envelope targets: a {window_s} s window at {rate} Hz is {win} samples, the epoch has {t}")
+    w = t // win
+    seg = x[..., : w * win].reshape(n, c, w, win)
+    freqs = torch.fft.rfftfreq(win, d=1.0 / rate).to(x.device)
+    power = torch.fft.rfft(seg - seg.mean(-1, keepdim=True), dim=-1).abs().pow(2).mean(1)  # (N, W, F)
+    cols = []
+    for name, (lo, hi) in bands.items():
+        sel = (freqs >= lo) & (freqs < hi)
+        if not bool(sel.any()):
+            raise MMIBError(f"band '{name}' ({lo}–{hi} Hz) holds no FFT bin of a {window_s} s window at {rate} Hz")
+        cols.append(power[..., sel].sum(-1))
+    return torch.log(torch.stack(cols, -1) + eps).reshape(n, w * len(bands))
 
 
 def chromophore_groups(ms: ModalitySpec) -> list[list[int]]:
@@ -140,6 +194,10 @@ def reconstruction_targets(kind: str, x: torch.Tensor, ms: ModalitySpec) -> torc
         if ms.kind != "signal":
             raise MMIBError(f"modality '{ms.name}': target 'band_power' needs a signal (C, T), it is a {ms.kind}")
         t = band_power_targets(x, _require_rate(ms, "target 'band_power'"))
+    elif kind == "band_envelope":
+        if ms.kind != "signal":
+            raise MMIBError(f"modality '{ms.name}': target 'band_envelope' needs a signal (C, T), it is a {ms.kind}")
+        t = band_envelope_targets(x, _require_rate(ms, "target 'band_envelope'"))
     elif kind == "hemodynamic":
         if ms.kind != "signal":
             raise MMIBError(f"modality '{ms.name}': target 'hemodynamic' needs a signal (C, T), it is a {ms.kind}")
@@ -154,6 +212,9 @@ def reconstruction_targets(kind: str, x: torch.Tensor, ms: ModalitySpec) -> torc
 def target_dim(kind: str, ms: ModalitySpec) -> int:
     if kind == "band_power":
         return len(EEG_BANDS)
+    if kind == "band_envelope":
+        rate = _require_rate(ms, "target 'band_envelope'")
+        return len(EEG_BANDS) * (int(ms.shape[-1]) // int(round(ENVELOPE_WINDOW_S * rate)))
     if kind == "hemodynamic":
         return 3 * len(chromophore_groups(ms))
     if kind == "input":
@@ -284,7 +345,7 @@ def default_rus_augmentation(role: str, kind: str) -> list[dict[str, Any]]:
         return [{"name": "noise", "sigma": 0.1}]
     common = [{"name": "noise", "sigma": 0.1, "p": 0.5}, {"name": "time_mask", "max_fraction": 0.2, "p": 0.5},
               {"name": "channel_dropout", "p_channel": 0.2, "p": 0.5}]
-    if role == "band_power":
+    if role in ("band_power", "band_envelope"):
         return common + [{"name": "band_snr", "max_db": 6.0, "p": 0.5}]
     if role == "hemodynamic":
         return common + [{"name": "hrf_amplitude", "low": 0.8, "high": 1.25, "p": 0.5}]
@@ -350,8 +411,11 @@ class RUSMethod(Method):
         self.temporal_kind = str(c.get("temporal", "transformer"))
         self.fusion_kind = str(c.get("fusion", "cross_attention"))
         self.cross_min = str(c.get("cross_min", "neg_sim"))
+        self.positions = str(c.get("positions", "seconds"))
+        self.synergy = str(c.get("synergy", "unimodal_hsic"))
         for key, v, valid in (("temporal", self.temporal_kind, TEMPORAL), ("fusion", self.fusion_kind, FUSIONS),
-                              ("cross_min", self.cross_min, CROSS_MIN)):
+                              ("cross_min", self.cross_min, CROSS_MIN), ("positions", self.positions, POSITIONS),
+                              ("synergy", self.synergy, SYNERGY)):
             if v not in valid:
                 raise MMIBError(f"method 'rus': {key} must be one of {', '.join(valid)}, got {v!r}")
         # reconstruction targets per modality
@@ -369,13 +433,32 @@ class RUSMethod(Method):
                                 f"method.targets.{ms.name} to one of {', '.join(TARGETS)}")
             if t not in TARGETS:
                 raise UnknownNameError(f"reconstruction target (method.targets.{ms.name})", str(t), TARGETS)
-            if t in ("band_power", "hemodynamic") and ms.kind != "signal":
+            if t in ("band_power", "band_envelope", "hemodynamic") and ms.kind != "signal":
                 raise MMIBError(f"method 'rus': target '{t}' of modality '{ms.name}' needs a signal, it is a {ms.kind}")
-            if t == "band_power":
-                _require_rate(ms, "target 'band_power'")
+            if t in ("band_power", "band_envelope"):
+                _require_rate(ms, f"target '{t}'")
             self.targets[ms.name] = t
+        # time axis: signals get token positions in seconds relative to the trial marker (one clock for both)
+        starts = dict(c.get("time_start") or {})
+        bad = [m for m in starts if m not in self.mods]
+        if bad:
+            raise UnknownNameError(f"modality of data set '{spec.name}' (method.time_start)", bad[0], self.mods)
+        self.time_axes: dict[str, tuple[float, float] | None] = {}
+        for ms in spec.modalities:
+            if self.positions == "seconds" and ms.kind == "signal":
+                start = starts.get(ms.name)
+                try:
+                    start = default_time_start(ms) if start is None else float(start)
+                except (TypeError, ValueError) as e:
+                    raise MMIBError(f"method 'rus': method.time_start.{ms.name} must be a number of seconds, got "
+                                    f"{starts.get(ms.name)!r}") from e
+                self.time_axes[ms.name] = (start, _require_rate(ms, "time positions in seconds (positions: seconds)"))
+            else:
+                self.time_axes[ms.name] = None
+        res = float(c.get("time_resolution_s", 0.05))
         # encoders: tokens, then a temporal model per modality
-        self.tokenizers = nn.ModuleDict({ms.name: TokenEncoder(ms, d, self.encoder_cfg, int(c.get("vector_tokens", 16)))
+        self.tokenizers = nn.ModuleDict({ms.name: TokenEncoder(ms, d, self.encoder_cfg, int(c.get("vector_tokens", 16)),
+                                                               time_axis=self.time_axes[ms.name], time_resolution_s=res)
                                          for ms in spec.modalities})
         if self.temporal_kind == "transformer":
             self.temporal = nn.ModuleDict({m: FusionTransformer([m], d, n_heads=heads, n_layers=int(c.get("temporal_layers", 1)),
@@ -385,12 +468,23 @@ class RUSMethod(Method):
         hh = int(c.get("head_hidden", 64))
         self.head_r = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
         self.head_u = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
+        self.interaction = str(c.get("interaction", "product"))
+        if self.interaction not in INTERACTIONS:
+            raise MMIBError(f"method 'rus': interaction must be one of {', '.join(INTERACTIONS)}, got "
+                            f"{self.interaction!r}")
         if self.fusion_kind == "cross_attention":
             self.fusion: nn.Module = FusionTransformer(self.mods, d, n_heads=heads, n_layers=int(c.get("fusion_layers", 1)))
-            self.head_s = MLP(d, k, [hh])
+            fused = d
         else:
             self.fusion = nn.Identity()
-            self.head_s = MLP(2 * d, k, [hh])
+            fused = 2 * d
+        if self.interaction == "product":
+            # multiplicative interaction of the two unimodal representations: products of a linear read-out of each
+            # (a low-rank bilinear form), so that a parity of an EEG and an fNIRS factor is linear in H_fused
+            self.product = nn.ModuleDict({m: nn.Linear(d, d) for m in self.mods})
+            self.product_norm = nn.LayerNorm(d)
+            fused += d
+        self.head_s = MLP(fused, k, [hh])
         self.decoders = nn.ModuleDict({m: MLP(k, target_dim(t, spec.modality(m)), [hh])
                                        for m, t in self.targets.items() if t != "none"})
         other = {self.mods[0]: self.mods[1], self.mods[1]: self.mods[0]}
@@ -415,15 +509,17 @@ class RUSMethod(Method):
                                     f"method.targets.{other[m]} is 'none'")
                 self.adversaries[m] = MLP(k, target_dim(t_other, spec.modality(other[m])), [hh])
         lam = dict(c.get("weights") or {})
-        unknown = [w for w in lam if w not in ("R", "U", "S", "orth", "cross")]
+        unknown = [w for w in lam if w not in WEIGHTS]
         if unknown:
-            raise UnknownNameError("loss weight (method.weights)", unknown[0], ["R", "U", "S", "orth", "cross"])
+            raise UnknownNameError("loss weight (method.weights)", unknown[0], list(WEIGHTS))
         self.objective = RUSLoss(lambda_r=float(lam.get("R", 1.0)), lambda_u=float(lam.get("U", 1.0)),
                                  lambda_s=float(lam.get("S", 1.0)), lambda_orth=float(lam.get("orth", 1.0)),
                                  lambda_cross=float(lam.get("cross", 0.1)),
                                  temperature_r=float(c.get("temperature_r", 0.1)),
                                  temperature_s=float(c.get("temperature_s", 0.1)),
-                                 orth_exclude=[(f"R_{self.mods[0]}", f"R_{self.mods[1]}")])
+                                 orth_exclude=[(f"R_{self.mods[0]}", f"R_{self.mods[1]}")],
+                                 lambda_hsic=float(lam.get("hsic", 1.0)), lambda_syn=float(lam.get("syn", 1.0)),
+                                 hsic_exclude=self._hsic_exclude(str(c.get("hsic_pairs", "modality"))))
         # augmentations of the two views
         acfg = dict(c.get("augment") or {})
         bad = [m for m in acfg if m not in self.mods]
@@ -494,6 +590,10 @@ class RUSMethod(Method):
                 hf = self.fusion(toks, None, self.mods)
             else:
                 hf = torch.cat([out[f"H_{m}"] for m in self.mods], dim=1)
+            if self.interaction == "product":
+                a, b = self.mods
+                prod = self.product[a](out[f"H_{a}"]) * self.product[b](out[f"H_{b}"])
+                hf = torch.cat([hf, self.product_norm(prod)], dim=1)
             out["S"] = self.head_s(hf)
         return out
 
@@ -526,7 +626,20 @@ class RUSMethod(Method):
                 pred = self.adversaries[m](self.reversal(l2_normalize(o1[f"U_{m}"])))
                 cross[m] = (pred - targets[self.other[m]]).pow(2).mean()
         comps = {k: o1[k] for k in self.component_order()}
-        return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross)
+        uni = {m: o1[f"H_{m}"] for m in self.mods} if self.synergy == "unimodal_hsic" else None
+        return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni)
+
+    def _hsic_exclude(self, which: str) -> list[tuple[str, str]]:
+        """The component pairs left out of L_hsic: ``all`` = every pair of L_orth; ``modality`` = only
+        (R_m, U_m) of each modality and (U_a, U_b)."""
+        a, b = self.mods
+        keys = self.component_order()
+        if which == "all":
+            return [(f"R_{a}", f"R_{b}")]
+        if which != "modality":
+            raise UnknownNameError("method.hsic_pairs", which, ["modality", "all"])
+        keep = {frozenset((f"R_{m}", f"U_{m}")) for m in self.mods} | {frozenset((f"U_{a}", f"U_{b}"))}
+        return [(p, q) for i, p in enumerate(keys) for q in keys[i + 1:] if frozenset((p, q)) not in keep]
 
     def component_order(self) -> list[str]:
         return [f"R_{m}" for m in self.mods] + [f"U_{m}" for m in self.mods] + ["S"]
@@ -539,6 +652,13 @@ class RUSMethod(Method):
         out = self._forward(batch["x"], mods)
         key = "H" if space == "representation" else "R"
         return {m: out[f"{key}_{m}"] for m in mods}
+
+    def hidden(self, batch: Batch, modalities: Sequence[str] | None = None) -> dict[str, torch.Tensor]:
+        """H_m, the temporal encoder's output of each requested modality (``{modality: (N, hidden_dim)}``), from
+        which the heads read: the positive control of a "component does not decode" check."""
+        mods = self.modalities_of(batch, modalities)
+        toks = self._tokens(batch["x"], mods)
+        return {m: self._hidden(toks, m) for m in mods}
 
     def fuse(self, batch: Batch, modalities: Sequence[str] | None = None) -> torch.Tensor:
         mods = self.modalities_of(batch, modalities)

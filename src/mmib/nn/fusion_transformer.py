@@ -48,6 +48,19 @@ def sincos_1d(n: int, d: int, device: torch.device | None = None) -> torch.Tenso
     return emb
 
 
+def sincos_time(times: torch.Tensor, d: int, resolution_s: float = 0.05) -> torch.Tensor:
+    """Fixed sine-cosine embedding (n, d) of continuous times in seconds: :func:`sincos_1d`'s frequencies applied
+    to ``times / resolution_s`` (one "position" per ``resolution_s`` seconds; periods from 2π·resolution_s to
+    2π·10⁴·resolution_s seconds). Tokens of different modalities that share a clock share their positions."""
+    pos = (times.to(torch.float32) / float(resolution_s))[:, None]
+    half = d // 2
+    freq = torch.exp(-math.log(10000.0) * torch.arange(half, dtype=torch.float32, device=times.device) / max(half, 1))
+    emb = torch.zeros(times.shape[0], d, device=times.device)
+    emb[:, 0 : 2 * half : 2] = torch.sin(pos * freq)
+    emb[:, 1 : 2 * half : 2] = torch.cos(pos * freq)
+    return emb
+
+
 def sincos_2d(h: int, w: int, d: int, device: torch.device | None = None) -> torch.Tensor:
     """Fixed 2-D sine-cosine positional embedding (h·w, d) as in MAE/ViT: half the channels encode the row, half
     the column."""
@@ -78,10 +91,17 @@ class TokenEncoder(nn.Module):
         d_model: token size.
         encoder_cfg: the ``encoder`` config group (kinds and per-modality overrides).
         vector_tokens: for vectors, the encoder's output size = the number of feature tokens.
+        time_axis: signals (1-D CNN) only, opt-in: ``(start_s, rate_hz)`` = the time of the first sample (s,
+            e.g. relative to a trial marker) and the sampling rate. The tokens then get sine-cosine positions of
+            their *time in seconds* (:func:`sincos_time`; token j of T' over T samples sits at
+            ``start_s + (j + 0.5)·(T / T') / rate_hz``) instead of their index, so that two modalities with
+            different rates and windows share one clock. ``None`` (default): index positions, as before.
+        time_resolution_s: the ``resolution_s`` of :func:`sincos_time`.
     """
 
     def __init__(self, ms: ModalitySpec, d_model: int, encoder_cfg: Mapping[str, Any] | None = None,
-                 vector_tokens: int = 16) -> None:
+                 vector_tokens: int = 16, time_axis: tuple[float, float] | None = None,
+                 time_resolution_s: float = 0.05) -> None:
         super().__init__()
         self.kind = ms.kind
         out = vector_tokens if ms.kind == "vector" else d_model
@@ -111,6 +131,24 @@ class TokenEncoder(nn.Module):
         else:  # pragma: no cover - every encoder type is handled above
             raise MMIBError(f"modality '{ms.name}': no token encoder for {type(base).__name__}")
         self.d_model = d_model
+        self.time_axis: tuple[float, float] | None = None
+        if time_axis is not None:
+            if self.arch != "cnn1d":
+                raise MMIBError(f"modality '{ms.name}': time positions in seconds (time_axis) need a signal with the "
+                                f"1-D CNN encoder, got a {ms.kind} ({self.arch})")
+            start, rate = float(time_axis[0]), float(time_axis[1])
+            if not (math.isfinite(start) and math.isfinite(rate) and rate > 0 and time_resolution_s > 0):
+                raise MMIBError(f"modality '{ms.name}': time_axis needs a finite start (s) and a rate > 0 (Hz), and "
+                                f"time_resolution_s > 0; got {time_axis!r}, {time_resolution_s!r}")
+            self.time_axis, self.time_resolution_s = (start, rate), float(time_resolution_s)
+
+    def token_times(self, n_samples: int, n_tokens: int, device: torch.device | None = None) -> torch.Tensor:
+        """Times (s) of the ``n_tokens`` tokens of a signal of ``n_samples`` samples (needs ``time_axis``)."""
+        if self.time_axis is None:
+            raise MMIBError("token_times: this token encoder has no time_axis")
+        start, rate = self.time_axis
+        step = n_samples / n_tokens / rate
+        return start + (torch.arange(n_tokens, dtype=torch.float32, device=device) + 0.5) * step
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
         pad = None
@@ -118,7 +156,11 @@ class TokenEncoder(nn.Module):
             tok = self.tokenizer(self.net(x))
         elif self.arch == "cnn1d":
             h = self.net(x).transpose(1, 2)  # (N, T', C)
-            tok = self.tokenizer(h) + sincos_1d(h.shape[1], self.d_model, x.device)
+            if self.time_axis is None:
+                tok = self.tokenizer(h) + sincos_1d(h.shape[1], self.d_model, x.device)
+            else:
+                times = self.token_times(x.shape[-1], h.shape[1], x.device)
+                tok = self.tokenizer(h) + sincos_time(times, self.d_model, self.time_resolution_s)
         elif self.arch == "resnet":
             h = self.net(x)  # (N, C, h, w)
             hh, ww = h.shape[-2:]

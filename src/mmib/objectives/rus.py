@@ -100,6 +100,62 @@ def orthogonality_loss(components: Mapping[str, torch.Tensor], exclude: Sequence
     return torch.stack(list(pairs.values())).mean(), pairs
 
 
+def _gaussian_gram(x: torch.Tensor, sigma: float | None) -> torch.Tensor:
+    d2 = (x[:, None, :] - x[None, :, :]).pow(2).sum(-1)
+    if sigma is None:  # median heuristic over the off-diagonal distances, not differentiated
+        off = d2.detach()[~torch.eye(x.shape[0], dtype=torch.bool, device=x.device)]
+        s2 = off.median().clamp_min(1e-12)
+    else:
+        s2 = torch.as_tensor(float(sigma) ** 2, dtype=x.dtype, device=x.device)
+    return torch.exp(-d2 / (2 * s2))
+
+
+def hsic(x: torch.Tensor, y: torch.Tensor, normalized: bool = True, sigma: float | None = None) -> torch.Tensor:
+    """Hilbert–Schmidt independence criterion between the rows of ``x`` (N, p) and ``y`` (N, q) (Gretton et al.,
+    ALT 2005), Gaussian kernels: the biased estimator tr(K H L H) / (N − 1)² with H = I − 11ᵀ/N.
+
+    ``normalized`` (default): HSIC(x, y) / sqrt(HSIC(x, x) · HSIC(y, y)) ∈ [0, 1] (the kernel-alignment form),
+    so that a penalty on it cannot be lowered by shrinking either input. ``sigma``: the kernel width of both;
+    ``None``: per input, the square root of the median squared distance between different rows (median heuristic,
+    treated as a constant in the gradient). With characteristic kernels the population HSIC is 0 iff x and y are
+    independent, so unlike |cos| it measures (non-linear) dependence, not direction.
+    """
+    if not isinstance(x, torch.Tensor) or not isinstance(y, torch.Tensor) or x.dim() != 2 or y.dim() != 2:
+        raise ValueError("hsic: expects two 2-D tensors (N, p), (N, q)")
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"hsic: different numbers of rows, {x.shape[0]} vs {y.shape[0]}")
+    n = x.shape[0]
+    if n < 4:
+        raise ValueError(f"hsic: needs at least 4 samples, got {n}")
+    k, l_ = _gaussian_gram(x, sigma), _gaussian_gram(y, sigma)
+    kc = k - k.mean(0, keepdim=True) - k.mean(1, keepdim=True) + k.mean()
+    lc = l_ - l_.mean(0, keepdim=True) - l_.mean(1, keepdim=True) + l_.mean()
+    h = (kc * lc).sum() / (n - 1) ** 2
+    if not normalized:
+        return h
+    return h / ((kc * kc).sum() * (lc * lc).sum()).sqrt().clamp_min(1e-12) * (n - 1) ** 2
+
+
+def hsic_penalty(components: Mapping[str, torch.Tensor], exclude: Sequence[tuple[str, str]] = ()) -> tuple[
+        torch.Tensor, dict[str, torch.Tensor]]:
+    """The information-based counterpart of :func:`orthogonality_loss`: the mean over unordered pairs (a, b) of
+    different components (``exclude`` left out) of the normalized :func:`hsic` between the L2-normalized
+    components. Returns the loss and the per-pair values (``"R_eeg__U_eeg"`` → tensor)."""
+    keys = list(components)
+    if len(keys) < 2:
+        raise ValueError(f"hsic_penalty: needs at least 2 components, got {keys}")
+    skip = {frozenset(p) for p in exclude}
+    unknown = [p for p in exclude if not set(p) <= set(keys)]
+    if unknown:
+        raise ValueError(f"hsic_penalty: excluded pair {unknown[0]} names an unknown component; known: {keys}")
+    normed = {k: l2_normalize(components[k]) for k in keys}
+    pairs = {f"{a}__{b}": hsic(normed[a], normed[b]) for a, b in itertools.combinations(keys, 2)
+             if frozenset((a, b)) not in skip}
+    if not pairs:
+        raise ValueError("hsic_penalty: every pair is excluded")
+    return torch.stack(list(pairs.values())).mean(), pairs
+
+
 class _ReverseGrad(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, coeff):
@@ -135,14 +191,22 @@ class RUSLoss(nn.Module):
         lambda_r, lambda_u, lambda_s, lambda_orth: the weights λ (>= 0).
         lambda_cross: weight of the cross-modal minimization term inside L_U (>= 0).
         temperature_r, temperature_s: InfoNCE temperatures of L_R and L_S (> 0).
-        orth_exclude: component pairs left out of L_orth (default: the two redundancy heads, which L_R aligns).
+        orth_exclude: component pairs left out of L_orth and L_hsic (default: none; the method leaves out the
+            two redundancy heads, which L_R aligns).
+        lambda_hsic: weight of L_hsic, the mean normalized HSIC between the same pairs of components as L_orth
+            (:func:`hsic_penalty`; information-based disentangling beside the |cos| of L_orth). 0: not computed.
+        hsic_exclude: the pairs left out of L_hsic (default: ``orth_exclude``).
+        lambda_syn: weight of L_syn, the synergy term of the ``unimodal_hsic`` synergy objective: the sum over
+            modalities m of the normalized HSIC between Z'_S and the (detached) unimodal representation H_m, so that
+            Z_S keeps only what neither modality determines alone. Used when ``s_unimodal`` is given.
 
     ``forward(r, s_views, components, recon, cross)``:
         r: the two redundancy embeddings ``{modality: (N, k)}`` (exactly 2);
         s_views: (Z'_S, Z''_S), each (N, k);
         components: every component ``{name: (N, k)}`` for L_orth;
         recon: ``{modality: (prediction (N, q), target (N, q))}`` for the reconstruction MSE;
-        cross: ``{modality: scalar}`` cross-modal minimization terms (already computed by the method).
+        cross: ``{modality: scalar}`` cross-modal minimization terms (already computed by the method);
+        s_unimodal: optional ``{modality: H_m (N, d)}`` for L_syn (detached here: the penalty moves Z_S only).
 
     Example:
         >>> loss = RUSLoss(orth_exclude=[("R_a", "R_b")])
@@ -155,21 +219,26 @@ class RUSLoss(nn.Module):
 
     def __init__(self, lambda_r: float = 1.0, lambda_u: float = 1.0, lambda_s: float = 1.0, lambda_orth: float = 1.0,
                  lambda_cross: float = 1.0, temperature_r: float = 0.1, temperature_s: float = 0.1,
-                 orth_exclude: Sequence[tuple[str, str]] = ()) -> None:
+                 orth_exclude: Sequence[tuple[str, str]] = (), lambda_hsic: float = 0.0,
+                 lambda_syn: float = 1.0, hsic_exclude: Sequence[tuple[str, str]] | None = None) -> None:
         super().__init__()
         for name, v in (("lambda_r", lambda_r), ("lambda_u", lambda_u), ("lambda_s", lambda_s),
-                        ("lambda_orth", lambda_orth), ("lambda_cross", lambda_cross)):
+                        ("lambda_orth", lambda_orth), ("lambda_cross", lambda_cross), ("lambda_hsic", lambda_hsic),
+                        ("lambda_syn", lambda_syn)):
             if not isinstance(v, (int, float)) or not math.isfinite(v) or v < 0:
                 raise ValueError(f"RUSLoss: {name} must be a finite number >= 0, got {v!r}")
         self.lambda_r, self.lambda_u, self.lambda_s = float(lambda_r), float(lambda_u), float(lambda_s)
         self.lambda_orth, self.lambda_cross = float(lambda_orth), float(lambda_cross)
+        self.lambda_hsic, self.lambda_syn = float(lambda_hsic), float(lambda_syn)
+        self.orth_exclude = [tuple(p) for p in orth_exclude]
+        self.hsic_exclude = self.orth_exclude if hsic_exclude is None else [tuple(p) for p in hsic_exclude]
         self.temperature_r = Temperature(temperature_r)
         self.temperature_s = Temperature(temperature_s)
-        self.orth_exclude = [tuple(p) for p in orth_exclude]
 
     def forward(self, r: Mapping[str, torch.Tensor], s_views: Sequence[torch.Tensor],
                 components: Mapping[str, torch.Tensor], recon: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
-                cross: Mapping[str, torch.Tensor]) -> LossOutput:
+                cross: Mapping[str, torch.Tensor],
+                s_unimodal: Mapping[str, torch.Tensor] | None = None) -> LossOutput:
         if len(r) != 2:
             raise ValueError(f"RUSLoss: L_R needs exactly 2 redundancy embeddings, got {list(r)}")
         ra, rb = list(r.values())
@@ -195,6 +264,23 @@ class RUSLoss(nn.Module):
             terms[f"L_U_cross_{m}"] = c.detach()
             l_u = l_u + self.lambda_cross * c
         total = self.lambda_r * l_r + self.lambda_u * l_u + self.lambda_s * l_s + self.lambda_orth * l_orth
+        if self.lambda_hsic > 0:
+            l_hsic, hpairs = hsic_penalty(components, self.hsic_exclude)
+            total = total + self.lambda_hsic * l_hsic
+            terms["L_hsic"] = l_hsic.detach()
+            terms.update({f"hsic_{k}": v.detach() for k, v in hpairs.items()})
+        if s_unimodal:
+            zs = l2_normalize(s_views[0])
+            l_syn = ra.new_zeros(())
+            for m, h in s_unimodal.items():
+                if h.dim() != 2 or h.shape[0] != zs.shape[0]:
+                    raise ValueError(f"RUSLoss: unimodal representation of '{m}' must be (N={zs.shape[0]}, d), got "
+                                     f"{tuple(h.shape)}")
+                v = hsic(zs, h.detach())
+                terms[f"L_syn_{m}"] = v.detach()
+                l_syn = l_syn + v
+            total = total + self.lambda_syn * l_syn
+            terms["L_syn"] = l_syn.detach()
         terms.update({"L_R": l_r.detach(), "L_U": l_u.detach(), "L_S": l_s.detach(), "L_orth": l_orth.detach()})
         terms.update({f"orth_{k}": v.detach() for k, v in pairs.items()})
         return LossOutput(total, terms)
