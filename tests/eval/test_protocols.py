@@ -269,3 +269,40 @@ def test_info_probe_where_probes_a_latent_on_the_rows_where_it_is_expressed():
         run_info_probe(ctx, {**opts, "where": {"amp": {"gat": 1}}})
     with pytest.raises(MMIBError, match="info_probe.where.amp: no train row has gate = 5"):
         run_info_probe(ctx, {**opts, "where": {"amp": {"gate": 5}}})
+
+
+class _SubsetDependentMethod(IdentityMethod):
+    """Each modality's representation depends on how many modalities were requested (the batched subset probes
+    must not assume per-modality blocks here)."""
+
+    name = "subset_dependent_test"
+
+    def embed(self, batch, modalities=None, space="representation"):
+        out = super().embed(batch, modalities, space)
+        return {m: v * len(out) for m, v in out.items()}
+
+
+def test_subsets_batched_probes_equal_one_by_one(latent_dm, monkeypatch):
+    from mmib.eval import protocols as P
+
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm)
+    batched = run_subsets(ctx, {"probe_options": FAST, "baseline_raw": True})
+    monkeypatch.setattr(P, "_batched_subset_rows", lambda *a, **k: None)
+    single = run_subsets(EvalContext(IdentityMethod(latent_dm.spec), latent_dm),
+                         {"probe_options": FAST, "baseline_raw": True})
+    assert [r["id"] for r in batched["rows"]] == [r["id"] for r in single["rows"]]
+    for a, b in zip(batched["rows"], single["rows"]):
+        assert a["epochs"] == b["epochs"] and a["dim"] == b["dim"], a["id"]
+        for k, v in b["metrics"].items():
+            assert a["metrics"][k] == pytest.approx(v, abs=0.02), (a["id"], k)
+
+
+def test_subsets_batched_probes_only_where_blocks_apply(latent_dm):
+    from mmib.eval.protocols import SubsetOptions, _batched_subset_rows, modality_subsets
+
+    subs = modality_subsets(list(latent_dm.spec.modality_names))
+    ctx = EvalContext(_SubsetDependentMethod(latent_dm.spec), latent_dm)
+    assert _batched_subset_rows(ctx, SubsetOptions(probe_options=FAST), subs, ["method"]) is None
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm)
+    assert _batched_subset_rows(ctx, SubsetOptions(probe="mlp", probe_options=FAST), subs, ["method"]) is None
+    assert _batched_subset_rows(ctx, SubsetOptions(probe_options=FAST), subs, ["method"]) is not None

@@ -14,6 +14,7 @@ probe that produced it (:data:`PROBE_DESCRIPTIONS`).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -41,7 +42,7 @@ PROBE_DESCRIPTIONS = {
     "regression": {"linear": "linear regression (least squares)", "mlp": "4-layer MLP (MSE)"},
 }
 
-__all__ = ["PROBES", "PROBE_DESCRIPTIONS", "ProbeConfig", "ProbeResult", "fit_probe", "train_probe",
+__all__ = ["PROBES", "PROBE_DESCRIPTIONS", "ProbeConfig", "ProbeResult", "fit_probe", "fit_linear_probes", "train_probe",
            "classification_metrics", "regression_metrics"]
 
 
@@ -282,3 +283,241 @@ def train_probe(
     """:func:`fit_probe`, returning only the test metrics plus ``val_loss`` and ``epochs`` (numbers only)."""
     r = fit_probe(x_train, y_train, x_val, y_val, x_test, y_test, task, n_classes, config)
     return {**r.metrics, "val_loss": r.best_val_loss, "epochs": r.epochs}
+
+
+# ------------------------------------------------------------------------------------------------ many linear probes
+def _standardize_blocks(train: list[np.ndarray], *others: list[np.ndarray] | None):
+    """Each block standardized with its train-split statistics (the per-column rule of :func:`fit_probe`)."""
+    out = []
+    stats = []
+    for b in train:
+        mean, std = b.mean(0), b.std(0)
+        std[std < 1e-8] = 1.0
+        stats.append((mean, std))
+    for split in (train, *others):
+        out.append(None if split is None else [torch.from_numpy((b - m) / s) for b, (m, s) in zip(split, stats)])
+    return out
+
+
+def fit_linear_probes(
+    blocks_train: list[np.ndarray], y_train: np.ndarray, blocks_val: list[np.ndarray] | None, y_val: np.ndarray | None,
+    blocks_test: list[np.ndarray], y_test: np.ndarray, problems: list[tuple[int, ...]],
+    task: str = "classification", n_classes: int | None = None, config: ProbeConfig | None = None,
+) -> list[ProbeResult]:
+    """Many linear probes trained together: problem ``p`` is the linear probe of :func:`fit_probe` on the
+    concatenation of the feature blocks ``problems[p]`` (in that order), e.g. one block per modality and one problem
+    per modality subset.
+
+    Same model, initialization (each problem's ``nn.Linear`` drawn from ``config.seed``), standardization, Adam
+    update, mini-batch order, loss (plain or class-balanced cross-entropy / least squares) and per-problem early
+    stopping as :func:`fit_probe` called once per problem — so the results agree with it up to floating-point
+    summation order — but each block's features are multiplied once per step for every problem that uses it (one
+    wide matrix product instead of one thin product per problem), and problems that stopped early leave the
+    computation. This is what makes the 2^M − 1 subset probes of ``mmib eval`` cheap.
+    """
+    cfg = config or ProbeConfig()
+    if cfg.kind != "linear":
+        raise MMIBError(f"fit_linear_probes: only the linear probe is batched, got {cfg.kind!r}")
+    if task not in TASKS:
+        raise MMIBError(f"probe: task must be classification or regression, got {task!r}")
+    if y_train is None or y_test is None:
+        raise MMIBError("probe: targets are missing (does the data set have labels?)")
+    if not problems or any(len(p) == 0 for p in problems):
+        raise MMIBError("fit_linear_probes: every problem needs at least one feature block")
+    nb = len(blocks_train)
+    bad = [b for p in problems for b in p if not 0 <= b < nb]
+    if bad:
+        raise MMIBError(f"fit_linear_probes: block index {bad[0]} out of range (0..{nb - 1})")
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    has_val = blocks_val is not None and y_val is not None and len(y_val) > 0
+    xtr = [_check(b, "train", len(y_train)) for b in blocks_train]
+    xte = [_check(b, "test", len(y_test)) for b in blocks_test]
+    xva = [_check(b, "val", len(y_val)) for b in blocks_val] if has_val else None
+    for i in range(nb):
+        if xte[i].shape[1] != xtr[i].shape[1] or (xva is not None and xva[i].shape[1] != xtr[i].shape[1]):
+            raise MMIBError(f"probe: feature dimensions of block {i} differ between splits")
+    with torch_threads(cfg.threads):
+        return _fit_linear_probes(xtr, y_train, xva, y_val if has_val else None, xte, y_test, problems, task,
+                                  n_classes, cfg)
+
+
+def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_classes, cfg) -> list[ProbeResult]:
+    # Layout: logits (problems, outputs, rows), so that every reduction over the outputs runs along contiguous rows;
+    # block b's weights (problems using b, outputs, d_b), as nn.Linear stores them. Forward, gradient and Adam are
+    # written out (no autograd): the loss of problem p depends only on its own weights, so each problem receives
+    # exactly the gradient it would receive alone.
+    Xtr, Xva, Xte = _standardize_blocks(xtr, xva, xte)
+    dims = [b.shape[1] for b in xtr]
+    weight = None
+    if task == "classification":
+        if y_train.ndim != 1 or not np.issubdtype(y_train.dtype, np.integer):
+            raise MMIBError(f"probe: classification targets must be 1-D integer class indices, got "
+                            f"{y_train.dtype} of shape {y_train.shape}")
+        k = int(max(np.max(y_train), np.max(y_test), np.max(y_val) if y_val is not None else 0)) + 1
+        n_classes = int(n_classes or k)
+        if k > n_classes or np.min(y_train) < 0:
+            raise MMIBError(f"probe: class labels must lie in 0..{n_classes - 1}, got labels up to {k - 1}")
+        out_dim = n_classes
+        if cfg.class_weight == "balanced":
+            counts = np.bincount(y_train, minlength=n_classes).astype(np.float64)
+            present = counts > 0
+            w = np.zeros(n_classes)
+            w[present] = len(y_train) / (present.sum() * counts[present])
+            weight = torch.as_tensor(w, dtype=torch.float32)
+
+        def target(y):  # (rows,) class indices -> (one-hot (C, rows), per-row weight / total weight)
+            y = torch.as_tensor(np.asarray(y), dtype=torch.long)
+            onehot = torch.zeros(out_dim, len(y))
+            onehot[y, torch.arange(len(y))] = 1.0
+            wy = torch.ones(len(y)) if weight is None else weight[y]
+            return onehot, wy / wy.sum()
+
+        def loss_and_grad(logits, t, grad=True):  # (P, C, n) -> per-problem loss (P,), dL/dlogits (P, C, n)
+            onehot, wn = t
+            z = logits - logits.amax(1, keepdim=True)
+            ez = z.exp()
+            se = ez.sum(1, keepdim=True)
+            nll = se.log().squeeze(1) - (z * onehot).sum(1)  # (P, n)
+            loss = nll @ wn
+            if not grad:
+                return loss, None
+            return loss, ez.div_(se).sub_(onehot).mul_(wn)
+    else:
+        out_dim = int(y_train.reshape(len(y_train), -1).shape[1])
+        yt = y_train.reshape(len(y_train), -1).astype(np.float32)
+        y_mean, y_std = torch.from_numpy(yt.mean(0)), torch.from_numpy(np.maximum(yt.std(0), 1e-8))
+
+        def target(y):
+            t = torch.as_tensor(np.asarray(y), dtype=torch.float32).reshape(len(y), -1)
+            return ((t - y_mean) / y_std).T.contiguous()
+
+        def loss_and_grad(logits, t, grad=True):
+            r = logits - t
+            loss = (r * r).mean(dim=(1, 2))
+            return loss, (r.mul_(2.0 / (r.shape[1] * r.shape[2])) if grad else None)
+
+    n_prob = len(problems)
+    users = [[p for p, prob in enumerate(problems) if b in prob] for b in range(len(dims))]
+    slot = {(p, b): users[b].index(p) for p, prob in enumerate(problems) for b in prob}
+    params = [torch.zeros(len(u), out_dim, dims[b]) for b, u in enumerate(users)] + [torch.zeros(n_prob, out_dim)]
+    for p, prob in enumerate(problems):
+        with torch.random.fork_rng():
+            torch.manual_seed(int(cfg.seed))
+            lin = nn.Linear(sum(dims[b] for b in prob), out_dim)  # fit_probe's initialization, problem by problem
+        start = 0
+        for b in prob:
+            params[b][slot[(p, b)]] = lin.weight.data[:, start : start + dims[b]]
+            start += dims[b]
+        params[-1][p] = lin.bias.data
+    moments = [(torch.zeros_like(q), torch.zeros_like(q)) for q in params]
+    beta1, beta2, eps = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults, as fit_probe uses them
+
+    def logits_of(X: list[torch.Tensor], active: torch.Tensor) -> torch.Tensor:
+        """(len(active), C, n) logits of the active problems; X: the blocks' (n, d_b) features."""
+        n = X[0].shape[0]
+        act = active.tolist()
+        pos = {p: i for i, p in enumerate(act)}
+        out = params[-1][active].unsqueeze(2).repeat(1, 1, n)
+        for b, u in enumerate(users):
+            sel = [i for i, p in enumerate(u) if p in pos]
+            if not sel:
+                continue
+            w = params[b][sel].reshape(len(sel) * out_dim, dims[b])
+            part = torch.mm(w, X[b].T).view(len(sel), out_dim, n)
+            out.index_add_(0, torch.as_tensor([pos[u[i]] for i in sel]), part)
+        return out
+
+    def adam_step(active: torch.Tensor, grad_logits: torch.Tensor, X: list[torch.Tensor], t: int) -> None:
+        pos = {p: i for i, p in enumerate(active.tolist())}
+        grads = []
+        for b, u in enumerate(users):
+            g = torch.zeros_like(params[b])
+            sel = [i for i, p in enumerate(u) if p in pos]
+            if sel:
+                gl = grad_logits[[pos[u[i]] for i in sel]].reshape(len(sel) * out_dim, -1)
+                g[sel] = torch.mm(gl, X[b]).view(len(sel), out_dim, dims[b])
+            grads.append(g)
+        gb = torch.zeros_like(params[-1])
+        gb[active] = grad_logits.sum(2)
+        grads.append(gb)
+        c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t
+        for q, g, (m, v) in zip(params, grads, moments):
+            if cfg.weight_decay:
+                g.add_(q, alpha=cfg.weight_decay)
+            m.lerp_(g, 1 - beta1)
+            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+            q.addcdiv_(m, (v.sqrt() / math.sqrt(c2)).add_(eps), value=-cfg.lr / c1)
+
+    Ttr = target(y_train)
+    Tva = target(y_val) if Xva is not None else None
+    g = torch.Generator().manual_seed(int(cfg.seed))
+    n = len(y_train)
+    bs = min(int(cfg.batch_size), n)
+    best = torch.full((n_prob,), float("inf"))
+    best_state: list[torch.Tensor] | None = None
+    bad = torch.zeros(n_prob, dtype=torch.long)
+    stopped_at = torch.full((n_prob,), int(cfg.max_epochs), dtype=torch.long)
+    active = torch.arange(n_prob)
+    step = 0
+    for epoch in range(1, cfg.max_epochs + 1):
+        perm = torch.randperm(n, generator=g) if bs < n else None
+        for start in range(0, n, bs):
+            if perm is None:
+                Xb, Tb = Xtr, Ttr
+            else:
+                idx = perm[start : start + bs]
+                Xb = [x[idx] for x in Xtr]
+                if task == "classification":
+                    Tb = (Ttr[0][:, idx], Ttr[1][idx] / Ttr[1][idx].sum())
+                else:
+                    Tb = Ttr[:, idx]
+            per, gl = loss_and_grad(logits_of(Xb, active), Tb)
+            if not bool(torch.isfinite(per).all()):
+                raise MMIBError(f"probe (linear): the training loss became {float(per.sum())} at epoch {epoch}; "
+                                "lower the probe's lr")
+            step += 1
+            adam_step(active, gl, Xb, step)
+        if Xva is None:
+            continue
+        with torch.no_grad():
+            vl, _ = loss_and_grad(logits_of(Xva, active), Tva, grad=False)
+        better = vl < best[active] - 1e-6
+        if best_state is None:
+            best_state = [q.clone() for q in params]
+        for i, p in enumerate(active.tolist()):
+            if bool(better[i]):
+                best[p], bad[p] = vl[i], 0
+                for b in problems[p]:
+                    best_state[b][slot[(p, b)]] = params[b][slot[(p, b)]]
+                best_state[-1][p] = params[-1][p]
+            else:
+                bad[p] += 1
+        done = bad[active] >= cfg.patience
+        if bool(done.any()):
+            stopped_at[active[done]] = epoch
+            active = active[~done]
+            if len(active) == 0:
+                break
+    if best_state is not None:
+        params[:] = best_state
+    out = logits_of(Xte, torch.arange(n_prob))  # (P, C, n_test)
+    description = PROBE_DESCRIPTIONS[task]["linear"]
+    if task == "classification" and cfg.class_weight == "balanced":
+        description = description.replace("(cross-entropy)", "(class-balanced cross-entropy)")
+    results = []
+    for p, prob in enumerate(problems):
+        o = out[p].T
+        if task == "classification":
+            pred = o.argmax(1).numpy()
+            metrics, chance = classification_metrics(y_test, pred), classification_chance(y_train, y_test)
+        else:
+            pred = (o * y_std + y_mean).numpy()
+            metrics = regression_metrics(y_test.astype(np.float32), pred)
+            chance = regression_chance(y_train, y_test)
+        results.append(ProbeResult(
+            metrics=metrics, chance=chance, probe="linear", description=description,
+            epochs=int(stopped_at[p]) if Xva is not None else int(cfg.max_epochs),
+            best_val_loss=float(best[p]) if Xva is not None else float("nan"), n_train=n,
+            n_val=0 if Xva is None else len(y_val), n_test=len(y_test), dim=sum(dims[b] for b in prob),
+            predictions=pred))
+    return results

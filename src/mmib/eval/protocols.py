@@ -43,6 +43,7 @@ import numpy as np
 import torch
 
 from mmib.data.datamodule import MultimodalDataModule
+from mmib.data.dataset import batch_to_device
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.metrics import (
     RETRIEVAL_KS,
@@ -53,7 +54,7 @@ from mmib.eval.metrics import (
     retrieval_chance,
     retrieval_metrics,
 )
-from mmib.eval.probe import PROBE_DESCRIPTIONS, PROBES, ProbeConfig, fit_probe
+from mmib.eval.probe import PROBE_DESCRIPTIONS, PROBES, ProbeConfig, ProbeResult, fit_linear_probes, fit_probe
 from mmib.eval.progress import ProgressReporter
 from mmib.eval.representations import (
     MissingCapabilityError,
@@ -276,11 +277,62 @@ def _probe_row(ctx: EvalContext, source: str, rep: str, probe: str, mods: Sequen
     cfg = ProbeConfig.from_options(probe, options, seed=ctx.seed)
     r = fit_probe(tr.features[rep], tr.y, va.features[rep] if va else None, va.y if va else None,
                   te.features[rep], te.y, ctx.spec.task, ctx.spec.n_classes, cfg)
+    return _row_of(r, source, rep, probe, label_prefix, extra)
+
+
+def _row_of(r: ProbeResult, source: str, rep: str, probe: str, label_prefix: str, extra: dict | None = None) -> dict:
     rep_name = "concat" if rep == "raw" else rep
     return {"id": f"{source}/{rep_name}/{probe}", "source": source, "label": f"{label_prefix} {rep_name}",
             "representation": rep_name, "probe": probe, "probe_description": r.description, "dim": r.dim,
             "metrics": finite_or_raise(r.metrics, f"probe on {label_prefix} {rep_name}"), "chance": r.chance,
             "epochs": r.epochs, "n_train": r.n_train, "n_val": r.n_val, "n_test": r.n_test, **(extra or {})}
+
+
+def _modality_blocks_usable(ctx: EvalContext) -> bool:
+    """Whether a subset's ``concat`` representation is the concatenation of the per-modality blocks extracted once
+    with every modality: no split drops a row for a missing modality, and on a few train rows each modality's
+    representation does not depend on which other modalities were requested."""
+    mods = list(ctx.modalities)
+    for split in ("train", "val", "test"):
+        if len(ctx.dm.indices[split]) and ctx.features(split, mods, [f"rep:{m}" for m in mods]).n_dropped:
+            return False
+    batch = batch_to_device(ctx.dm.dataset.get_batch(ctx.dm.indices["train"][:64]), ctx.method.device)
+    with torch.no_grad():
+        together = ctx.method.embed(batch, mods, space="representation")
+        for m in mods:
+            alone = ctx.method.embed(batch, [m], space="representation")[m]
+            if alone.shape != together[m].shape or not torch.allclose(alone, together[m], rtol=1e-5, atol=1e-6):
+                return False
+    return True
+
+
+def _batched_subset_rows(ctx: EvalContext, opt: SubsetOptions, subsets: list[tuple[str, ...]],
+                         sources: list[str]) -> dict[tuple[tuple[str, ...], str], dict] | None:
+    """The linear subset probes of every source trained together (:func:`fit_linear_probes`, one feature block per
+    modality), or None when that does not apply (another probe or representation, missing modalities, or
+    representations that depend on the requested subset): then each subset is probed on its own."""
+    if opt.probe != "linear" or opt.representation != "concat" or not _modality_blocks_usable(ctx):
+        return None
+    mods = list(ctx.modalities)
+    cfg = ProbeConfig.from_options("linear", opt.probe_options, seed=ctx.seed)
+    problems = [tuple(mods.index(m) for m in sub) for sub in subsets]
+    has_val = len(ctx.dm.indices["val"]) > 0
+    out: dict[tuple[tuple[str, ...], str], dict] = {}
+    for source in sources:
+        kind = "rep" if source == "method" else "raw"
+        names = [f"{kind}:{m}" for m in mods]
+        tr = ctx.features("train", mods, names)
+        va = ctx.features("val", mods, names) if has_val else None
+        te = ctx.features("test", mods, names)
+        results = fit_linear_probes([tr.features[k] for k in names], tr.y,
+                                    [va.features[k] for k in names] if va else None, va.y if va else None,
+                                    [te.features[k] for k in names], te.y, problems, ctx.spec.task,
+                                    ctx.spec.n_classes, cfg)
+        rep = opt.representation if source == "method" else "raw"
+        prefix = ctx.method.name if source == "method" else "raw features"
+        for sub, r in zip(subsets, results):
+            out[(sub, source)] = _row_of(r, source, rep, "linear", prefix, {"subset": list(sub), "size": len(sub)})
+    return out
 
 
 def _own_prediction_row(ctx: EvalContext, mods: Sequence[str], row_id: str, extra: dict | None = None) -> dict:
@@ -448,13 +500,15 @@ def run_subsets(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> d
     sources = ["method"] + (["raw"] if opt.baseline_raw else [])
     own = opt.own_predictions and ctx.capable("predict")
     with ctx.reporter.task(f"subsets ({len(subsets)})", total=len(subsets)) as advance:
+        batched = _batched_subset_rows(ctx, opt, subsets, sources)
         for sub in subsets:
             name = "+".join(sub)
             extra = {"subset": list(sub), "size": len(sub)}
             for source in sources:
                 rep = opt.representation if source == "method" else "raw"
                 prefix = ctx.method.name if source == "method" else "raw features"
-                row = _probe_row(ctx, source, rep, opt.probe, sub, opt.probe_options, prefix, extra)
+                row = (batched[(sub, source)] if batched is not None
+                       else _probe_row(ctx, source, rep, opt.probe, sub, opt.probe_options, prefix, extra))
                 row["id"] = f"{source}/{name}/{opt.probe}"
                 row["label"] = f"{prefix} {name}"
                 res["rows"].append(row)
