@@ -119,6 +119,9 @@ def tuning_section(results: Mapping[str, Any]) -> list[str]:
                   f"{spec['pruner']['name']}{f' ({pr})' if pr else ''}; data `{spec['data']}`, seed {spec['seed']}; "
                   f"selection: {what} ({spec['direction']}); the test split is not read. The chosen values then "
                   "run on every seed of the suite.", ""]
+        if spec.get("inherit"):
+            lines += ["Inherited (not tuned; the parent's chosen values): "
+                      + ", ".join(f"{v} ← {p}" for v, p in spec["inherit"].items()) + ".", ""]
     rows = [[v, ", ".join(f"{k}={_fmt_param(x)}" for k, x in r["chosen"].items()), f"{r['best_value']:.4g}",
              str(r["best_trial"]), str(r["n_counted"])] for v, r in tune.items()]
     if rows:

@@ -152,7 +152,7 @@ def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress:
 
         if tuned is None:
             tuned = known_tuning(suite, suite.tune, out / "tune", (previous or {}).get("tune"))
-        pending = set(suite.tune.space) - set(tuned)
+        pending = suite.tune.pending(tuned)
         suite = apply_tuning(suite, {v: r["chosen"] for v, r in tuned.items()})
     planned = []
     for data in suite.data:

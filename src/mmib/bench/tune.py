@@ -20,6 +20,8 @@ A suite's ``tune:`` block::
         ova_ib:
           method.objective.beta: {choices: [0.0, 0.01, 0.1]}
           method.head_layers: {low: 1, high: 3, int: true}
+      inherit:                       # optional: untuned variants (ablations) that take a tuned variant's values
+        ova_ib-beta0: ova_ib         #   (they wait for its study; their own overrides still apply on top)
 
 Every variant named under ``space`` gets its own Optuna study with the same ``n_trials``, sampler (and sampler seed)
 and pruner: an equal budget. A trial trains the variant on ``data`` at ``seed`` with the suggested values (a full
@@ -45,7 +47,7 @@ from typing import Any
 
 from mmib.errors import MMIBError, UnknownNameError
 
-TUNE_KEYS = ("data", "seed", "n_trials", "sampler", "pruner", "metric", "direction", "trainer", "space")
+TUNE_KEYS = ("data", "seed", "n_trials", "sampler", "pruner", "metric", "direction", "trainer", "space", "inherit")
 SAMPLERS = ("tpe", "random", "qmc", "cmaes")
 PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
 PARAM_KEYS = ("low", "high", "log", "step", "int", "choices")
@@ -63,6 +65,8 @@ class TuneSpec:
     metric: dict[str, Any] = field(default_factory=lambda: {"logged": "val/loss"})
     direction: str = "minimize"
     trainer: dict[str, Any] = field(default_factory=dict)
+    #: untuned variant → the tuned variant whose chosen values it takes (ablations inherit their parent's values)
+    inherit: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -71,7 +75,13 @@ class TuneSpec:
         """What every variant's study shares (the budget): all but the search spaces."""
         d = self.to_dict()
         d.pop("space")
+        d.pop("inherit")
         return d
+
+    def pending(self, tuned: Mapping[str, Any]) -> set[str]:
+        """The variants that wait for a study: tuned variants without a finished one, and their inheritors."""
+        missing = set(self.space) - set(tuned)
+        return missing | {v for v, parent in self.inherit.items() if parent in missing}
 
 
 def _param(spec: Any, where: str) -> dict[str, Any]:
@@ -167,8 +177,20 @@ def parse_tune(raw: Any, suite_name: str, variants: list[str], data: list[str], 
     trainer = raw.get("trainer") or {}
     if not isinstance(trainer, Mapping):
         raise MMIBError(f"{where}.trainer: expected a mapping of trainer keys")
+    inherit_raw = raw.get("inherit") or {}
+    if not isinstance(inherit_raw, Mapping):
+        raise MMIBError(f"{where}.inherit: expected a mapping of untuned variant → tuned variant")
+    inherit: dict[str, str] = {}
+    for v, parent in inherit_raw.items():
+        if v not in variants:
+            raise UnknownNameError(f"method variant in {where}.inherit", str(v), variants)
+        if v in space:
+            raise MMIBError(f"{where}.inherit.{v}: the variant is tuned itself (it is under space)")
+        if parent not in space:
+            raise UnknownNameError(f"tuned variant in {where}.inherit.{v}", str(parent), list(space))
+        inherit[str(v)] = str(parent)
     return TuneSpec(data=d, seed=int(seed), n_trials=n, space=space, sampler=sampler, pruner=pruner, metric=metric,
-                    direction=direction, trainer=dict(trainer))
+                    direction=direction, trainer=dict(trainer), inherit=inherit)
 
 
 # ------------------------------------------------------------------------------------------------- optuna glue
@@ -389,8 +411,11 @@ def known_tuning(suite, spec: TuneSpec, tune_dir: Path, *records: Mapping[str, A
 
 def apply_tuning(suite, chosen: Mapping[str, Mapping[str, Any]]):
     """A copy of the suite whose tuned variants carry their chosen values in ``config`` (dotted keys from the root,
-    last in precedence), so they enter every run's overrides and fingerprint."""
+    last in precedence), so they enter every run's overrides and fingerprint. A variant under the tune block's
+    ``inherit`` takes its parent's chosen values."""
     s = copy.deepcopy(suite)
+    inherit = getattr(suite.tune, "inherit", None) or {}
+    chosen = {**{v: chosen[p] for v, p in inherit.items() if p in chosen}, **chosen}
     for v in s.methods:
         if v.name in chosen:
             v.config = {**v.config, **chosen[v.name]}
