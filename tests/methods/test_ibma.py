@@ -133,3 +133,35 @@ def test_subset_three_modalities_and_errors():
     fresh = build_method("ibma", spec, SMALL)
     with pytest.raises(MMIBError, match="initialize_state"):
         fresh.loss(b)
+
+
+def test_concat_fusion_is_linear_on_the_concatenated_representations_with_the_same_loss():
+    """``fusion.kind: concat``: Z = W [Z^(1); Z^(2)] + b (no Transformer), a zero vector for a missing modality, and
+    the same loss terms as the Transformer fusion."""
+    spec = _spec()
+    m = build_method("ibma", spec, {**SMALL, "fusion": {"kind": "concat"}})
+    assert not any(isinstance(x, torch.nn.TransformerEncoderLayer) for x in m.modules())
+    b = _batch(spec)
+    m.initialize_state(b)
+    m.eval()
+    with torch.no_grad():
+        z = m.encode(b, m.mods)
+        lin = [x for x in m.fusion.modules() if isinstance(x, torch.nn.Linear)]
+        assert len(lin) == 1 and lin[0].in_features == 32 and lin[0].out_features == 16
+        want = torch.cat([z["v0"], z["v1"]], 1).double() @ lin[0].weight.double().T + lin[0].bias.double()
+        torch.testing.assert_close(m.fuse(b).double(), want)
+        only0 = {"x": {"v0": b["x"]["v0"]}, "y": b["y"]}
+        want0 = torch.cat([z["v0"], torch.zeros_like(z["v1"])], 1).double() @ lin[0].weight.double().T + lin[0].bias.double()
+        torch.testing.assert_close(m.fuse(only0, ["v0"]).double(), want0)
+    m.train()
+    ref = build_method("ibma", spec, SMALL)
+    ref.initialize_state(b)
+    out, out_ref = m.loss(b), ref.loss(b)
+    assert set(out.terms) == set(out_ref.terms)
+    out.loss.backward()
+    assert lin[0].weight.grad is not None and float(lin[0].weight.grad.abs().sum()) > 0
+
+
+def test_unknown_fusion_kind_is_an_error():
+    with pytest.raises(MMIBError, match=r"method.fusion.kind must be one of transformer, concat"):
+        build_method("ibma", _spec(), {**SMALL, "fusion": {"kind": "attention"}})

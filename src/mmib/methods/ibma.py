@@ -17,7 +17,9 @@ spec §3.3): it is implemented literally and logged (``ibb_U_*``) but only the a
 
 ``bound: club`` is the IB-bound swap of Table 6: the compression upper bounds are replaced by vCLUB (Cheng et al.
 2020; IBMA App. Alg. 2) with a Gaussian q_θ(Z|X) per term trained by maximum likelihood in alternation; the relevance
-(alignment) terms stay IBMA's. ``modality_alignment: false`` is the "w/o MSRA" ablation.
+(alignment) terms stay IBMA's. ``modality_alignment: false`` is the "w/o MSRA" ablation. ``fusion.kind: concat``
+replaces the Transformer fusion by ``Linear(concat(Z^(1), …))`` with the same loss (ours: it separates the loss from
+the fusion block in the comparison with the concat baseline).
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.fusion import SupervisedFusionMethod, _slice_batch
 from mmib.methods.registry import register_method
-from mmib.nn.fusion import TokenTransformerFusion
+from mmib.nn.fusion import ConcatFusion, TokenTransformerFusion
 from mmib.objectives.base import LossOutput
 from mmib.objectives.ibma import (
     IBBLoss,
@@ -48,6 +50,7 @@ from mmib.objectives.ibma import (
 )
 
 BOUNDS = ("ibb", "club")
+FUSIONS = ("transformer", "concat")
 
 
 def input_features(x: torch.Tensor, kind: str, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -82,8 +85,15 @@ class IBMAMethod(SupervisedFusionMethod):
                                  bool(c.get("normalize", False)), bool(c.get("modality_alignment", True)),
                                  float(c.get("q_eps", 1e-8)))
         fc = dict(c.get("fusion") or {})
-        self.fusion = TokenTransformerFusion(self.rep_dim, self.n_mod, self.rep_dim, int(fc.get("heads", 8)),
-                                             int(fc.get("ffn", 2048)), float(fc.get("dropout", 0.1)))
+        self.fusion_kind = str(fc.get("kind", "transformer"))
+        if self.fusion_kind not in FUSIONS:
+            raise MMIBError(f"method.fusion.kind must be one of {', '.join(FUSIONS)}, got {self.fusion_kind!r}")
+        if self.fusion_kind == "transformer":
+            self.fusion = TokenTransformerFusion(self.rep_dim, self.n_mod, self.rep_dim, int(fc.get("heads", 8)),
+                                                 int(fc.get("ffn", 2048)), float(fc.get("dropout", 0.1)))
+        else:  # Linear(concat(Z^(1), …)) → rep_dim: the same loss without the Transformer (a zero vector for a missing
+            # modality, as in the concat baseline)
+            self.fusion = ConcatFusion([self.rep_dim] * self.n_mod, self.rep_dim)
         self.heads = nn.ModuleDict({m: self.make_head(self.rep_dim) for m in self.mods})
         self.fused_head = self.make_head(self.rep_dim)
         C = self.n_classes
@@ -339,7 +349,8 @@ class IBMAMethod(SupervisedFusionMethod):
 
     # ------------------------------------------------------------------ the interface
     def fuse(self, batch: Batch, modalities: Sequence[str] | None = None) -> torch.Tensor:
-        """Z = F(Z^(1), …) over the requested modalities (missing tokens are dropped from the fusion block)."""
+        """Z = F(Z^(1), …) over the requested modalities (Transformer: missing tokens are dropped from the fusion block;
+        concat: a missing modality enters as a zero vector)."""
         return self.forward_all(batch, self.modalities_of(batch, modalities))["fused"]
 
     def predict(self, batch: Batch, modalities: Sequence[str] | None = None) -> torch.Tensor:
