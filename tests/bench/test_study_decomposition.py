@@ -61,3 +61,20 @@ def test_random_init_probe_methods_filter_and_errors():
         PROTOCOLS["random_init_probe"](ctx, {"seed": 1})
     with pytest.raises(MMIBError, match="methods"):
         PROTOCOLS["random_init_probe"](ctx, {"methods": "comm"})
+
+
+def test_decomposition_suite_runs_comms_synergy_protocol():
+    """The packaged suite pretrains CoMM on biased pairs and probes on unbiased pairs of the same world, with the
+    random-init control and class-balanced probes (an unweighted probe of the ~10 %-positive Trifeature synergy
+    label settles on the majority class)."""
+    from mmib.bench.suite import load_suite
+
+    suite = load_suite("decomposition")
+    data = {d.name: d for d in suite.data}
+    for name in ("rus_sim-biased", "trifeature-syn-biased"):
+        assert data[name].options["biased"] is True and data[name].eval_data["options"]["biased"] is False
+        assert any(v.name == "comm" and v.runs_on(name) for v in suite.methods)
+    kinds = {next(iter(p)) if isinstance(p, dict) else p: p for p in suite.protocols}
+    assert kinds["probe"]["probe"]["probe_options"] == {"class_weight": "balanced"}
+    assert kinds["random_init_probe"]["random_init_probe"]["methods"] == ["comm"]
+    assert "random_init_probe" in PROTOCOLS
