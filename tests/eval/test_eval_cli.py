@@ -98,3 +98,31 @@ def test_eval_on_a_checkpoint_file_uses_that_checkpoint(trained_run, tmp_path, c
         assert row["id"] == "method/rep:fou/linear"  # the singular option reached the probe protocol
         accs[name] = (row["metrics"]["accuracy"], row["chance"]["accuracy"])
     assert accs["last"][0] > 3 * accs["last"][1] and accs["zeroed"][0] == pytest.approx(accs["zeroed"][1], abs=0.05)
+
+
+def test_eval_reuses_representations_of_the_same_checkpoint(trained_run, monkeypatch):
+    """A second ``mmib eval`` of the same checkpoint reads the representations from <run>/cache/representations
+    (same tables, no extraction); an unreadable cache file is extracted again; --no-cache ignores the cache."""
+    import shutil
+
+    from mmib.eval import protocols
+
+    shutil.rmtree(trained_run / "cache", ignore_errors=True)  # other tests of this module evaluated the run too
+    args = ["eval", str(trained_run), "--protocols", "probe", "--probe", "linear", "--no-progress",
+            "--option", "probe.probe_options={max_epochs: 20}", "--option", "probe.baseline_raw=false"]
+    assert main(args) == 0
+    first = json.loads((trained_run / "results.json").read_text())["protocols"]["probe"]["rows"]
+    cache = sorted((trained_run / "cache" / "representations").glob("*.npz"))
+    assert len(cache) == 3  # concat of train, val, test
+    calls = []
+    real = protocols.extract_split
+    monkeypatch.setattr(protocols, "extract_split", lambda *a, **k: calls.append(a[2]) or real(*a, **k))
+    assert main(args) == 0
+    assert calls == []
+    second = json.loads((trained_run / "results.json").read_text())["protocols"]["probe"]["rows"]
+    assert [r["metrics"] for r in second] == [r["metrics"] for r in first]
+    cache[0].write_bytes(b"not an npz file")
+    assert main(args) == 0
+    assert len(calls) == 1
+    assert main([*args, "--no-cache"]) == 0
+    assert len(calls) == 4

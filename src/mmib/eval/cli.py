@@ -69,7 +69,7 @@ def _cmd_eval(args: argparse.Namespace) -> int:
     run = Path(args.run)
     out = Path(args.out) if args.out else (run.parent.parent if run.suffix == ".ckpt" else run)
     results = evaluate_run(args.run, protocols, out_dir=out, progress=not args.no_progress, seed=args.seed,
-                           trust_pickle=args.trust_pickle)
+                           trust_pickle=args.trust_pickle, cache=not args.no_cache)
     if results.get("skipped_on_rank"):  # several processes (torchrun / srun): rank 0 alone evaluates and reports
         return 0
     print_results(results)
@@ -164,6 +164,9 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--option", action="append", metavar="PROTOCOL.OPTION=VALUE",
                    help="any protocol option, e.g. subsets.sizes=[1,2], plots.color_by=latent:z (repeatable)")
     e.add_argument("--out", default=None, help="output folder (default: the run folder)")
+    e.add_argument("--no-cache", action="store_true",
+                   help="extract the representations again instead of reusing <run>/cache/representations (kept "
+                        "per checkpoint hash)")
     e.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--trust-pickle", action="store_true",

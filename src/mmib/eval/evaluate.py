@@ -43,6 +43,8 @@ def evaluate(
     progress: bool = True,
     checkpoint: str | None = None,
     extra: dict[str, Any] | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    cache_key: str | None = None,
 ) -> dict[str, Any]:
     """Run ``protocols`` (see :func:`~mmib.eval.protocols.parse_protocols`; default: all) on ``method`` with the
     splits of ``dm``. With ``out_dir``, writes ``results.json``, ``report.md`` and the plots there.
@@ -59,12 +61,14 @@ def evaluate(
         return {"kind": RESULTS_KIND, "schema_version": SCHEMA_VERSION, "complete": False, "skipped_on_rank": rank,
                 "protocols": {}, "out_dir": str(out_dir) if out_dir is not None else None}
     try:
-        return _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra)
+        return _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
+                                   cache_dir, cache_key)
     finally:
         barrier()
 
 
-def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra):
+def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
+                        cache_dir=None, cache_key=None):
     from mmib.engine import git_commit, package_versions
 
     specs: list[ProtocolSpec] = parse_protocols(protocols)
@@ -92,7 +96,8 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
     method.eval()
     with ProgressReporter(enabled=progress) as reporter:
         ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
-                          reporter=reporter)
+                          reporter=reporter, cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                          cache_key=cache_key)
         for spec in specs:
             res = run_protocol(ctx, spec)
             results["protocols"][spec.name] = res
@@ -140,10 +145,13 @@ def evaluate_run(
     progress: bool = True,
     seed: int | None = None,
     trust_pickle: bool = False,
+    cache: bool = True,
 ) -> dict[str, Any]:
     """Evaluate a finished run folder (``mmib train`` / bench) with its own config and splits; the results go to
     ``out_dir`` (default: the run folder). ``trust_pickle``: honour the run's ``data.trust_pickle`` (see
-    :func:`mmib.engine.load_run`)."""
+    :func:`mmib.engine.load_run`). ``cache``: keep the extracted representations in ``<run>/cache/representations``,
+    keyed by the checkpoint's and the run config's SHA-256, so that a later evaluation of the same checkpoint (other
+    protocols, other probe options) skips the extraction."""
     from mmib.config import to_container
     from mmib.engine import load_run
 
@@ -153,8 +161,22 @@ def evaluate_run(
     cfg, method, dm = load_run(run, checkpoint, trust_pickle=trust_pickle)
     c = to_container(cfg)
     ckpt = checkpoint or str(run / "checkpoints" / "last.ckpt")
+    key = _file_digest(ckpt, run / "config.yaml") if cache else None
     return evaluate(method, dm, protocols, out_dir=out_dir if out_dir is not None else run, run_dir=run, config=c,
-                    seed=int(c.get("seed", 0)) if seed is None else int(seed), progress=progress, checkpoint=ckpt)
+                    seed=int(c.get("seed", 0)) if seed is None else int(seed), progress=progress, checkpoint=ckpt,
+                    cache_dir=run / "cache" / "representations" if cache else None, cache_key=key)
+
+
+def _file_digest(*paths: str | os.PathLike) -> str:
+    """SHA-256 over the bytes of the given files (the checkpoint and the run's config)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in paths:
+        with open(p, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                h.update(chunk)
+    return h.hexdigest()
 
 
 def is_complete(path: str | os.PathLike) -> bool:

@@ -1,0 +1,101 @@
+"""Evaluation speed: ``mmib eval`` (default protocols) against the run's own training, and the subset probes
+trained together against one by one.
+
+1. ``mmib train method=ova_ib data=mfeat trainer.max_epochs=2`` (the 6-view digits) and ``mmib eval`` of that run
+   with its default protocols, each a fresh process timed end to end (imports included). Goal: eval <= training.
+2. On that run's representations: the 2^6 − 1 = 63 linear subset probes by ``fit_linear_probes`` (trained
+   together) and by ``fit_probe`` one subset at a time, interleaved ``--repeats`` times, in one process; the ratio of
+   the medians, and the largest difference between the two tables (they should agree to floating-point order).
+
+    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR]
+
+Timings depend on the machine and its load: the load average and core count are printed with them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+
+def _mmib() -> list[str]:
+    script = Path(sys.executable).with_name("mmib")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "mmib.cli"]
+
+
+def _timed(cmd: list[str]) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if r.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
+    return time.perf_counter() - t
+
+
+def _subset_probes(run: Path, repeats: int) -> None:
+    import numpy as np
+
+    from mmib.engine import load_run
+    from mmib.eval.probe import ProbeConfig, fit_linear_probes, fit_probe
+    from mmib.eval.representations import extract_split
+
+    _, method, dm = load_run(run)
+    mods = list(dm.spec.modality_names)
+    names = [f"rep:{m}" for m in mods]
+    sf = {s: extract_split(method, dm, s, mods, names) for s in ("train", "val", "test")}
+    blocks = {s: [sf[s].features[k] for k in names] for s in sf}
+    problems = [c for k in range(1, len(mods) + 1) for c in itertools.combinations(range(len(mods)), k)]
+    cfg = ProbeConfig(kind="linear", seed=0)
+    args = ("classification", dm.spec.n_classes, cfg)
+    t_many, t_one = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        many = fit_linear_probes(blocks["train"], sf["train"].y, blocks["val"], sf["val"].y, blocks["test"],
+                                 sf["test"].y, problems, *args)
+        t_many.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        one = []
+        for p in problems:
+            cat = {s: np.concatenate([blocks[s][b] for b in p], 1) for s in blocks}
+            one.append(fit_probe(cat["train"], sf["train"].y, cat["val"], sf["val"].y, cat["test"], sf["test"].y,
+                                 *args))
+        t_one.append(time.perf_counter() - t)
+    diff = max(abs(a.metrics["accuracy"] - b.metrics["accuracy"]) for a, b in zip(many, one))
+    same_epochs = sum(a.epochs == b.epochs for a, b in zip(many, one))
+    m1, m2 = statistics.median(t_many), statistics.median(t_one)
+    print(f"subset probes ({len(problems)} linear probes, {len(sf['train'].y)} train rows, "
+          f"{sum(b.shape[1] for b in blocks['train'])} features, 1 thread), median of {repeats}:")
+    print(f"  trained together {m1:7.2f} s   one by one {m2:7.2f} s   ratio {m2 / m1:5.2f}x")
+    print(f"  tables: largest |accuracy difference| {diff:.4f}; same early-stopping epoch in "
+          f"{same_epochs}/{len(problems)} probes")
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description="evaluation speed")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--quick", action="store_true", help="one repeat of the subset-probe comparison")
+    ap.add_argument("--keep", default=None, help="keep the run in this folder (default: a temporary one)")
+    a = ap.parse_args(argv)
+    repeats = 1 if a.quick else a.repeats
+    with tempfile.TemporaryDirectory() as tmp:
+        run_dir = Path(a.keep or tmp)
+        mmib = _mmib()
+        load = os.getloadavg()[0]
+        t_train = _timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
+                                 f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"])
+        t_eval = _timed(mmib + ["eval", str(run_dir / "bench-eval")])
+        print(f"{os.cpu_count()} cores, load average (1 min) {load:.2f} before / {os.getloadavg()[0]:.2f} after")
+        print("ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included:")
+        print(f"  mmib train {t_train:7.2f} s   mmib eval (default protocols) {t_eval:7.2f} s   "
+              f"eval / train {t_eval / t_train:5.2f}  ({'<=' if t_eval <= t_train else '>'} 1 goal)")
+        _subset_probes(run_dir / "bench-eval", repeats)
+
+
+if __name__ == "__main__":
+    main()
