@@ -75,3 +75,18 @@ def test_synergy_and_hsic_options_reach_the_loss():
         build_method("rus", SPEC, {**SMALL, "synergy": "comm"}, ENC)
     with pytest.raises(MMIBError, match="hsic_pairs"):
         build_method("rus", SPEC, {**SMALL, "hsic_pairs": "some"}, ENC)
+
+
+def test_l_syn_moves_the_fusion_and_s_head_only():
+    zero = {"R": 0.0, "U": 0.0, "S": 0.0, "orth": 0.0, "cross": 0.0, "hsic": 0.0, "syn": 1.0}
+    m = build_method("rus", SPEC, {**SMALL, "weights": zero}, ENC)
+    b = {"x": {"eeg": torch.randn(8, 4, 256), "fnirs": torch.randn(8, 6, 60)}}
+    out = m.loss(b)
+    assert float(out.terms["L_syn"]) > 0
+    out.loss.backward()
+
+    def moved(mod):
+        return any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in mod.parameters())
+
+    assert moved(m.fusion) and moved(m.head_s) and moved(m.product)
+    assert not moved(m.tokenizers) and not moved(m.temporal) and not moved(m.head_r) and not moved(m.head_u)

@@ -576,9 +576,19 @@ class RUSMethod(Method):
             return self.temporal[m]({m: tokens[m]})
         return self.temporal[m](tokens[m])
 
-    def _forward(self, x: Mapping[str, torch.Tensor], mods: Sequence[str]) -> dict[str, torch.Tensor]:
-        """H_m, Z_R_m, Z_U_m for ``mods`` and H_fused, Z_S when both modalities are given."""
-        toks = self._tokens(x, mods)
+    def _synergy(self, toks: Mapping[str, torch.Tensor], hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Z_S from the tokens and the unimodal representations of both modalities."""
+        if self.fusion_kind == "cross_attention":
+            hf = self.fusion(toks, None, self.mods)
+        else:
+            hf = torch.cat([hidden[m] for m in self.mods], dim=1)
+        if self.interaction == "product":
+            a, b = self.mods
+            prod = self.product[a](hidden[a]) * self.product[b](hidden[b])
+            hf = torch.cat([hf, self.product_norm(prod)], dim=1)
+        return self.head_s(hf)
+
+    def _forward_tokens(self, toks: Mapping[str, torch.Tensor], mods: Sequence[str]) -> dict[str, torch.Tensor]:
         out: dict[str, torch.Tensor] = {}
         for m in mods:
             h = self._hidden(toks, m)
@@ -586,16 +596,12 @@ class RUSMethod(Method):
             out[f"R_{m}"] = self.head_r[m](h)
             out[f"U_{m}"] = self.head_u[m](h)
         if len(mods) == 2:
-            if self.fusion_kind == "cross_attention":
-                hf = self.fusion(toks, None, self.mods)
-            else:
-                hf = torch.cat([out[f"H_{m}"] for m in self.mods], dim=1)
-            if self.interaction == "product":
-                a, b = self.mods
-                prod = self.product[a](out[f"H_{a}"]) * self.product[b](out[f"H_{b}"])
-                hf = torch.cat([hf, self.product_norm(prod)], dim=1)
-            out["S"] = self.head_s(hf)
+            out["S"] = self._synergy(toks, {m: out[f"H_{m}"] for m in self.mods})
         return out
+
+    def _forward(self, x: Mapping[str, torch.Tensor], mods: Sequence[str]) -> dict[str, torch.Tensor]:
+        """H_m, Z_R_m, Z_U_m for ``mods`` and H_fused, Z_S when both modalities are given."""
+        return self._forward_tokens(self._tokens(x, mods), mods)
 
     def _check_complete(self, batch: Batch) -> None:
         for m in self.mods:
@@ -612,7 +618,8 @@ class RUSMethod(Method):
         if x[self.mods[0]].shape[0] < 2:
             raise MMIBError("method 'rus': the contrastive terms need batches of at least 2 samples")
         v1, v2 = self.augment(x), self.augment(x, s_view=True)  # v2 feeds L_S only
-        o1 = self._forward(v1, self.mods)
+        toks1 = self._tokens(v1, self.mods)
+        o1 = self._forward_tokens(toks1, self.mods)
         s2 = self._forward(v2, self.mods)["S"]
         targets = {m: reconstruction_targets(t, x[m], self.spec.modality(m)) for m, t in self.targets.items()
                    if t != "none"}
@@ -626,8 +633,13 @@ class RUSMethod(Method):
                 pred = self.adversaries[m](self.reversal(l2_normalize(o1[f"U_{m}"])))
                 cross[m] = (pred - targets[self.other[m]]).pow(2).mean()
         comps = {k: o1[k] for k in self.component_order()}
-        uni = {m: o1[f"H_{m}"] for m in self.mods} if self.synergy == "unimodal_hsic" else None
-        return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni)
+        uni = s_syn = None
+        if self.synergy == "unimodal_hsic":
+            # L_syn trains the fusion and the S head only: Z_S recomputed from detached tokens and H_m, so that the
+            # encoders cannot lower it by dropping from one modality what the other also carries
+            uni = {m: o1[f"H_{m}"].detach() for m in self.mods}
+            s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
+        return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
 
     def _hsic_exclude(self, which: str) -> list[tuple[str, str]]:
         """The component pairs left out of L_hsic: ``all`` = every pair of L_orth; ``modality`` = only

@@ -206,7 +206,9 @@ class RUSLoss(nn.Module):
         components: every component ``{name: (N, k)}`` for L_orth;
         recon: ``{modality: (prediction (N, q), target (N, q))}`` for the reconstruction MSE;
         cross: ``{modality: scalar}`` cross-modal minimization terms (already computed by the method);
-        s_unimodal: optional ``{modality: H_m (N, d)}`` for L_syn (detached here: the penalty moves Z_S only).
+        s_unimodal: optional ``{modality: H_m (N, d)}`` for L_syn (detached here: the penalty moves Z_S only);
+        s_syn: the Z_S that L_syn penalizes (default Z'_S; the method passes one computed from detached inputs, so
+            that only the fusion and the S head are moved by L_syn).
 
     Example:
         >>> loss = RUSLoss(orth_exclude=[("R_a", "R_b")])
@@ -238,7 +240,8 @@ class RUSLoss(nn.Module):
     def forward(self, r: Mapping[str, torch.Tensor], s_views: Sequence[torch.Tensor],
                 components: Mapping[str, torch.Tensor], recon: Mapping[str, tuple[torch.Tensor, torch.Tensor]],
                 cross: Mapping[str, torch.Tensor],
-                s_unimodal: Mapping[str, torch.Tensor] | None = None) -> LossOutput:
+                s_unimodal: Mapping[str, torch.Tensor] | None = None,
+                s_syn: torch.Tensor | None = None) -> LossOutput:
         if len(r) != 2:
             raise ValueError(f"RUSLoss: L_R needs exactly 2 redundancy embeddings, got {list(r)}")
         ra, rb = list(r.values())
@@ -270,7 +273,7 @@ class RUSLoss(nn.Module):
             terms["L_hsic"] = l_hsic.detach()
             terms.update({f"hsic_{k}": v.detach() for k, v in hpairs.items()})
         if s_unimodal:
-            zs = l2_normalize(s_views[0])
+            zs = l2_normalize(s_views[0] if s_syn is None else s_syn)
             l_syn = ra.new_zeros(())
             for m, h in s_unimodal.items():
                 if h.dim() != 2 or h.shape[0] != zs.shape[0]:
