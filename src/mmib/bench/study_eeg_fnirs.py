@@ -55,15 +55,18 @@ CANDIDATES: dict[str, dict[str, list[tuple[str, ...]]]] = {
           "both": [("eeg_band_power", "fnirs_amplitude")]},
     "A": {"eeg": [_EEG_EVENT, ("eeg_band_power",)], "fnirs": [("fnirs_amplitude",), ("fnirs_amplitude", "fnirs_windows")],
           "both": [("eeg_gamma_peak", "fnirs_amplitude")]},
-    "G": {"eeg": [("eeg_gamma_peak",), ("eeg_gamma_windows",), ("eeg_gamma_peak", "eeg_gamma_windows")],
+    "G": {"eeg": [("eeg_gamma_peak",), ("eeg_gamma_windows",), ("eeg_gamma_peak", "eeg_gamma_windows"),
+                  ("eeg_gamma_peak", "eeg_gain_reference")],
           "fnirs": [("fnirs_amplitude",), ("fnirs_amplitude", "fnirs_windows")],
           "both": [("eeg_gamma_peak", "fnirs_amplitude")]},
     "tau": {"eeg": [("eeg_latency",), _EEG_EVENT], "fnirs": [("fnirs_latency",), ("fnirs_latency", "fnirs_windows")],
             "both": [("eeg_latency", "fnirs_latency"), ("eeg_latency", "eeg_erp", "fnirs_latency")]},
     "t0": {"eeg": [("eeg_latency",), _EEG_EVENT], "fnirs": [("fnirs_latency",)],
            "both": [("eeg_latency", "fnirs_latency")]},
-    "efficiency": {"eeg": [("eeg_gamma_peak",)], "fnirs": [("fnirs_amplitude",)],
-                   "both": [("eeg_gamma_peak", "fnirs_amplitude")]},
+    "efficiency": {"eeg": [("eeg_gamma_peak",), ("eeg_gamma_peak", "eeg_gain_reference")],
+                   "fnirs": [("fnirs_amplitude",)],
+                   "both": [("eeg_gamma_peak", "fnirs_amplitude"),
+                            ("eeg_gamma_peak", "eeg_gain_reference", "fnirs_amplitude")]},
     "synergy": {"eeg": [("eeg_gamma_peak",), ("eeg_gamma_peak", "eeg_gamma_windows")],
                 "fnirs": [("fnirs_amplitude",)], "both": [("eeg_gamma_peak", "fnirs_amplitude")]},
 }
@@ -95,15 +98,17 @@ class _Fit:
 
 
 def _linear_probe(x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task: str,
-                  grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0)) -> _Fit:
-    """Logistic regression (classification) or ridge (regression) on features standardized with train statistics,
-    fitted on ``x["train"]``; the inverse regularization strength C (ridge: alpha = 1 / C) with the best val score
+                  grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), clip: float = 5.0) -> _Fit:
+    """Logistic regression (classification) or ridge (regression) on features standardized with train statistics
+    (clipped at ± ``clip`` standard deviations), fitted on ``x["train"]``; the inverse regularization strength C (ridge: alpha = 1 / C) with the best val score
     (balanced accuracy / R²) is kept and scored on test."""
     from sklearn.linear_model import LogisticRegression, Ridge
 
     mu, sd = x["train"].mean(0), x["train"].std(0)
     sd[sd < 1e-12] = 1.0
-    z = {s: (np.asarray(v, np.float64) - mu) / sd for s, v in x.items()}
+    # standardized with train statistics and clipped at ±clip: one artefact-laden trial or subject (a motion spike in
+    # an amplitude, a failed latency fit) cannot dominate a linear prediction on held-out subjects
+    z = {s: np.clip((np.asarray(v, np.float64) - mu) / sd, -clip, clip) for s, v in x.items()}
     best: _Fit | None = None
     for c in grid:
         if task == "classification":

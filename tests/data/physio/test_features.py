@@ -121,7 +121,7 @@ def test_feature_groups_shapes_and_bad_input():
     fnirs = np.repeat(fn[:, None, :], len(pairs), axis=1)
     fnirs[:, 1::2] *= -0.3
     g = F.eeg_fnirs_feature_groups(eeg, fnirs, DEFAULT_EEG_CHANNELS, pairs, 128.0, 10.0)
-    assert set(g) == {"eeg_band_power", "eeg_gamma_windows", "eeg_gamma_peak", "eeg_erp", "eeg_latency",
+    assert set(g) == {"eeg_band_power", "eeg_gain_reference", "eeg_gamma_windows", "eeg_gamma_peak", "eeg_erp", "eeg_latency",
                       "fnirs_amplitude", "fnirs_latency", "fnirs_windows"}
     assert all(v.shape[0] == n and np.isfinite(v).all() for v in g.values())
     assert g["eeg_band_power"].shape[1] == 5 * len(DEFAULT_EEG_CHANNELS)

@@ -288,6 +288,8 @@ def eeg_fnirs_feature_groups(eeg: np.ndarray, fnirs: np.ndarray, eeg_channels: S
 
     ========================= ===========================================================================
     ``eeg_band_power``        log mean band envelope per channel and band over the event window (rhythms)
+    ``eeg_gain_reference``    log of the theta, alpha and beta envelopes at their strongest channel: the level
+                              of the ongoing rhythm, a within-trial reference for the gamma level
     ``eeg_gamma_windows``     gamma envelope of the ``gamma_sites`` mean in windows over the event window
     ``eeg_gamma_peak``        log peak of the smoothed gamma envelope and its latency
     ``eeg_erp``               P3 (max at ``p3_site``) and N1 (min at ``n1_site``) amplitude and latency
@@ -314,8 +316,13 @@ def eeg_fnirs_feature_groups(eeg: np.ndarray, fnirs: np.ndarray, eeg_channels: S
 
     bands = dict(cfg.bands or EEG_BANDS)
     win = _sel(te, cfg.event_window, "EEG event window")
-    bp = [np.log(band_envelope(eeg, eeg_sfreq, b)[..., win].mean(axis=-1) + 1e-6) for b in bands.values()]
-    out["eeg_band_power"] = np.concatenate(bp, axis=1)
+    envs = {name: band_envelope(eeg, eeg_sfreq, b)[..., win].mean(axis=-1) for name, b in bands.items()}
+    out["eeg_band_power"] = np.concatenate([np.log(v + 1e-6) for v in envs.values()], axis=1)
+    # the level of the ongoing rhythms (the strongest band of 4-30 Hz at its strongest site): the simulator, like a
+    # real head, scales every EEG source by one subject-level gain, so the gamma level relative to it is comparable
+    # across subjects
+    rhythm = np.stack([envs[b].max(axis=1) for b in envs if b in ("theta", "alpha", "beta")], axis=1)
+    out["eeg_gain_reference"] = np.log(rhythm + 1e-6)
     # -------- EEG: gamma burst
     gi = [_site(eeg_channels, s, "gamma") for s in cfg.gamma_sites]
     genv = band_envelope(eeg[:, gi].mean(axis=1), eeg_sfreq, cfg.gamma_band, smooth_s=0.1)
