@@ -46,13 +46,13 @@ def test_scope_both_shifts_both_views_and_zero_delay_shifts_none():
 def test_loss_feeds_the_delayed_view_to_l_s_only(monkeypatch):
     m = build_method("rus", SPEC, {**CFG, "hrf_delay_s": 3.0}, ENC)
     seen = []
-    forward = m._forward
+    tokens = m._tokens  # both views are tokenized here
 
     def spy(x, mods):
         seen.append(x["fnirs"].clone())
-        return forward(x, mods)
+        return tokens(x, mods)
 
-    monkeypatch.setattr(m, "_forward", spy)
+    monkeypatch.setattr(m, "_tokens", spy)
     x = _x()
     out = m.loss({"x": x})
     assert torch.isfinite(out.loss)

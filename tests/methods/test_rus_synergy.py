@@ -59,7 +59,9 @@ def test_product_interaction_is_a_product_of_the_two_modalities():
 
 def test_synergy_and_hsic_options_reach_the_loss():
     b = {"x": {"eeg": torch.randn(8, 4, 256), "fnirs": torch.randn(8, 6, 60)}}
-    m = build_method("rus", SPEC, SMALL, ENC)
+    m = build_method("rus", SPEC, {**SMALL, "weights": {"hsic": 1.0}}, ENC)
+    assert m.targets == {"eeg": "band_envelope", "fnirs": "hemodynamic"}
+    assert build_method("rus", SPEC, SMALL, ENC).objective.lambda_hsic == 0.0  # L_hsic is off by default
     terms = m.loss(b).terms
     assert {"L_syn", "L_syn_eeg", "L_syn_fnirs", "L_hsic"} <= set(terms)
     # hsic_pairs "modality": (R_m, U_m) and (U_eeg, U_fnirs) only
@@ -69,8 +71,8 @@ def test_synergy_and_hsic_options_reach_the_loss():
                                      "weights": {"hsic": 0.5}}, ENC)
     t2 = lit.loss(b).terms
     assert "L_syn" not in t2 and len([k for k in t2 if k.startswith("hsic_")]) == 9
-    off = build_method("rus", SPEC, {**SMALL, "weights": {"hsic": 0.0}}, ENC)
-    assert "L_hsic" not in off.loss(b).terms
+    off = build_method("rus", SPEC, SMALL, ENC)
+    assert "L_hsic" not in off.loss(b).terms and off.objective.lambda_syn == 3.0
     with pytest.raises(MMIBError, match="synergy must be one of"):
         build_method("rus", SPEC, {**SMALL, "synergy": "comm"}, ENC)
     with pytest.raises(MMIBError, match="hsic_pairs"):

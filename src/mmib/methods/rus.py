@@ -427,7 +427,7 @@ class RUSMethod(Method):
         for ms in spec.modalities:
             t = tcfg.get(ms.name)
             if t is None:
-                t = "input" if ms.kind == "vector" else {"eeg": "band_power", "fnirs": "hemodynamic"}.get(ms.name)
+                t = "input" if ms.kind == "vector" else {"eeg": "band_envelope", "fnirs": "hemodynamic"}.get(ms.name)
             if t is None:
                 raise MMIBError(f"method 'rus': no default reconstruction target for modality '{ms.name}'; set "
                                 f"method.targets.{ms.name} to one of {', '.join(TARGETS)}")
@@ -518,7 +518,7 @@ class RUSMethod(Method):
                                  temperature_r=float(c.get("temperature_r", 0.1)),
                                  temperature_s=float(c.get("temperature_s", 0.1)),
                                  orth_exclude=[(f"R_{self.mods[0]}", f"R_{self.mods[1]}")],
-                                 lambda_hsic=float(lam.get("hsic", 1.0)), lambda_syn=float(lam.get("syn", 1.0)),
+                                 lambda_hsic=float(lam.get("hsic", 0.0)), lambda_syn=float(lam.get("syn", 3.0)),
                                  hsic_exclude=self._hsic_exclude(str(c.get("hsic_pairs", "modality"))))
         # augmentations of the two views
         acfg = dict(c.get("augment") or {})
