@@ -11,7 +11,7 @@ from mmib.eval.protocols import PROTOCOLS
 
 
 def test_protocols_are_registered():
-    for name in ("eeg_fnirs_ceiling", "eeg_fnirs_checks", "eeg_fnirs_analyses"):
+    for name in ("eeg_fnirs_ceiling", "eeg_fnirs_checks", "eeg_fnirs_done", "eeg_fnirs_analyses"):
         assert PROTOCOLS[name] is getattr(study, name)
 
 
@@ -119,6 +119,8 @@ def test_checks_and_analyses_with_an_rus_model(sim_dm):
     ctx = EvalContext(method=method, dm=sim_dm, seed=0)
     res = PROTOCOLS["eeg_fnirs_checks"](ctx, {})
     rows = {r["id"]: r for r in res["rows"]}
+    assert all(r.startswith("off-target/") for r in rows)
+    rows.update({r["id"]: r for r in PROTOCOLS["eeg_fnirs_done"](ctx, {})["rows"]})
     pairs = [f"off-target/{c}->{t}" for c, (ts, _) in study.OFF_TARGET.items() for t in ts]
     assert all(p in rows for p in pairs)
     for p in pairs:
@@ -138,7 +140,8 @@ def test_checks_and_analyses_with_an_rus_model(sim_dm):
     assert rows["done/S->synergy>=0.80"]["metrics"]["threshold"] == 0.8
     an = PROTOCOLS["eeg_fnirs_analyses"](ctx, {"mlp_targets": ["tau"]})
     ids = {r["id"] for r in an["rows"]}
-    assert {"mlp/S/tau", "mlp/RU/tau", "norm-vs-A/U_fnirs", "retrieval/eeg->fnirs (Z_R)", "abs-cos/components"} <= ids
+    assert {"mlp/S/tau", "mlp/RU/tau", "norm-vs-A/U_fnirs", "retrieval/eeg->fnirs (Z_R) R@1", "abs-cos/R_eeg|S"} <= ids
+    assert all(set(r["metrics"]) == {"score"} for r in an["rows"])
     with pytest.raises(UnknownNameError, match="mlp_targets"):
         PROTOCOLS["eeg_fnirs_analyses"](ctx, {"mlp_targets": ["nope"]})
 
@@ -152,8 +155,9 @@ def test_checks_skip_methods_without_rus_components(sim_dm):
     cfg = to_container(compose_config(["method=cross", "data=eeg_fnirs_sim"]))
     method = build_method("cross", sim_dm.spec, cfg["method"], cfg["encoder"]).eval()
     ctx = EvalContext(method=method, dm=sim_dm, seed=0)
-    res = PROTOCOLS["eeg_fnirs_checks"](ctx, {})
-    assert res["rows"] == [] and "skipped" in res["notes"][0]
+    for name in ("eeg_fnirs_checks", "eeg_fnirs_done"):
+        res = PROTOCOLS[name](ctx, {})
+        assert res["rows"] == [] and "skipped" in res["notes"][0]
     an = PROTOCOLS["eeg_fnirs_analyses"](ctx, {"mlp_targets": ["synergy"]})
     assert [r["id"] for r in an["rows"]] == ["mlp/concat/synergy"]
 

@@ -10,7 +10,7 @@ Registered on import (the suite lists this module under ``imports:``):
   test. Rows ``ceiling/<latent>`` (all features), ``ceiling-eeg/<latent>``, ``ceiling-fnirs/<latent>`` (one
   modality's features) and ``candidate/<set>/<latent>`` (every candidate). It reads the data, not the method: every
   method's column shows the same numbers on the same split.
-* ``eeg_fnirs_checks`` — the **validation of an R/U/S model** (methods with components ``R_eeg, R_fnirs, U_eeg,
+* ``eeg_fnirs_checks`` / ``eeg_fnirs_done`` — the **validation of an R/U/S model** (methods with components ``R_eeg, R_fnirs, U_eeg,
   U_fnirs, S``; others are skipped with a note): every off-target "does not decode" check (Z_R_eeg → k, G;
   Z_R_fnirs → A; Z_U_eeg → e, A; Z_U_fnirs → e, k; Z_S → e, k, A, G) beside its **positive control** — the same
   factor probed from that modality's encoder output ``H`` (``method.hidden(batch)``, when the method has it) and from
@@ -269,7 +269,7 @@ def eeg_fnirs_ceiling(ctx, options: Mapping[str, Any] | None = None) -> dict[str
             sc, name, f = res["best"][(target, scope)]
             rows.append({"id": f"{rid}/{target}", "source": "raw", "latent": target, "scope": scope,
                          "features": f"{sc}: {name}", "label": f"{rid} → {target} ({unit})",
-                         "metrics": {"score": f.test, "val_score": f.val},
+                         "metrics": {"score": f.test}, "val_score": f.val,
                          "chance": {"score": res["chance"][target]}, "n_test": res["n_test"][target]})
             if scope == "all":
                 notes.append(f"{target}: chosen on val: {sc}: {name} (test {unit} {f.test:.3f}, val {f.val:.3f}, "
@@ -364,16 +364,16 @@ def _sorted_idx(idx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {s: np.sort(i) for s, i in idx.items()}
 
 
-@register_protocol("eeg_fnirs_checks", replace=True)
-def eeg_fnirs_checks(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    from mmib.eval.protocols import parse_options
+def _checks(ctx, opt: ChecksOptions) -> dict[str, Any]:
+    """The off-target rows and the Done-when rows (computed once per evaluation and options)."""
+    key = ("eeg_fnirs_checks", id(ctx.dm.dataset), tuple(sorted(asdict(opt).items())))
+    if key not in ctx._cache:
+        ctx._cache[key] = _compute_checks(ctx, opt)
+    return ctx._cache[key]
 
-    opt = parse_options(ChecksOptions, options, "eeg_fnirs_checks")
-    out = {"protocol": "eeg_fnirs_checks", "options": asdict(opt), "plots": {}, "primary_metric": "pass",
-           "notes": [], "rows": []}
-    if not ctx.capable("components") or not set(RUS_COMPONENTS) <= set(ctx.component_names()):
-        out["notes"].append(f"skipped: method '{ctx.method.name}' has no components {', '.join(RUS_COMPONENTS)}")
-        return out
+
+def _compute_checks(ctx, opt: ChecksOptions) -> dict[str, Any]:
+    out: dict[str, Any] = {"notes": [], "rows": []}
     ceil = compute_ceiling(ctx, opt.eeg_tmin, opt.fnirs_tmin)
     lat = _latents(ctx)
     idx = _sorted_idx(_splits(ctx))
@@ -461,6 +461,33 @@ def eeg_fnirs_checks(ctx, options: Mapping[str, Any] | None = None) -> dict[str,
     return out
 
 
+def _checks_result(ctx, options, name: str, prefix: tuple[str, ...], primary: str) -> dict[str, Any]:
+    from mmib.eval.protocols import parse_options
+
+    opt = parse_options(ChecksOptions, options, name)
+    out = {"protocol": name, "options": asdict(opt), "plots": {}, "primary_metric": primary, "notes": [],
+           "rows": []}
+    if not ctx.capable("components") or not set(RUS_COMPONENTS) <= set(ctx.component_names()):
+        out["notes"].append(f"skipped: method '{ctx.method.name}' has no components {', '.join(RUS_COMPONENTS)}")
+        return out
+    got = _checks(ctx, opt)
+    out["notes"] = list(got["notes"])
+    out["rows"] = [r for r in got["rows"] if r["id"].startswith(prefix)]
+    return out
+
+
+@register_protocol("eeg_fnirs_checks", replace=True)
+def eeg_fnirs_checks(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Off-target "does not decode" checks, each with its positive controls and whether it is informative."""
+    return _checks_result(ctx, options, "eeg_fnirs_checks", ("off-target/",), "pass")
+
+
+@register_protocol("eeg_fnirs_done", replace=True)
+def eeg_fnirs_done(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Issue 20's Done-when comparisons: value, threshold, pass (the mean of pass over seeds = share of seeds)."""
+    return _checks_result(ctx, options, "eeg_fnirs_done", ("done/",), "pass")
+
+
 # ---------------------------------------------------------------------------------------------------- analyses
 @dataclass
 class AnalysesOptions:
@@ -538,14 +565,16 @@ def eeg_fnirs_analyses(ctx, options: Mapping[str, Any] | None = None) -> dict[st
         scores = method.score({"eeg": emb["eeg"]}, emb["fnirs"]).float().cpu().numpy()
     rm = retrieval_metrics(scores)
     n = len(idx["test"])
-    out["rows"].append({"id": "retrieval/eeg->fnirs (Z_R)", "source": "method",
-                        "label": "EEG → fNIRS retrieval with the R heads", "metrics": {"R@1": float(rm["R@1"]),
-                                                                                      "R@5": float(rm["R@5"])},
-                        "chance": {"R@1": 1.0 / n, "R@5": min(1.0, 5.0 / n)}})
+    for k in (1, 5):
+        out["rows"].append({"id": f"retrieval/eeg->fnirs (Z_R) R@{k}", "source": "method",
+                            "label": f"EEG → fNIRS retrieval with the R heads, R@{k}",
+                            "metrics": {"score": float(rm[f"R@{k}"])}, "chance": {"score": min(1.0, k / n)}})
     cn = {k: v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12) for k, v in comps["test"].items()
           if k in RUS_COMPONENTS}
     keys = list(RUS_COMPONENTS)
-    cos = {f"{a}|{bb}": float(np.abs((cn[a] * cn[bb]).sum(1)).mean()) for i, a in enumerate(keys) for bb in keys[i + 1:]}
-    out["rows"].append({"id": "abs-cos/components", "source": "method", "label": "mean |cos| between components (test)",
-                        "metrics": cos})
+    for i, a in enumerate(keys):
+        for bb in keys[i + 1:]:
+            out["rows"].append({"id": f"abs-cos/{a}|{bb}", "source": "method",
+                                "label": f"mean |cos(Z_{a}, Z_{bb})| (test)",
+                                "metrics": {"score": float(np.abs((cn[a] * cn[bb]).sum(1)).mean())}})
     return out
