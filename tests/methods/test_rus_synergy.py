@@ -92,3 +92,9 @@ def test_l_syn_moves_the_fusion_and_s_head_only():
 
     assert moved(m.fusion) and moved(m.head_s) and moved(m.product)
     assert not moved(m.tokenizers) and not moved(m.temporal) and not moved(m.head_r) and not moved(m.head_u)
+
+    m_all = build_method("rus", SPEC, {**SMALL, "weights": zero, "syn_grad": "all"}, ENC)
+    m_all.loss(b).loss.backward()
+    assert moved(m_all.tokenizers)  # syn_grad all: the encoders are moved too
+    with pytest.raises(MMIBError, match="syn_grad"):
+        build_method("rus", SPEC, {**SMALL, "syn_grad": "some"}, ENC)

@@ -36,7 +36,14 @@ after baseline correction and the 0.01–0.1 Hz band-pass the epoch is dominated
 the EEG→fNIRS delay, the quantity Z_S should carry (spec C.9, D.5.5); ``hrf_delay_s > 0`` turns it on, for the second
 view only (``hrf_delay_scope: s_view``, the default: that view feeds L_S alone) or for both views (``both``).
 
-Interface: ``embed`` → H_m (``space="embedding"``: Z_R_m, so :meth:`score` = cosine of the redundancy heads =
+Issue 20 (defaults; each has the design's literal setting as an option, ``docs/methods/rus.md``, "Variants"):
+token positions in **seconds** relative to the trial marker, one clock for both modalities (``positions``,
+``time_start``); a **product interaction** W_a H_a ⊙ W_b H_b in the synergy fusion (``interaction``); the synergy
+objective ``unimodal_hsic`` = L_S + λ_syn Σ_m nHSIC(Z_S, H_m) (``synergy``; ``literal`` = L_S alone); the
+time-resolved EEG target ``band_envelope``; and, off by default, L_hsic, a normalized-HSIC penalty between components
+beside L_orth (``weights.hsic``, ``hsic_pairs``).
+
+Interface: :meth:`RUSMethod.hidden` → ``{m: H_m}``; ``embed`` → H_m (``space="embedding"``: Z_R_m, so :meth:`score` = cosine of the redundancy heads =
 cross-modal retrieval); ``fuse`` → Z_S (both modalities needed); ``components`` → ``R_<m>``, ``U_<m>`` for the
 requested modalities and ``S`` when both are given (with modalities ``eeg``/``fnirs``: R_eeg, R_fnirs, U_eeg,
 U_fnirs, S).
@@ -413,6 +420,9 @@ class RUSMethod(Method):
         self.cross_min = str(c.get("cross_min", "neg_sim"))
         self.positions = str(c.get("positions", "seconds"))
         self.synergy = str(c.get("synergy", "unimodal_hsic"))
+        self.syn_grad = str(c.get("syn_grad", "fusion"))
+        if self.syn_grad not in ("fusion", "all"):
+            raise MMIBError(f"method 'rus': syn_grad must be one of fusion, all, got {self.syn_grad!r}")
         for key, v, valid in (("temporal", self.temporal_kind, TEMPORAL), ("fusion", self.fusion_kind, FUSIONS),
                               ("cross_min", self.cross_min, CROSS_MIN), ("positions", self.positions, POSITIONS),
                               ("synergy", self.synergy, SYNERGY)):
@@ -638,7 +648,8 @@ class RUSMethod(Method):
             # L_syn trains the fusion and the S head only: Z_S recomputed from detached tokens and H_m, so that the
             # encoders cannot lower it by dropping from one modality what the other also carries
             uni = {m: o1[f"H_{m}"].detach() for m in self.mods}
-            s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
+            if self.syn_grad == "fusion":
+                s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
         return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
 
     def _hsic_exclude(self, which: str) -> list[tuple[str, str]]:
