@@ -212,3 +212,28 @@ def test_cache_blocks_on_the_cpu_only():
     cpu = _blocks(3 * rows, 1000, torch.device("cpu"))
     assert [b.stop - b.start for b in cpu] == [rows, rows, rows]
     assert _blocks(3 * rows, 1000, torch.device("cuda")) == [slice(0, 3 * rows)]
+
+
+def test_two_modality_path_equals_the_general_projection_algebra():
+    """M = 2 takes the |cos| path; its values and gradients equal the general Cholesky algebra's (float64), zero
+    anchors and zero tuples included."""
+    from mmib.objectives.ova_ib import _ProjectionScores, one_vs_rest_inputs, projection_scores_from_gram
+
+    g = torch.Generator().manual_seed(0)
+    z0 = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    z1 = torch.randn(8, 5, generator=g, dtype=torch.float64)
+    z0[2] = 0.0
+    z1[4] = 0.0
+    for ridge in (1e-8, 0.3):
+        a = [z0.clone().requires_grad_(), z1.clone().requires_grad_()]
+        b = [z0.clone().requires_grad_(), z1.clone().requires_grad_()]
+        cross, grams, sq = one_vs_rest_inputs(a, a, [0, 1])
+        fast = torch.stack(projection_scores_from_gram(cross, grams, sq, ridge))
+        cross, grams, sq = one_vs_rest_inputs(b, b, [0, 1])
+        slow = torch.stack(_ProjectionScores.apply(grams, sq, ridge, "eager", *[c for per in cross for c in per]))
+        torch.testing.assert_close(fast, slow, rtol=1e-10, atol=1e-12)
+        w = torch.randn(fast.shape, generator=g, dtype=torch.float64)
+        (fast * w).sum().backward()
+        (slow * w).sum().backward()
+        for x, y in zip(a, b):
+            torch.testing.assert_close(x.grad, y.grad, rtol=1e-8, atol=1e-10)

@@ -410,7 +410,24 @@ def projection_scores_from_gram(
     transpose of another's); ``grams`` (A, Nt, k, k); ``anchor_sq_norms`` (A, Na). Returns A scores (Na, Nt).
     """
     flat = flat_anchor_inputs(cross, grams, anchor_sq_norms, "projection scores")
-    return _ProjectionScores.apply(grams, anchor_sq_norms, float(ridge), check_kernel(kernel), *flat)
+    check_kernel(kernel)
+    if grams.shape[-1] == 1:
+        return _abs_cosine_scores(flat, grams, anchor_sq_norms)
+    return _ProjectionScores.apply(grams, anchor_sq_norms, float(ridge), kernel, *flat)
+
+
+def _abs_cosine_scores(cross: Sequence[torch.Tensor], grams: torch.Tensor,
+                       anchor_sq_norms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    """The projection score for tuples of one embedding (M = 2): s = |c| / (‖z‖ ‖t‖) = |cos(z, t)|, exactly what
+    the general formula gives for every ridge λ (K = ‖t‖² + λ, q1 − λ q2 = c²‖t‖²/K², so s = (c²/K)/(‖z‖|c|‖t‖/K)).
+    A few elementwise passes with autograd instead of the Cholesky algebra; zero anchors or tuples score 0."""
+    dtype = cross[0].dtype
+    out = []
+    for a, c in enumerate(cross):
+        rz = anchor_sq_norms[a].to(dtype).clamp_min(_EPS2).rsqrt()  # (Na,)
+        rt = grams[a, :, 0, 0].to(dtype).clamp_min(_EPS2).rsqrt()  # (Nt,)
+        out.append(c.abs() * rz[:, None] * rt[None, :])
+    return tuple(out)
 
 
 def projection_score(
@@ -427,6 +444,9 @@ def projection_score(
 def minimality_term(zs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """L_M of Eqs. 18–19: (1/M) Σ_m mean_n ‖z_n^(m) − mean_{i≠m} z_n^(i)‖²; also returns the per-modality L_M^(m)."""
     m = len(zs)
+    if m == 2:  # both terms are mean ‖z_1 − z_2‖²
+        d = ((zs[0] - zs[1]) ** 2).sum(-1).mean()
+        return d, [d, d]
     total = torch.stack(zs).sum(0)
     per = []
     for z in zs:
@@ -578,7 +598,15 @@ class OVAIBLoss(nn.Module):
         scale = self.temperature.scale()
         terms: dict[str, torch.Tensor] = {}
         per_anchor = []
-        if self.projectors is None:
+        if self.projectors is None and m == 2:
+            # M = 2: the projection score is |cos| (see _abs_cosine_scores); the embeddings are unit (or zero)
+            # vectors, so |cos| = |z_a · z_b|, and the scale folds into the one Gram matmul both anchors share
+            logits = ((scale * zs[0]) @ cands[1].T).abs()
+            logits_t = (logits.T.contiguous() if cands[0] is zs[0] and cands[1] is zs[1]  # row softmax: contiguous
+                        else ((scale * zs[1]) @ cands[0].T).abs())
+            for lg in (logits, logits_t):
+                per_anchor.append(contrastive_ce(lg, self.positive_in_denominator, targets=targets))
+        elif self.projectors is None:
             cross, grams, sq_norms = one_vs_rest_inputs(zs, cands, range(m))
             scores = projection_scores_from_gram(cross, grams, sq_norms, self.ridge, self.kernel)
             for s in scores:
