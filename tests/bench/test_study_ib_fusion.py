@@ -12,6 +12,7 @@ from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.synthetic.omib_sim import load_omib_sim, make_omib_sim, reference_classifiers
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.protocols import PROTOCOLS, EvalContext
+from mmib.objectives.omib import mine_cache_path
 
 SIZES = {"d0": 6, "d0_superfluous": 5, "d11": 4, "d21": 3, "d12": 5, "d22": 4}
 
@@ -25,7 +26,7 @@ def test_summarize_r_per_epoch():
     assert s[1]["R_1"] == pytest.approx((0.25 + 0.1 + 9.0) / 3)
 
 
-def test_r_trace_callback_and_omib_study_on_a_trained_omib(tmp_path):
+def test_r_trace_callback_and_omib_study_on_a_trained_omib(tmp_path, monkeypatch):
     from mmib.engine import train
 
     ov = ["method=omib", "data=omib_sim", "data.n_samples=400", *[f"data.{k}={v}" for k, v in SIZES.items()],
@@ -56,6 +57,21 @@ def test_r_trace_callback_and_omib_study_on_a_trained_omib(tmp_path):
     assert r["mean_r/e002"] == pytest.approx(trace["epochs"][1]["r_1"])
     allr = [t[2] for t in m.r_history]
     assert r["frac_r_gt1"] == pytest.approx(float(np.mean(np.asarray(allr) > 1)))
+    assert rows["omib/beta"]["H_x1"] == pytest.approx(3.0) and rows["omib/beta"]["I_0_1"] == pytest.approx(1.0)
+    # a reloaded run has no method.information: the MINE estimates come from OMIB's cache when they are there
+    info, m.information = m.information, None
+    monkeypatch.setenv("MMIB_CACHE_DIR", str(tmp_path / "cache"))
+    assert "H_x1" not in {r["id"]: r["metrics"] for r in PROTOCOLS["omib_study"](ctx, {})["rows"]}["omib/beta"]
+    tr = res.datamodule.split_batch("train")
+    n = len(tr["y"])
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(int(m.mine_cfg["seed"])))
+    idx = idx[: int(m.mine_cfg["max_samples"])]
+    path = mine_cache_path([tr["x"][k][idx].reshape(len(idx), -1).float() for k in m.mods],
+                           {k: m.mine_cfg[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")})
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({**info.to_dict(), "entropies": [4.5, 2.5]}))
+    beta = {r["id"]: r["metrics"] for r in PROTOCOLS["omib_study"](ctx, {})["rows"]}["omib/beta"]
+    assert beta["H_x1"] == pytest.approx(4.5) and beta["H_x2"] == pytest.approx(2.5)
     # without the callback's file the r rows are missing and a note says so
     out = PROTOCOLS["omib_study"](EvalContext(method=m, dm=res.datamodule, seed=0, run_dir=tmp_path), {})
     assert not any(r["id"].startswith("omib/r/") for r in out["rows"]) and "no r trace" in out["notes"][-1]
@@ -69,7 +85,7 @@ def _dm(seed=0, n=600):
 
 
 def test_omib_reference_equals_reference_classifiers_on_the_run_split(tmp_path, monkeypatch):
-    monkeypatch.setenv("MMIB_CACHE", str(tmp_path))
+    monkeypatch.setenv("MMIB_CACHE_DIR", str(tmp_path))
     dm = _dm(seed=2)
     ctx = EvalContext(method=None, dm=dm, seed=2)
     out = PROTOCOLS["omib_reference"](ctx, {})

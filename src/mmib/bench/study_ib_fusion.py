@@ -5,14 +5,15 @@ callback and evaluation protocols, registered on import (a suite lists this modu
   of r and of R over the epoch's training batches and the fraction of batches with r > 1, written to
   ``<run folder>/r_trace.json`` at every epoch end (a resumed run keeps the epochs it had). Does nothing for a method
   without ``r_history``.
-* protocol ``omib_study`` — what OMIB computed besides its prediction: β, the range [M_l, M_u] of Prop. 5.7 and (when
-  the run estimated them in this process) the MINE estimates H(v_m), I(v_i; v_j); the test accuracy of each
+* protocol ``omib_study`` — what OMIB computed besides its prediction: β, the range [M_l, M_u] of Prop. 5.7 and the MINE
+  estimates H(v_m), I(v_i; v_j) (from the run, or for a reloaded run from OMIB's MINE cache when they are there); the test accuracy of each
   unimodal task-relevance branch TRB_m on [z_m, e_m] (e_m ~ N(0, I), seeded); the r trace of the callback
   (first / last main epoch, mean r per epoch, fraction of batches with r > 1).
 * protocol ``omib_reference`` — Table 2's reference classifiers: a logistic regression on ground-truth blocks of
   ``omib_sim`` ([a0], [a1; a2], each modality's blocks, the authentic optimal MIB [a0; a1; a2], the union), fitted on
   the run's train split and scored on its test split; independent of the method (cached per split under
-  ``$MMIB_CACHE`` or ``~/.cache/mmib/omib_reference``).
+  ``$MMIB_CACHE_DIR/omib_reference``, default
+  ``~/.cache/mmib/omib_reference``).
 * protocol ``omib_probes`` — claim 10, what the fused representation keeps: test R² of a ridge regression (fitted on
   the train split, standardized) from the fused representation to, for each relevant block a_i, its contribution
   <δ_i, a_i> to the label's hyperplane (all a representation needs of it), and for each superfluous block b_i a fixed
@@ -100,6 +101,25 @@ def _accuracy(logits, y) -> float:
     return float((logits.argmax(1).cpu() == y.cpu()).double().mean())
 
 
+def _cached_information(m, dm):
+    """The MINE estimates of a reloaded run (``method.information`` is not in the checkpoint) from OMIB's MINE cache,
+    when the run's training split and MINE settings are there; never estimated anew here."""
+    import torch
+
+    from mmib.methods.omib import parse_information
+    from mmib.objectives.omib import mine_cache_path
+
+    mc = dict(getattr(m, "mine_cfg", None) or {})
+    if not mc.get("cache", True) or not all(k in mc for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")):
+        return None
+    tr = dm.split_batch("train")
+    n = int(next(iter(tr["x"].values())).shape[0])
+    idx = torch.randperm(n, generator=torch.Generator().manual_seed(int(mc["seed"])))[: int(mc.get("max_samples", n))]
+    views = [tr["x"][k][idx].reshape(len(idx), -1).float().cpu() for k in m.mods]
+    path = mine_cache_path(views, {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")})
+    return parse_information(json.loads(path.read_text()), m.n_mod) if path.is_file() else None
+
+
 @register_protocol("omib_study", replace=True)
 def omib_study(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     import torch
@@ -116,11 +136,14 @@ def omib_study(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     rows = []
     beta = {"beta": float(m.beta), "M_l": float(m.beta_lower), "M_u": float(m.beta_upper)}
     info = getattr(m, "information", None)
+    if info is None:
+        info = _cached_information(m, ctx.dm)
     if info is not None:
         for i, h in enumerate(info.entropies):
             beta[f"H_{m.mods[i]}"] = float(h)
         for k, v in dict(info.mutual_informations).items():
-            beta[f"I_{str(k).replace(',', '_')}"] = float(v)
+            i, j = k if isinstance(k, tuple) else str(k).split(",")
+            beta[f"I_{int(i)}_{int(j)}"] = float(v)
     rows.append({"id": "omib/beta", "source": "method", "label": "β and Prop. 5.7's range", "metrics": beta})
     bd = batch_to_device(b, m.device)
     with torch.no_grad():
@@ -153,7 +176,7 @@ def omib_study(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ omib_reference
 def _cache_dir() -> Path:
-    root = os.environ.get("MMIB_CACHE")
+    root = os.environ.get("MMIB_CACHE_DIR")
     return (Path(root) if root else Path.home() / ".cache" / "mmib") / "omib_reference"
 
 
