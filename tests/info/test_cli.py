@@ -29,8 +29,8 @@ def test_validate_writes_table_json_and_plot(tmp_path, capsys):
     assert set(data["summary"]) == {"infonce", "club", "nce_club"}
     assert set(data["summary_nongaussian"]) == {"infonce", "club", "club_linear", "nce_club"}
     assert [lv["true"] for lv in data["summary"]["club"]["3"]] == [1.0, 2.0]
-    lv = data["summary"]["infonce"]["3"][0]
-    assert lv["units"] == 8 and 0.0 <= lv["dead"] <= 1.0 and 0.0 <= lv["saturation"] <= 1.0 and lv["sem"] > 0
+    lv = data["summary"]["infonce"]["3"][0]  # the default separable critic: g and h, 8 ReLU units each
+    assert lv["units"] == 16 and 0.0 <= lv["dead"] <= 1.0 and 0.0 <= lv["saturation"] <= 1.0 and lv["sem"] > 0
     # the oracle rows: InfoNCE with the true pointwise MI, at batch 64, below log 64 and near the truth at I = 1
     orc = data["oracle"]["infonce"]["3"]
     assert 0.6 < orc[0]["mean"] < 1.1 and orc[1]["mean"] < 4.159

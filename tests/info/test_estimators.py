@@ -164,7 +164,7 @@ def test_infonce_estimate_approaches_truth_from_below_and_is_seeded():
 def test_infonce_never_exceeds_log_batch_when_the_truth_is_larger():
     x, y = correlated_gaussians(4096, 5, 10.0, seed=0)
     r = estimate_mi(x, y, method="infonce", steps=200, **SMALL)
-    assert max(r.history) <= math.log(64) + 1e-5 and r.value <= math.log(64)
+    assert max(r.history) <= math.log(64) + 1e-5 and r.value <= math.log(64)  # concat: trained at batch 64 too
     assert r.value > 3.0  # saturating towards log 64 = 4.16
 
 
@@ -363,3 +363,64 @@ def test_bad_per_side_conditioning_raises():
 def test_club_q_option_is_checked():
     with pytest.raises(ValueError, match="q must be one of"):
         CLUBEstimator(3, 2, q="quadratic")
+
+
+# ------------------------------------------------------------------------------------ defaults: standardization, EMA
+
+
+@pytest.mark.parametrize("cls", [InfoNCEEstimator, NCECLUBEstimator, CLUBEstimator])
+def test_fitted_standardization_makes_the_estimates_invariant_to_affine_maps(cls):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(48, 3, generator=g).double(), torch.randn(48, 2, generator=g).double()
+    x[:, 1] = 3.0  # a constant coordinate is only centred (positive scales: a negative one flips the coordinate)
+    ax, bx = torch.tensor([2.0, 1.0, 10.0]).double(), torch.tensor([-3.0, 5.0, 4.0]).double()
+    ay, by = torch.tensor([0.1, 7.0]).double(), torch.tensor([1.0, 2.0]).double()
+    kw = {"hidden_dim": 6} if cls is CLUBEstimator else {"critic": "separable", "critic_kwargs": {"hidden_dim": 6}}
+    torch.manual_seed(1)
+    est = cls(3, 2, **kw).double().fit_standardization(x, y)
+    assert torch.allclose(est.x_scale[1], torch.tensor(1.0).double()) and float(est.x_loc[1]) == 3.0
+    out = est.estimates(x, y)
+    est.fit_standardization(x * ax + bx, y * ay + by)
+    moved = est.estimates(x * ax + bx, y * ay + by)
+    for k in out:
+        assert torch.allclose(out[k], moved[k], atol=1e-10), k
+    # unfitted: the identity
+    torch.manual_seed(1)
+    plain = cls(3, 2, **kw).double()
+    xs = (x - x.mean(0)) / torch.where(x.std(0) > 1e-8, x.std(0), torch.ones(3).double())
+    ys = (y - y.mean(0)) / y.std(0)
+    assert all(torch.allclose(out[k], plain.estimates(xs, ys)[k], atol=1e-10) for k in out)
+
+
+def test_weight_average_has_the_stated_warm_up():
+    from mmib.info.estimators import averaged
+
+    est = InfoNCEEstimator(2, 2, critic="bilinear")
+    with torch.no_grad():
+        est.critic.weight.zero_()
+    avg = averaged(est, 0.99)
+    ref = 0.0
+    for t in range(1, 40):
+        with torch.no_grad():
+            est.critic.weight.fill_(float(t))
+        avg.update_parameters(est)
+        n = t - 1  # updates before this one
+        ref = float(t) if n == 0 else ref + (1 - min(0.99, (1 + n) / (10 + n))) * (t - ref)
+        assert abs(float(avg.module.critic.weight[0, 0].detach()) - ref) < 1e-4 * max(1.0, ref)
+    assert averaged(est, 0.0) is None
+    with pytest.raises(ValueError, match=r"ema must be a decay in \[0, 1\)"):
+        averaged(est, 1.0)
+
+
+def test_estimate_mi_training_batch_and_its_errors():
+    x, y = correlated_gaussians(300, 2, 1.0, seed=0)
+    r = estimate_mi(x, y, steps=3, batch_size=16, eval_batches=2, critic_kwargs={"hidden_dim": 8})
+    assert len(r.history) == 3 and math.isfinite(r.value)
+    from mmib.info.estimators import default_train_batch
+
+    assert default_train_batch("infonce", "separable", 64, 300) == 300 and default_train_batch("club", "x", 64) == 512
+    assert default_train_batch("nce_club", "concat", 64, 10_000) == 64  # O(N²) steps: the evaluation batch
+    with pytest.raises(ValueError, match=r"train_batch_size must be an integer in \[2, 300\]"):
+        estimate_mi(x, y, steps=3, batch_size=16, train_batch_size=301)
+    with pytest.raises(ValueError, match="ema must be a decay"):
+        estimate_mi(x, y, steps=3, batch_size=16, ema=-0.5, critic_kwargs={"hidden_dim": 8})

@@ -26,7 +26,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         "dims": args.dims, "mis": args.mis, "steps_per_level": args.steps, "estimators": args.estimators,
         "critic": args.critic, "hidden_dim": args.hidden_dim, "lr": args.lr, "seed": args.seed,
         "cond_steps": args.cond_steps, "club_q": args.club_q, "eval_batches": args.eval_batches,
-        "nongaussian_estimators": args.nongaussian,
+        "nongaussian_estimators": args.nongaussian, "train_batch_size": args.train_batch, "ema": args.ema,
+        "standardize": False if args.no_standardize else None,
     }.items() if v is not None}
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     if args.threads:
@@ -55,12 +56,19 @@ def register_cli(subparsers) -> None:
                    help="comma-separated subset of infonce,nwj,mine,club,club_linear,nce_club,nce_club_offdiag")
     v.add_argument("--dims", type=_csv(int), default=None, help="comma-separated dimensions (default 20,50,100,200)")
     v.add_argument("--mis", type=_csv(float), default=None, help="comma-separated true MIs in nats (default 2..10)")
-    v.add_argument("--critic", choices=("concat", "separable", "bilinear"), default=None)
+    v.add_argument("--critic", choices=("concat", "separable", "bilinear"), default=None,
+                   help="critic of InfoNCE / NWJ / MINE / NCE-CLUB (default: estimate_mi's, separable)")
     v.add_argument("--hidden-dim", type=int, default=None,
                    help="critic and CLUB-q hidden width (default: estimate_mi's, 512)")
     v.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: estimate_mi's, 1e-3)")
     v.add_argument("--club-q", choices=("mlp", "linear"), default=None, help="CLUB's q for the `club` rows "
                    "(default: estimate_mi's, mlp; `club_linear` always uses the linear-Gaussian q)")
+    v.add_argument("--train-batch", type=int, default=None,
+                   help="rows per training step (default: estimate_mi's, 512; estimates are evaluated at batch 64)")
+    v.add_argument("--ema", type=float, default=None,
+                   help="decay of the weight average the estimates use (default: estimate_mi's, 0.99; 0: none)")
+    v.add_argument("--no-standardize", action="store_true",
+                   help="do not standardize each coordinate of x and y (default: standardized, as estimate_mi)")
     v.add_argument("--eval-batches", type=int, default=None,
                    help="held-out batches per level for the estimate and its s.e.m. (default 32)")
     v.add_argument("--nongaussian", type=_csv(str), default=None,

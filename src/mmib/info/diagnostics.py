@@ -76,7 +76,7 @@ def saturation(est: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int
             if hasattr(est, "log_q"):  # CLUB
                 if getattr(est, "q", "mlp") != "mlp":
                     return None
-                _, logvar = est._gaussian(x[sl], y[sl], None)
+                logvar = est._gaussian(x[sl], y[sl], None)[1]
                 hits += int((logvar.abs() > SATURATION_LEVEL).sum())
                 rows += logvar.numel()
             else:

@@ -51,13 +51,65 @@ from mmib.info.bounds import (
 from mmib.info.critics import Critic, build_critic, mlp
 
 #: Defaults shared by :func:`estimate_mi` and ``mmib info validate`` (:mod:`mmib.info.validate`), chosen by the
-#: measurements in ``docs/results/estimators.md``: FactorCL's concatenation critic of width 512 (App. D.1), Adam at
-#: 1e-3 (at 5e-3 most of CLUB's ReLU units died at d = 200), CLUB's Gaussian q with MLPs of width 512 (a width-64
-#: layer cannot carry a full-rank 200 -> 200 conditional mean).
-DEFAULT_CRITIC = "concat"
+#: measurements in ``docs/results/estimators.md`` and ``docs/guide/information.md``: a separable critic
+#: ``g(x)ᵀh(y)`` (ReLU MLPs of width 512 to 256-dimensional embeddings, plus a linear skip ``A x``, ``B y``, so the
+#: rank-d bilinear form of the Gaussian optimum is in reach at d = 200), Adam at 1e-3 (at 5e-3 most of CLUB's ReLU
+#: units died at d = 200), CLUB's Gaussian q with MLPs of width 512 (a width-64 layer cannot carry a full-rank
+#: 200 -> 200 conditional mean); training on minibatches of 512 rows (the critic's optimum does not depend on the
+#: batch size, its sample noise does; the estimate is still evaluated at ``batch_size``; the concatenation critic
+#: keeps ``batch_size``, see :func:`default_train_batch`), the estimate taken with an
+#: exponential moving average of the weights (decay 0.99), and every coordinate of x and y standardized (an affine
+#: map per coordinate: the MI is unchanged).
+DEFAULT_CRITIC = "separable"
 DEFAULT_HIDDEN_DIM = 512
+DEFAULT_EMBED_DIM = 256
 DEFAULT_LR = 1e-3
 DEFAULT_CLUB_Q = "mlp"
+DEFAULT_TRAIN_BATCH = 512
+DEFAULT_EMA = 0.99
+DEFAULT_STANDARDIZE = True
+
+
+def default_critic_kwargs(critic, hidden_dim: int = DEFAULT_HIDDEN_DIM) -> dict:
+    """The keyword arguments :func:`estimate_mi` and ``mmib info validate`` give the critic ``critic``."""
+    if critic == "separable":
+        return {"hidden_dim": hidden_dim, "embed_dim": DEFAULT_EMBED_DIM, "linear_skip": True}
+    if critic == "concat":
+        return {"hidden_dim": hidden_dim}
+    return {}
+
+
+def default_train_batch(method: str, critic, batch_size: int, n: int | None = None) -> int:
+    """The rows per training step :func:`estimate_mi` uses by default: :data:`DEFAULT_TRAIN_BATCH` (at most ``n``,
+    at least ``batch_size``) where a step costs O(N) — CLUB's q, the separable and bilinear critics — and
+    ``batch_size`` for the concatenation critic, which runs its MLP on all N² pairs of a batch."""
+    if method != "club" and critic == "concat":
+        return batch_size
+    return max(batch_size, DEFAULT_TRAIN_BATCH if n is None else min(DEFAULT_TRAIN_BATCH, n))
+
+
+def averaged(est: nn.Module, ema: float):
+    """An exponential moving average of ``est``'s weights and buffers (``torch.optim.swa_utils.AveragedModel``;
+    update it with ``.update_parameters(est)`` after each step, evaluate ``.module``), or ``None`` for ``ema == 0``.
+
+    The decay after ``t`` updates is ``min(ema, (1 + t) / (10 + t))`` (the warm-up of TensorFlow's
+    ``ExponentialMovingAverage`` with ``num_updates``), so that a short run is not dominated by the initial weights.
+    """
+    if not (isinstance(ema, (int, float)) and 0.0 <= ema < 1.0):
+        raise ValueError(f"ema must be a decay in [0, 1) (0: no averaging), got {ema!r}")
+    if ema == 0:
+        return None
+    from torch.optim.swa_utils import AveragedModel
+
+    def update(avg_list, cur_list, num_averaged):
+        t = float(num_averaged)
+        weight = 1.0 - min(float(ema), (1.0 + t) / (10.0 + t))
+        with torch.no_grad():
+            for a, c in zip(avg_list, cur_list, strict=True):
+                a.lerp_(c.to(a.dtype), weight)
+
+    return AveragedModel(est, multi_avg_fn=update, use_buffers=True)
+
 
 _NEGATIVES = ("batch", "same_condition")
 _CONDITION_ON = ("both", "x")
@@ -185,7 +237,29 @@ class MIEstimator(nn.Module):
             raise ValueError("negatives='same_condition' needs a conditioning variable: set c_dim > 0")
         self.x_dim, self.y_dim, self.c_dim = x_dim, y_dim, c_dim
         self.condition_on, self.negatives = condition_on, negatives
+        # per-coordinate standardization of x and y (identity until fit_standardization; not saved in state_dict)
+        for name, d in (("x_loc", x_dim), ("y_loc", y_dim)):
+            self.register_buffer(name, torch.zeros(d), persistent=False)
+        for name, d in (("x_scale", x_dim), ("y_scale", y_dim)):
+            self.register_buffer(name, torch.ones(d), persistent=False)
         self.critic = self._build_critic(critic, critic_kwargs or {})
+
+    @torch.no_grad()
+    def fit_standardization(self, x: torch.Tensor, y: torch.Tensor) -> MIEstimator:
+        """Standardize every coordinate of ``x`` and ``y`` by the mean and standard deviation of these samples
+        before the critic sees them (an affine map per coordinate: the MI is unchanged; a constant coordinate is
+        only centred). The conditioning variable is not touched. Returns ``self``."""
+        check_inputs(x, y, None, self.x_dim, self.y_dim, 0, type(self).__name__)
+        for t, loc, scale in ((x, self.x_loc, self.x_scale), (y, self.y_loc, self.y_scale)):
+            t = t.to(loc.dtype)
+            sd = t.std(0)
+            loc.copy_(t.mean(0))
+            scale.copy_(torch.where(sd > 1e-8, sd, torch.ones_like(sd)))
+        return self
+
+    def standardize(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``x`` and ``y`` with the fitted standardization applied (the identity unless it was fitted)."""
+        return (x - self.x_loc) / self.x_scale, (y - self.y_loc) / self.y_scale
 
     def _critic_dims(self) -> tuple[int, int]:
         kx, ky = c_widths(self.c_dim)
@@ -209,6 +283,7 @@ class MIEstimator(nn.Module):
         ``condition_on="x"``), ``f([x_i, c_x_i], [y_j, c_y_j])`` for a pair ``c=(c_x, c_y)``.
         """
         pair = self._check(x, y, c)
+        x, y = self.standardize(x, y)
         if pair is not None:
             x = torch.cat([x, pair[0]], dim=1)
             if self.condition_on == "both":
@@ -365,8 +440,9 @@ class CLUBEstimator(MIEstimator):
             raise ValueError("CLUBEstimator: c must be a single tensor (q(y | [x, c]) conditions only x); per-side "
                              "c=(c_x, c_y) needs a critic-based estimator (infonce, nwj, mine, nce_club)")
         self._check(x, y, c)
+        x, y = self.standardize(x, y)
         xin = x if c is None else torch.cat([x, c], dim=1)
-        return self.critic.mu(xin), self.critic.logvar(xin)  # (N, d) each
+        return self.critic.mu(xin), self.critic.logvar(xin), y  # (N, d) each; y standardized
 
     @staticmethod
     def _log_q_paired(mu, logvar, y) -> torch.Tensor:
@@ -380,7 +456,7 @@ class CLUBEstimator(MIEstimator):
         an (N, N, d) tensor of differences; the diagonal (the positive pairs) from the differences directly, so
         that no cancellation touches the pairs the critic is trained on.
         """
-        mu, logvar = self._gaussian(x, y, c)
+        mu, logvar, y = self._gaussian(x, y, c)
         inv_var = torch.exp(-logvar)
         quad = inv_var @ (y * y).T - 2.0 * (mu * inv_var) @ y.T + (mu * mu * inv_var).sum(-1, keepdim=True)
         lq = -0.5 * (quad + (logvar.sum(-1, keepdim=True) + self.y_dim * math.log(2 * math.pi)))
@@ -394,7 +470,7 @@ class CLUBEstimator(MIEstimator):
 
     def learning_loss(self, x, y, c=None) -> torch.Tensor:
         """Negative log-likelihood of q on the positive pairs (the diagonal only: O(N d), no N×N matrix)."""
-        mu, logvar = self._gaussian(x, y, c)
+        mu, logvar, y = self._gaussian(x, y, c)
         return -self._log_q_paired(mu, logvar, y).mean()
 
 
@@ -454,7 +530,7 @@ class MIEstimateResult:
     method: str
     steps: int
     batch_size: int
-    history: list[float] = field(default_factory=list)  # per-step training estimate
+    history: list[float] = field(default_factory=list)  # per-step training estimate (on train_batch_size rows)
     dead_units: float = float("nan")  # fraction of dead ReLU units after training (nan: not computed, with c)
     saturation: float | None = None  # see mmib.info.diagnostics.saturation
 
@@ -475,11 +551,12 @@ class _BatchSampler:
                                  "draw several samples per condition")
             self.weights = torch.tensor([float(len(g)) for g in self.groups])
 
-    def __call__(self) -> torch.Tensor:
+    def __call__(self, size: int | None = None) -> torch.Tensor:
+        size = self.batch_size if size is None else size
         if self.groups is None:
-            return torch.randperm(self.n, generator=self.gen)[: self.batch_size]
+            return torch.randperm(self.n, generator=self.gen)[:size]
         g = self.groups[int(torch.multinomial(self.weights, 1, generator=self.gen))]
-        return g[torch.randperm(len(g), generator=self.gen)[: self.batch_size]]
+        return g[torch.randperm(len(g), generator=self.gen)[:size]]
 
 
 def estimate_mi(
@@ -499,12 +576,19 @@ def estimate_mi(
     condition_on: str = "both",
     eval_batches: int = 50,
     progress: bool = False,
+    train_batch_size: int | None = None,
+    ema: float = DEFAULT_EMA,
+    standardize: bool = DEFAULT_STANDARDIZE,
 ) -> MIEstimateResult:
     """Train an estimator on ``(x, y[, c])`` and return its estimate of I(X;Y) or I(X;Y|C) in nats.
 
-    Training: ``steps`` Adam steps (learning rate ``lr``) on random minibatches of ``batch_size`` rows.
-    Estimate: the mean of the estimator over ``eval_batches`` fresh random minibatches of the same size after
-    training (the bounds depend on the batch size, e.g. InfoNCE <= log batch_size), with its standard error.
+    Training: ``steps`` Adam steps (learning rate ``lr``) on random minibatches of ``train_batch_size`` rows
+    (default :func:`default_train_batch`: 512, at most the number of samples and at least ``batch_size``, except
+    for the concatenation critic, whose steps cost O(N²): ``batch_size``; with ``negatives="same_condition"`` at
+    most the size of the conditioning group a minibatch is drawn from).
+    Estimate: the mean of the estimator over ``eval_batches`` random minibatches of ``batch_size`` rows after
+    training (the bounds depend on that batch size, e.g. InfoNCE <= log batch_size), with its standard error,
+    computed with the exponential moving average (decay ``ema``) of the weights over the training steps.
     The estimate is taken on the same data as the training: hold data out yourself for an out-of-sample value.
 
     With ``c`` the default is ``negatives="same_condition"`` and every minibatch is drawn from one conditioning
@@ -519,8 +603,14 @@ def estimate_mi(
     Args:
         method: ``infonce``, ``nwj``, ``mine``, ``club``, ``nce_club``, ``nce_club_offdiag``.
         critic, critic_kwargs: the critic of the critic-based methods (``critic_kwargs`` default:
-            ``{"hidden_dim": DEFAULT_HIDDEN_DIM}`` for ``concat`` and ``separable``).
+            :func:`default_critic_kwargs`: ``separable`` of width 512, 256-dimensional embeddings and a linear
+            skip; ``concat`` of width 512).
         club_q, club_hidden_dim: CLUB's variational family (``"mlp"`` or ``"linear"``) and MLP width.
+        train_batch_size: rows per training step (``None``: the default above). The optimal critic does not
+            depend on it; its sample noise does (measured in ``docs/guide/information.md``).
+        ema: decay of the moving average of the weights used for the estimate (0: the last weights).
+        standardize: standardize every coordinate of ``x`` and ``y`` by its mean and standard deviation over
+            all samples before the critic (:meth:`MIEstimator.fit_standardization`; ``c`` is not touched).
         seed: seeds the critic's initialization and the minibatch order (global RNG state is left untouched).
 
     Raises:
@@ -561,16 +651,25 @@ def estimate_mi(
     n = x.shape[0]
     if batch_size > n:
         raise ValueError(f"batch_size ({batch_size}) must not exceed the number of samples ({n})")
+    if train_batch_size is None:
+        train_batch_size = default_train_batch(method, critic, batch_size, n)
+    if (not isinstance(train_batch_size, int) or isinstance(train_batch_size, bool)
+            or not 2 <= train_batch_size <= n):
+        raise ValueError(f"train_batch_size must be an integer in [2, {n}] (the number of samples), "
+                         f"got {train_batch_size!r}")
     kwargs: dict = {"negatives": negatives}
     if method != "club":
-        if critic_kwargs is None and critic in ("concat", "separable"):
-            critic_kwargs = {"hidden_dim": DEFAULT_HIDDEN_DIM}
+        if critic_kwargs is None and isinstance(critic, str):
+            critic_kwargs = default_critic_kwargs(critic)
         kwargs.update(critic=critic, critic_kwargs=critic_kwargs, condition_on=condition_on)
     else:
         kwargs.update(q=club_q, hidden_dim=club_hidden_dim)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         est = build_estimator(method, x.shape[1], y.shape[1], c_dim, **kwargs)
+    if standardize:
+        est.fit_standardization(x, y)
+    avg = averaged(est, ema)
     gen = torch.Generator().manual_seed(seed)
     groups = None
     if negatives == "same_condition":
@@ -595,18 +694,22 @@ def estimate_mi(
         task = bar.add_task(f"estimate_mi[{method}]", total=steps)
     try:
         for _ in range(steps):
-            idx = sample()
+            idx = sample(train_batch_size)
             cb = take(idx)
             loss, vals = est.loss_and_estimates(x[idx], y[idx], cb)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if avg is not None:
+                avg.update_parameters(est)
             history.append(float(vals[est.primary].detach()))
             if bar is not None:
                 bar.advance(task)
     finally:
         if bar is not None:
             bar.stop()
+    if avg is not None and steps > 0:
+        est = avg.module
     est.eval()
     vals_eval = []
     with torch.no_grad():

@@ -37,9 +37,14 @@ from mmib.info.diagnostics import dead_unit_fraction, gaussian_oracle_estimates,
 from mmib.info.estimators import (
     DEFAULT_CLUB_Q,
     DEFAULT_CRITIC,
+    DEFAULT_EMA,
     DEFAULT_HIDDEN_DIM,
     DEFAULT_LR,
+    DEFAULT_STANDARDIZE,
+    averaged,
     build_estimator,
+    default_critic_kwargs,
+    default_train_batch,
 )
 from mmib.info.gaussian import conditional_gaussians, correlated_gaussians
 
@@ -71,6 +76,10 @@ class StudyConfig:
     mis: tuple[float, ...] = (2.0, 4.0, 6.0, 8.0, 10.0)
     steps_per_level: int = 400
     batch_size: int = 64
+    # rows per training step, the weight average the estimate uses, input standardization: estimate_mi's defaults
+    train_batch_size: int | None = None  # None: estimate_mi's default_train_batch (512; concat critic: batch_size)
+    ema: float = DEFAULT_EMA
+    standardize: bool = DEFAULT_STANDARDIZE
     eval_batches: int = 32
     estimators: tuple[str, ...] = tuple(STUDY_ESTIMATORS)
     # the non-Gaussian (cubic) staircase: which estimators run on it (empty: none)
@@ -92,6 +101,9 @@ class StudyConfig:
         for e in (*self.estimators, *self.nongaussian_estimators):
             if e not in STUDY_ESTIMATORS:
                 raise UnknownNameError("estimator", e, list(STUDY_ESTIMATORS))
+        if self.train_batch_size is not None and (not isinstance(self.train_batch_size, int)
+                                                  or self.train_batch_size < 2):
+            raise ValueError(f"train_batch_size must be an integer >= 2 (or None), got {self.train_batch_size!r}")
         for name in ("steps_per_level", "batch_size", "hidden_dim", "cond_steps", "cond_eval_batches",
                      "eval_batches"):
             v = getattr(self, name)
@@ -102,6 +114,8 @@ class StudyConfig:
             raise ValueError(f"dims must be positive integers, got {self.dims!r}")
         if not self.mis or any(m <= 0 for m in self.mis):
             raise ValueError(f"mis must be positive numbers (nats), got {self.mis!r}")
+        if not 0 <= self.ema < 1:
+            raise ValueError(f"ema must be a decay in [0, 1) (0: no averaging), got {self.ema!r}")
         if not 0 < self.cond_rel_tolerance < 1:
             raise ValueError(f"cond_rel_tolerance must be a fraction in (0, 1), got {self.cond_rel_tolerance!r}")
 
@@ -126,8 +140,18 @@ class StudyResult:
     traces: dict = field(default_factory=dict)  # traces[estimator][str(dim)] = per-step values
     conditional: list = field(default_factory=list)
     log_batch: float = 0.0
+    log_train_batch: float = 0.0  # the training traces are InfoNCE on train_batch_size rows
     seconds: float = 0.0
     environment: dict = field(default_factory=dict)
+
+
+def train_batch(cfg: StudyConfig, model: str) -> int:
+    """Rows per training step of ``model`` (``nce``, ``club``, ...): ``cfg.train_batch_size`` or estimate_mi's
+    default for the method and critic."""
+    if cfg.train_batch_size is not None:
+        return cfg.train_batch_size
+    return default_train_batch("club" if model.startswith("club") else _MODEL_METHOD[model], cfg.critic,
+                               cfg.batch_size)
 
 
 def _models(estimators) -> list[str]:
@@ -139,8 +163,8 @@ def _build(cfg: StudyConfig, model: str, d: int):
         return build_estimator("club", d, d, q=cfg.club_q, hidden_dim=cfg.hidden_dim)
     if model == "club_linear":
         return build_estimator("club", d, d, q="linear")
-    kwargs = {"hidden_dim": cfg.hidden_dim} if cfg.critic in ("concat", "separable") else {}
-    return build_estimator(_MODEL_METHOD[model], d, d, critic=cfg.critic, critic_kwargs=kwargs)
+    return build_estimator(_MODEL_METHOD[model], d, d, critic=cfg.critic,
+                           critic_kwargs=default_critic_kwargs(cfg.critic, cfg.hidden_dim))
 
 
 def _mean_sem(vals) -> tuple[float, float]:
@@ -161,30 +185,39 @@ def _staircase(cfg: StudyConfig, d: int, model: str, wanted: list[str], transfor
         x, y = correlated_gaussians(n, d, float(mi), g)
         return (x, y) if transform is None else (transform(x), transform(y))
 
+    if cfg.standardize:  # as estimate_mi on its data: the statistics of a sample of the first level's data
+        est.fit_standardization(*draw(DIAG_SAMPLES * 4, cfg.mis[0],
+                                      torch.Generator().manual_seed(cfg.seed * 1000 + d + 700_000)))
+    avg = averaged(est, cfg.ema)
+
+    n_train = train_batch(cfg, model)
     trace = {e: [] for e in wanted}
     levels: dict[str, list] = {e: [] for e in wanted}
     for mi in cfg.mis:
         batch_vals = {e: [] for e in wanted}
         for _ in range(cfg.steps_per_level):
-            x, y = draw(cfg.batch_size, mi, gen)
+            x, y = draw(n_train, mi, gen)
             loss, vals = est.loss_and_estimates(x, y)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if avg is not None:
+                avg.update_parameters(est)
             for e in wanted:
                 v = float(vals[_KEY.get(e, e)].detach())
                 trace[e].append(v)
                 batch_vals[e].append(v)
             advance(1)
         ev = {e: [] for e in wanted}
+        model_eval = avg.module if avg is not None else est  # the weight average (estimate_mi's estimate)
         with torch.no_grad():
             for _ in range(cfg.eval_batches):
-                out = est.estimates(*draw(cfg.batch_size, mi, held))
+                out = model_eval.estimates(*draw(cfg.batch_size, mi, held))
                 for e in wanted:
                     ev[e].append(float(out[_KEY.get(e, e)]))
         xd, yd = draw(DIAG_SAMPLES, mi, held)
-        dead, units = dead_unit_fraction(est, xd, yd, cfg.batch_size)
-        sat = saturation(est, xd, yd, cfg.batch_size)
+        dead, units = dead_unit_fraction(model_eval, xd, yd, cfg.batch_size)
+        sat = saturation(model_eval, xd, yd, cfg.batch_size)
         for e in wanted:
             m, sem = _mean_sem(ev[e])
             levels[e].append({"true": float(mi), "mean": m, "sem": sem, "std": float(np.std(ev[e])),
@@ -198,7 +231,7 @@ def run_gaussian_study(cfg: StudyConfig, reporter=None) -> StudyResult:
     :class:`mmib.eval.progress.ProgressReporter`-like object (``task(description, total)`` context manager), or
     ``None``."""
     t0 = time.time()
-    res = StudyResult(config=cfg, log_batch=math.log(cfg.batch_size))
+    res = StudyResult(config=cfg, log_batch=math.log(cfg.batch_size), log_train_batch=math.log(train_batch(cfg, "nce")))
     runs = [("gaussian", m) for m in _models(cfg.estimators)]
     runs += [("cubic", m) for m in _models(cfg.nongaussian_estimators)]
     total = len(cfg.dims) * len(runs) * len(cfg.mis) * cfg.steps_per_level
@@ -250,17 +283,27 @@ def run_conditional_check(cfg: StudyConfig, reporter=None) -> list[dict]:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(cfg.seed)
                     est = build_estimator("nce_club", d, d, c_dim=d, critic=cfg.critic,
-                                          critic_kwargs={"hidden_dim": cfg.hidden_dim}, negatives=negatives)
+                                          critic_kwargs=default_critic_kwargs(cfg.critic, cfg.hidden_dim),
+                                          negatives=negatives)
                 opt = torch.optim.Adam(est.parameters(), lr=cfg.lr)
                 gen = torch.Generator().manual_seed(cfg.seed + 1)
+                if cfg.standardize:
+                    x1, x2, _ = conditional_gaussians(DIAG_SAMPLES * 4, d, float(cmi),
+                                                      torch.Generator().manual_seed(cfg.seed + 700_000))
+                    est.fit_standardization(x1, x2)
+                avg = averaged(est, cfg.ema)
+                n_train = per_cond * max(1, train_batch(cfg, "nce") // per_cond)  # whole groups of one condition
                 for _ in range(cfg.cond_steps):
-                    x1, x2, c = conditional_gaussians(cfg.batch_size, d, float(cmi), gen,
-                                                      samples_per_condition=per_cond)
+                    x1, x2, c = conditional_gaussians(n_train, d, float(cmi), gen, samples_per_condition=per_cond)
                     loss = est.learning_loss(x1, x2, c)
                     opt.zero_grad(set_to_none=True)
                     loss.backward()
                     opt.step()
+                    if avg is not None:
+                        avg.update_parameters(est)
                     advance(1)
+                if avg is not None:
+                    est = avg.module
                 vals: dict[str, list[float]] = {"infonce": [], "nce_club": []}
                 with torch.no_grad():
                     for _ in range(cfg.cond_eval_batches):

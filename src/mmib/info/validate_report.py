@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mmib.info.estimators import DEFAULT_EMBED_DIM
 from mmib.info.gaussian import gaussian_club_value
 from mmib.info.validate import (
     DIAG_SAMPLES,
@@ -17,6 +18,7 @@ from mmib.info.validate import (
     STUDY_ESTIMATORS,
     StudyConfig,
     StudyResult,
+    train_batch,
 )
 from mmib.utils.io import atomic_path, atomic_write_text
 
@@ -81,9 +83,11 @@ def claims(res: StudyResult) -> list[str]:
     s = res.summary
     if "infonce" in s:
         mx = max(lv["max"] for d in s["infonce"].values() for lv in d)
-        ok = mx <= res.log_batch + 1e-5
-        lines.append(f"InfoNCE <= log N = {res.log_batch:.3f} on every training batch: "
-                     f"{'holds' if ok else 'DOES NOT HOLD'} (largest batch value {mx:.3f}).")
+        log_n = res.log_train_batch or res.log_batch
+        ok = mx <= log_n + 1e-5
+        lines.append(f"InfoNCE <= log N = {log_n:.3f} on every training batch (N = "
+                     f"{train_batch(res.config, 'nce')}): {'holds' if ok else 'DOES NOT HOLD'} "
+                     f"(largest batch value {mx:.3f}).")
     lines += _check_table(res, res.summary, "Gaussian")
     if res.summary_nongaussian:
         lines += _check_table(res, res.summary_nongaussian, "cubic")
@@ -137,6 +141,7 @@ def _tables(res: StudyResult, summary: dict, title: str) -> list[str]:
 
 _FLAGS = {"dims": "--dims", "mis": "--mis", "steps_per_level": "--steps", "estimators": "--estimators",
           "nongaussian_estimators": "--nongaussian", "critic": "--critic", "hidden_dim": "--hidden-dim", "lr": "--lr",
+          "train_batch_size": "--train-batch", "ema": "--ema",
           "club_q": "--club-q", "eval_batches": "--eval-batches", "seed": "--seed", "cond_steps": "--cond-steps"}
 
 
@@ -149,6 +154,8 @@ def command_line(cfg: StudyConfig, out: str = "docs/results") -> str:
         if v != d:
             parts.append(f"{flag} {','.join(f'{x:g}' if isinstance(x, float) else str(x) for x in v)}"
                          if isinstance(v, tuple) else f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
+    if cfg.standardize != base.standardize:
+        parts.append("--no-standardize")
     return " ".join(parts + [f"--out {out}"])
 
 
@@ -160,11 +167,16 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         f"Command: `OMP_NUM_THREADS=1 {command_line(cfg)}`",
         "",
         "Produced by `mmib info validate` (`mmib.info.validate`). FactorCL Fig. 3 protocol (spec A.8.1/D.1.3): "
-        f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, batch "
-        f"{cfg.batch_size}, one estimator trained online through the staircase, {cfg.steps_per_level} Adam steps "
-        f"per MI value (lr {cfg.lr}; the paper uses 4000), critic `{cfg.critic}` with hidden width "
-        f"{cfg.hidden_dim}; CLUB: Gaussian q = `{cfg.club_q}` (width {cfg.hidden_dim}) and, as `club_linear`, the "
-        f"linear-Gaussian q; seed {cfg.seed}. These are the defaults of `estimate_mi`. Entries: mean ± s.e.m. "
+        f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, estimates "
+        f"evaluated at batch {cfg.batch_size}, one estimator trained online through the staircase, "
+        f"{cfg.steps_per_level} Adam steps per MI value (lr {cfg.lr}; the paper uses 4000) on fresh batches of "
+        f"{train_batch(cfg, 'nce')} (CLUB: {train_batch(cfg, 'club')}), critic `{cfg.critic}` with hidden width {cfg.hidden_dim}"
+        + (f" (embeddings {DEFAULT_EMBED_DIM}, linear skip)" if cfg.critic == "separable" else "")
+        + f"; CLUB: Gaussian q = `{cfg.club_q}` (width {cfg.hidden_dim}) and, as `club_linear`, the "
+        f"linear-Gaussian q; estimates with the moving average of the weights (decay {cfg.ema:g}); every "
+        f"coordinate {'standardized' if cfg.standardize else 'not standardized'} by the statistics of "
+        f"{4 * DIAG_SAMPLES} samples of the first level; seed {cfg.seed}. These are the defaults of `estimate_mi`. "
+        f"Entries: mean ± s.e.m. "
         f"over {cfg.eval_batches} held-out batches of {cfg.batch_size} evaluated after each level's training "
         f"(nats). Dead units and saturation on {DIAG_SAMPLES} held-out samples after each level "
         "(`mmib.info.diagnostics`: a ReLU unit is dead if its output is <= 0 on all of them; saturation = share of "
@@ -228,7 +240,8 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
                 ax.plot(np.arange(smooth - 1, len(tr)), np.convolve(tr, kernel, "valid"), color=colors[e], lw=1.2,
                         label=e)
         ax.plot(truth, "k", lw=1.5, label="true MI")
-        ax.axhline(res.log_batch, color="gray", ls="--", lw=1, label=f"log {cfg.batch_size}")
+        ax.axhline(res.log_train_batch or res.log_batch, color="gray", ls="--", lw=1,
+                   label=f"log {train_batch(cfg, 'nce')} (training batch)")
         top = max(2 * max(cfg.mis) + 2, 1.1 * max(lv["mean"] + 2 * lv["sem"] for e in cfg.estimators
                                                    for lv in res.summary[e][str(d)]))
         ax.set_ylim(-1, top)
@@ -249,7 +262,7 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
         if "infonce" in res.oracle:
             ax.plot(cfg.mis, [o["mean"] for o in res.oracle["infonce"][str(d)]], color=colors["infonce"], ls=":",
                     lw=1, label="InfoNCE oracle")
-        ax.axhline(res.log_batch, color="gray", ls="--", lw=1)
+        ax.axhline(res.log_batch, color="gray", ls="--", lw=1, label=f"log {cfg.batch_size}")
         ax.set_xlabel("true MI (nats)")
         ax.set_ylim(-1, top)
         if j == 0:
