@@ -54,7 +54,8 @@ def test_r_trace_callback_and_omib_study_on_a_trained_omib(tmp_path, monkeypatch
     r = rows["omib/r/x2"]
     assert r["first_main_epoch"] == 1 and r["last_epoch"] == 2
     assert r["mean_r_first"] == pytest.approx(trace["epochs"][0]["r_1"])
-    assert r["mean_r/e002"] == pytest.approx(trace["epochs"][1]["r_1"])
+    assert r["mean_r_last"] == pytest.approx(trace["epochs"][1]["r_1"])
+    assert r["max_epoch_mean_r"] == pytest.approx(max(e["r_1"] for e in trace["epochs"]))
     allr = [t[2] for t in m.r_history]
     assert r["frac_r_gt1"] == pytest.approx(float(np.mean(np.asarray(allr) > 1)))
     assert rows["omib/beta"]["H_x1"] == pytest.approx(3.0) and rows["omib/beta"]["I_0_1"] == pytest.approx(1.0)
@@ -134,3 +135,20 @@ def test_omib_probes_find_the_decision_contributions_and_no_superfluous_block():
     assert met["coord/a1"] < 0.6 * met["a1"]
     with pytest.raises(MMIBError, match="could not redraw"):
         PROTOCOLS["omib_probes"](ctx, {"data_seed": 1})
+
+
+def test_fixed_beta_with_estimate_bounds_trains_and_reports_the_range(tmp_path, monkeypatch):
+    """The β sweep's setting (``beta`` fixed, ``estimate_bounds: true``): the main phase gets the training data for
+    MINE (it used to fail with 'estimating the β bounds needs the training data'), β stays the fixed value."""
+    from mmib.engine import train
+
+    monkeypatch.setenv("MMIB_CACHE_DIR", str(tmp_path / "cache"))
+    ov = ["method=omib", "data=omib_sim", "data.n_samples=300", *[f"data.{k}={v}" for k, v in SIZES.items()],
+          "method.representation_dim=8", "method.latent_dim=4", "method.head_hidden=[8]", "method.vae_hidden=8",
+          "method.can_heads=2", "method.warmup_epochs=1", "method.beta=0.001", "method.estimate_bounds=true",
+          "method.mine.steps=5", "method.mine.batch_size=32", "encoder.vector.hidden=[8]", "trainer.max_epochs=2",
+          "trainer.enable_progress_bar=false", "data.batch_size=64", f"run_dir={tmp_path}", "name=b", "seed=0"]
+    m = train(compose_config(ov)).method
+    assert float(m.beta) == pytest.approx(0.001)
+    assert np.isfinite(float(m.beta_lower)) and np.isfinite(float(m.beta_upper))
+    assert m.information is not None and len(m.information.entropies) == 2

@@ -8,7 +8,8 @@ callback and evaluation protocols, registered on import (a suite lists this modu
 * protocol ``omib_study`` — what OMIB computed besides its prediction: β, the range [M_l, M_u] of Prop. 5.7 and the MINE
   estimates H(v_m), I(v_i; v_j) (from the run, or for a reloaded run from OMIB's MINE cache when they are there); the test accuracy of each
   unimodal task-relevance branch TRB_m on [z_m, e_m] (e_m ~ N(0, I), seeded); the r trace of the callback
-  (first / last main epoch, mean r per epoch, fraction of batches with r > 1).
+  (first / last main epoch, the mean r of the first and the last epoch, the smallest and largest epoch mean, the
+  fraction of batches and of epochs with r > 1; the per-epoch values are in the run folder's ``r_trace.json``).
 * protocol ``omib_reference`` — Table 2's reference classifiers: a logistic regression on ground-truth blocks of
   ``omib_sim`` ([a0], [a1; a2], each modality's blocks, the authentic optimal MIB [a0; a1; a2], the union), fitted on
   the run's train split and scored on its test split; independent of the method (cached per split under
@@ -165,7 +166,8 @@ def omib_study(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
                    "mean_r_first": ep[0][key], "mean_r_last": ep[-1][key],
                    "frac_r_gt1": sum(e[f"frac_r_gt1_{i + 1}"] * e["batches"] for e in ep) / n,
                    "frac_epochs_mean_r_gt1": float(np.mean([e[key] > 1 for e in ep]))}
-            met.update({f"mean_r/e{int(e['epoch']):03d}": e[key] for e in ep})
+            met["min_epoch_mean_r"] = float(min(e[key] for e in ep))
+            met["max_epoch_mean_r"] = float(max(e[key] for e in ep))
             rows.append({"id": f"omib/r/{mod}", "source": "method", "label": f"r for {mod} (Eq. 11, {m.r_mode})",
                          "metrics": met})
     else:

@@ -171,7 +171,8 @@ class OMIBMethod(SupervisedFusionMethod):
                     opt.state.clear()  # a new optimiser for the main phase (spec §6.2)
 
     def _start_main_from_data(self) -> None:
-        needs_data = self.beta_fixed is None and self.information_cfg is None
+        needs_data = self.information_cfg is None and (self.beta_fixed is None
+                                                       or bool(self.cfg.get("estimate_bounds", False)))
         self.start_main(self._train_batch() if (needs_data or self.task == "svdd") else None)
 
     def _train_batch(self) -> Batch:
