@@ -214,6 +214,9 @@ class MIEstimator(nn.Module):
         critic_kwargs: keyword arguments of the critic class (e.g. ``hidden_dim``).
         condition_on: ``"both"`` (``f([x,c],[y,c])``) or ``"x"`` (``f([x,c], y)``).
         negatives: ``"same_condition"`` (estimates I(X;Y|C)) or ``"batch"`` (FactorCL's code).
+
+    :meth:`fit_standardization` makes the estimator standardize ``x`` and ``y`` per coordinate before the critic
+    (identity until called; :func:`estimate_mi` calls it by default).
     """
 
     #: the key of :meth:`estimates` that :meth:`forward` returns

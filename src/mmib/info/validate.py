@@ -6,8 +6,10 @@
 next (as in FactorCL / CLUB's notebook). After each level the trained estimator is evaluated on ``eval_batches``
 fresh held-out batches of the same size (mean ± s.e.m.), and diagnosed on 1,024 held-out samples
 (:mod:`mmib.info.diagnostics`: dead ReLU units, saturation). InfoNCE, NCE-CLUB (both variants) come from one
-InfoNCE-trained critic. The defaults (critic, width, learning rate, CLUB's q) are those of
-:func:`~mmib.info.estimators.estimate_mi`.
+InfoNCE-trained critic. The defaults (critic, width, learning rate, CLUB's q, the rows per training step, the weight
+average the estimates use, input standardization) are those of :func:`~mmib.info.estimators.estimate_mi`: the
+training batches are ``train_batch_size`` rows (512 by default; the evaluation stays at ``batch_size``), the
+standardization is fitted on 4,096 samples of the first level's data.
 
 **Oracle rows.** Every bound evaluated with its optimal critic (the pointwise MI; CLUB's exact q) on the same number
 of fresh batches of the same size: the ceiling each bound can reach at this batch size.
