@@ -26,7 +26,7 @@ from mmib.info import (
     same_condition_mask,
 )
 
-SMALL = {"critic": "concat", "critic_kwargs": {"hidden_dim": 64}, "lr": 5e-3}
+SMALL = {"critic": "concat", "critic_kwargs": {"hidden_dim": 64}, "lr": 5e-3, "train_batch_size": 64}  # fast
 
 
 def test_concat_critic_equals_mlp_on_every_concatenated_pair():
