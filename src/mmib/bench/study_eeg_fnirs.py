@@ -385,23 +385,22 @@ def _compute_checks(ctx, opt: ChecksOptions) -> dict[str, Any]:
                             "features only")
     cache: dict[tuple, _Fit] = {}
 
-    def comp_fit(names: Sequence[str], target: str) -> _Fit:
-        k = ("c", tuple(names), target)
+    def fit(kind: str, source: dict, names: Sequence[str], target: str) -> _Fit:
+        """A probe of ``target`` on ``source``'s ``names`` (components or encoder outputs), fitted once."""
+        k = (kind, tuple(names), target)
         if k not in cache:
             rows = _rows_for(lat, target, idx)
             y = {s: _target(lat, target, r) for s, r in rows.items()}
-            cache[k] = _probe_rep(comps, names, idx, rows, y, TARGETS[target][0])
+            cache[k] = _probe_rep(source, names, idx, rows, y, TARGETS[target][0])
         return cache[k]
+
+    def comp_fit(names: Sequence[str], target: str) -> _Fit:
+        return fit("c", comps, names, target)
 
     def hidden_fit(mods: Sequence[str], target: str) -> _Fit | None:
         if not has_hidden or not all(m in hid["train"] for m in mods):
             return None
-        k = ("h", tuple(mods), target)
-        if k not in cache:
-            rows = _rows_for(lat, target, idx)
-            y = {s: _target(lat, target, r) for s, r in rows.items()}
-            cache[k] = _probe_rep(hid, mods, idx, rows, y, TARGETS[target][0])
-        return cache[k]
+        return fit("h", hid, mods, target)
 
     def above(score: float, target: str) -> float:
         return score - ceil["chance"][target]

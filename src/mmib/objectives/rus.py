@@ -71,6 +71,14 @@ def neg_sim_loss(z: torch.Tensor, h: torch.Tensor, form: str = "abs", eps: float
     return -torch.log1p(-(1.0 - eps) * s).mean()
 
 
+
+def _excluded_pairs(exclude, keys: list[str], who: str) -> set[frozenset]:
+    """The unordered component pairs a pairwise penalty leaves out, each checked against the component names."""
+    unknown = [p for p in exclude if not set(p) <= set(keys)]
+    if unknown:
+        raise ValueError(f"{who}: excluded pair {unknown[0]} names an unknown component; known: {keys}")
+    return {frozenset(p) for p in exclude}
+
 def orthogonality_loss(components: Mapping[str, torch.Tensor], exclude: Sequence[tuple[str, str]] = ()) -> tuple[
         torch.Tensor, dict[str, torch.Tensor]]:
     """L_orth (C.7, item 4): the mean over unordered pairs (a, b) of different components (pairs in ``exclude``
@@ -85,10 +93,7 @@ def orthogonality_loss(components: Mapping[str, torch.Tensor], exclude: Sequence
         if not isinstance(v, torch.Tensor) or v.dim() != 2 or tuple(v.shape) != shape:
             got = tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__
             raise ValueError(f"orthogonality_loss: component '{k}' must be a (N, d) tensor of shape {shape}, got {got}")
-    skip = {frozenset(p) for p in exclude}
-    unknown = [p for p in exclude if not set(p) <= set(keys)]
-    if unknown:
-        raise ValueError(f"orthogonality_loss: excluded pair {unknown[0]} names an unknown component; known: {keys}")
+    skip = _excluded_pairs(exclude, keys, "orthogonality_loss")
     normed = {k: l2_normalize(components[k]) for k in keys}
     pairs = {}
     for a, b in itertools.combinations(keys, 2):
@@ -144,10 +149,7 @@ def hsic_penalty(components: Mapping[str, torch.Tensor], exclude: Sequence[tuple
     keys = list(components)
     if len(keys) < 2:
         raise ValueError(f"hsic_penalty: needs at least 2 components, got {keys}")
-    skip = {frozenset(p) for p in exclude}
-    unknown = [p for p in exclude if not set(p) <= set(keys)]
-    if unknown:
-        raise ValueError(f"hsic_penalty: excluded pair {unknown[0]} names an unknown component; known: {keys}")
+    skip = _excluded_pairs(exclude, keys, "hsic_penalty")
     normed = {k: l2_normalize(components[k]) for k in keys}
     pairs = {f"{a}__{b}": hsic(normed[a], normed[b]) for a, b in itertools.combinations(keys, 2)
              if frozenset((a, b)) not in skip}
