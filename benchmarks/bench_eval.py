@@ -41,9 +41,9 @@ def _timed(cmd: list[str]) -> float:
 def _subset_probes(run: Path, repeats: int) -> None:
     import numpy as np
 
-    from mmib.engine import load_run
     from mmib.eval.probe import ProbeConfig, fit_linear_probes, fit_probe
     from mmib.eval.representations import extract_split
+    from mmib.runs import load_run
 
     _, method, dm = load_run(run)
     mods = list(dm.spec.modality_names)

@@ -29,7 +29,7 @@ import torch
 
 from mmib.config import compose_config
 from mmib.data.dataset import MultimodalDataset
-from mmib.engine import build_datamodule, build_method_from_config
+from mmib.runs import build_datamodule, build_method_from_config
 
 
 def bare_loop_seconds_per_step(method, batches, repeats: int) -> float:

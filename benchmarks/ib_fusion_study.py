@@ -67,8 +67,8 @@ class Study:
         res = self.cached(key)
         if res is not None:
             return res
-        from mmib.engine import build_datamodule
         from mmib.objectives.omib import estimate_information
+        from mmib.runs import build_datamodule
 
         cfg = compose_config(["method=omib", *self.data_overrides(f"sim{case}"), "seed=0"])
         dm = build_datamodule(cfg)
@@ -190,7 +190,7 @@ def direction_probes(key: str, out: Path, case: str, n_samples: int) -> dict[str
     even for a perfect ξ). Test R² of a ridge from ξ to <δ_i, a_i> for a0, a1, a2, and to a fixed random unit
     projection of each superfluous block b0, b1, b2 (any linear trace ξ keeps of it)."""
     from mmib.data.synthetic.omib_sim import make_omib_sim
-    from mmib.engine import load_run
+    from mmib.runs import load_run
 
     cfg, m, dm = load_run(out / "runs" / key)
     data_cfg = dict(cfg["data"])

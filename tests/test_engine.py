@@ -7,8 +7,9 @@ import pytest
 import torch
 
 from mmib.config import compose_config
-from mmib.engine import load_run, train
+from mmib.engine import train
 from mmib.errors import MMIBError
+from mmib.runs import load_run
 
 BASE = ["data.views=[0,2,5]", "trainer.enable_progress_bar=false", "data.batch_size=128"]
 
@@ -151,7 +152,7 @@ def test_loader_with_its_own_split_gets_the_configs_fractions():
     # spkit_ppg_eda (like vision_touch) draws its own predefined split: data.val_fraction must reach the loader,
     # not be dropped by the data module (which keeps a predefined split as it is)
     pytest.importorskip("spkit")
-    from mmib.engine import build_datamodule
+    from mmib.runs import build_datamodule
 
     sizes = {}
     for v in (0.15, 0.3):

@@ -11,10 +11,8 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import shutil
 import signal
-import subprocess
 import threading
 import time
 from dataclasses import dataclass, field
@@ -26,49 +24,18 @@ import torch
 from lightning.fabric.plugins.io.torch_io import TorchCheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
-from mmib.config import check_train_config, resume_checkpoint_path, split_data_config, to_container
+from mmib.config import check_train_config, resume_checkpoint_path, to_container
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.dataset import MultimodalDataset
-from mmib.data.registry import build_dataset, get_dataset_entry
 from mmib.errors import MMIBError
 from mmib.methods.base import Method
-from mmib.methods.registry import build_method, read_checkpoint
+from mmib.methods.registry import read_checkpoint
+from mmib.runs import build_datamodule, build_method_from_config, run_metadata
+from mmib.runs import git_commit as git_commit  # re-exported for eval/evaluate.py only until it imports them
+from mmib.runs import load_run as load_run  # from mmib.runs (issue 23); the engine itself does not use these
+from mmib.runs import package_versions as package_versions  # three: delete them then
 from mmib.utils.checkpoint import add_digest
 from mmib.utils.io import atomic_write_json, atomic_write_text
-
-PACKAGES = ("mmib", "torch", "lightning", "torchmetrics", "hydra-core", "numpy", "scipy", "scikit-learn", "mvlearn",
-            "mne", "mne-nirs", "neurokit2", "dit")
-
-
-def package_versions() -> dict[str, str | None]:
-    from importlib.metadata import PackageNotFoundError, version
-
-    out: dict[str, str | None] = {}
-    for p in PACKAGES:
-        try:
-            out[p] = version(p)
-        except PackageNotFoundError:
-            out[p] = None
-    return out
-
-
-def git_commit() -> str | None:
-    try:
-        here = Path(__file__).resolve().parent
-        r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5)
-        if r.returncode != 0:
-            return None
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
-        return r.stdout.strip() + ("-dirty" if dirty else "")
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def run_metadata(seed: int) -> dict[str, Any]:
-    return {"seed": seed, "versions": package_versions(), "git_commit": git_commit(),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
 
 def run_name(cfg: DictConfig | dict) -> str:
@@ -76,24 +43,6 @@ def run_name(cfg: DictConfig | dict) -> str:
     if c.get("name"):
         return str(c["name"])
     return f"{c['method']['name']}-{c['data']['name']}-s{c['seed']}"
-
-
-def build_datamodule(cfg: DictConfig | dict, dataset: MultimodalDataset | None = None) -> MultimodalDataModule:
-    """The data module of a config: builds the data set by name unless one is given (Python API)."""
-    c = to_container(cfg)
-    name, options, dm = split_data_config(c["data"])
-    if dataset is None:
-        # a loader that draws its own (predefined) split takes val_fraction / test_fraction itself: it gets the data
-        # config's, which the data module would otherwise ignore for a predefined split
-        own = get_dataset_entry(name).options
-        options.update({k: dm[k] for k in ("val_fraction", "test_fraction") if k in own and k in dm})
-        dataset = build_dataset(name, **options)
-    return MultimodalDataModule(dataset, seed=int(c["seed"]), **dm)
-
-
-def build_method_from_config(cfg: DictConfig | dict, spec) -> Method:
-    c = to_container(cfg)
-    return build_method(c["method"]["name"], spec, c["method"], c.get("encoder") or {})
 
 
 @dataclass
@@ -500,34 +449,3 @@ def _sigint_to(interrupt: InterruptCallback, enabled: bool = True):
         yield
     finally:
         signal.signal(signal.SIGINT, previous if previous is not None else signal.default_int_handler)
-
-
-def load_run(run_dir: str | os.PathLike, checkpoint: str | None = None,
-             trust_pickle: bool = False) -> tuple[DictConfig, Method, MultimodalDataModule]:
-    """Reload a finished run: its config, the method from its checkpoint, and the same data module (same seed →
-    same splits and normalization).
-
-    A run folder may come from someone else: its ``config.yaml`` is data, never permission. ``data.trust_pickle``
-    stored there is ignored (the data set's pickles are read with the restricted unpickler) unless the caller passes
-    ``trust_pickle=True`` (``mmib eval RUN --trust-pickle``)."""
-    from mmib.methods.registry import load_method
-
-    run_dir = Path(run_dir)
-    if run_dir.suffix == ".ckpt":
-        checkpoint, run_dir = str(run_dir), run_dir.parent.parent
-    cfg_path = run_dir / "config.yaml"
-    if not cfg_path.is_file() and checkpoint:
-        raise MMIBError(f"checkpoint '{checkpoint}' is not inside a run folder (<run>/checkpoints/<file>.ckpt next to "
-                        "<run>/config.yaml): evaluation needs the run's config for its data and splits")
-    if not cfg_path.is_file():
-        raise MMIBError(f"'{run_dir}' is not an mmib run folder (no config.yaml); train one with `mmib train`")
-    cfg = OmegaConf.load(cfg_path)
-    ckpt = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt"
-    if not ckpt.is_file():
-        raise MMIBError(f"run '{run_dir}': no checkpoint at '{ckpt}'")
-    method = load_method(str(ckpt))
-    data = to_container(cfg).get("data") or {}
-    if isinstance(data, dict) and "trust_pickle" in data and not trust_pickle:
-        cfg.data.trust_pickle = False  # the folder's own setting does not count (see the docstring)
-    dm = build_datamodule(cfg)
-    return cfg, method, dm

@@ -76,7 +76,7 @@ def test_tuning_never_reads_the_test_split(tmp_path, monkeypatch):
     class R:  # a finished trial whose scoring would use the test split
         pass
 
-    from mmib.engine import load_run
+    from mmib.runs import load_run
 
     trial = next((tmp_path / "out" / "tune").glob("clip-a-*/trial-0"))
     _, method, dm = load_run(trial)

@@ -109,7 +109,7 @@ def load_stored(name: str, directory: str | Path = DEFAULT_DIR) -> dict[str, Any
 
 
 def regenerate(names: Sequence[str] | None = None, directory: str | Path = DEFAULT_DIR) -> dict[str, dict]:
-    from mmib.engine import git_commit, package_versions
+    from mmib.runs import git_commit, package_versions
     from mmib.utils.io import atomic_write_json
 
     out = {}

@@ -10,7 +10,6 @@ aggregate), ``report.md`` and ``plots/leaderboard.png``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,13 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from mmib.bench.aggregate import aggregate, default_leaderboard_spec, leaderboard
+from mmib.bench.overrides import config_fingerprint, run_overrides
 from mmib.bench.suite import DataEntry, MethodVariant, Suite, load_suite
 from mmib.errors import MMIBError
 
 BENCH_KIND = "mmib-bench"
 MARKER = "bench.json"
-#: config keys that do not change what a run computes (left out of the fingerprint)
-_NOT_FINGERPRINTED = ("run_dir", "name", "resume", "overwrite")
 
 
 @dataclass
@@ -49,55 +47,6 @@ class PlannedRun:
 
 def default_out_dir(suite: Suite) -> Path:
     return Path("runs") / "bench" / suite.name
-
-
-def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: int, out_dir: Path,
-                  progress: bool = True) -> list[str]:
-    """Hydra overrides of one run (suite overrides < trainer < data entry < method variant)."""
-    from mmib.config import dotted_overrides
-
-    opts: dict[str, Any] = {}
-    opts.update(suite.overrides)
-    opts.update({f"trainer.{k}": v for k, v in suite.trainer.items()})
-    opts.update({f"data.{k}": v for k, v in data.options.items()})
-    opts.update(data.config)
-    opts.update({f"method.{k}": v for k, v in variant.overrides.items()})
-    opts.update(variant.config)
-    if not progress:
-        opts["trainer.enable_progress_bar"] = False
-    opts.update({"seed": seed, "run_dir": str(out_dir), "name": f"{variant.name}-{data.name}-s{seed}"})
-    fixed = [o for o in opts if o.lstrip("+") in ("method", "data")]
-    if fixed:
-        raise MMIBError(f"suite '{suite.name}': choose the method and data with 'method:'/'data:', not {fixed}")
-    return [f"method={variant.method}", f"data={data.data}", *dotted_overrides(opts)]
-
-
-def _drop_cache_keys(d: Any) -> Any:
-    """The config without its ``cache`` / ``cache_dir`` switches (at any depth): where intermediate results are kept
-    does not change a run's results, so it does not make a finished run stale. Likewise ``gather_distributed:
-    false``: not gathering is what every objective did before the switch existed (a run finished then has the same
-    results), so the default does not enter the fingerprint; ``true`` does."""
-    if isinstance(d, dict):
-        out = {}
-        for k, v in d.items():
-            if k in ("cache", "cache_dir") or (k == "gather_distributed" and v is False):
-                continue
-            kept = _drop_cache_keys(v)
-            if isinstance(v, dict) and v and not kept:  # a block that held only such switches: as if absent
-                continue
-            out[k] = kept
-        return out
-    if isinstance(d, list):
-        return [_drop_cache_keys(v) for v in d]
-    return d
-
-
-def config_fingerprint(cfg: dict[str, Any], protocols: Any) -> str:
-    c = {k: v for k, v in cfg.items() if k not in _NOT_FINGERPRINTED}
-    c["trainer"] = {k: v for k, v in (c.get("trainer") or {}).items() if k != "enable_progress_bar"}
-    c = _drop_cache_keys(c)
-    text = json.dumps({"config": c, "protocols": protocols}, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def evaluation_spec(suite: Suite, variant: MethodVariant, data: DataEntry) -> Any:
@@ -233,7 +182,7 @@ def eval_datamodule(run: PlannedRun, overrides: list[str]):
     """The data module the protocols evaluate on: the run's own, or — with the data entry's ``eval_data`` — the same
     data config with other options, split with the run's seed."""
     from mmib.config import compose_config, dotted_overrides, to_container
-    from mmib.engine import build_datamodule
+    from mmib.runs import build_datamodule
 
     e = run.data.eval_data
     opts = {**{f"data.{k}": v for k, v in e["options"].items()}, **e["config"]}
@@ -247,8 +196,9 @@ def _is_run_folder(folder: Path) -> bool:
 
 def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     from mmib.config import compose_config, to_container
-    from mmib.engine import load_run, train
+    from mmib.engine import train
     from mmib.eval.evaluate import evaluate
+    from mmib.runs import load_run
 
     status = run.status
     ov = list(run.overrides)
@@ -510,7 +460,7 @@ def slim_record(res: dict[str, Any]) -> dict[str, Any]:
 def collect_suite(suite: Suite, out: Path, plan: list[PlannedRun], failures: list[dict[str, Any]] | None = None,
                   seconds: float | None = None, tune: dict[str, dict] | None = None) -> dict[str, Any]:
     """Read every complete run of the plan (its folder, else its kept record) and aggregate them (no training)."""
-    from mmib.engine import git_commit, package_versions
+    from mmib.runs import git_commit, package_versions
 
     run_results, runs, records = [], [], {}
     for r in plan:

@@ -286,7 +286,7 @@ def _fingerprint(obj: Any) -> str:
 
 def trial_overrides(suite, spec: TuneSpec, variant_name: str, folder: Path) -> list[str]:
     """The Hydra overrides of a variant's trials without the tuned values (the suite's config at the tune seed)."""
-    from mmib.bench.runner import run_overrides
+    from mmib.bench.overrides import run_overrides
 
     variant = next(v for v in suite.methods if v.name == variant_name)
     data = next(d for d in suite.data if d.name == spec.data)
@@ -297,7 +297,7 @@ def trial_overrides(suite, spec: TuneSpec, variant_name: str, folder: Path) -> l
 
 def study_fingerprint(suite, spec: TuneSpec, variant_name: str) -> str:
     """Changes when anything a trial computes changes: the variant's base config, its space, the shared budget."""
-    from mmib.bench.runner import config_fingerprint
+    from mmib.bench.overrides import config_fingerprint
     from mmib.config import compose_config, to_container
 
     cfg = to_container(compose_config(trial_overrides(suite, spec, variant_name, Path("."))))

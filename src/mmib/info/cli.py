@@ -18,9 +18,9 @@ def _csv(kind):
 def _cmd_validate(args: argparse.Namespace) -> int:
     import torch
 
-    from mmib.eval.progress import ProgressReporter
     from mmib.info.validate import StudyConfig, run_gaussian_study
     from mmib.info.validate_report import claims, write_outputs
+    from mmib.utils.progress import ProgressReporter
 
     overrides = {k: v for k, v in {
         "dims": args.dims, "mis": args.mis, "steps_per_level": args.steps, "estimators": args.estimators,

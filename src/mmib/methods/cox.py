@@ -46,7 +46,7 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES, Method
-from mmib.methods.registry import build_method, register_method
+from mmib.methods.registry import build_method, load_method, register_method, run_checkpoint
 from mmib.nn.encoders import build_encoder
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput
@@ -251,12 +251,10 @@ class COXMethod(Method):
                 out[m] = FrozenPerceptor(kind, d_in, dim, seed=int(pc.get("seed", 0)) + i)
             return nn.ModuleDict(out)
         if kind == "run":
-            from mmib.engine import load_run
-
             if not pc.get("run_dir"):
                 raise MMIBError("method.perceptor.type=run needs perceptor.run_dir (an mmib run trained on the IM "
                                 "modalities, e.g. `mmib train method=clip data=mfeat data.views=[...]`)")
-            _, model, _ = load_run(pc["run_dir"])
+            model = load_method(str(run_checkpoint(pc["run_dir"])[1]))  # the run's method (its data is not needed)
             missing = [m for m in self.im if m not in model.spec.modality_names]
             if missing:
                 raise MMIBError(f"perceptor run '{pc['run_dir']}' has no modality {missing} "
@@ -707,6 +705,3 @@ class COXMethod(Method):
 def _subset_lengths(batch: Batch, m: str, sel: torch.Tensor) -> Batch | None:
     lengths = (batch.get("lengths") or {}).get(m)
     return {"lengths": {m: lengths[sel]}} if lengths is not None else None
-
-
-import mmib.methods.cox_baselines  # noqa: E402,F401  (registers the baselines)

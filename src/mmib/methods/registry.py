@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import os
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from mmib.data.spec import DatasetSpec
@@ -16,7 +17,7 @@ METHODS: dict[str, type[Method]] = {}
 #: modules that register methods when imported
 _METHOD_MODULES = [
     "mmib.methods.alignment",
-    "mmib.methods.cox",
+    "mmib.methods.cox", "mmib.methods.cox_baselines",
     "mmib.methods.comm", "mmib.methods.contrastive_baselines", "mmib.methods.factorcl",
     "mmib.methods.fusion", "mmib.methods.omib", "mmib.methods.ibma",
     "mmib.methods.rus",
@@ -81,3 +82,22 @@ def load_method(checkpoint: str, map_location: str = "cpu") -> Method:
     method.load_state_dict(ckpt["state_dict"])
     method.eval()
     return method
+
+
+def run_checkpoint(run_dir: str | os.PathLike, checkpoint: str | None = None) -> tuple[Path, Path]:
+    """The run folder and the checkpoint that ``run_dir`` names: a run folder (its ``checkpoints/last.ckpt``, or
+    ``checkpoint``) or a ``.ckpt`` file inside one (``<run>/checkpoints/<file>.ckpt`` next to ``<run>/config.yaml``).
+    A one-line :class:`MMIBError` when the folder has no ``config.yaml`` or the checkpoint is not there."""
+    run_dir = Path(run_dir)
+    if run_dir.suffix == ".ckpt":
+        checkpoint, run_dir = str(run_dir), run_dir.parent.parent
+    cfg_path = run_dir / "config.yaml"
+    if not cfg_path.is_file() and checkpoint:
+        raise MMIBError(f"checkpoint '{checkpoint}' is not inside a run folder (<run>/checkpoints/<file>.ckpt next to "
+                        "<run>/config.yaml): evaluation needs the run's config for its data and splits")
+    if not cfg_path.is_file():
+        raise MMIBError(f"'{run_dir}' is not an mmib run folder (no config.yaml); train one with `mmib train`")
+    ckpt = Path(checkpoint) if checkpoint else run_dir / "checkpoints" / "last.ckpt"
+    if not ckpt.is_file():
+        raise MMIBError(f"run '{run_dir}': no checkpoint at '{ckpt}'")
+    return run_dir, ckpt

@@ -144,7 +144,7 @@ def test_own_recordings_chain_simulate_preprocess_train_eval(study, signal_npz, 
     exec(compile(snippet, str(GUIDE), "exec"), {})
     assert 0.0 <= float(capsys.readouterr().out.strip().splitlines()[-1]) <= 1.0
     # subject-wise: no subject on two sides of the split
-    from mmib.engine import load_run
+    from mmib.runs import load_run
 
     _, _, dm = load_run(run)
     ds = dm.dataset

@@ -16,7 +16,7 @@ Target: the object's next-step planar position ``Cylinder0_pos[t + 1, :2]`` (2-d
 ``stride`` steps. MultiBench normalizes every channel with fixed constants; here the values stay raw and the data
 module fits the per-channel standardization on the train split (``standardize: true``). Only
 :meth:`mmib.MultimodalModel.save <mmib.api.MultimodalModel.save>` stores these constants with the model. Lightning
-checkpoints and ``run.json`` do not: :func:`mmib.engine.load_run` (``mmib eval``) rebuilds the data module from the
+checkpoints and ``run.json`` do not: :func:`mmib.runs.load_run` (``mmib eval``) rebuilds the data module from the
 run's config and recomputes them from the training split of the same files (the same values while the files and
 split options are unchanged). Splits are the three files.
 """

@@ -1,0 +1,69 @@
+"""The Hydra overrides of one suite run and the fingerprint of its configuration.
+
+Used by the runner (:mod:`mmib.bench.runner`: which runs are done) and by tuning (:mod:`mmib.bench.tune`: a study's
+fingerprint); it imports neither of them, so neither imports the other through it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mmib.errors import MMIBError
+
+if TYPE_CHECKING:  # types only: suite.py imports tune.py, which imports this module
+    from mmib.bench.suite import DataEntry, MethodVariant, Suite
+
+#: config keys that do not change what a run computes (left out of the fingerprint)
+_NOT_FINGERPRINTED = ("run_dir", "name", "resume", "overwrite")
+
+
+def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: int, out_dir: Path,
+                  progress: bool = True) -> list[str]:
+    """Hydra overrides of one run (suite overrides < trainer < data entry < method variant)."""
+    from mmib.config import dotted_overrides
+
+    opts: dict[str, Any] = {}
+    opts.update(suite.overrides)
+    opts.update({f"trainer.{k}": v for k, v in suite.trainer.items()})
+    opts.update({f"data.{k}": v for k, v in data.options.items()})
+    opts.update(data.config)
+    opts.update({f"method.{k}": v for k, v in variant.overrides.items()})
+    opts.update(variant.config)
+    if not progress:
+        opts["trainer.enable_progress_bar"] = False
+    opts.update({"seed": seed, "run_dir": str(out_dir), "name": f"{variant.name}-{data.name}-s{seed}"})
+    fixed = [o for o in opts if o.lstrip("+") in ("method", "data")]
+    if fixed:
+        raise MMIBError(f"suite '{suite.name}': choose the method and data with 'method:'/'data:', not {fixed}")
+    return [f"method={variant.method}", f"data={data.data}", *dotted_overrides(opts)]
+
+
+def _drop_cache_keys(d: Any) -> Any:
+    """The config without its ``cache`` / ``cache_dir`` switches (at any depth): where intermediate results are kept
+    does not change a run's results, so it does not make a finished run stale. Likewise ``gather_distributed:
+    false``: not gathering is what every objective did before the switch existed (a run finished then has the same
+    results), so the default does not enter the fingerprint; ``true`` does."""
+    if isinstance(d, dict):
+        out = {}
+        for k, v in d.items():
+            if k in ("cache", "cache_dir") or (k == "gather_distributed" and v is False):
+                continue
+            kept = _drop_cache_keys(v)
+            if isinstance(v, dict) and v and not kept:  # a block that held only such switches: as if absent
+                continue
+            out[k] = kept
+        return out
+    if isinstance(d, list):
+        return [_drop_cache_keys(v) for v in d]
+    return d
+
+
+def config_fingerprint(cfg: dict[str, Any], protocols: Any) -> str:
+    c = {k: v for k, v in cfg.items() if k not in _NOT_FINGERPRINTED}
+    c["trainer"] = {k: v for k, v in (c.get("trainer") or {}).items() if k != "enable_progress_bar"}
+    c = _drop_cache_keys(c)
+    text = json.dumps({"config": c, "protocols": protocols}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
