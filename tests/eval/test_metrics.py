@@ -99,6 +99,30 @@ def test_classification_metrics_hand_computed():
     assert c["accuracy"] == pytest.approx(2 / 6) and c["balanced_accuracy"] == pytest.approx(1 / 3)
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_classification_metrics_match_scikit_learn(seed):
+    """The confusion-count implementation against scikit-learn's accuracy, balanced accuracy (classes absent from
+    y_true left out) and macro-F1 (zero_division=0), on labels where predictions miss classes or add new ones."""
+    import warnings
+
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    rng = np.random.default_rng(seed)
+    for _ in range(200):
+        n, k = int(rng.integers(1, 50)), int(rng.integers(1, 7))
+        y_true = rng.integers(0, k, n)
+        y_pred = rng.integers(0, k + 2, n) if rng.random() < 0.8 else y_true.copy()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ref = {"accuracy": accuracy_score(y_true, y_pred),
+                   "balanced_accuracy": balanced_accuracy_score(y_true, y_pred),
+                   "macro_f1": f1_score(y_true, y_pred, average="macro", zero_division=0)}
+        got = classification_metrics(y_true, y_pred)
+        assert got.keys() == ref.keys()
+        for name, value in ref.items():
+            assert got[name] == pytest.approx(value, abs=1e-12), (name, y_true, y_pred)
+
+
 def test_regression_metrics_hand_computed():
     m = regression_metrics(np.array([1.0, 2.0, 3.0]), np.array([1.0, 2.0, 5.0]))
     assert m["mse"] == pytest.approx(4 / 3) and m["mae"] == pytest.approx(2 / 3)

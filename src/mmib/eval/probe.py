@@ -409,44 +409,64 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
             params[b][slot[(p, b)]] = lin.weight.data[:, start : start + dims[b]]
             start += dims[b]
         params[-1][p] = lin.bias.data
-    moments = [(torch.zeros_like(q), torch.zeros_like(q)) for q in params]
     beta1, beta2, eps = 0.9, 0.999, 1e-8  # torch.optim.Adam's defaults, as fit_probe uses them
 
-    def logits_of(X: list[torch.Tensor], active: torch.Tensor) -> torch.Tensor:
-        """(len(active), C, n) logits of the active problems; X: the blocks' (n, d_b) features."""
-        n = X[0].shape[0]
-        act = active.tolist()
-        pos = {p: i for i, p in enumerate(act)}
-        out = params[-1][active].unsqueeze(2).repeat(1, 1, n)
-        for b, u in enumerate(users):
-            sel = [i for i, p in enumerate(u) if p in pos]
-            if not sel:
-                continue
-            w = params[b][sel].reshape(len(sel) * out_dim, dims[b])
-            part = torch.mm(w, X[b].T).view(len(sel), out_dim, n)
-            out.index_add_(0, torch.as_tensor([pos[u[i]] for i in sel]), part)
-        return out
+    # The active problems' parameters and Adam moments are kept in compact tensors (rows of the active problems
+    # only), rebuilt when problems stop: a stopped problem costs nothing afterwards (its best state is kept aside).
+    class Active:
+        def __init__(self, problems_on: torch.Tensor, state: list[tuple[torch.Tensor, torch.Tensor]] | None):
+            self.ids = problems_on
+            pos = {p: i for i, p in enumerate(problems_on.tolist())}
+            # per block: the rows (slots) of its active users and their positions among the active problems
+            self.rows = [torch.as_tensor([i for i, p in enumerate(u) if p in pos], dtype=torch.long) for u in users]
+            self.pos = [torch.as_tensor([pos[u[i]] for i in r.tolist()], dtype=torch.long)
+                        for u, r in zip(users, self.rows)]
+            self.rows.append(problems_on)
+            self.w = [q[r] for q, r in zip(params, self.rows)]
+            if state is None:
+                self.m = [torch.zeros_like(w) for w in self.w]
+                self.v = [torch.zeros_like(w) for w in self.w]
+            else:
+                self.m = [m[r] for (m, _), r in zip(state, self.rows)]
+                self.v = [v[r] for (_, v), r in zip(state, self.rows)]
 
-    def adam_step(active: torch.Tensor, grad_logits: torch.Tensor, X: list[torch.Tensor], t: int) -> None:
-        pos = {p: i for i, p in enumerate(active.tolist())}
-        grads = []
-        for b, u in enumerate(users):
-            g = torch.zeros_like(params[b])
-            sel = [i for i, p in enumerate(u) if p in pos]
-            if sel:
-                gl = grad_logits[[pos[u[i]] for i in sel]].reshape(len(sel) * out_dim, -1)
-                g[sel] = torch.mm(gl, X[b]).view(len(sel), out_dim, dims[b])
-            grads.append(g)
-        gb = torch.zeros_like(params[-1])
-        gb[active] = grad_logits.sum(2)
-        grads.append(gb)
-        c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t
-        for q, g, (m, v) in zip(params, grads, moments):
-            if cfg.weight_decay:
-                g.add_(q, alpha=cfg.weight_decay)
-            m.lerp_(g, 1 - beta1)
-            v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-            q.addcdiv_(m, (v.sqrt() / math.sqrt(c2)).add_(eps), value=-cfg.lr / c1)
+        def store(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
+            """Write the compact parameters back into ``params``; the full-size Adam moments."""
+            full = []
+            for q, r, w, m, v in zip(params, self.rows, self.w, self.m, self.v):
+                q[r] = w
+                mm_, vv = torch.zeros_like(q), torch.zeros_like(q)
+                mm_[r], vv[r] = m, v
+                full.append((mm_, vv))
+            return full
+
+        def logits(self, X: list[torch.Tensor]) -> torch.Tensor:
+            """(active, C, n) logits; X: the blocks' (n, d_b) features."""
+            n = X[0].shape[0]
+            out = self.w[-1].unsqueeze(2).repeat(1, 1, n)
+            for b in range(len(dims)):
+                k = len(self.rows[b])
+                if k:
+                    part = torch.mm(self.w[b].view(k * out_dim, dims[b]), X[b].T).view(k, out_dim, n)
+                    out.index_add_(0, self.pos[b], part)
+            return out
+
+        def adam_step(self, grad_logits: torch.Tensor, X: list[torch.Tensor], t: int) -> None:
+            grads = []
+            for b in range(len(dims)):
+                k = len(self.rows[b])
+                gl = grad_logits.index_select(0, self.pos[b]).view(k * out_dim, -1) if k else None
+                grads.append(torch.mm(gl, X[b]).view(k, out_dim, dims[b]) if k else None)
+            grads.append(grad_logits.sum(2))
+            c1, c2 = 1 - beta1 ** t, 1 - beta2 ** t
+            for q, g, m, v in zip(self.w, grads, self.m, self.v):
+                if not len(q):
+                    continue
+                if cfg.weight_decay:
+                    g.add_(q, alpha=cfg.weight_decay)
+                m.lerp_(g, 1 - beta1)
+                v.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+                q.addcdiv_(m, (v.sqrt() / math.sqrt(c2)).add_(eps), value=-cfg.lr / c1)
 
     Ttr = target(y_train)
     Tva = target(y_val) if Xva is not None else None
@@ -457,7 +477,7 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
     best_state: list[torch.Tensor] | None = None
     bad = torch.zeros(n_prob, dtype=torch.long)
     stopped_at = torch.full((n_prob,), int(cfg.max_epochs), dtype=torch.long)
-    active = torch.arange(n_prob)
+    act = Active(torch.arange(n_prob), None)
     step = 0
     for epoch in range(1, cfg.max_epochs + 1):
         perm = torch.randperm(n, generator=g) if bs < n else None
@@ -471,36 +491,41 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
                     Tb = (Ttr[0][:, idx], Ttr[1][idx] / Ttr[1][idx].sum())
                 else:
                     Tb = Ttr[:, idx]
-            per, gl = loss_and_grad(logits_of(Xb, active), Tb)
+            per, gl = loss_and_grad(act.logits(Xb), Tb)
             if not bool(torch.isfinite(per).all()):
                 raise MMIBError(f"probe (linear): the training loss became {float(per.sum())} at epoch {epoch}; "
                                 "lower the probe's lr")
             step += 1
-            adam_step(active, gl, Xb, step)
+            act.adam_step(gl, Xb, step)
         if Xva is None:
             continue
         with torch.no_grad():
-            vl, _ = loss_and_grad(logits_of(Xva, active), Tva, grad=False)
+            vl, _ = loss_and_grad(act.logits(Xva), Tva, grad=False)
+        active = act.ids
         better = vl < best[active] - 1e-6
         if best_state is None:
+            for q, r, w in zip(params, act.rows, act.w):
+                q[r] = w
             best_state = [q.clone() for q in params]
-        for i, p in enumerate(active.tolist()):
-            if bool(better[i]):
-                best[p], bad[p] = vl[i], 0
-                for b in problems[p]:
-                    best_state[b][slot[(p, b)]] = params[b][slot[(p, b)]]
-                best_state[-1][p] = params[-1][p]
-            else:
-                bad[p] += 1
+        if bool(better.any()):
+            best[active[better]] = vl[better]
+            bad[active[better]] = 0
+            for b in range(len(dims) + 1):  # the improved problems' current parameters become their best
+                sel = better.index_select(0, act.pos[b]) if b < len(dims) else better
+                if bool(sel.any()):
+                    best_state[b][act.rows[b][sel]] = act.w[b][sel]
+        bad[active[~better]] += 1
         done = bad[active] >= cfg.patience
         if bool(done.any()):
             stopped_at[active[done]] = epoch
-            active = active[~done]
-            if len(active) == 0:
+            if bool(done.all()):
                 break
+            act = Active(active[~done], act.store())
     if best_state is not None:
         params[:] = best_state
-    out = logits_of(Xte, torch.arange(n_prob))  # (P, C, n_test)
+    else:
+        act.store()
+    out = Active(torch.arange(n_prob), None).logits(Xte)  # (P, C, n_test)
     description = PROBE_DESCRIPTIONS[task]["linear"]
     if task == "classification" and cfg.class_weight == "balanced":
         description = description.replace("(cross-entropy)", "(class-balanced cross-entropy)")
