@@ -214,11 +214,12 @@ def plot_traces(results: Mapping[str, Any], out: str | Path, data: str,
     axes[0][0].legend(fontsize=7, loc="best")
     fig.suptitle(f"COX over training on {data} (Fig. 5 / 6): thin = one seed, bold = mean over seeds")
     fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=90)
-    plt.close(fig)
-    return out
+    from mmib.utils.io import save_figure_png
+
+    try:
+        return save_figure_png(fig, out, dpi=90)
+    finally:
+        plt.close(fig)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -20,7 +20,7 @@ from mmib.info.validate import (
     StudyResult,
     train_batch,
 )
-from mmib.utils.io import atomic_path, atomic_write_text
+from mmib.utils.io import atomic_write_text, save_figure_png
 
 
 def _check_table(res: StudyResult, summary: dict, label: str) -> list[str]:
@@ -271,8 +271,7 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
     fig.suptitle("MI estimators on correlated Gaussians (top: online traces, smoothed; bottom: estimate vs truth)")
     fig.tight_layout()
     try:
-        with atomic_path(path) as tmp:  # a crash leaves no half-written plot
-            fig.savefig(tmp, dpi=80, format="png")
+        save_figure_png(fig, path, dpi=80)  # atomic: a crash leaves no half-written plot
     finally:
         plt.close(fig)
 
