@@ -306,3 +306,25 @@ def test_subsets_batched_probes_only_where_blocks_apply(latent_dm):
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm)
     assert _batched_subset_rows(ctx, SubsetOptions(probe="mlp", probe_options=FAST), subs, ["method"]) is None
     assert _batched_subset_rows(ctx, SubsetOptions(probe_options=FAST), subs, ["method"]) is not None
+
+
+def test_tsne_iterations_option(latent_dm, tmp_path, monkeypatch):
+    """plots.tsne_iterations reaches scikit-learn's TSNE (default 500); below its 250-step minimum it is an error."""
+    from sklearn import manifold
+
+    from mmib.eval.protocols import run_plots
+
+    seen = []
+    fit = manifold.TSNE.fit_transform
+
+    def recording(self, x, *a, **k):
+        seen.append(self.max_iter)
+        return fit(self, x, *a, **k)
+
+    monkeypatch.setattr(manifold.TSNE, "fit_transform", recording)
+    ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, seed=0, out_dir=tmp_path)
+    assert run_plots(ctx, {"curves": False, "umap": False, "max_points": 60})["plots"] == {"tsne": "plots/tsne.png"}
+    run_plots(ctx, {"curves": False, "umap": False, "max_points": 60, "tsne_iterations": 1000})
+    assert seen == [500, 500, 1000, 1000]  # one map per panel: the representation and the raw features
+    with pytest.raises(MMIBError, match="tsne_iterations must be an integer >= 250"):
+        run_plots(ctx, {"curves": False, "umap": False, "tsne_iterations": 100})

@@ -280,10 +280,12 @@ class InfoProbeOptions:
 
 @dataclass
 class PlotOptions:
-    """``plots``: training curves (from the run's CSV logs), t-SNE (and UMAP) of a representation."""
+    """``plots``: training curves (from the run's CSV logs), t-SNE (and UMAP) of a representation (at most
+    ``max_points`` test rows; ``tsne_iterations`` t-SNE steps, default 500, scikit-learn's default 1000)."""
 
     curves: bool = True
     tsne: bool = True
+    tsne_iterations: int = 500
     umap: bool | str = "auto"
     color_by: str = "label"
     representation: str = "concat"
@@ -843,6 +845,9 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
     from mmib.eval import plots
 
     opt = parse_options(PlotOptions, options, "plots")
+    if opt.tsne and (isinstance(opt.tsne_iterations, bool) or not isinstance(opt.tsne_iterations, int)
+                     or opt.tsne_iterations < 250):
+        raise MMIBError(f"plots: option tsne_iterations must be an integer >= 250, got {opt.tsne_iterations!r}")
     res = _result("plots", opt)
     if ctx.out_dir is None:
         res["notes"].append("skipped: no output folder for plots")
@@ -879,7 +884,8 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
             pp = ctx.plot_path(how)
             with ctx.reporter.task(how, total=None):
                 plots.plot_embedding_2d(panels, None if colour is None else colour[take], pp[0], how=how,
-                                        colour_name=colour_name, discrete=discrete, seed=ctx.seed)
+                                        colour_name=colour_name, discrete=discrete, seed=ctx.seed,
+                                        iterations=opt.tsne_iterations)
             res["plots"][how] = pp[1]
     return res
 
