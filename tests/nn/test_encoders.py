@@ -42,8 +42,8 @@ def test_encoder_errors():
     ms = ModalitySpec("v", "vector", (7,))
     with pytest.raises(MMIBError, match=r"modality 'v' is a vector; encoder 'cnn1d' expects a signal"):
         build_encoder(ms, 8, {"vector": {"type": "cnn1d"}})
-    with pytest.raises(UnknownNameError, match=r"^modality 'v': unknown encoder type 'foo'; valid: cnn1d, gru, lstm, "
-                                              r"mlp, resnet, transformer$") as info:
+    with pytest.raises(UnknownNameError, match=r"^modality 'v': unknown encoder type 'foo'; valid: cnn1d, filterbank, "
+                                              r"gru, lstm, mlp, resnet, transformer$") as info:
         build_encoder(ms, 8, {"modalities": {"v": {"type": "foo"}}})
     assert info.value.name == "foo" and "mlp" in info.value.valid
     with pytest.raises(UnknownNameError, match=r"unknown encoder type 'nope'"):

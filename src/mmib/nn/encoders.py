@@ -4,7 +4,8 @@
 kind       per-sample shape    encoders
 =========  ==================  ==============================================================
 vector     (D,)                ``mlp``
-signal     (C, T)              ``cnn1d`` (adaptive pooling, any C and T)
+signal     (C, T)              ``cnn1d`` (adaptive pooling, any C and T), ``filterbank`` (band-power tokens,
+                               needs the sampling rate)
 sequence   (T, D)              ``gru``, ``lstm``, ``transformer`` (padding masks from lengths)
 image      (C, H, W)           ``resnet`` (small ResNet, any channel count)
 =========  ==================  ==============================================================
@@ -58,6 +59,62 @@ class CNN1DEncoder(nn.Module):
 
     def forward(self, x: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
         return self.fc(self.drop(self.pool(self.features(x)).flatten(1)))
+
+
+class BandPowerFeatures(nn.Module):
+    """ShallowConvNet's front end (Schirrmeister et al. 2017), over a (N, C, T) signal: a bank of ``filters``
+    learned temporal filters applied to every channel (Conv2d (1, kernel)), a spatial filter across all channels
+    per output (Conv2d (C, 1)), BatchNorm, **square**, average over windows of ``pool`` samples every ``stride``
+    samples, **log**: (N, filters, T') log band powers over time. There are T' = round(T / stride) windows; window
+    j spans samples [j·stride − (pool − stride) // 2, … + pool) ∩ [0, T) (samples outside the epoch are left out of
+    its mean), so it is centred near (j + 0.5)·stride — where a token encoder places token j of T' over T samples."""
+
+    def __init__(self, in_channels: int, filters: int, kernel: int, pool: int, stride: int, eps: float = 1e-6) -> None:
+        super().__init__()
+        if kernel < 1 or pool < 1 or stride < 1 or stride > pool:
+            raise ValueError(f"need kernel, pool, stride >= 1 and stride <= pool, got {kernel}, {pool}, {stride}")
+        self.temporal = nn.Conv2d(1, filters, (1, kernel), padding=(0, kernel // 2), bias=False)
+        self.spatial = nn.Conv2d(filters, filters, (in_channels, 1), bias=False)
+        self.norm = nn.BatchNorm2d(filters)
+        self.pool, self.stride, self.pad, self.eps = pool, stride, (pool - stride) // 2, float(eps)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = x.shape[-1]
+        if t < self.pool:
+            raise ValueError(f"the signal has {t} samples, fewer than the {self.pool}-sample power window")
+        n_out = max(1, int(round(t / self.stride)))
+        right = max(0, (n_out - 1) * self.stride + self.pool - t - self.pad)
+        h = self.norm(self.spatial(self.temporal(x[:, None])))  # (N, F, 1, T)
+        f = nn.functional
+        win, step = (1, self.pool), (1, self.stride)
+        total = f.avg_pool2d(f.pad(h.square(), (self.pad, right)), win, step)
+        count = f.avg_pool2d(f.pad(torch.ones_like(h[:1, :1]), (self.pad, right)), win, step)  # share of real samples
+        p = (total / count)[..., :n_out]
+        return torch.log(p.clamp_min(self.eps)).squeeze(2)  # (N, F, T')
+
+
+class FilterbankEncoder(CNN1DEncoder):
+    """A signal encoder whose feature map is time-resolved **log band power** (:class:`BandPowerFeatures`:
+    temporal filterbank → spatial filter → square → average → log, ShallowConvNet's design for EEG), then adaptive
+    average pooling and a linear layer as :class:`CNN1DEncoder` (it is one: a token encoder takes ``features`` as the
+    (N, filters, T') token map). Sizes are in seconds, converted with the sampling ``rate``: filters of ``kernel_s``
+    (odd number of samples), power windows of ``pool_s`` every ``stride_s``. A short oscillatory burst (e.g. 0.5 s of
+    30–45 Hz) stays one window's power instead of being mixed into the epoch."""
+
+    def __init__(self, in_channels: int, out_dim: int = 256, rate: float | None = None, filters: int = 40,
+                 kernel_s: float = 0.2, pool_s: float = 0.5, stride_s: float = 0.25, dropout: float = 0.0) -> None:
+        nn.Module.__init__(self)
+        if rate is None or not rate > 0:
+            raise ValueError("encoder 'filterbank' needs the modality's sampling rate (ModalitySpec.rate)")
+        if not (kernel_s > 0 and pool_s > 0 and stride_s > 0):
+            raise ValueError(f"kernel_s, pool_s and stride_s must be > 0 s, got {kernel_s}, {pool_s}, {stride_s}")
+        kernel = max(1, int(round(kernel_s * rate))) // 2 * 2 + 1
+        pool, stride = max(1, int(round(pool_s * rate))), max(1, int(round(stride_s * rate)))
+        self.features = BandPowerFeatures(in_channels, int(filters), kernel, pool, stride)
+        self.pool = nn.AdaptiveAvgPool1d(1)
+        self.drop = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.fc = nn.Linear(int(filters), out_dim)
+        self.out_dim = out_dim
 
 
 def _padding_mask(lengths: torch.Tensor | None, t: int, device: torch.device) -> torch.Tensor | None:
@@ -164,10 +221,10 @@ class ResNetEncoder(nn.Module):
         return self.fc(h.mean(dim=(2, 3)))
 
 
-ENCODERS = {"mlp": "vector", "cnn1d": "signal", "gru": "sequence", "lstm": "sequence", "transformer": "sequence",
+ENCODERS = {"mlp": "vector", "cnn1d": "signal", "filterbank": "signal", "gru": "sequence", "lstm": "sequence", "transformer": "sequence",
             "resnet": "image"}
-_ENCODER_CLASSES = {"mlp": MLPEncoder, "cnn1d": CNN1DEncoder, "gru": RNNEncoder, "lstm": RNNEncoder,
-                    "transformer": TransformerSeqEncoder, "resnet": ResNetEncoder}
+_ENCODER_CLASSES = {"mlp": MLPEncoder, "cnn1d": CNN1DEncoder, "filterbank": FilterbankEncoder, "gru": RNNEncoder,
+                    "lstm": RNNEncoder, "transformer": TransformerSeqEncoder, "resnet": ResNetEncoder}
 DEFAULT_ENCODER = {"vector": "mlp", "signal": "cnn1d", "sequence": "gru", "image": "resnet"}
 
 
@@ -204,6 +261,8 @@ def build_encoder(ms: ModalitySpec, out_dim: int, cfg: Mapping[str, Any] | None 
             return MLPEncoder(ms.feature_dim, out_dim, **settings)
         if etype == "cnn1d":
             return CNN1DEncoder(ms.feature_dim, out_dim, **settings)
+        if etype == "filterbank":
+            return FilterbankEncoder(ms.feature_dim, out_dim, **{"rate": ms.rate, **settings})
         if etype in ("gru", "lstm"):
             return RNNEncoder(ms.feature_dim, out_dim, cell=etype, **settings)
         if etype == "transformer":
