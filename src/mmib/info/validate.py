@@ -230,7 +230,7 @@ def _staircase(cfg: StudyConfig, d: int, model: str, wanted: list[str], transfor
 
 def run_gaussian_study(cfg: StudyConfig, reporter=None) -> StudyResult:
     """Run the staircases (Gaussian, cubic), the oracle rows and the conditional check; ``reporter`` is an
-    :class:`mmib.eval.progress.ProgressReporter`-like object (``task(description, total)`` context manager), or
+    :class:`mmib.utils.progress.ProgressReporter`-like object (``task(description, total)`` context manager), or
     ``None``."""
     t0 = time.time()
     res = StudyResult(config=cfg, log_batch=math.log(cfg.batch_size), log_train_batch=math.log(train_batch(cfg, "nce")))

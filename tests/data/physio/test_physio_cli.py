@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from mmib.cli import main
-from mmib.data.physio import cli as physio_cli
+from mmib.cli import physio as physio_cli
+from mmib.data.physio import recordings as physio_recordings
 from mmib.data.physio.preprocess import PhysioInputError, read_eeg, read_fnirs
 from mmib.data.registry import build_dataset
 
@@ -153,9 +154,9 @@ def test_own_recordings_chain_simulate_preprocess_train_eval(study, signal_npz, 
 
 
 def test_subject_groups_follow_bids_labels():
-    ids, kind = physio_cli.subject_groups(["sub-01_ses-1", "sub-02_ses-1", "sub-01_ses-2", Path("/x/sub-03")])
+    ids, kind = physio_recordings.subject_groups(["sub-01_ses-1", "sub-02_ses-1", "sub-01_ses-2", Path("/x/sub-03")])
     assert ids.tolist() == [0, 1, 0, 2] and kind == "subject"
-    ids, kind = physio_cli.subject_groups(["s1", "sub-01", "s1"])  # not every stem names a subject
+    ids, kind = physio_recordings.subject_groups(["s1", "sub-01", "s1"])  # not every stem names a subject
     assert ids.tolist() == [0, 1, 0] and kind == "recording"
 
 

@@ -319,9 +319,9 @@ def test_bids_eeg_and_nirs_through_mne_bids(tmp_path):
         write_raw_bids(eeg, BIDSPath(subject=sub, task="mi", datatype="eeg", root=root), verbose=False)
         nirs = mne.io.read_raw_snirf(snirf, verbose="error")
         write_raw_bids(nirs, BIDSPath(subject=sub, task="mi", datatype="nirs", root=root), verbose=False)
-    from mmib.data.physio import cli as physio_cli
+    from mmib.data.physio import recordings as physio_recordings
 
-    recs = physio_cli.find_recordings(root)
+    recs = physio_recordings.find_recordings(root)
     assert [r["stem"].name for r in recs] == ["sub-01_task-mi", "sub-02_task-mi"]
     from mmib.data.physio.readers import read_bids
 

@@ -12,7 +12,8 @@ extra):
 * :mod:`~mmib.data.physio.cardio` — windowed ECG / BVP / respiration (/ EDA), real and simulated.
 * :mod:`~mmib.data.physio.datasets` — registered data sets ``eeg_fnirs_sim``, ``cardio_pyphysio``, ``cardio_sim``,
   ``fnirs_pyphysio``.
-* :mod:`~mmib.data.physio.cli` — ``mmib physio simulate`` / ``mmib physio preprocess``.
+* :mod:`~mmib.data.physio.recordings` — the recordings of a folder (paired by stem, or BIDS) preprocessed into mmib's
+  generic ``.npz`` (what ``mmib physio preprocess``, :mod:`mmib.cli.physio`, runs).
 
 See ``docs/guide/eeg-fnirs.md``.
 """
