@@ -2,12 +2,17 @@
 trained together against one by one.
 
 1. ``mmib train method=ova_ib data=mfeat trainer.max_epochs=2`` (the 6-view digits) and ``mmib eval`` of that run
-   with its default protocols, each a fresh process timed end to end (imports included). Goal: eval <= training.
+   with its default protocols, each a fresh process timed end to end (imports included), ``--repeats`` times
+   (a new run each time; the medians are compared). Goal: eval <= training. The in-process split of the last
+   repeat (training loop; each protocol) is printed beside, from ``run.json`` and ``results.json``.
 2. On that run's representations: the 2^6 − 1 = 63 linear subset probes by ``fit_linear_probes`` (trained
    together) and by ``fit_probe`` one subset at a time, interleaved ``--repeats`` times, in one process; the ratio of
    the medians, and the largest difference between the two tables (they should agree to floating-point order).
+3. With ``--compare RESULTS_JSON`` (an earlier ``mmib eval`` of some run, e.g. by an older version of mmib): that
+   run evaluated again now (default protocols, no representation cache, into a temporary folder) and the largest
+   difference of every metric of the probe and subsets tables, rows matched by id.
 
-    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR]
+    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR] [--compare RESULTS_JSON]
 
 Timings depend on the machine and its load: the load average and core count are printed with them.
 """
@@ -76,25 +81,68 @@ def _subset_probes(run: Path, repeats: int) -> None:
           f"{same_epochs}/{len(problems)} probes")
 
 
+def _compare(reference: Path) -> None:
+    """Evaluate the run of an earlier results.json again and print the largest differences of its tables."""
+    import json
+
+    ref = json.loads(reference.read_text())
+    run = Path(ref["run_dir"])
+    with tempfile.TemporaryDirectory() as out:
+        t = _timed(_mmib() + ["eval", str(run), "--no-cache", "--no-progress", "--out", out])
+        now = json.loads((Path(out) / "results.json").read_text())
+    print(f"tables of {run} now vs {reference} (eval {t:.2f} s now, rows matched by id):")
+    for proto in ("probe", "subsets"):
+        a = {r["id"]: r for r in ref["protocols"][proto]["rows"]}
+        b = {r["id"]: r for r in now["protocols"][proto]["rows"]}
+        if set(a) != set(b):
+            print(f"  {proto}: different rows: only before {sorted(set(a) - set(b))}, only now {sorted(set(b) - set(a))}")
+        common = [k for k in a if k in b]
+        worst = {m: max(abs(a[k]["metrics"][m] - b[k]["metrics"][m]) for k in common) for m in a[common[0]]["metrics"]}
+        epochs = sum(a[k].get("epochs") == b[k].get("epochs") for k in common)
+        print(f"  {proto:8s} {len(common)} rows; largest |difference|: "
+              + ", ".join(f"{m} {v:.4f}" for m, v in worst.items()) + f"; same early-stopping epoch in {epochs}/"
+              f"{len(common)}")
+
+
+def _split(run: Path) -> str:
+    """The in-process seconds of a run's training loop and of each protocol of its evaluation."""
+    import json
+
+    train = json.loads((run / "run.json").read_text()).get("train_seconds")
+    timings = json.loads((run / "results.json").read_text())["timings"]
+    parts = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k not in ("train", "eval_total"))
+    return (f"in-process (last repeat): training loop {float(train):.2f} s; evaluation {timings['eval_total']:.2f} s "
+            f"({parts})")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description="evaluation speed")
     ap.add_argument("--repeats", type=int, default=3)
-    ap.add_argument("--quick", action="store_true", help="one repeat of the subset-probe comparison")
+    ap.add_argument("--quick", action="store_true", help="one repeat of everything")
     ap.add_argument("--keep", default=None, help="keep the run in this folder (default: a temporary one)")
+    ap.add_argument("--compare", default=None, metavar="RESULTS_JSON",
+                    help="an earlier evaluation's results.json: evaluate its run again and compare the tables")
     a = ap.parse_args(argv)
     repeats = 1 if a.quick else a.repeats
     with tempfile.TemporaryDirectory() as tmp:
         run_dir = Path(a.keep or tmp)
         mmib = _mmib()
         load = os.getloadavg()[0]
-        t_train = _timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
-                                 f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"])
-        t_eval = _timed(mmib + ["eval", str(run_dir / "bench-eval")])
+        t_train, t_eval = [], []
+        for _ in range(repeats):  # a fresh run each time: no representation cache from an earlier evaluation
+            t_train.append(_timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
+                                          f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"]))
+            t_eval.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress"]))
+        m_train, m_eval = statistics.median(t_train), statistics.median(t_eval)
         print(f"{os.cpu_count()} cores, load average (1 min) {load:.2f} before / {os.getloadavg()[0]:.2f} after")
-        print("ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included:")
-        print(f"  mmib train {t_train:7.2f} s   mmib eval (default protocols) {t_eval:7.2f} s   "
-              f"eval / train {t_eval / t_train:5.2f}  ({'<=' if t_eval <= t_train else '>'} 1 goal)")
+        print(f"ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included, median of {repeats}:")
+        print(f"  mmib train {m_train:7.2f} s   mmib eval (default protocols) {m_eval:7.2f} s   "
+              f"eval / train  {m_eval / m_train:5.2f}  ({'<=' if m_eval <= m_train else '>'} 1 goal)")
+        print("  each repeat (train / eval, s): " + ", ".join(f"{x:.2f} / {y:.2f}" for x, y in zip(t_train, t_eval)))
+        print("  " + _split(run_dir / "bench-eval"))
         _subset_probes(run_dir / "bench-eval", repeats)
+    if a.compare:
+        _compare(Path(a.compare))
 
 
 if __name__ == "__main__":
