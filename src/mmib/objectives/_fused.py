@@ -187,12 +187,69 @@ def volumes_backward(
     ]
 
 
+def sufficiency_block(
+    x: torch.Tensor,
+    coef: torch.Tensor,
+    zn_inv: torch.Tensor,
+    beta: torch.Tensor,
+    r0: torch.Tensor,
+    lam: float,
+    positive_in_denominator: bool,
+) -> tuple[torch.Tensor, ...]:
+    """One block of anchor rows of OVA-IB's fused sufficiency pass (``mmib.objectives.ova_ib._OneVsAllSufficiency``,
+    ``kernel="compiled"``): the same algebra as its eager loop, one expression per output.
+
+    ``x`` (A, k, rb, N): the cross entries of the block's anchor rows (anchor-major); ``coef`` (A, k, k, 1, N): L⁻¹
+    per candidate (lower triangle); ``zn_inv`` (A, rb, 1): 1/‖z‖; ``beta``: the scale 1/τ (0-d); ``r0``: the first
+    row of the block (0-d integer tensor; the targets are on the diagonal). Returns ``(loss_rows (A, rb), rowdot
+    (A, rb), grad_x (A, k, rb, N), acc (A, 2, k(k+1)/2, N))``: the rows' cross-entropies, Σ_t (softmax − onehot)·s,
+    g₁ w + (λ/2) gh v (half the gradient w.r.t. the cross entries, per unit of scale/N) and the column sums over the
+    block's rows of g₁ w_i w_j and gh w_i w_j (i ≤ j).
+    """
+    k, rb, n = x.shape[1], x.shape[2], x.shape[3]
+    xs = [x[:, i] for i in range(k)]
+    cf = [[coef[:, i, j] for j in range(k)] for i in range(k)]
+    y = _lower(xs, cf)
+    q1 = _sum_sq(y)
+    w = _upper(y, cf)
+    p = q1 - lam * _sum_sq(w)
+    p_ok = p > EPS2
+    p = p.clamp_min(EPS2)
+    inv = torch.rsqrt(p) * zn_inv
+    s = q1 * inv
+    logits = s * beta
+    cols = torch.arange(n, device=x.device)
+    diag = cols[None, :] == (torch.arange(rb, device=x.device) + r0)[:, None]  # (rb, N): the targets
+    pos = torch.where(diag, logits, 0.0).sum(-1)
+    if positive_in_denominator:
+        lse = torch.logsumexp(logits, -1, keepdim=True)
+        prob = torch.exp(logits - lse)
+    else:
+        masked = torch.where(diag, float("-inf"), logits)
+        lse = torch.logsumexp(masked, -1, keepdim=True)
+        prob = torch.exp(masked - lse)
+    loss_rows = lse.squeeze(-1) - pos
+    g = prob - diag.to(prob.dtype)
+    rowdot = (g * s).sum(-1)
+    gh = torch.where(p_ok, s / p, 0.0) * g
+    g1 = g * inv - 0.5 * gh
+    v = _upper(_lower(w, cf), cf)
+    grad_x = torch.stack([g1 * w[i] + (0.5 * lam) * gh * v[i] for i in range(k)], 1)
+    acc = []
+    for j in range(k):
+        for i in range(j + 1):
+            ww = w[i] * w[j]
+            acc.append(torch.stack([(g1 * ww).sum(1), (gh * ww).sum(1)], 1))
+    return loss_rows, rowdot, grad_x, torch.stack(acc, 2)
+
+
 #: the kernels that :func:`call` can run compiled, by name
 KERNELS: dict[str, Callable] = {
     "scores_forward": scores_forward,
     "scores_backward": scores_backward,
     "volumes_forward": volumes_forward,
     "volumes_backward": volumes_backward,
+    "sufficiency_block": sufficiency_block,
 }
 
 _LOCK = threading.Lock()
@@ -261,3 +318,4 @@ def upper_to_full(upper: torch.Tensor, k: int) -> torch.Tensor:
     full[:, idx[0], idx[1]] = upper
     full[:, idx[1], idx[0]] = upper
     return full
+

@@ -512,12 +512,11 @@ def minimality_term(zs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torc
     if m == 2:  # both terms are mean ‖z_1 − z_2‖²
         d = ((zs[0] - zs[1]) ** 2).sum(-1).mean()
         return d, [d, d]
-    total = torch.stack(zs).sum(0)
-    per = []
-    for z in zs:
-        others_mean = (total - z) / (m - 1)
-        per.append(((z - others_mean) ** 2).sum(-1).mean())
-    return torch.stack(per).mean(), per
+    # z − mean_{i≠m} z^(i) = (M/(M−1)) (z − T/M) with T = Σ_i z^(i): all modalities in a few stacked operations
+    stacked = torch.stack(zs)  # (M, N, d)
+    dev = torch.sub(stacked, stacked.sum(0), alpha=1.0 / m)
+    per_t = (dev * dev).sum((1, 2)) * ((m / (m - 1)) ** 2 / stacked.shape[1])
+    return per_t.mean(), list(per_t.unbind(0))
 
 
 def _inverse_factor_entries(kmat: torch.Tensor, what: str) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
@@ -570,7 +569,7 @@ class _OneVsAllSufficiency(torch.autograd.Function):
     """
 
     @staticmethod
-    def forward(ctx, scale, ridge, positive_in_denominator, *zs):  # noqa: D102
+    def forward(ctx, scale, ridge, positive_in_denominator, kernel, *zs):  # noqa: D102
         m, k = len(zs), len(zs) - 1
         n = zs[0].shape[0]
         dtype, device = zs[0].dtype, zs[0].device
@@ -608,22 +607,44 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         # Σ over anchor rows of g₁ w_i w_j and gh w_i w_j, accumulated elementwise over the blocks, reduced at the end
         acc = zs[0].new_zeros(m, 2, len(pairs), blocks[0].stop, n) if need_grad else None
         pf.__exit__(None, None, None)
+        if kernel == "compiled" and need_grad:
+            coef_t = torch.zeros(m, k, k, 1, n, dtype=dtype, device=device)
+            for i in range(k):
+                for j in range(i + 1):
+                    coef_t[:, i, j] = coef[i][j]
+            beta_t = torch.tensor(beta, dtype=dtype, device=device)
+            for r in blocks:
+                with _pass("compiled block"):
+                    out = _fused.call("sufficiency_block", cross[:, :, r], coef_t, zn_inv[:, r, None], beta_t,
+                                      torch.tensor(r.start, device=device), lam, bool(positive_in_denominator),
+                                      who="OVA-IB kernel='compiled'")
+                if out is None:  # compilation failed (warned once): the eager loop below does every block
+                    break
+                loss_rows[:, r], rowdot[:, r] = out[0], out[1]
+                cross[:, :, r] = out[2]
+                acc[:, :, :, 0] += out[3]
+            else:
+                blocks = []
         for r in blocks:
-            r0 = r.start
+            r0, rb = r.start, r.stop - r.start
             x = cross[:, :, r]  # (M, k, rb, N)
+            xs = x.unbind(1)
             ps = _pass("score")
             ps.__enter__()
             wb = torch.empty_like(x)
-            _lower_into(x, coef, wb)  # y = L⁻¹c
-            q1 = wb[:, 0] * wb[:, 0]
+            ws = wb.unbind(1)
+            _lower_into(xs, coef, ws)  # y = L⁻¹c
+            q1 = ws[0] * ws[0]
             for i in range(1, k):
-                q1.addcmul_(wb[:, i], wb[:, i])
-            _upper_inplace(wb, coef)  # w = L⁻ᵀy = K⁻¹c
-            p = torch.addcmul(q1, wb[:, 0], wb[:, 0], value=-lam)  # P = ‖p‖² = q1 − λ‖w‖²
+                q1.addcmul_(ws[i], ws[i])
+            _upper_inplace(ws, coef)  # w = L⁻ᵀy = K⁻¹c
+            p = torch.addcmul(q1, ws[0], ws[0], value=-lam)  # P = ‖p‖² = q1 − λ‖w‖²
             for i in range(1, k):
-                p.addcmul_(wb[:, i], wb[:, i], value=-lam)
-            p_ok = p > _EPS2
-            p.clamp_min_(_EPS2)
+                p.addcmul_(ws[i], ws[i], value=-lam)
+            clamped = bool(p.min() <= _EPS2)  # degenerate pairs (zero tuple or anchor): clamp, mask their factors
+            if clamped:
+                p_ok = p > _EPS2
+                p.clamp_min_(_EPS2)
             inv_ = torch.rsqrt(p).mul_(zn_inv[:, r, None])  # 1 / (‖z‖ √P)
             s = q1.mul_(inv_)
             ps.__exit__(None, None, None)
@@ -649,22 +670,27 @@ class _OneVsAllSufficiency(torch.autograd.Function):
             g = prob
             g.diagonal(r0, 1, 2).sub_(1.0)  # N · ∂CE/∂logits = softmax − onehot
             rowdot[:, r] = (g * s).sum(-1)
-            gh = torch.div(s, p).mul_(p_ok).mul_(g)  # g s/P (0 where P was clamped)
+            gh = torch.div(s, p)
+            if clamped:
+                gh.mul_(p_ok)
+            gh.mul_(g)  # g s/P (0 where P was clamped)
             g1 = g.mul_(inv_).add_(gh, alpha=-0.5)  # g ∂s/∂q1;  g ∂s/∂q2 = (λ/2) gh
             ps.__exit__(None, None, None)
-            with _pass("gradient of the cross entries"):
-                vb = torch.empty_like(wb)
-                _lower_into(wb, coef, vb)
-                _upper_inplace(vb, coef)  # v = K⁻¹w
-                for i in range(k):  # ∂/∂c_i (up to the factor 2): into the cross block, which is no longer needed
-                    torch.mul(wb[:, i], g1, out=x[:, i]).addcmul_(vb[:, i], gh, value=0.5 * lam)
             with _pass("contractions over anchors"):
                 e = wb.new_empty(m, 2, *wb.shape[1:])  # (M, 2, k, rb, N): g₁ w and gh w
                 torch.mul(wb, g1[:, None], out=e[:, 0])
                 torch.mul(wb, gh[:, None], out=e[:, 1])
-                rb = r.stop - r.start
+                es = e.unbind(2)
                 for p_, (i, j) in enumerate(pairs):
-                    acc[:, :, p_, :rb].addcmul_(e[:, :, i], wb[:, None, j])
+                    acc[:, :, p_, :rb].addcmul_(es[i], wb[:, None, j])
+            with _pass("gradient of the cross entries"):
+                vb = torch.empty_like(wb)
+                vs = vb.unbind(1)
+                _lower_into(ws, coef, vs)
+                _upper_inplace(vs, coef)  # v = K⁻¹w
+                e1 = e[:, 0].unbind(1)
+                for i in range(k):  # ∂/∂c_i = 2(g₁ w_i + (λ/2) gh v_i): into the cross block (no longer needed)
+                    torch.addcmul(e1[i], vs[i], gh, value=0.5 * lam, out=xs[i])
         loss = loss_rows.mean(1)
         if need_grad:
             with _pass("gradient of the tuple Gram matrices"):
@@ -709,7 +735,7 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         g_scale = None
         if ctx.needs_input_grad[0]:
             g_scale = (grad_loss.to(grad_scale.dtype) * grad_scale).sum()
-        return g_scale, None, None, *grads
+        return g_scale, None, None, None, *grads
 
 
 #: label the passes of :class:`_OneVsAllSufficiency` for ``torch.profiler`` (the pass-by-pass profile of
@@ -730,25 +756,26 @@ def _anchor_slots(m: int) -> list[dict[int, int]]:
     return [{b: i for i, b in enumerate(o)} for o in _others(m)]
 
 
-def _lower_into(x: torch.Tensor, coef: list[list[torch.Tensor]], out: torch.Tensor) -> None:
-    """out[:, i] = Σ_{j≤i} coef[i][j] · x[:, j] (x, out: (A, k, rows, N); coef[i][j]: (A, 1, N))."""
-    for i in range(x.shape[1]):
-        oi = torch.mul(x[:, 0], coef[i][0], out=out[:, i])
+def _lower_into(xs: Sequence[torch.Tensor], coef: list[list[torch.Tensor]], out: Sequence[torch.Tensor]) -> None:
+    """out[i] = Σ_{j≤i} coef[i][j] · xs[j] (arrays (A, rows, N); coef[i][j]: (A, 1, N))."""
+    for i in range(len(xs)):
+        oi = torch.mul(xs[0], coef[i][0], out=out[i])
         for j in range(1, i + 1):
-            oi.addcmul_(x[:, j], coef[i][j])
+            oi.addcmul_(xs[j], coef[i][j])
 
 
-def _upper_inplace(y: torch.Tensor, coef: list[list[torch.Tensor]]) -> None:
-    """y[:, i] ← Σ_{j≥i} coef[j][i] · y[:, j] in place (ascending i: y[:, i] is read by no later row)."""
-    k = y.shape[1]
+def _upper_inplace(ys: Sequence[torch.Tensor], coef: list[list[torch.Tensor]]) -> None:
+    """ys[i] ← Σ_{j≥i} coef[j][i] · ys[j] in place (ascending i: ys[i] is read by no later row)."""
+    k = len(ys)
     for i in range(k):
-        yi = y[:, i].mul_(coef[i][i])
+        yi = ys[i].mul_(coef[i][i])
         for j in range(i + 1, k):
-            yi.addcmul_(y[:, j], coef[j][i])
+            yi.addcmul_(ys[j], coef[j][i])
 
 
 def one_vs_all_sufficiency(
-    zs: Sequence[torch.Tensor], scale: torch.Tensor, ridge: float = 1e-8, positive_in_denominator: bool = True
+    zs: Sequence[torch.Tensor], scale: torch.Tensor, ridge: float = 1e-8, positive_in_denominator: bool = True,
+    kernel: str = "eager",
 ) -> torch.Tensor:
     """The M per-anchor sufficiency terms of OVA-IB (Eq. 12 with the projection score of Eq. 11) for M ≥ 3 unit
     embeddings (N, d) scored against each other (targets on the diagonal): (M,) losses, one fused pass
@@ -757,7 +784,7 @@ def one_vs_all_sufficiency(
         raise ValueError(f"one_vs_all_sufficiency needs M >= 3 modalities (M = 2 is the |cos| path), got {len(zs)}")
     if not isinstance(scale, torch.Tensor):
         scale = torch.tensor(float(scale), dtype=zs[0].dtype, device=zs[0].device)
-    return _OneVsAllSufficiency.apply(scale, float(ridge), bool(positive_in_denominator), *zs)
+    return _OneVsAllSufficiency.apply(scale, float(ridge), bool(positive_in_denominator), check_kernel(kernel), *zs)
 
 
 class _MLPProjector(nn.Module):
@@ -911,9 +938,9 @@ class OVAIBLoss(nn.Module):
                         else ((scale * zs[1]) @ cands[0].T).abs())
             for lg in (logits, logits_t):
                 per_anchor.append(contrastive_ce(lg, self.positive_in_denominator, targets=targets))
-        elif self.projectors is None and self.kernel == "eager" and all(c is z for c, z in zip(cands, zs)):
+        elif self.projectors is None and all(c is z for c, z in zip(cands, zs)):
             # every anchor's score, cross-entropy and gradient in one fused pass (_OneVsAllSufficiency)
-            per_anchor = list(one_vs_all_sufficiency(zs, scale, self.ridge, self.positive_in_denominator).unbind(0))
+            per_anchor = one_vs_all_sufficiency(zs, scale, self.ridge, self.positive_in_denominator, self.kernel)
         elif self.projectors is None:
             cross, grams, sq_norms = one_vs_rest_inputs(zs, cands, range(m))
             scores = projection_scores_from_gram(cross, grams, sq_norms, self.ridge, self.kernel)
@@ -926,9 +953,10 @@ class OVAIBLoss(nn.Module):
                 per_anchor.append(
                     contrastive_ce(scale * (zs[a] @ t.T), self.positive_in_denominator, targets=targets)
                 )
-        for k, la in zip(keys, per_anchor):
-            terms[f"infonce_{k}"] = la.detach()
-        sufficiency = torch.stack(per_anchor).mean()
+        per_anchor = per_anchor if isinstance(per_anchor, torch.Tensor) else torch.stack(per_anchor)
+        for k, la in zip(keys, per_anchor.detach().unbind(0)):
+            terms[f"infonce_{k}"] = la
+        sufficiency = per_anchor.mean()
         minimality, _ = minimality_term(zs)
         loss = sufficiency + self.beta * minimality
         terms["sufficiency"] = sufficiency.detach()
