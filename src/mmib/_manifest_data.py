@@ -341,13 +341,13 @@ DATASETS = [{'name': 'basic_motions',
               'seed': 0,
               'structure_seed': 1234}}]
 
-COMMANDS = [{'module': 'mmib.info.cli', 'commands': [['info', 'information measurement: estimator validation']]},
- {'module': 'mmib.data.physio.cli',
+COMMANDS = [{'module': 'mmib.cli.info', 'commands': [['info', 'information measurement: estimator validation']]},
+ {'module': 'mmib.cli.physio',
   'commands': [['physio', 'EEG + fNIRS simulation and preprocessing (MNE / MNE-NIRS)']]},
- {'module': 'mmib.eval.cli',
+ {'module': 'mmib.cli.eval',
   'commands': [['eval',
                 'evaluate a trained run: probes, modality subsets, retrieval, information probes, plots; writes '
                 'results.json + report.md'],
                ['report', "render an evaluation's report.md, or compare several evaluations"]]},
- {'module': 'mmib.bench.cli',
+ {'module': 'mmib.cli.bench',
   'commands': [['bench', 'run a bench suite (methods × data × seeds × protocols); resumable']]}]
