@@ -287,8 +287,5 @@ class MultimodalDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
-    def eval_dataloader(self, name: str) -> DataLoader:
-        return self._loader(name, shuffle=False)
-
     def summary(self) -> dict[str, int]:
         return {s: len(v) for s, v in self.indices.items()}

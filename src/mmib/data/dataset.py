@@ -358,9 +358,6 @@ class MultimodalDataset(Dataset):
         b = self.get_batch([i])
         return _unbatch(b)
 
-    def full_batch(self, indices: Sequence[int] | None = None) -> Batch:
-        return self.get_batch(np.arange(self.n) if indices is None else indices)
-
 
 def _unbatch(b: Batch) -> Batch:
     out: Batch = {}

@@ -68,12 +68,6 @@ def register_dataset(name: str, description: str = "", requires: tuple[tuple[str
     return deco
 
 
-def add_dataset_module(module: str) -> None:
-    """Make a module that registers data sets known to the registry (imported on first use)."""
-    if module not in _DATASET_MODULES:
-        _DATASET_MODULES.append(module)
-
-
 def _load_all() -> None:
     for mod in _DATASET_MODULES:
         importlib.import_module(mod)

@@ -31,17 +31,6 @@ from mmib.nn.heads import MLP, activation
 SIGMA_PARAMETERIZATIONS = ("softplus", "logvar")
 
 
-def _presence(n_modalities: int, present: Sequence[bool] | None) -> list[bool]:
-    if present is None:
-        return [True] * n_modalities
-    present = [bool(p) for p in present]
-    if len(present) != n_modalities:
-        raise ValueError(f"fusion: presence has {len(present)} entries for {n_modalities} modalities")
-    if not any(present):
-        raise ValueError("fusion: at least one modality must be present")
-    return present
-
-
 def _stack_tokens(xs: Sequence[torch.Tensor | None], dim: int) -> tuple[torch.Tensor, list[bool]]:
     ref = next((x for x in xs if x is not None), None)
     if ref is None:
