@@ -26,7 +26,7 @@ def _run(capsys, *argv):
         (["eval", "/nonexistent/run"], "mmib: error: '/nonexistent/run' is not an mmib run folder"),
         # the method is built before the run folder is made: these fail without writing anything
         (["train", "encoder.vector.type=nope", "trainer.max_epochs=1"],
-         "mmib: error: modality 'fou': unknown encoder type 'nope'; valid: cnn1d, gru, lstm, mlp, resnet, transformer"),
+         "mmib: error: modality 'fou': unknown encoder type 'nope'; valid: cnn1d, filterbank, gru, lstm, mlp, resnet, transformer"),
         (["train", "+encoder.modalities.fuo={hidden:[8]}", "trainer.max_epochs=1"],
          "mmib: error: unknown modality under encoder.modalities for data set 'mfeat' 'fuo'; did you mean 'fou'? "
          "valid: fac, fou, kar, mor, pix, zer"),
