@@ -519,19 +519,22 @@ def minimality_term(zs: Sequence[torch.Tensor]) -> tuple[torch.Tensor, list[torc
     return per_t.mean(), list(per_t.unbind(0))
 
 
-def _inverse_factor_entries(kmat: torch.Tensor, what: str) -> tuple[list[list[torch.Tensor]], torch.Tensor]:
-    """Entries of L⁻¹ (K = L Lᵀ, float64) as vectors over the flattened batch (``inv[i][j]``, j ≤ i), and K⁻¹ as
-    (..., k, k) matrices. Entry by entry (:func:`_small_cholesky_entries`) up to k = 8, LAPACK above.
+def _inverse_factor_entries(kmat: torch.Tensor, what: str) -> tuple[list[list[torch.Tensor]], torch.Tensor,
+                                                                     torch.Tensor]:
+    """Entries of L⁻¹ (K = L Lᵀ, float64) as vectors over the flattened batch (``inv[i][j]``, j ≤ i), K⁻¹ as
+    (..., k, k) matrices and det K (flattened batch). Entry by entry (:func:`_small_cholesky_entries`) up to
+    k = 8, LAPACK above.
 
     Raises:
         ValueError: (naming ``what``) if a K is not positive definite (NaN or inf embeddings).
     """
     k = kmat.shape[-1]
     if k <= 8 and kmat.device.type == "cpu":
-        _, inv, ok = _small_cholesky_entries(kmat)
+        el, inv, ok = _small_cholesky_entries(kmat)
         if not ok:
             raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
         linv = _entries_to_matrices(inv, kmat.shape[:-2])
+        diag = torch.stack([el[j][j] for j in range(k)], 1)
     else:
         eye = torch.eye(k, dtype=kmat.dtype, device=kmat.device)
         chol, info = torch.linalg.cholesky_ex(kmat)
@@ -540,7 +543,67 @@ def _inverse_factor_entries(kmat: torch.Tensor, what: str) -> tuple[list[list[to
         linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
         flat = linv.reshape(-1, k, k)
         inv = [[flat[:, i, j].contiguous() for j in range(i + 1)] for i in range(k)]
-    return inv, linv.mT @ linv
+        diag = torch.diagonal(chol, dim1=-2, dim2=-1).reshape(-1, k)
+    return inv, linv.mT @ linv, diag.prod(1) ** 2
+
+
+def _pair_cross(zs: Sequence[torch.Tensor]) -> torch.Tensor:
+    """(M, M−1, N, N) cross entries, anchor-major: ``cross[a, i] = Z_a Z_bᵀ`` for b the i-th of the other
+    modalities. One matmul per pair of modalities (pairwise CLIP's), its transpose copied for the other anchor."""
+    m, n = len(zs), zs[0].shape[0]
+    slots = _anchor_slots(m)
+    cross = zs[0].new_empty(m, m - 1, n, n)
+    with _pass("gram matmuls"):
+        for a in range(m):
+            for b in range(a + 1, m):
+                torch.mm(zs[a], zs[b].T, out=cross[a, slots[a][b]])
+    with _pass("transposed copies"):
+        for a in range(m):
+            for b in range(a + 1, m):
+                cross[b, slots[b][a]].copy_(cross[a, slots[a][b]].T)
+    return cross
+
+
+def _tuple_factors(zs: Sequence[torch.Tensor], ridge: float, what: str):
+    """``(zstack (N, M, d), full (N, M, M) per-row Gram matrices in float64, inv, K⁻¹ (M, N, k, k), det K (M·N,))``
+    for the M one-vs-rest tuples: K = (Gram of the other modalities) + ridge·I per anchor and candidate; ``inv``
+    the entries of L⁻¹ as vectors over (anchor, candidate) (:func:`_inverse_factor_entries`)."""
+    m = len(zs)
+    zstack = torch.stack(zs, 1)  # (N, M, d)
+    z64 = zstack.to(_small_dtype(zstack))
+    full = z64 @ z64.mT
+    idx = torch.as_tensor(_others(m), device=full.device)  # (M, k)
+    eye = torch.eye(m - 1, dtype=full.dtype, device=full.device)
+    kmat = full[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1) + ridge * eye  # (M, N, k, k)
+    inv, kinv, det = _inverse_factor_entries(kmat, what)
+    return zstack, full, inv, kinv, det
+
+
+def _pair_backward(cross, zs, zstack, cx, cg, grad_k, grad_sq) -> list[torch.Tensor]:
+    """Gradients of the M embeddings from a fused one-vs-rest pass: ``cross[a, i]`` holds ∂L_a/∂(cross entries)
+    per unit of ``cx[a]``; ``grad_k`` (M, N, k, k) ∂L_a/∂K and ``grad_sq`` (M, N) ∂L_a/∂‖z_a‖² per unit of ``cg[a]``."""
+    m, n = cross.shape[0], cross.shape[2]
+    slots = _anchor_slots(m)
+    grads = [torch.zeros_like(z) for z in zs]
+    for a in range(m):
+        for b in range(a + 1, m):  # ∂L/∂(Z_a Z_bᵀ) from anchor a and (transposed) from anchor b
+            with _pass("backward: sum of the two anchors' gradients"):  # a transposed copy, then contiguous
+                dc = cross[b, slots[b][a]].T.contiguous().mul_(cx[b]).add_(cross[a, slots[a][b]], alpha=cx[a])
+            with _pass("backward: gram matmuls"):
+                grads[a].addmm_(dc, zs[b])
+                grads[b].addmm_(dc.T, zs[a])
+    with _pass("backward: tuple Gram matrices"):
+        k = m - 1
+        # ∂L/∂(per-row Gram matrices) (N, M·M): every anchor's ∂/∂K and ∂/∂‖z_a‖² scattered in one index_add_
+        others = _others(m)
+        flat = [others[a][i] * m + others[a][j] for a in range(m) for i in range(k) for j in range(k)]
+        flat += [a * m + a for a in range(m)]
+        src = torch.cat([(grad_k * cg[:, None, None, None]).permute(1, 0, 2, 3).reshape(n, m * k * k),
+                         (grad_sq * cg[:, None]).T], 1)
+        gfull = grad_k.new_zeros(n, m * m).index_add_(1, torch.as_tensor(flat, device=src.device), src)
+        gfull = gfull.view(n, m, m)
+        gz = (gfull + gfull.mT).to(zstack.dtype) @ zstack  # (N, M, d)
+    return [g.add_(gz[:, a]) for a, g in enumerate(grads)]
 
 
 class _OneVsAllSufficiency(torch.autograd.Function):
@@ -576,25 +639,10 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad)
         lam = float(ridge)
         beta = float(scale)
-        slots = _anchor_slots(m)
-        cross = zs[0].new_empty(m, k, n, n)  # cross[a, i] = Z_a Z_{others[a][i]}ᵀ: anchor rows, candidate columns
-        with _pass("gram matmuls"):
-            for a in range(m):
-                for b in range(a + 1, m):
-                    torch.mm(zs[a], zs[b].T, out=cross[a, slots[a][b]])
-        with _pass("transposed copies"):
-            for a in range(m):
-                for b in range(a + 1, m):
-                    cross[b, slots[b][a]].copy_(cross[a, slots[a][b]].T)
+        cross = _pair_cross(zs)
         pf = _pass("factor")
         pf.__enter__()
-        zstack = torch.stack(zs, 1)  # (N, M, d)
-        z64 = zstack.to(_small_dtype(zstack))
-        full = z64 @ z64.mT  # (N, M, M) per-row Gram matrices, float64
-        idx = torch.as_tensor(_others(m), device=device)  # (M, k)
-        eye = torch.eye(k, dtype=full.dtype, device=device)
-        kmat = full[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1) + lam * eye  # (M, N, k, k)
-        inv, kinv = _inverse_factor_entries(kmat, "OVA-IB projection score")
+        zstack, full, inv, kinv, _ = _tuple_factors(zs, lam, "OVA-IB projection score")
         coef = [[inv[i][j].to(dtype).view(m, 1, n) for j in range(i + 1)] for i in range(k)]
         sq = torch.diagonal(full, dim1=1, dim2=2).T  # (M, N) ‖z_a‖², float64
         z_ok = sq > _EPS2
@@ -709,29 +757,8 @@ class _OneVsAllSufficiency(torch.autograd.Function):
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):  # noqa: D102
         cross, grad_k, grad_sq, grad_scale, zstack, *zs = ctx.saved_tensors
-        m, n = cross.shape[0], ctx.n
-        slots = _anchor_slots(m)
-        c = grad_loss.to(grad_k.dtype) * (ctx.beta / n)  # ∂/∂(the per-anchor factor) of every gradient part
-        cx = (2.0 * c).tolist()
-        grads = [torch.zeros_like(z) for z in zs]
-        for a in range(m):
-            for b in range(a + 1, m):  # ∂L/∂(Z_a Z_bᵀ) from anchor a and (transposed) from anchor b
-                with _pass("backward: sum of the two anchors' gradients"):  # a transposed copy, then contiguous
-                    dc = cross[b, slots[b][a]].T.contiguous().mul_(cx[b]).add_(cross[a, slots[a][b]], alpha=cx[a])
-                with _pass("backward: gram matmuls"):
-                    grads[a].addmm_(dc, zs[b])
-                    grads[b].addmm_(dc.T, zs[a])
-        pb = _pass("backward: tuple Gram matrices")
-        pb.__enter__()
-        gfull = grad_k.new_zeros(n, m, m)  # ∂L/∂(per-row Gram matrices)
-        others = _others(m)
-        for a in range(m):
-            idx = torch.as_tensor(others[a], device=gfull.device)
-            gfull[:, idx[:, None], idx[None, :]] += c[a] * grad_k[a]
-            gfull[:, a, a] += c[a] * grad_sq[a]
-        gz = (gfull + gfull.mT).to(zstack.dtype) @ zstack  # (N, M, d)
-        grads = [g.add_(gz[:, a]) for a, g in enumerate(grads)]
-        pb.__exit__(None, None, None)
+        c = grad_loss.to(grad_k.dtype) * (ctx.beta / ctx.n)  # ∂/∂(the per-anchor factor) of every gradient part
+        grads = _pair_backward(cross, zs, zstack, (2.0 * c).tolist(), c, grad_k, grad_sq)
         g_scale = None
         if ctx.needs_input_grad[0]:
             g_scale = (grad_loss.to(grad_scale.dtype) * grad_scale).sum()
@@ -762,6 +789,14 @@ def _lower_into(xs: Sequence[torch.Tensor], coef: list[list[torch.Tensor]], out:
         oi = torch.mul(xs[0], coef[i][0], out=out[i])
         for j in range(1, i + 1):
             oi.addcmul_(xs[j], coef[i][j])
+
+
+def _lower_inplace(xs: Sequence[torch.Tensor], coef: list[list[torch.Tensor]]) -> None:
+    """xs[i] ← Σ_{j≤i} coef[i][j] · xs[j] in place (descending i: xs[i] is read by no earlier row)."""
+    for i in reversed(range(len(xs))):
+        xi = xs[i].mul_(coef[i][i])
+        for j in range(i):
+            xi.addcmul_(xs[j], coef[i][j])
 
 
 def _upper_inplace(ys: Sequence[torch.Tensor], coef: list[list[torch.Tensor]]) -> None:
