@@ -11,10 +11,10 @@ from mmib.objectives.factorcl import (
     ConcatCritic,
     FactorCLLoss,
     infonce_from_scores,
-    infonce_lower_bound,
     nce_club_from_scores,
-    nce_club_upper_bound,
 )
+from mmib.objectives.factorcl import critic_infonce as infonce_lower_bound
+from mmib.objectives.factorcl import critic_nce_club as nce_club_upper_bound
 
 
 def naive_pairwise(critic, a, b):

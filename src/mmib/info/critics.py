@@ -13,8 +13,12 @@ the layout :mod:`mmib.info.bounds` expects. The three designs are those compared
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
+
+from mmib.nn.heads import MLP, activation
 
 
 def _check_dim(name: str, value: int) -> int:
@@ -23,20 +27,15 @@ def _check_dim(name: str, value: int) -> int:
     return value
 
 
-def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int = 1) -> nn.Sequential:
-    """A ReLU MLP with ``hidden_layers`` hidden layers of width ``hidden_dim``."""
+def mlp(in_dim: int, hidden_dim: int, out_dim: int, hidden_layers: int = 1) -> MLP:
+    """A ReLU MLP with ``hidden_layers`` hidden layers of width ``hidden_dim``: :class:`mmib.nn.heads.MLP` with the
+    critics' argument checks (same layers, same order of parameter creation)."""
     _check_dim("in_dim", in_dim)
     _check_dim("hidden_dim", hidden_dim)
     _check_dim("out_dim", out_dim)
     if not isinstance(hidden_layers, int) or hidden_layers < 0:
         raise ValueError(f"hidden_layers must be an integer >= 0, got {hidden_layers!r}")
-    layers: list[nn.Module] = []
-    d = in_dim
-    for _ in range(hidden_layers):
-        layers += [nn.Linear(d, hidden_dim), nn.ReLU()]
-        d = hidden_dim
-    layers.append(nn.Linear(d, out_dim))
-    return nn.Sequential(*layers)
+    return MLP(in_dim, out_dim, hidden=[hidden_dim] * hidden_layers, act="relu")
 
 
 class Critic(nn.Module):
@@ -96,11 +95,15 @@ class ConcatCritic(Critic):
 
     The first layer ``W [x; y] + b = W_x x + W_y y + b`` is applied to ``x`` and ``y`` separately and broadcast,
     so the (N, M, dx + dy) concatenation is never built; the result equals the MLP on every concatenated pair.
+    The one concatenation critic of the library: FactorCL's objective (:mod:`mmib.objectives.factorcl`) uses it
+    through :meth:`paired` and :meth:`scores_by_y`.
 
     Args:
         x_dim, y_dim: input sizes.
         hidden_dim: width of the hidden layers (FactorCL: 512).
         hidden_layers: number of hidden layers, >= 1 (FactorCL: 1).
+        act: activation name (:data:`mmib.nn.heads.ACTIVATIONS`).
+        hidden: explicit hidden sizes (>= 1 of them), instead of ``hidden_dim`` × ``hidden_layers``.
 
     Example:
         >>> critic = ConcatCritic(5, 3, hidden_dim=16)
@@ -108,22 +111,49 @@ class ConcatCritic(Critic):
         torch.Size([8, 6])
     """
 
-    def __init__(self, x_dim: int, y_dim: int, hidden_dim: int = 512, hidden_layers: int = 1):
+    def __init__(self, x_dim: int, y_dim: int, hidden_dim: int = 512, hidden_layers: int = 1, act: str = "relu",
+                 hidden: Sequence[int] | None = None):
         super().__init__(x_dim, y_dim)
-        _check_dim("hidden_dim", hidden_dim)
-        if not isinstance(hidden_layers, int) or hidden_layers < 1:
-            raise ValueError(f"hidden_layers must be an integer >= 1 for ConcatCritic, got {hidden_layers!r}")
-        self.first = nn.Linear(x_dim + y_dim, hidden_dim)
-        self.act = nn.ReLU()  # a module, so that hooks (dead-unit diagnostics) see the first hidden layer
-        self.rest = mlp(hidden_dim, hidden_dim, 1, hidden_layers - 1)
+        if hidden is None:
+            _check_dim("hidden_dim", hidden_dim)
+            if not isinstance(hidden_layers, int) or hidden_layers < 1:
+                raise ValueError(f"hidden_layers must be an integer >= 1 for ConcatCritic, got {hidden_layers!r}")
+            sizes = [hidden_dim] * hidden_layers
+        else:
+            sizes = [_check_dim("hidden sizes", h) for h in hidden]
+            if not sizes:
+                raise ValueError("ConcatCritic: needs at least one hidden layer (a linear critic is additive in x "
+                                 "and y and cannot estimate mutual information)")
+        self.first = nn.Linear(x_dim + y_dim, sizes[0])
+        self.act = activation(act)  # a module, so that hooks (dead-unit diagnostics) see the first hidden layer
+        self.rest = MLP(sizes[0], 1, hidden=sizes[1:], act=act)
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _halves(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         self._check(x, y)
         w_x, w_y = self.first.weight[:, : self.x_dim], self.first.weight[:, self.x_dim :]
-        a = x @ w_x.T + self.first.bias  # (N, H)
-        b = y @ w_y.T  # (M, H)
-        hidden = self.act(a[:, None, :] + b[None, :, :])  # (N, M, H)
+        return x @ w_x.T, y @ w_y.T  # (N, H), (M, H)
+
+    def _grid(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
+        hidden = self.act(rows[:, None, :] + cols[None, :, :])  # (rows, cols, H)
         return self.rest(hidden).squeeze(-1)
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        a, b = self._halves(x, y)
+        return self._grid(a + self.first.bias, b)
+
+    def scores_by_y(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The transposed layout, (M, N) with ``out[j, i] = f(x_i, y_j)`` (the bias added on the ``y`` side):
+        FactorCL's ``T[i, j] = f(a_j, b_i)`` with ``x := a``, ``y := b``."""
+        a, b = self._halves(x, y)
+        return self._grid(b + self.first.bias, a)
+
+    def paired(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """``f(x_i, y_i)`` for every row ``i`` → (N,) (the diagonal of :meth:`forward`)."""
+        self._check(x, y)
+        if x.shape[0] != y.shape[0]:
+            raise ValueError(f"ConcatCritic.paired: x and y need the same number of rows, got {x.shape[0]} and "
+                             f"{y.shape[0]}")
+        return self.rest(self.act(self.first(torch.cat([x, y], dim=1)))).squeeze(-1)
 
 
 class BilinearCritic(Critic):

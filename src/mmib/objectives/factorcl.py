@@ -47,7 +47,7 @@ from torch import nn
 
 from mmib.info.bounds import infonce_lower_bound as _infonce_bound
 from mmib.info.bounds import nce_club_upper_bound as _nce_club_bound
-from mmib.nn.heads import activation
+from mmib.info.critics import ConcatCritic as _InfoConcatCritic
 from mmib.objectives.base import LossOutput
 
 #: term key → sign in the objective (maximized), in the order of Eqs. 94–99
@@ -57,33 +57,45 @@ CLUB_TERMS = ("club_cond", "club")
 
 
 class ConcatCritic(nn.Module):
-    """Concatenation critic f(a, b) = MLP([a, b]) → scalar (FactorCL App. D.1; code ``mlp(a+b, 512, 1, layers)``).
+    """Concatenation critic f(a, b) = MLP([a, b]) → scalar (FactorCL App. D.1; code ``mlp(a+b, 512, 1, layers)``) in
+    FactorCL's layout: the library's :class:`mmib.info.critics.ConcatCritic` (``x := a``, ``y := b``) with the
+    per-row score as :meth:`forward` and :meth:`pairwise` = ``T[i, j] = f(a_j, b_i)``.
 
-    :meth:`pairwise` scores every pair, ``T[i, j] = f(a_j, b_i)``, without materializing the N² concatenations: the
-    first linear layer is split as W [a, b] = W_a a + W_b b.
+    :meth:`pairwise` scores every pair without materializing the N² concatenations: the first linear layer is split
+    as W [a, b] = W_a a + W_b b.
 
     Args:
         a_dim, b_dim: input sizes; hidden: hidden layer sizes (>= 1 layer; default two of 512 as FactorCL's code,
             ``mlp(a+b, 512, 1, layers=1)`` = Linear-ReLU-Linear-ReLU-Linear; the paper's "1-layer MLP"); act: activation.
+
+    Example:
+        >>> critic = ConcatCritic(3, 2, hidden=(16,))
+        >>> critic.pairwise(torch.randn(5, 3), torch.randn(5, 2)).shape
+        torch.Size([5, 5])
     """
 
     def __init__(self, a_dim: int, b_dim: int, hidden: Sequence[int] = (512, 512), act: str = "relu") -> None:
         super().__init__()
-        hidden = list(hidden)
+        hidden = [int(h) for h in hidden]
         if not hidden:
             raise ValueError("ConcatCritic: needs at least one hidden layer (a linear critic is additive in a, b "
                              "and cannot estimate mutual information)")
         if a_dim < 1 or b_dim < 1:
             raise ValueError(f"ConcatCritic: input sizes must be >= 1, got {a_dim}, {b_dim}")
         self.a_dim, self.b_dim = int(a_dim), int(b_dim)
-        self.first = nn.Linear(a_dim + b_dim, hidden[0])
-        layers: list[nn.Module] = [activation(act)]
-        d = hidden[0]
-        for h in hidden[1:]:
-            layers += [nn.Linear(d, h), activation(act)]
-            d = h
-        layers.append(nn.Linear(d, 1))
-        self.rest = nn.Sequential(*layers)
+        self.critic = _InfoConcatCritic(self.a_dim, self.b_dim, act=act, hidden=hidden)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # checkpoints written before the critic became mmib.info's: first.*, rest.<2k+1>.* (rest began with the
+        # activation) -> critic.first.*, critic.rest.<2k>.*
+        if prefix + "first.weight" in state_dict:
+            for key in [k for k in state_dict if k.startswith(prefix + "first.") or k.startswith(prefix + "rest.")]:
+                name = key[len(prefix):]
+                if name.startswith("rest."):
+                    index, _, param = name[len("rest."):].partition(".")
+                    name = f"rest.{int(index) - 1}.{param}"
+                state_dict[prefix + "critic." + name] = state_dict.pop(key)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
     def _check(self, a: torch.Tensor, b: torch.Tensor) -> None:
         if a.dim() != 2 or b.dim() != 2 or a.shape[0] != b.shape[0]:
@@ -96,15 +108,12 @@ class ConcatCritic(nn.Module):
     def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """f(a_i, b_i) for every row i → (N,)."""
         self._check(a, b)
-        return self.rest(self.first(torch.cat([a, b], dim=1))).squeeze(-1)
+        return self.critic.paired(a, b)
 
     def pairwise(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
         """T[i, j] = f(a_j, b_i) → (N, N)."""
         self._check(a, b)
-        wa, wb = self.first.weight[:, : self.a_dim], self.first.weight[:, self.a_dim :]
-        ha = a @ wa.T  # (N, H)
-        hb = b @ wb.T + self.first.bias
-        return self.rest(hb[:, None, :] + ha[None, :, :]).squeeze(-1)
+        return self.critic.scores_by_y(a, b)
 
 
 def _single_sample(t: torch.Tensor) -> bool:
@@ -138,13 +147,15 @@ def nce_club_from_scores(t: torch.Tensor, off_diagonal: bool = False) -> torch.T
     return _nce_club_bound(t, include_diagonal=not off_diagonal)
 
 
-def infonce_lower_bound(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """InfoNCE estimate of I(A; B) with the +log N offset (FactorCL Eq. 10, code convention)."""
+def critic_infonce(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """InfoNCE estimate of I(A; B) with the +log N offset (FactorCL Eq. 10, code convention): the critic's scores
+    through :func:`mmib.info.bounds.infonce_lower_bound` (see :func:`infonce_from_scores`)."""
     return infonce_from_scores(critic.pairwise(a, b))
 
 
-def nce_club_upper_bound(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor, off_diagonal: bool = False) -> torch.Tensor:
-    """NCE-CLUB estimate of I(A; B) (FactorCL Eq. 11) with an InfoNCE-trained critic."""
+def critic_nce_club(critic: ConcatCritic, a: torch.Tensor, b: torch.Tensor, off_diagonal: bool = False) -> torch.Tensor:
+    """NCE-CLUB estimate of I(A; B) (FactorCL Eq. 11) with an InfoNCE-trained critic: the critic's scores through
+    :func:`mmib.info.bounds.nce_club_upper_bound` (see :func:`nce_club_from_scores`)."""
     return nce_club_from_scores(critic.pairwise(a, b), off_diagonal)
 
 
@@ -207,6 +218,6 @@ class FactorCLLoss(nn.Module):
         """Algorithm 3's inner loss for φ: −(Î_NCE(X1;X2|C) + Î_NCE(X1;X2)) evaluated with the CLUB critics (so that
         they approach the optimal InfoNCE critic f* the NCE-CLUB bound needs). Pass detached inputs."""
         self._inputs(inputs, CLUB_TERMS)
-        est = {t: infonce_lower_bound(self.critics[t], *inputs[t]) for t in CLUB_TERMS}
+        est = {t: critic_infonce(self.critics[t], *inputs[t]) for t in CLUB_TERMS}
         total = est["club_cond"] + est["club"]
         return LossOutput(-total, {f"I_nce_critic_{t}": v.detach() for t, v in est.items()})

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn.functional as F
 
+from mmib.info.discrete import mutual_information
 from mmib.objectives.base import LossOutput
 
 
@@ -113,12 +114,12 @@ def class_means(v: torch.Tensor, y: torch.Tensor, n_classes: int, previous: torc
 
 
 def plugin_mi(joint: torch.Tensor) -> torch.Tensor:
-    """``Σ P(a,y) log[P(a,y) / (P(a) P(y))]`` of a (C, C') joint (nats; 0 log 0 = 0)."""
-    joint = joint / joint.sum()
-    pa, pb = joint.sum(1, keepdim=True), joint.sum(0, keepdim=True)
-    floor = max(1e-300, torch.finfo(joint.dtype).tiny)  # 1e-300 rounds to 0 in float32
-    ratio = joint / (pa * pb).clamp_min(floor)
-    return torch.where(joint > 0, joint * ratio.clamp_min(floor).log(), torch.zeros_like(joint)).sum()
+    """``Σ P(a,y) log[P(a,y) / (P(a) P(y))]`` of a (C, C') joint (nats; 0 log 0 = 0), normalized to sum 1:
+    :func:`mmib.info.discrete.mutual_information` of the table (float64, ``H(A) + H(Y) − H(A, Y)``), returned as a
+    0-d tensor of ``joint``'s dtype (a monitoring value: no gradient)."""
+    p = joint.detach().to(device="cpu", dtype=torch.float64)
+    p = p / p.sum()
+    return torch.tensor(mutual_information(p.numpy()), dtype=joint.dtype)
 
 
 def plugin_ib(assigns: Sequence[torch.Tensor], input_assigns: Sequence[torch.Tensor], fused_assign: torch.Tensor,
