@@ -740,6 +740,10 @@ class _OneVsAllSufficiency(torch.autograd.Function):
                 for i in range(k):  # ∂/∂c_i = 2(g₁ w_i + (λ/2) gh v_i): into the cross block (no longer needed)
                     torch.addcmul(e1[i], vs[i], gh, value=0.5 * lam, out=xs[i])
         loss = loss_rows.mean(1)
+        with _pass("minimality"):  # L_M^(a) = (M/(M−1))² mean_n ‖z_a − T/M‖² (T = Σ_b z_b), all anchors at once
+            dev = zstack - zstack.mean(1, keepdim=True)
+            mini = (dev * dev).sum((0, 2)) * ((m / (m - 1)) ** 2 / n)
+            del dev
         if need_grad:
             with _pass("gradient of the tuple Gram matrices"):
                 sym = [pairs.index((min(i, j), max(i, j))) for i in range(k) for j in range(k)]  # mirror triangles
@@ -751,14 +755,20 @@ class _OneVsAllSufficiency(torch.autograd.Function):
                 grad_scale = rowdot.sum(1) / n  # (M,): ∂L_a/∂scale
                 ctx.save_for_backward(cross, grad_k, grad_sq, grad_scale, zstack, *zs)
         ctx.beta, ctx.n = beta, n
-        return loss
+        return loss, mini
 
     @staticmethod
     @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_loss):  # noqa: D102
+    def backward(ctx, grad_loss, grad_mini):  # noqa: D102
         cross, grad_k, grad_sq, grad_scale, zstack, *zs = ctx.saved_tensors
         c = grad_loss.to(grad_k.dtype) * (ctx.beta / ctx.n)  # ∂/∂(the per-anchor factor) of every gradient part
         grads = _pair_backward(cross, zs, zstack, (2.0 * c).tolist(), c, grad_k, grad_sq)
+        with _pass("backward: minimality"):  # Σ_a g_a ∂L_M^(a)/∂z_b = 2C (g_b dev_b − (1/M) Σ_a g_a dev_a)
+            m = zstack.shape[1]
+            gm = grad_mini.to(zstack.dtype) * (2.0 * (m / (m - 1)) ** 2 / ctx.n)
+            gdev = (zstack - zstack.mean(1, keepdim=True)).mul_(gm[None, :, None])
+            gdev.sub_(gdev.mean(1, keepdim=True))
+            grads = [g.add_(gdev[:, a]) for a, g in enumerate(grads)]
         g_scale = None
         if ctx.needs_input_grad[0]:
             g_scale = (grad_loss.to(grad_scale.dtype) * grad_scale).sum()
@@ -808,18 +818,27 @@ def _upper_inplace(ys: Sequence[torch.Tensor], coef: list[list[torch.Tensor]]) -
             yi.addcmul_(ys[j], coef[j][i])
 
 
+def one_vs_all_terms(
+    zs: Sequence[torch.Tensor], scale: torch.Tensor, ridge: float = 1e-8, positive_in_denominator: bool = True,
+    kernel: str = "eager",
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The M per-anchor sufficiency terms of OVA-IB (Eq. 12 with the projection score of Eq. 11) and the M
+    per-modality minimality terms L_M^(m) (Eq. 19) for M ≥ 3 unit embeddings (N, d) scored against each other
+    (targets on the diagonal): two (M,) tensors from one fused pass (:class:`_OneVsAllSufficiency`). ``scale`` =
+    1/τ (a tensor; learned temperatures get their gradient)."""
+    if len(zs) < 3:
+        raise ValueError(f"one_vs_all_terms needs M >= 3 modalities (M = 2 is the |cos| path), got {len(zs)}")
+    if not isinstance(scale, torch.Tensor):
+        scale = torch.tensor(float(scale), dtype=zs[0].dtype, device=zs[0].device)
+    return _OneVsAllSufficiency.apply(scale, float(ridge), bool(positive_in_denominator), check_kernel(kernel), *zs)
+
+
 def one_vs_all_sufficiency(
     zs: Sequence[torch.Tensor], scale: torch.Tensor, ridge: float = 1e-8, positive_in_denominator: bool = True,
     kernel: str = "eager",
 ) -> torch.Tensor:
-    """The M per-anchor sufficiency terms of OVA-IB (Eq. 12 with the projection score of Eq. 11) for M ≥ 3 unit
-    embeddings (N, d) scored against each other (targets on the diagonal): (M,) losses, one fused pass
-    (:class:`_OneVsAllSufficiency`). ``scale`` = 1/τ (a tensor; learned temperatures get their gradient)."""
-    if len(zs) < 3:
-        raise ValueError(f"one_vs_all_sufficiency needs M >= 3 modalities (M = 2 is the |cos| path), got {len(zs)}")
-    if not isinstance(scale, torch.Tensor):
-        scale = torch.tensor(float(scale), dtype=zs[0].dtype, device=zs[0].device)
-    return _OneVsAllSufficiency.apply(scale, float(ridge), bool(positive_in_denominator), check_kernel(kernel), *zs)
+    """The (M,) sufficiency terms of :func:`one_vs_all_terms`."""
+    return one_vs_all_terms(zs, scale, ridge, positive_in_denominator, kernel)[0]
 
 
 class _MLPProjector(nn.Module):
@@ -965,6 +984,7 @@ class OVAIBLoss(nn.Module):
         scale = self.temperature.scale()
         terms: dict[str, torch.Tensor] = {}
         per_anchor = []
+        mini = None
         if self.projectors is None and m == 2:
             # M = 2: the projection score is |cos| (see _abs_cosine_scores); the embeddings are unit (or zero)
             # vectors, so |cos| = |z_a · z_b|, and the scale folds into the one Gram matmul both anchors share
@@ -975,7 +995,7 @@ class OVAIBLoss(nn.Module):
                 per_anchor.append(contrastive_ce(lg, self.positive_in_denominator, targets=targets))
         elif self.projectors is None and all(c is z for c, z in zip(cands, zs)):
             # every anchor's score, cross-entropy and gradient in one fused pass (_OneVsAllSufficiency)
-            per_anchor = one_vs_all_sufficiency(zs, scale, self.ridge, self.positive_in_denominator, self.kernel)
+            per_anchor, mini = one_vs_all_terms(zs, scale, self.ridge, self.positive_in_denominator, self.kernel)
         elif self.projectors is None:
             cross, grams, sq_norms = one_vs_rest_inputs(zs, cands, range(m))
             scores = projection_scores_from_gram(cross, grams, sq_norms, self.ridge, self.kernel)
@@ -992,7 +1012,7 @@ class OVAIBLoss(nn.Module):
         for k, la in zip(keys, per_anchor.detach().unbind(0)):
             terms[f"infonce_{k}"] = la
         sufficiency = per_anchor.mean()
-        minimality, _ = minimality_term(zs)
+        minimality = mini.mean() if mini is not None else minimality_term(zs)[0]
         loss = sufficiency + self.beta * minimality
         terms["sufficiency"] = sufficiency.detach()
         terms["minimality"] = minimality.detach()
