@@ -579,9 +579,10 @@ def _tuple_factors(zs: Sequence[torch.Tensor], ridge: float, what: str):
     return zstack, full, inv, kinv, det
 
 
-def _pair_backward(cross, zs, zstack, cx, cg, grad_k, grad_sq) -> list[torch.Tensor]:
+def _pair_backward(cross, zs, zstack, cx, cg, grad_k, grad_sq, g_rows=None) -> list[torch.Tensor]:
     """Gradients of the M embeddings from a fused one-vs-rest pass: ``cross[a, i]`` holds ∂L_a/∂(cross entries)
-    per unit of ``cx[a]``; ``grad_k`` (M, N, k, k) ∂L_a/∂K and ``grad_sq`` (M, N) ∂L_a/∂‖z_a‖² per unit of ``cg[a]``."""
+    per unit of ``cx[a]``; ``grad_k`` (M, N, k, k) ∂L_a/∂K and ``grad_sq`` (M, N) ∂L_a/∂‖z_a‖² per unit of ``cg[a]``;
+    ``g_rows`` (M, M): a gradient w.r.t. every row's Gram matrix (added to each row)."""
     m, n = cross.shape[0], cross.shape[2]
     slots = _anchor_slots(m)
     grads = [torch.zeros_like(z) for z in zs]
@@ -602,6 +603,8 @@ def _pair_backward(cross, zs, zstack, cx, cg, grad_k, grad_sq) -> list[torch.Ten
                          (grad_sq * cg[:, None]).T], 1)
         gfull = grad_k.new_zeros(n, m * m).index_add_(1, torch.as_tensor(flat, device=src.device), src)
         gfull = gfull.view(n, m, m)
+        if g_rows is not None:
+            gfull += g_rows
         gz = (gfull + gfull.mT).to(zstack.dtype) @ zstack  # (N, M, d)
     return [g.add_(gz[:, a]) for a, g in enumerate(grads)]
 
@@ -679,9 +682,8 @@ class _OneVsAllSufficiency(torch.autograd.Function):
             xs = x.unbind(1)
             ps = _pass("score")
             ps.__enter__()
-            wb = torch.empty_like(x)
-            ws = wb.unbind(1)
-            _lower_into(xs, coef, ws)  # y = L⁻¹c
+            wb, ws = x, xs  # y and w in place of the cross entries (their block is read once)
+            _lower_inplace(xs, coef)  # y = L⁻¹c
             q1 = ws[0] * ws[0]
             for i in range(1, k):
                 q1.addcmul_(ws[i], ws[i])
@@ -740,10 +742,13 @@ class _OneVsAllSufficiency(torch.autograd.Function):
                 for i in range(k):  # ∂/∂c_i = 2(g₁ w_i + (λ/2) gh v_i): into the cross block (no longer needed)
                     torch.addcmul(e1[i], vs[i], gh, value=0.5 * lam, out=xs[i])
         loss = loss_rows.mean(1)
-        with _pass("minimality"):  # L_M^(a) = (M/(M−1))² mean_n ‖z_a − T/M‖² (T = Σ_b z_b), all anchors at once
-            dev = zstack - zstack.mean(1, keepdim=True)
-            mini = (dev * dev).sum((0, 2)) * ((m / (m - 1)) ** 2 / n)
-            del dev
+        with _pass("minimality"):
+            # L_M^(a) = C Σ_n ‖z_a − T/M‖² (T = Σ_b z_b, C = (M/(M−1))²/N) from the per-row Gram matrices G (float64):
+            # ‖z_a − T/M‖² = G_aa − (2/M) Σ_b G_ab + (1/M²) Σ_bc G_bc
+            c_min = (m / (m - 1)) ** 2 / n
+            mini = (torch.diagonal(full, dim1=1, dim2=2) - (2.0 / m) * full.sum(2)
+                    + full.sum((1, 2))[:, None] / (m * m)).sum(0) * c_min
+            mini = mini.to(dtype)
         if need_grad:
             with _pass("gradient of the tuple Gram matrices"):
                 sym = [pairs.index((min(i, j), max(i, j))) for i in range(k) for j in range(k)]  # mirror triangles
@@ -762,13 +767,11 @@ class _OneVsAllSufficiency(torch.autograd.Function):
     def backward(ctx, grad_loss, grad_mini):  # noqa: D102
         cross, grad_k, grad_sq, grad_scale, zstack, *zs = ctx.saved_tensors
         c = grad_loss.to(grad_k.dtype) * (ctx.beta / ctx.n)  # ∂/∂(the per-anchor factor) of every gradient part
-        grads = _pair_backward(cross, zs, zstack, (2.0 * c).tolist(), c, grad_k, grad_sq)
-        with _pass("backward: minimality"):  # Σ_a g_a ∂L_M^(a)/∂z_b = 2C (g_b dev_b − (1/M) Σ_a g_a dev_a)
-            m = zstack.shape[1]
-            gm = grad_mini.to(zstack.dtype) * (2.0 * (m / (m - 1)) ** 2 / ctx.n)
-            gdev = (zstack - zstack.mean(1, keepdim=True)).mul_(gm[None, :, None])
-            gdev.sub_(gdev.mean(1, keepdim=True))
-            grads = [g.add_(gdev[:, a]) for a, g in enumerate(grads)]
+        # minimality: Σ_a g_a ∂L_M^(a)/∂G_bc = C (H diag(g) H)_bc with H = I − 11ᵀ/M, the same for every row
+        m = zstack.shape[1]
+        h = torch.eye(m, dtype=grad_k.dtype, device=grad_k.device) - 1.0 / m
+        g_rows = (h * grad_mini.to(grad_k.dtype)) @ h * ((m / (m - 1)) ** 2 / ctx.n)
+        grads = _pair_backward(cross, zs, zstack, (2.0 * c).tolist(), c, grad_k, grad_sq, g_rows)
         g_scale = None
         if ctx.needs_input_grad[0]:
             g_scale = (grad_loss.to(grad_scale.dtype) * grad_scale).sum()
