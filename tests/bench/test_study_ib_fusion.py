@@ -12,7 +12,7 @@ from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.synthetic.omib_sim import load_omib_sim, make_omib_sim, reference_classifiers
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.protocols import PROTOCOLS, EvalContext
-from mmib.objectives.omib import mine_cache_path
+from mmib.info.omib_information import mine_cache_path
 
 SIZES = {"d0": 6, "d0_superfluous": 5, "d11": 4, "d21": 3, "d12": 5, "d22": 4}
 

@@ -275,7 +275,7 @@ def test_omib_and_its_no_omf_network_learn_sim(tmp_path):
 def test_mine_estimates_are_cached_by_data_and_settings(tmp_path, monkeypatch):
     # the ablations of one data split reuse the estimates; other data or other settings do not; cache=false is off
     from mmib.data.synthetic.omib_sim import load_omib_sim
-    from mmib.objectives.omib import mine_cache_path
+    from mmib.info.omib_information import mine_cache_path
 
     monkeypatch.setenv("MMIB_CACHE_DIR", str(tmp_path / "cache"))
     ds = load_omib_sim("I", n_samples=300, d0=4, d0_superfluous=4, d11=6, d21=3, d12=4, d22=4)

@@ -6,12 +6,10 @@ import numpy as np
 import pytest
 import torch
 
+from mmib.info.omib_information import beta_bounds, estimate_information, joint_entropy_upper
 from mmib.objectives.omib import (
     OMFLoss,
-    beta_bounds,
     dynamic_weight,
-    estimate_information,
-    joint_entropy_upper,
     prediction_divergence,
     r_from_ratio,
     sample_beta,

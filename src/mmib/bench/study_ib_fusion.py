@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 
 from mmib.bench.extensions import register_protocol
 from mmib.errors import MMIBError, UnknownNameError
+from mmib.utils.cache import cache_dir, read_json
 
 R_TRACE_FILE = "r_trace.json"
 BLOCKS = ("a0", "a1", "a2", "b0", "b1", "b2")
@@ -107,8 +107,8 @@ def _cached_information(m, dm):
     when the run's training split and MINE settings are there; never estimated anew here."""
     import torch
 
+    from mmib.info.omib_information import mine_cache_path
     from mmib.methods.omib import parse_information
-    from mmib.objectives.omib import mine_cache_path
 
     mc = dict(getattr(m, "mine_cfg", None) or {})
     if not mc.get("cache", True) or not all(k in mc for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")):
@@ -117,8 +117,8 @@ def _cached_information(m, dm):
     n = int(next(iter(tr["x"].values())).shape[0])
     idx = torch.randperm(n, generator=torch.Generator().manual_seed(int(mc["seed"])))[: int(mc.get("max_samples", n))]
     views = [tr["x"][k][idx].reshape(len(idx), -1).float().cpu() for k in m.mods]
-    path = mine_cache_path(views, {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")})
-    return parse_information(json.loads(path.read_text()), m.n_mod) if path.is_file() else None
+    cached = read_json(mine_cache_path(views, {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")}))
+    return parse_information(cached, m.n_mod) if cached is not None else None
 
 
 @register_protocol("omib_study", replace=True)
@@ -178,8 +178,7 @@ def omib_study(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
 
 # ------------------------------------------------------------------------------------------------ omib_reference
 def _cache_dir() -> Path:
-    root = os.environ.get("MMIB_CACHE_DIR")
-    return (Path(root) if root else Path.home() / ".cache" / "mmib") / "omib_reference"
+    return cache_dir("omib_reference")
 
 
 @register_protocol("omib_reference", replace=True)

@@ -22,7 +22,6 @@ KL or CAN: ξ = Linear(concat z), task loss + TRBs); ``no_r`` (r ≡ 1). Decisio
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -33,20 +32,14 @@ from torch import nn
 from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
+from mmib.info.omib_information import InformationEstimates, estimate_information, mine_cache_path
 from mmib.methods.fusion import SupervisedFusionMethod, _kl_reduction, _slice_batch, svdd_center
 from mmib.methods.registry import register_method
 from mmib.nn.fusion import ConcatFusion, CrossAttentionFusion, GaussianEncoder
 from mmib.objectives.base import LossOutput
-from mmib.objectives.omib import (
-    R_MODES,
-    InformationEstimates,
-    OMFLoss,
-    dynamic_weight,
-    estimate_information,
-    mine_cache_path,
-    sample_beta,
-)
+from mmib.objectives.omib import R_MODES, OMFLoss, dynamic_weight, sample_beta
 from mmib.objectives.vib import gaussian_kl_standard
+from mmib.utils.cache import read_json, write_json
 
 ABLATIONS = ("none", "no_warmup", "concat_fusion", "no_omf", "no_r")
 
@@ -192,18 +185,16 @@ class OMIBMethod(SupervisedFusionMethod):
         views = [train_batch["x"][m][idx].reshape(len(idx), -1).float().cpu() for m in self.mods]
         settings = {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")}
         path = mine_cache_path(views, settings) if mc.get("cache", True) else None
-        if path is not None and path.is_file():
-            info = parse_information(json.loads(path.read_text()), self.n_mod)  # InformationEstimates.to_dict format
+        cached = read_json(path) if path is not None else None
+        if cached is not None:
+            info = parse_information(cached, self.n_mod)  # InformationEstimates.to_dict format
             info.settings["cached"] = str(path)
             return info
         with torch.enable_grad(), torch.inference_mode(False):
             info = estimate_information(views, steps=int(mc["steps"]), batch_size=int(mc["batch_size"]),
                                         lr=float(mc["lr"]), hidden_dim=int(mc["hidden_dim"]), seed=int(mc["seed"]))
         if path is not None:
-            from mmib.utils.io import atomic_write_json
-
-            path.parent.mkdir(parents=True, exist_ok=True)
-            atomic_write_json(path, info.to_dict())
+            write_json(path, info.to_dict())
         return info
 
     def start_main(self, train_batch: Batch | None = None) -> float:
