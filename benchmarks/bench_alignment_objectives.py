@@ -1,11 +1,14 @@
 """Forward+backward time and peak memory of the alignment objectives, as ratios to pairwise CLIP in the same run.
 
-    python benchmarks/bench_alignment_objectives.py [--quick] [--threads T] [--repeats R]
+    python benchmarks/bench_alignment_objectives.py [--quick] [--threads T] [--repeats R] [--ns 256,1024] [--ms 2,3,4,6]
+    python benchmarks/bench_alignment_objectives.py --profile 3,256 [--profile 6,1024 ...]
 
-Grid: N ∈ {64, 256, 1024} (``--quick``: {64, 256}), M ∈ {3, 5}, d = 256, float32, CPU. For every (N, M) the
+Grid: N ∈ {256, 1024} (``--quick``: {64, 256}), M ∈ {2, 3, 4, 6}, d = 256, float32, CPU. For every (N, M) the
 embeddings are fixed random leaf tensors; each objective is run ``warmup`` times, then timed ``repeats`` times
-(median of forward + backward, wall clock; repeats interleaved round-robin over the objectives so that load changes
-on a shared machine hit all of them alike). Also measured side by side:
+(median of forward + backward; repeats interleaved round-robin over the objectives so that load changes on a shared
+machine hit all of them alike). Two clocks per step: wall clock, and the CPU time of the timing thread
+(``time.thread_time``: on a loaded machine it leaves out the time the thread waits for a core; with 1 torch thread
+it is the whole work of the step). Also measured side by side:
 
 - ``ova_ib_naive``: OVA-IB with the explicit projection p of Eq. 11 for all N² (anchor, tuple) pairs (vectorized:
   one batched solve per candidate, then an N×N×d tensor of projections) — what the efficient Gram form replaces.
@@ -15,6 +18,10 @@ on a shared machine hit all of them alike). Also measured side by side:
   their papers and documented behaviour (GRAM: N² stacked M×M Gram matrices + ``torch.det``, one anchor; TRIANGLE:
   the N×N×d difference tensors, one anchor; Symile: O(N) negatives from independent row permutations of each
   non-anchor modality, every modality as anchor). "× the authors' code" figures are these, measured in the same run.
+
+``--profile M,N``: instead of the grid, the pass-by-pass profile of one OVA-IB step (``kernel="eager"``) with
+``torch.profiler``: every pass of the fused kernel is a labelled range (``mmib.objectives.ova_ib.PROFILE_PASSES``),
+its CPU time per step and share of the step is printed next to one pairwise-CLIP step.
 
 **Peak memory.** Measured with ``torch.profiler`` (``profile_memory=True``): every allocation and free of the c10
 CPU allocator during one forward+backward is a memory event with its size and time; the peak is the maximum of
@@ -157,22 +164,69 @@ def step(fn: Callable[[list[torch.Tensor]], torch.Tensor], zs: list[torch.Tensor
 SLOW_REFERENCES = ("ova_ib_naive", "triangle_peer", "symile_n_squared")
 
 
-def time_all_ms(objs: dict, zs: list[torch.Tensor], warmup: int, repeats: int) -> dict[str, float]:
-    """Median fwd+bwd time per objective; the repeats are interleaved round-robin over the objectives, so that a
-    change of machine load during the run hits every objective alike (the ratios are what is reported)."""
+def time_all_ms(objs: dict, zs: list[torch.Tensor], warmup: int, repeats: int) -> dict[str, tuple[float, float]]:
+    """Median fwd+bwd (wall, thread CPU) time in ms per objective; the repeats are interleaved round-robin over the
+    objectives, so that a change of machine load during the run hits every objective alike (the ratios are what is
+    reported)."""
     big = zs[0].shape[0] >= 1024
     for name, fn in objs.items():
         for _ in range(0 if big and name in SLOW_REFERENCES else warmup):
             step(fn, zs)
     ts: dict[str, list[float]] = {name: [] for name in objs}
+    cs: dict[str, list[float]] = {name: [] for name in objs}
     for r in range(repeats):
         for name, fn in objs.items():
             if big and name in SLOW_REFERENCES and r > 0:
                 continue
-            t0 = time.perf_counter()
+            c0, t0 = time.thread_time(), time.perf_counter()
             step(fn, zs)
             ts[name].append(time.perf_counter() - t0)
-    return {name: 1e3 * statistics.median(v) for name, v in ts.items()}
+            cs[name].append(time.thread_time() - c0)
+    return {name: (1e3 * statistics.median(ts[name]), 1e3 * statistics.median(cs[name])) for name in objs}
+
+
+def profile_passes(m: int, n: int, d: int, repeats: int = 5) -> None:
+    """Pass-by-pass profile of one OVA-IB step (kernel='eager') with torch.profiler (labelled ranges)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    import mmib.objectives.ova_ib as ova_mod
+
+    gen = torch.Generator().manual_seed(0)
+    zs = [torch.randn(n, d, generator=gen).requires_grad_(True) for _ in range(m)]
+    objs = make_objectives(n, m, d)
+    clip, ova = objs["clip"], objs["ova_ib"]
+    for _ in range(2):
+        step(clip, zs)
+        step(ova, zs)
+    t_clip = min(_timed(clip, zs) for _ in range(repeats))
+    ova_mod.PROFILE_PASSES = True
+    try:
+        step(ova, zs)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                step(ova, zs)
+            t_step = (time.perf_counter() - t0) / repeats
+    finally:
+        ova_mod.PROFILE_PASSES = False
+    rows = [(e.key[len("ova_ib: "):], e.cpu_time_total / repeats / 1e3) for e in prof.key_averages()
+            if e.key.startswith("ova_ib: ")]
+    rows.sort(key=lambda r: -r[1])
+    print(f"OVA-IB (kernel='eager') pass by pass, M = {m}, N = {n}, d = {d}, {torch.get_num_threads()} thread(s), "
+          f"CPU time per step (torch.profiler, {repeats} steps; the profiler adds its own overhead)")
+    print(f"  {'pass':<48} {'ms':>8} {'% step':>7}")
+    for name, t in rows:
+        print(f"  {name:<48} {t:>8.2f} {100 * t / (1e3 * t_step):>6.1f}%")
+    rest = 1e3 * t_step - sum(t for _, t in rows)
+    print(f"  {'rest (normalization, autograd, Python)':<48} {rest:>8.2f} {100 * rest / (1e3 * t_step):>6.1f}%")
+    print(f"  {'whole step (profiled)':<48} {1e3 * t_step:>8.2f}")
+    print(f"  pairwise CLIP step (not profiled, best of {repeats}): {1e3 * t_clip:.2f} ms")
+
+
+def _timed(fn, zs) -> float:
+    t0 = time.perf_counter()
+    step(fn, zs)
+    return time.perf_counter() - t0
 
 
 def peak_mib(fn, zs) -> float:
@@ -201,16 +255,29 @@ def main() -> None:
     ap.add_argument("--ns", default=None, help="comma-separated batch sizes (default 256,1024; --quick: 64,256)")
     ap.add_argument("--ms", default="2,3,4,6", help="comma-separated numbers of modalities (default 2,3,4,6)")
     ap.add_argument("--only", default=None, help="comma-separated objectives to time (clip is always timed)")
+    ap.add_argument("--profile", action="append", default=None, metavar="M,N",
+                    help="print the pass-by-pass profile of an OVA-IB step at (M, N) instead of the grid")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.profile:
+        for cell in args.profile:
+            m, n = (int(x) for x in cell.split(","))
+            profile_passes(m, n, args.dim, args.repeats or 5)
+            print()
+        return
     ns = tuple(int(x) for x in args.ns.split(",")) if args.ns else ((64, 256) if args.quick else (256, 1024))
     ms = tuple(int(x) for x in args.ms.split(","))
     only = None if args.only is None else {"clip", *args.only.split(",")}
     d = args.dim
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, d = {d}, float32, CPU")
-    print("time = median wall clock of forward+backward; mem = peak tensor memory allocated during the step")
-    header = f"{'M':>2} {'N':>5}  {'objective':<18} {'time ms':>9} {'x CLIP':>7} {'mem MiB':>9} {'x CLIP':>7}"
+    import os
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, d = {d}, float32, CPU; "
+          f"load average at start {' '.join(f'{x:.2f}' for x in os.getloadavg())} ({os.cpu_count()} cores)")
+    print("time = median wall clock of forward+backward; cpu = median CPU time of the timing thread; mem = peak tensor"
+          " memory allocated during the step")
+    header = (f"{'M':>2} {'N':>5}  {'objective':<18} {'time ms':>9} {'x CLIP':>7} {'cpu ms':>9} {'x CLIP':>7}"
+              f" {'mem MiB':>9} {'x CLIP':>7}")
     results: dict[tuple[int, int, str], tuple[float, float]] = {}
     for m in ms:
         for n in ns:
@@ -222,35 +289,40 @@ def main() -> None:
             repeats = args.repeats or (5 if args.quick else (11 if n <= 256 else 5))
             objs = {k: v for k, v in make_objectives(n, m, d).items() if only is None or k in only}
             times = time_all_ms(objs, zs, warmup=1 if n > 256 else 2, repeats=repeats)
-            base_t, base_m = times["clip"], peak_mib(objs["clip"], zs)
+            (base_t, base_c), base_m = times["clip"], peak_mib(objs["clip"], zs)
             for name, fn in objs.items():
-                t, mem = times[name], (base_m if name == "clip" else peak_mib(fn, zs))
-                results[(m, n, name)] = (t, mem)
+                (t, c), mem = times[name], (base_m if name == "clip" else peak_mib(fn, zs))
+                results[(m, n, name)] = (t, mem, c)
                 print(
-                    f"{m:>2} {n:>5}  {name:<18} {t:>9.2f} {t / base_t:>7.2f} {mem:>9.2f} {mem / base_m:>7.2f}"
+                    f"{m:>2} {n:>5}  {name:<18} {t:>9.2f} {t / base_t:>7.2f} {c:>9.2f} {c / base_c:>7.2f}"
+                    f" {mem:>9.2f} {mem / base_m:>7.2f}", flush=True
                 )
+    print()
+    print(f"load average at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     print()
     print("OVA-IB efficient vs naive explicit projection (naive / efficient):")
     for m in ms:
         for n in ns:
             if (m, n, "ova_ib_naive") in results:
-                tn, mn = results[(m, n, "ova_ib_naive")]
-                te, me = results[(m, n, "ova_ib")]
+                tn, mn, _ = results[(m, n, "ova_ib_naive")]
+                te, me, _ = results[(m, n, "ova_ib")]
                 print(f"  M={m} N={n:>5}: time {tn / te:6.2f}x faster, peak memory {mn / me:7.2f}x smaller")
     print()
     print("Each ratio: one objective's forward+backward over one pairwise-CLIP step (all M(M-1)/2 pairs) at the same"
-          " M, N, d, measured in this run. Targets (issue 24): OVA-IB eager <= 1.2x at M = 2, <= 1.6x at M = 3,"
-          " <= 1.4x at M = 4, 6; compiled <= 1.3x at M >= 4; GRAM (all anchors) <= 1.5x; OVA-IB peak memory <= 2x.")
+          " M, N, d, measured in this run, as wall-clock / thread-CPU-time ratios. Targets (issue 24): OVA-IB eager"
+          " <= 1.2x at M = 2, <= 1.6x at M = 3, <= 1.4x at M = 4, 6; compiled <= 1.3x at M >= 4; GRAM (all anchors)"
+          " <= 1.5x; OVA-IB peak memory <= 2x.")
     for m in ms:
         for n in ns:
             if (m, n, "clip") not in results:
                 continue
-            t_clip, m_clip = results[(m, n, "clip")]
+            t_clip, m_clip, c_clip = results[(m, n, "clip")]
             cells = []
             for name in ("ova_ib", "ova_ib_compiled", "gram", "gram_compiled", "symile_n", "symile_peer"):
                 if (m, n, name) in results:
-                    t, mem = results[(m, n, name)]
-                    cells.append(f"{name} {t / t_clip:.2f}x" + (f" (mem {mem / m_clip:.2f}x)" if name == "ova_ib" else ""))
+                    t, mem, c = results[(m, n, name)]
+                    cells.append(f"{name} {t / t_clip:.2f}x / {c / c_clip:.2f}x"
+                                 + (f" (mem {mem / m_clip:.2f}x)" if name.startswith("ova_ib") else ""))
             print(f"  M={m} N={n:>5}: " + ", ".join(cells))
             if (m, n, "symile_peer") in results and (m, n, "symile_n") in results:
                 r = results[(m, n, "symile_n")][0] / results[(m, n, "symile_peer")][0]
@@ -258,8 +330,8 @@ def main() -> None:
     key = (5, 256)
     if (*key, "ova_ib") in results:
         t_clip = results[(*key, "clip")][0]
-        t_ova, m_ova = results[(*key, "ova_ib")]
-        t_nv, m_nv = results[(*key, "ova_ib_naive")]
+        t_ova, m_ova, _ = results[(*key, "ova_ib")]
+        t_nv, m_nv, _ = results[(*key, "ova_ib_naive")]
         print()
         print("Targets at N=256, M=5, d=256:")
         print(f"  OVA-IB fwd+bwd / pairwise CLIP = {t_ova / t_clip:.2f} (target <= 1.5), kernel='eager'")
