@@ -17,7 +17,7 @@ METHODS: dict[str, type[Method]] = {}
 #: modules that register methods when imported
 _METHOD_MODULES = [
     "mmib.methods.alignment",
-    "mmib.methods.cox", "mmib.methods.cox_baselines",
+    "mmib.methods.cox.method", "mmib.methods.cox.baselines",
     "mmib.methods.comm", "mmib.methods.contrastive_baselines", "mmib.methods.factorcl",
     "mmib.methods.fusion", "mmib.methods.omib", "mmib.methods.ibma",
     "mmib.methods.rus",

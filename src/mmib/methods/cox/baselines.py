@@ -29,7 +29,7 @@ from torch.nn import functional as F
 from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
-from mmib.methods.cox import COXMethod, _subset_lengths
+from mmib.methods.cox.method import COXMethod, _subset_lengths
 from mmib.methods.registry import register_method
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput, l2_normalize
