@@ -60,7 +60,7 @@ def test_product_interaction_is_a_product_of_the_two_modalities():
 def test_synergy_and_hsic_options_reach_the_loss():
     b = {"x": {"eeg": torch.randn(8, 4, 256), "fnirs": torch.randn(8, 6, 60)}}
     m = build_method("rus", SPEC, {**SMALL, "weights": {"hsic": 1.0}}, ENC)
-    assert m.targets == {"eeg": "band_envelope", "fnirs": "hemodynamic"}
+    assert m.targets == {"eeg": "band_envelope_peak", "fnirs": "hemodynamic"}
     assert build_method("rus", SPEC, SMALL, ENC).objective.lambda_hsic == 0.0  # L_hsic is off by default
     terms = m.loss(b).terms
     assert {"L_syn", "L_syn_eeg", "L_syn_fnirs", "L_hsic"} <= set(terms)

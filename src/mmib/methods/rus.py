@@ -79,7 +79,11 @@ from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
 #: EEG bands of the ``band_power`` targets and the ``band_snr`` augmentation (Hz; the data pipeline's bands)
 EEG_BANDS: dict[str, tuple[float, float]] = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0),
                                              "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
-TARGETS = ("band_power", "band_envelope", "hemodynamic", "input", "none")
+TARGETS = ("band_power", "band_envelope", "band_envelope_peak", "hemodynamic", "input", "none")
+#: the target kinds computed from an EEG-like signal's band powers (they need the sampling rate)
+BAND_TARGETS = ("band_power", "band_envelope", "band_envelope_peak")
+#: targets whose modality gets the ``filterbank`` token encoder unless ``encoder.modalities.<m>.type`` is set
+TIME_RESOLVED_TARGETS = ("band_envelope", "band_envelope_peak")
 #: window (s) of the ``band_envelope`` targets
 ENVELOPE_WINDOW_S = 0.5
 TEMPORAL = ("transformer", "gru")
@@ -139,6 +143,29 @@ def band_power_targets(x: torch.Tensor, rate: float, bands: Mapping[str, tuple[f
     return torch.log(p / p.sum(1, keepdim=True).clamp_min(eps) + eps)
 
 
+def _window_band_powers(x: torch.Tensor, rate: float, window_s: float, bands: Mapping[str, tuple[float, float]],
+                        what: str) -> torch.Tensor:
+    """Per channel, window and band the periodogram power (window mean removed): (N, C, W, n_bands), over
+    W = T // L consecutive windows of L = round(window_s · rate) samples (the remainder at the end dropped)."""
+    if x.dim() != 3:
+        raise MMIBError(f"{what} targets need a signal batch (N, C, T), got shape {tuple(x.shape)}")
+    n, c, t = x.shape
+    win = int(round(window_s * rate))
+    if win < 2 or t // win < 1:
+        raise MMIBError(f"{what} targets: a {window_s} s window at {rate} Hz is {win} samples, the epoch has {t}")
+    w = t // win
+    seg = x[..., : w * win].reshape(n, c, w, win)
+    freqs = torch.fft.rfftfreq(win, d=1.0 / rate).to(x.device)
+    power = torch.fft.rfft(seg - seg.mean(-1, keepdim=True), dim=-1).abs().pow(2)  # (N, C, W, F)
+    cols = []
+    for name, (lo, hi) in bands.items():
+        sel = (freqs >= lo) & (freqs < hi)
+        if not bool(sel.any()):
+            raise MMIBError(f"band '{name}' ({lo}–{hi} Hz) holds no FFT bin of a {window_s} s window at {rate} Hz")
+        cols.append(power[..., sel].sum(-1))
+    return torch.stack(cols, -1)
+
+
 def band_envelope_targets(x: torch.Tensor, rate: float, window_s: float = ENVELOPE_WINDOW_S,
                           bands: Mapping[str, tuple[float, float]] = EEG_BANDS, eps: float = 1e-12) -> torch.Tensor:
     """Time-resolved band powers (N, n_bands · W): the epoch cut into W = T // L consecutive windows of
@@ -146,23 +173,18 @@ def band_envelope_targets(x: torch.Tensor, rate: float, window_s: float = ENVELO
     channel (window mean removed), averaged over channels, summed per band, log. Ordered window-major (all bands of
     window 0, then window 1, …). Unlike :func:`band_power_targets` these keep *when* a band's power rises (an
     event-locked gamma burst, an ERD) and its absolute level."""
-    if x.dim() != 3:
-        raise MMIBError(f"band-envelope targets need a signal batch (N, C, T), got shape {tuple(x.shape)}")
-    n, c, t = x.shape
-    win = int(round(window_s * rate))
-    if win < 2 or t // win < 1:
-        raise MMIBError(f"band-envelope targets: a {window_s} s window at {rate} Hz is {win} samples, the epoch has {t}")
-    w = t // win
-    seg = x[..., : w * win].reshape(n, c, w, win)
-    freqs = torch.fft.rfftfreq(win, d=1.0 / rate).to(x.device)
-    power = torch.fft.rfft(seg - seg.mean(-1, keepdim=True), dim=-1).abs().pow(2).mean(1)  # (N, W, F)
-    cols = []
-    for name, (lo, hi) in bands.items():
-        sel = (freqs >= lo) & (freqs < hi)
-        if not bool(sel.any()):
-            raise MMIBError(f"band '{name}' ({lo}–{hi} Hz) holds no FFT bin of a {window_s} s window at {rate} Hz")
-        cols.append(power[..., sel].sum(-1))
-    return torch.log(torch.stack(cols, -1) + eps).reshape(n, w * len(bands))
+    p = _window_band_powers(x, rate, window_s, bands, "band-envelope").mean(1)  # (N, W, B)
+    return torch.log(p + eps).reshape(x.shape[0], -1)
+
+
+def band_peak_targets(x: torch.Tensor, rate: float, window_s: float = ENVELOPE_WINDOW_S,
+                      bands: Mapping[str, tuple[float, float]] = EEG_BANDS, eps: float = 1e-12) -> torch.Tensor:
+    """Per band the log of the **largest** window power over channels and windows (N, n_bands): the windowed
+    periodograms of :func:`band_envelope_targets`, not averaged over channels, maximised over channels and
+    windows. A short focal burst (0.5 s of gamma over a few electrodes) sets this value wherever it occurs, while
+    in the channel-mean envelope it is diluted over channels and its window moves from trial to trial."""
+    p = _window_band_powers(x, rate, window_s, bands, "band-peak")  # (N, C, W, B)
+    return torch.log(p.amax(dim=(1, 2)) + eps)
 
 
 def chromophore_groups(ms: ModalitySpec) -> list[list[int]]:
@@ -205,6 +227,16 @@ def reconstruction_targets(kind: str, x: torch.Tensor, ms: ModalitySpec) -> torc
         if ms.kind != "signal":
             raise MMIBError(f"modality '{ms.name}': target 'band_envelope' needs a signal (C, T), it is a {ms.kind}")
         t = band_envelope_targets(x, _require_rate(ms, "target 'band_envelope'"))
+    elif kind == "band_envelope_peak":
+        if ms.kind != "signal":
+            raise MMIBError(f"modality '{ms.name}': target 'band_envelope_peak' needs a signal (C, T), it is a "
+                            f"{ms.kind}")
+        rate = _require_rate(ms, "target 'band_envelope_peak'")
+        env, peak = band_envelope_targets(x, rate), band_peak_targets(x, rate)
+        # the two blocks weigh equally in the MSE: after the z-scoring, the n_bands peak columns are scaled by
+        # sqrt(W) (W windows of n_bands envelope columns each)
+        w = env.shape[1] // peak.shape[1]
+        return torch.cat([zscore_batch(env.detach()), zscore_batch(peak.detach()) * math.sqrt(w)], dim=1)
     elif kind == "hemodynamic":
         if ms.kind != "signal":
             raise MMIBError(f"modality '{ms.name}': target 'hemodynamic' needs a signal (C, T), it is a {ms.kind}")
@@ -219,9 +251,10 @@ def reconstruction_targets(kind: str, x: torch.Tensor, ms: ModalitySpec) -> torc
 def target_dim(kind: str, ms: ModalitySpec) -> int:
     if kind == "band_power":
         return len(EEG_BANDS)
-    if kind == "band_envelope":
-        rate = _require_rate(ms, "target 'band_envelope'")
-        return len(EEG_BANDS) * (int(ms.shape[-1]) // int(round(ENVELOPE_WINDOW_S * rate)))
+    if kind in ("band_envelope", "band_envelope_peak"):
+        rate = _require_rate(ms, f"target '{kind}'")
+        w = int(ms.shape[-1]) // int(round(ENVELOPE_WINDOW_S * rate))
+        return len(EEG_BANDS) * (w + (kind == "band_envelope_peak"))
     if kind == "hemodynamic":
         return 3 * len(chromophore_groups(ms))
     if kind == "input":
@@ -352,7 +385,7 @@ def default_rus_augmentation(role: str, kind: str) -> list[dict[str, Any]]:
         return [{"name": "noise", "sigma": 0.1}]
     common = [{"name": "noise", "sigma": 0.1, "p": 0.5}, {"name": "time_mask", "max_fraction": 0.2, "p": 0.5},
               {"name": "channel_dropout", "p_channel": 0.2, "p": 0.5}]
-    if role in ("band_power", "band_envelope"):
+    if role in BAND_TARGETS:
         return common + [{"name": "band_snr", "max_db": 6.0, "p": 0.5}]
     if role == "hemodynamic":
         return common + [{"name": "hrf_amplitude", "low": 0.8, "high": 1.25, "p": 0.5}]
@@ -437,15 +470,15 @@ class RUSMethod(Method):
         for ms in spec.modalities:
             t = tcfg.get(ms.name)
             if t is None:
-                t = "input" if ms.kind == "vector" else {"eeg": "band_envelope", "fnirs": "hemodynamic"}.get(ms.name)
+                t = "input" if ms.kind == "vector" else {"eeg": "band_envelope_peak", "fnirs": "hemodynamic"}.get(ms.name)
             if t is None:
                 raise MMIBError(f"method 'rus': no default reconstruction target for modality '{ms.name}'; set "
                                 f"method.targets.{ms.name} to one of {', '.join(TARGETS)}")
             if t not in TARGETS:
                 raise UnknownNameError(f"reconstruction target (method.targets.{ms.name})", str(t), TARGETS)
-            if t in ("band_power", "band_envelope", "hemodynamic") and ms.kind != "signal":
+            if (t in BAND_TARGETS or t == "hemodynamic") and ms.kind != "signal":
                 raise MMIBError(f"method 'rus': target '{t}' of modality '{ms.name}' needs a signal, it is a {ms.kind}")
-            if t in ("band_power", "band_envelope"):
+            if t in BAND_TARGETS:
                 _require_rate(ms, f"target '{t}'")
             self.targets[ms.name] = t
         # time axis: signals get token positions in seconds relative to the trial marker (one clock for both)
@@ -467,7 +500,8 @@ class RUSMethod(Method):
                 self.time_axes[ms.name] = None
         res = float(c.get("time_resolution_s", 0.05))
         # encoders: tokens, then a temporal model per modality
-        self.tokenizers = nn.ModuleDict({ms.name: TokenEncoder(ms, d, self.encoder_cfg, int(c.get("vector_tokens", 16)),
+        token_cfg = self._token_encoder_config(spec)
+        self.tokenizers = nn.ModuleDict({ms.name: TokenEncoder(ms, d, token_cfg, int(c.get("vector_tokens", 16)),
                                                                time_axis=self.time_axes[ms.name], time_resolution_s=res)
                                          for ms in spec.modalities})
         if self.temporal_kind == "transformer":
@@ -522,7 +556,7 @@ class RUSMethod(Method):
         unknown = [w for w in lam if w not in WEIGHTS]
         if unknown:
             raise UnknownNameError("loss weight (method.weights)", unknown[0], list(WEIGHTS))
-        self.objective = RUSLoss(lambda_r=float(lam.get("R", 1.0)), lambda_u=float(lam.get("U", 1.0)),
+        self.objective = RUSLoss(lambda_r=float(lam.get("R", 1.0)), lambda_u=float(lam.get("U", 3.0)),
                                  lambda_s=float(lam.get("S", 1.0)), lambda_orth=float(lam.get("orth", 1.0)),
                                  lambda_cross=float(lam.get("cross", 0.1)),
                                  temperature_r=float(c.get("temperature_r", 0.1)),
@@ -651,6 +685,20 @@ class RUSMethod(Method):
             if self.syn_grad == "fusion":
                 s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
         return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
+
+    def _token_encoder_config(self, spec: DatasetSpec) -> dict[str, Any]:
+        """The encoder config of the token encoders: the ``encoder`` group, except that a signal whose target is a
+        time-resolved band power (``band_envelope``, ``band_envelope_peak``) gets the ``filterbank`` front end (log
+        band power over 0.5 s windows every 0.25 s, :class:`~mmib.nn.encoders.FilterbankEncoder`) unless
+        ``encoder.modalities.<m>.type`` names an encoder for it (issue 20: the EEG CNN lost the 0.5 s gamma burst)."""
+        cfg = dict(self.encoder_cfg)
+        per = {m: dict(v or {}) for m, v in (cfg.get("modalities") or {}).items()}
+        for ms in spec.modalities:
+            if (ms.kind == "signal" and self.targets[ms.name] in TIME_RESOLVED_TARGETS
+                    and "type" not in per.get(ms.name, {})):
+                per[ms.name] = {**per.get(ms.name, {}), "type": "filterbank"}
+        cfg["modalities"] = per
+        return cfg
 
     def _hsic_exclude(self, which: str) -> list[tuple[str, str]]:
         """The component pairs left out of L_hsic: ``all`` = every pair of L_orth; ``modality`` = only
