@@ -57,7 +57,6 @@ class AlignmentMethod(Method):
             raise UnknownNameError(f"option of objective '{obj_name}' (method.objective)", unknown[0],
                                    [p for p in params if p != "self"])
         self.objective = obj_cls(**kwargs)
-        self.exact = getattr(obj_cls, "n_modalities_required", None)
 
     def _encode(self, batch: Batch, m: str) -> torch.Tensor:
         return self.encoders[m](batch["x"][m], self.lengths_of(batch, m))
@@ -85,14 +84,45 @@ class AlignmentMethod(Method):
         return self.objective.score(queries, candidates)
 
 
-def _make(name: str) -> type[AlignmentMethod]:
-    cls = type(f"{name.title().replace('_', '')}Method", (AlignmentMethod,), {"name": name, "__doc__":
-              f"Alignment method '{name}': encoders + 3-layer heads trained with the '{name}' objective."})
-    if name == "triangle":
-        cls.exact_modalities = 3
-    globals()[cls.__name__] = cls  # picklable by name
-    return register_method(name)(cls)
+# ---------------------------------------------------------------------------------------------- the methods
+# One module-level class per registered name (found by name, picklable by name); each differs from the others only
+# by its objective (the entry of the same name in objectives.ALIGNMENT_OBJECTIVES) and, for TRIANGLE, the number of
+# modalities it is defined for. tests/methods/test_alignment.py checks that every alignment objective has its class.
 
 
-for _name in list(objectives.ALIGNMENT_OBJECTIVES):
-    _make(_name)
+@register_method("clip")
+class ClipMethod(AlignmentMethod):
+    """Alignment method 'clip': encoders + heads trained with pairwise CLIP (symmetric InfoNCE over all M(M−1)/2 pairs
+    of modalities; :class:`mmib.objectives.clip.PairwiseCLIPLoss`)."""
+
+
+@register_method("clip_ib")
+class ClipIbMethod(AlignmentMethod):
+    """Alignment method 'clip_ib': pairwise CLIP + a cosine minimality term (Almudévar et al., ICML 2025; OVA-IB
+    Eq. 5; :class:`mmib.objectives.clip_ib.PairwiseCLIPIBLoss`)."""
+
+
+@register_method("symile")
+class SymileMethod(AlignmentMethod):
+    """Alignment method 'symile': the Symile loss (Saporta et al., NeurIPS 2024, Eqs. 2–4; any M ≥ 2;
+    :class:`mmib.objectives.symile.SymileLoss`)."""
+
+
+@register_method("gram")
+class GramMethod(AlignmentMethod):
+    """Alignment method 'gram': the GRAM contrastive loss (Cicchetti et al., ICLR 2025, Eqs. 4–6; any M ≥ 2;
+    :class:`mmib.objectives.gram.GRAMLoss`)."""
+
+
+@register_method("triangle")
+class TriangleMethod(AlignmentMethod):
+    """Alignment method 'triangle': the TRIANGLE contrastive loss (Cicchetti et al., NeurIPS 2025;
+    :class:`mmib.objectives.triangle.TriangleLoss`), defined for exactly three modalities."""
+
+    exact_modalities = 3
+
+
+@register_method("ova_ib")
+class OvaIbMethod(AlignmentMethod):
+    """Alignment method 'ova_ib': the OVA-IB objective L = L_S + β·L_M (Li et al. 2026, Eqs. 9–12 and 16–21; any
+    M ≥ 2; :class:`mmib.objectives.ova_ib.OVAIBLoss`)."""
