@@ -8,11 +8,15 @@ trained together against one by one.
 2. On that run's representations: the 2^6 − 1 = 63 linear subset probes by ``fit_linear_probes`` (trained
    together) and by ``fit_probe`` one subset at a time, interleaved ``--repeats`` times, in one process; the ratio of
    the medians, and the largest difference between the two tables (they should agree to floating-point order).
+   With ``--before SRC``: after each repeat's ``mmib eval``, the same run evaluated by another version of mmib
+   (``SRC``, a ``src`` folder put first on ``PYTHONPATH``; e.g. ``git archive <commit> src | tar -x -C DIR``,
+   ``--no-cache`` so that it does not read the representations the current version stored), timed the same way.
 3. With ``--compare RESULTS_JSON`` (an earlier ``mmib eval`` of some run, e.g. by an older version of mmib): that
    run evaluated again now (default protocols, no representation cache, into a temporary folder) and the largest
    difference of every metric of the probe and subsets tables, rows matched by id.
 
-    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR] [--compare RESULTS_JSON]
+    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR] [--before SRC]
+                                              [--compare RESULTS_JSON]
 
 Timings depend on the machine and its load: the load average and core count are printed with them.
 """
@@ -35,9 +39,9 @@ def _mmib() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "mmib.cli"]
 
 
-def _timed(cmd: list[str]) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     t = time.perf_counter()
-    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
     return time.perf_counter() - t
@@ -120,6 +124,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--quick", action="store_true", help="one repeat of everything")
     ap.add_argument("--keep", default=None, help="keep the run in this folder (default: a temporary one)")
+    ap.add_argument("--before", default=None, metavar="SRC",
+                    help="a src folder of another mmib version: its eval of each run is timed too")
     ap.add_argument("--compare", default=None, metavar="RESULTS_JSON",
                     help="an earlier evaluation's results.json: evaluate its run again and compare the tables")
     a = ap.parse_args(argv)
@@ -128,17 +134,26 @@ def main(argv: list[str] | None = None) -> None:
         run_dir = Path(a.keep or tmp)
         mmib = _mmib()
         load = os.getloadavg()[0]
-        t_train, t_eval = [], []
+        t_train, t_eval, t_before = [], [], []
+        env = {**os.environ, "PYTHONPATH": str(Path(a.before).resolve())} if a.before else None
         for _ in range(repeats):  # a fresh run each time: no representation cache from an earlier evaluation
             t_train.append(_timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
                                           f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"]))
             t_eval.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress"]))
+            if env is not None:
+                with tempfile.TemporaryDirectory() as out:
+                    t_before.append(_timed([sys.executable, "-m", "mmib.cli", "eval", str(run_dir / "bench-eval"),
+                                            "--no-progress", "--no-cache", "--out", out], env))
         m_train, m_eval = statistics.median(t_train), statistics.median(t_eval)
         print(f"{os.cpu_count()} cores, load average (1 min) {load:.2f} before / {os.getloadavg()[0]:.2f} after")
         print(f"ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included, median of {repeats}:")
         print(f"  mmib train {m_train:7.2f} s   mmib eval (default protocols) {m_eval:7.2f} s   "
               f"eval / train  {m_eval / m_train:5.2f}  ({'<=' if m_eval <= m_train else '>'} 1 goal)")
         print("  each repeat (train / eval, s): " + ", ".join(f"{x:.2f} / {y:.2f}" for x, y in zip(t_train, t_eval)))
+        if t_before:
+            m_before = statistics.median(t_before)
+            print(f"  mmib eval by {a.before}: {m_before:7.2f} s   eval / train  {m_before / m_train:5.2f}   "
+                  f"that / this eval {m_before / m_eval:5.2f}x   (each: {', '.join(f'{x:.2f}' for x in t_before)})")
         print("  " + _split(run_dir / "bench-eval"))
         _subset_probes(run_dir / "bench-eval", repeats)
     if a.compare:
