@@ -82,7 +82,7 @@ def test_signal_file_carries_rates_channels_and_builds_rus(signal_npz, capsys):
     assert (fnirs.shape, fnirs.rate, fnirs.channels[:2]) == ((16, 201), 10.0, ("S1_D1 hbo", "S1_D1 hbr"))
     assert dict(ds.spec.latents) == SIM_LATENTS and sorted(np.unique(ds.groups).tolist()) == [0, 1, 2]
     m = build_method("rus", ds.spec, {})
-    assert m.targets == {"eeg": "band_envelope", "fnirs": "hemodynamic"}  # rus defaults (docs/methods/rus.md)
+    assert m.targets == {"eeg": "band_envelope_peak", "fnirs": "hemodynamic"}  # rus defaults (docs/methods/rus.md)
     assert main(["data", "check", "--format", "generic", str(signal_npz)]) == 0
     out = capsys.readouterr().out
     assert "eeg: signal (16, 577), 128 Hz" in out and "fnirs: signal (16, 201), 10 Hz" in out
