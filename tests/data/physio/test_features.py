@@ -16,7 +16,7 @@ def _fnirs_epochs(delays, amps, fs=10.0, noise=0.0, filtered=True, seed=0):
     independent path from the feature's template construction (which filters one padded response)."""
     import mne
 
-    from mmib.data.physio.eeg_fnirs_sim import hrf_response
+    from mmib.data.physio.fnirs_forward import hrf_response
 
     markers = 60.0 + 30.0 * np.arange(len(delays))
     times = np.arange(0.0, markers[-1] + 400.0, 1.0 / fs)

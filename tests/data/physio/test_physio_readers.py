@@ -195,7 +195,8 @@ def write_hitachi(folder: Path) -> Path:
 def write_snirf(folder: Path) -> Path:
     import mne
 
-    from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig, fnirs_raw_info
+    from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig
+    from mmib.data.physio.fnirs_forward import fnirs_raw_info
     from mmib.data.physio.io import write_fnirs
 
     info = fnirs_raw_info(EEGFNIRSSimConfig(n_fnirs_channels=2, fnirs_sfreq=NIRS_SF))
@@ -363,7 +364,8 @@ def _write_bids_session(root: Path, tmp: Path, sub: str, offset_s: float, trials
     import mne
     from mne_bids import BIDSPath, write_raw_bids
 
-    from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig, fnirs_raw_info
+    from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig
+    from mmib.data.physio.fnirs_forward import fnirs_raw_info
     from mmib.data.physio.io import write_fnirs
 
     date = dt.datetime(2024, 1, 1, tzinfo=dt.timezone.utc)

@@ -3,12 +3,8 @@
 import numpy as np
 import pytest
 
-from mmib.data.physio.eeg_fnirs_sim import (
-    EEGFNIRSSimConfig,
-    fnirs_raw_info,
-    mbll_forward_matrices,
-    simulate_eeg_fnirs,
-)
+from mmib.data.physio.eeg_fnirs_sim import EEGFNIRSSimConfig, simulate_eeg_fnirs
+from mmib.data.physio.fnirs_forward import fnirs_raw_info, mbll_forward_matrices
 
 
 def test_same_seed_same_recording_other_seed_differs():

@@ -5,7 +5,9 @@ Modules (all import MNE, MNE-NIRS, nilearn and neurokit2 lazily, so ``import mmi
 extra):
 
 * :mod:`~mmib.data.physio.eeg_fnirs_sim` — :func:`simulate_eeg_fnirs`: MNE Raw objects (EEG in volts on a 10-20
-  montage; fNIRS raw intensities at two wavelengths) plus per-trial latents.
+  montage; fNIRS raw intensities at two wavelengths) plus per-trial latents; its EEG in
+  :mod:`~mmib.data.physio.eeg_sim`, its fNIRS forward model (HRF, optodes, scalp field, inverse MBLL) in
+  :mod:`~mmib.data.physio.fnirs_forward`, its signal primitives in :mod:`~mmib.data.physio.sim_signals`.
 * :mod:`~mmib.data.physio.preprocess` — readers (EDF/BDF/BrainVision/FIF, SNIRF), events from annotations,
   OD → Beer–Lambert → band-pass → epochs → HbO/HbR features; EEG filtering, epochs, ERP features, band powers.
 * :mod:`~mmib.data.physio.io` — EDF/SNIRF writers, events tables, pyphysio's data files (read by path).

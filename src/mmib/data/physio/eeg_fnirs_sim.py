@@ -31,21 +31,28 @@ fluctuations, motion spikes in optical density and multiplicative intensity nois
 gain, mean coupling delay, individual alpha frequency, topographies, heart and breathing rates, noise levels, optode
 coupling) makes subject-wise splits meaningful.
 
-The HbO/HbR → optical density step is the exact inverse of MNE's :func:`mne.preprocessing.nirs.beer_lambert_law`:
-its 2 × 2 matrix per channel is measured by applying MNE's own function to unit optical densities, so the simulator
-and the preprocessing share extinction coefficients, source-detector distances and the partial pathlength factor.
+The fNIRS forward model (canonical HRF, optode layout, scalp field, the inverse of MNE's modified Beer–Lambert law) is
+in :mod:`mmib.data.physio.fnirs_forward`, the signal primitives in :mod:`mmib.data.physio.sim_signals`.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 import numpy as np
 
-from mmib.data.physio.montage import DEFAULT_EEG_CHANNELS, DEFAULT_FNIRS_PAIRS, fnirs_layout, site_positions
+from mmib.data.physio.eeg_sim import STATE_RHYTHMS, simulate_eeg
+from mmib.data.physio.fnirs_forward import (
+    fnirs_raw_info,
+    hrf_peak_latency,
+    hrf_response,
+    mbll_forward_matrices,
+    scalp_field_signals,
+)
+from mmib.data.physio.montage import DEFAULT_EEG_CHANNELS, DEFAULT_FNIRS_PAIRS
+from mmib.data.physio.sim_signals import band_noise, draw_seed, resampled, zscore
 
 #: EEG frequency bands (Hz) used by the features and the "dominant band" ground truth
 EEG_BANDS: dict[str, tuple[float, float]] = {
@@ -56,18 +63,7 @@ EEG_BANDS: dict[str, tuple[float, float]] = {
     "gamma": (30.0, 45.0),
 }
 
-#: the rhythm each cognitive state adds (Hz; alpha is centred on the subject's individual alpha frequency) and the
-#: 10-20 site at the centre of its topography
-STATE_RHYTHMS: dict[str, tuple[tuple[float, float], str]] = {
-    "theta": ((5.0, 7.0), "Fz"),
-    "alpha": ((-1.0, 1.0), "Oz"),  # relative to the individual alpha frequency
-    "beta": ((16.0, 24.0), "Cz"),
-    "gamma": ((32.0, 42.0), "Fz"),
-}
-
 TRIAL_DESCRIPTIONS = ("rest", "task")  # index = e
-
-_HRF_OVERSAMPLING = 10
 
 LATENT_NAMES = ("e", "k", "A", "G", "tau", "efficiency", "synergy", "t0")
 
@@ -228,199 +224,6 @@ class SimulatedSubject:
     params: dict[str, float] = field(default_factory=dict)
 
 
-def _seed(rng: np.random.Generator) -> int:
-    return int(rng.integers(0, 2**31 - 1))
-
-
-def _topography(positions: np.ndarray, centre: np.ndarray, width_m: float = 0.06) -> np.ndarray:
-    d2 = ((positions - centre[None, :]) ** 2).sum(axis=1)
-    w = np.exp(-d2 / (2 * width_m**2))
-    return w / w.max()
-
-
-def _band_noise(rng: np.random.Generator, n: int, sfreq: float, band: tuple[float, float]) -> np.ndarray:
-    """Unit-variance narrow-band Gaussian noise (MNE FIR band-pass of white noise)."""
-    import mne
-
-    white = rng.standard_normal(n)
-    x = mne.filter.filter_data(white[None, :], sfreq, band[0], band[1], verbose=False)[0]
-    return x / x.std()
-
-
-def _gate(times: np.ndarray, start: float, stop: float, ramp: float = 0.5) -> np.ndarray:
-    """0/1 window on [start, stop] with raised-cosine ramps of ``ramp`` seconds."""
-    g = np.zeros_like(times)
-    inside = (times >= start) & (times <= stop)
-    g[inside] = 1.0
-    up = (times >= start - ramp) & (times < start)
-    g[up] = 0.5 - 0.5 * np.cos(np.pi * (times[up] - (start - ramp)) / ramp)
-    down = (times > stop) & (times <= stop + ramp)
-    g[down] = 0.5 + 0.5 * np.cos(np.pi * (times[down] - stop) / ramp)
-    return g
-
-
-def _resampled(x: np.ndarray, sfreq_in: float, times_out: np.ndarray) -> np.ndarray:
-    t_in = np.arange(x.shape[-1]) / sfreq_in
-    return np.interp(times_out, t_in, x)
-
-
-def _zscore(x: np.ndarray) -> np.ndarray:
-    x = np.asarray(x, dtype=float)
-    return (x - x.mean()) / (x.std() + 1e-12)
-
-
-def hrf_response(frame_times: np.ndarray, onsets, amplitudes, duration: float) -> np.ndarray:
-    """Sum of canonical (Glover, nilearn) responses to blocks of ``duration`` s, each with peak ``amplitude``.
-
-    ``frame_times`` must be evenly spaced; nilearn convolves on a grid ``_HRF_OVERSAMPLING`` times finer.
-    """
-    from nilearn.glm.first_level import compute_regressor
-
-    onsets = np.asarray(onsets, dtype=float)
-    amplitudes = np.asarray(amplitudes, dtype=float)
-    if onsets.size == 0:
-        return np.zeros_like(frame_times, dtype=float)
-    dt = float(frame_times[1] - frame_times[0])
-    unit_times = np.arange(0.0, 45.0 + duration, dt)
-    unit, _ = compute_regressor(
-        (np.array([1.0]), np.array([duration]), np.array([1.0])), "glover", unit_times, oversampling=_HRF_OVERSAMPLING
-    )
-    reg, _ = compute_regressor(
-        (onsets, np.full(onsets.shape, duration), amplitudes), "glover", frame_times, oversampling=_HRF_OVERSAMPLING
-    )
-    return reg[:, 0] / float(np.max(unit))
-
-
-@functools.lru_cache(maxsize=32)
-def hrf_peak_latency(duration: float, resolution: float = 0.01) -> float:
-    """Seconds from the onset of a ``duration`` s block to the peak of its canonical (Glover) response."""
-    from nilearn.glm.first_level import compute_regressor
-
-    times = np.arange(0.0, 35.0 + duration, resolution)
-    reg, _ = compute_regressor(
-        (np.array([0.0]), np.array([duration]), np.array([1.0])), "glover", times, oversampling=1
-    )
-    return float(times[int(np.argmax(reg[:, 0]))])
-
-
-def short_channel_layout(cfg: EEGFNIRSSimConfig, names, src, det):
-    """Short-separation channels: one per source (the first ``n_short_channels`` sources), its own detector
-    ``short_separation_m`` away on the scalp (tangent to the head, towards the long channel's detector)."""
-    out_names, out_src, out_det = [], [], []
-    n_det = max(int(n.split("_D")[1]) for n in names)
-    seen: list[str] = []
-    for n, s_pos, d_pos in zip(names, src, det):
-        s_name = n.split("_")[0]
-        if s_name in seen or len(seen) >= cfg.n_short_channels:
-            continue
-        seen.append(s_name)
-        radial = s_pos / np.linalg.norm(s_pos)
-        toward = (d_pos - s_pos) - np.dot(d_pos - s_pos, radial) * radial
-        out_names.append(f"{s_name}_D{n_det + len(seen)}")
-        out_src.append(s_pos)
-        out_det.append(s_pos + cfg.short_separation_m * toward / np.linalg.norm(toward))
-    return out_names, np.array(out_src).reshape(-1, 3), np.array(out_det).reshape(-1, 3)
-
-
-def fnirs_optode_positions(cfg: EEGFNIRSSimConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(n_all, 3) source and detector positions (m) of every channel: the long ones, then the short ones."""
-    names, src, det = fnirs_layout(cfg.n_fnirs_channels)
-    if cfg.n_short_channels:
-        _, ss, sd = short_channel_layout(cfg, names, src, det)
-        src, det = np.vstack([src, ss]), np.vstack([det, sd])
-    return src, det
-
-
-def scalp_field_signals(cfg: EEGFNIRSSimConfig, rng: np.random.Generator, cardiac: np.ndarray, resp: np.ndarray,
-                        mayer: np.ndarray, sfreq: float) -> tuple[np.ndarray, np.ndarray]:
-    """Extracerebral (scalp) HbO and HbR of every channel (µM, as each channel's Beer–Lambert law reports it).
-
-    One scalp field over the head, sampled where the light crosses the scalp: under a channel's source and under its
-    detector (the superficial sensitivity of a source-detector pair is concentrated there), so a long channel sees
-    the mean of the field at its two optodes and a short channel the field at its source (its detector is 8 mm
-    away). The field is the body's systemic waveforms (the cardiac, respiratory, Mayer and 1/f waveforms that drive
-    the cerebral share too) with spatially smooth gains ``exp(scalp_gain_sd · Φ(x))``, plus a spatially smooth 1/f
-    field (``0.5 · systemic_um``); every Φ is a Gaussian random field with squared-exponential covariance of length
-    ``scalp_length_m``. Amplitudes are those of a long channel (``cardiac_um``, …); a short channel's light travels
-    ``short_path_ratio`` times the long channel's path in the scalp over a ``d_long / d_short`` times shorter
-    separation, which scales its apparent concentration. HbR/HbO ratios are those of the cerebral share.
-
-    Returns:
-        ``(hbo, hbr)``, each (n_fnirs_channels + n_short_channels, n_times).
-    """
-    import neurokit2 as nk
-
-    src, det = fnirs_optode_positions(cfg)
-    n_all, n_pairs, n_f = len(src), cfg.n_fnirs_channels, len(cardiac)
-    points, index = np.unique(np.round(np.vstack([src, det]), 6), axis=0, return_inverse=True)
-    index = np.asarray(index).ravel()
-    d2 = ((points[:, None, :] - points[None, :, :]) ** 2).sum(-1)
-    chol = np.linalg.cholesky(np.exp(-d2 / (2 * cfg.scalp_length_m**2)) + 1e-6 * np.eye(len(points)))
-    systemic = _zscore(nk.signal_noise(duration=n_f / sfreq, sampling_rate=sfreq, beta=1.0,
-                                       random_state=_seed(rng))[:n_f])  # fmt: skip
-    waves = [(cardiac, cfg.cardiac_um, 0.3), (resp, cfg.respiratory_um, 0.3), (mayer, cfg.mayer_um, -0.3),
-             (systemic, cfg.systemic_um, -0.3)]  # fmt: skip
-    field_o, field_r = np.zeros((len(points), n_f)), np.zeros((len(points), n_f))
-    for wave, amp, hbr_ratio in waves:
-        gain = np.exp(cfg.scalp_gain_sd * (chol @ rng.standard_normal(len(points))))
-        field_o += gain[:, None] * (amp * wave)[None, :]
-        field_r += hbr_ratio * gain[:, None] * (amp * wave)[None, :]
-    local = np.stack([_zscore(nk.signal_noise(duration=n_f / sfreq, sampling_rate=sfreq, beta=1.0,
-                                              random_state=_seed(rng))[:n_f]) for _ in points])  # fmt: skip
-    local = chol @ local / np.sqrt((chol**2).sum(axis=1, keepdims=True))
-    field_o += 0.5 * cfg.systemic_um * local
-    field_r += -0.3 * 0.5 * cfg.systemic_um * local
-    at_src, at_det = index[:n_all], index[n_all:]
-    hbo = 0.5 * (field_o[at_src] + field_o[at_det])
-    hbr = 0.5 * (field_r[at_src] + field_r[at_det])
-    dist = np.linalg.norm(src - det, axis=1)
-    scale = np.ones(n_all)
-    scale[n_pairs:] = cfg.short_path_ratio * dist[:n_pairs].mean() / dist[n_pairs:]
-    return scale[:, None] * hbo, scale[:, None] * hbr
-
-
-def fnirs_raw_info(cfg: EEGFNIRSSimConfig):
-    """MNE ``Info`` of raw-intensity fNIRS channels (``S<i>_D<j> <wavelength>``) with optode positions; the
-    ``n_short_channels`` short-separation channels come after the long ones."""
-    import mne
-
-    names, src, det = fnirs_layout(cfg.n_fnirs_channels)
-    if cfg.n_short_channels:
-        sn, ss, sd = short_channel_layout(cfg, names, src, det)
-        names, src, det = list(names) + sn, np.vstack([src, ss]), np.vstack([det, sd])
-    ch_names = [f"{n} {int(w)}" for n in names for w in cfg.wavelengths]
-    info = mne.create_info(ch_names, cfg.fnirs_sfreq, ch_types="fnirs_cw_amplitude")
-    for i, ch in enumerate(info["chs"]):
-        p = i // 2
-        ch["loc"][3:6] = src[p]
-        ch["loc"][6:9] = det[p]
-        ch["loc"][0:3] = (src[p] + det[p]) / 2
-        ch["loc"][9] = cfg.wavelengths[i % 2]
-    return info
-
-
-def mbll_forward_matrices(info, ppf: float) -> np.ndarray:
-    """(n_pairs, 2, 2) maps from [ΔHbO, ΔHbR] (mol/L) to [ΔOD(λ1), ΔOD(λ2)], the inverse of MNE's MBLL.
-
-    Measured by running :func:`mne.preprocessing.nirs.beer_lambert_law` on unit optical densities of a probe
-    recording with the same channels, so the forward model matches MNE's coefficients exactly.
-    """
-    import mne
-
-    n = len(info["ch_names"])
-    od_info = info.copy()
-    with od_info._unlock():
-        for ch in od_info["chs"]:
-            ch["kind"] = mne.io.constants.FIFF.FIFFV_FNIRS_CH
-            ch["coil_type"] = mne.io.constants.FIFF.FIFFV_COIL_FNIRS_OD
-    probe = np.zeros((n, 2))
-    probe[0::2, 0] = 1.0
-    probe[1::2, 1] = 1.0
-    raw_od = mne.io.RawArray(probe, od_info, verbose=False)
-    hb = mne.preprocessing.nirs.beer_lambert_law(raw_od, ppf=ppf).get_data()
-    inv = np.stack([hb[2 * p : 2 * p + 2, :] for p in range(n // 2)])  # [hbo; hbr] per unit OD at λ1, λ2
-    return np.linalg.inv(inv)
-
 
 def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Generator) -> SimulatedSubject:
     """Simulate one subject's recording (see the module docstring)."""
@@ -469,67 +272,8 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
     )
 
     # ---------------------------------------------------------------- EEG
-    fs = cfg.eeg_sfreq
-    n_eeg = int(round(duration * fs))
-    times = np.arange(n_eeg) / fs
-    pos = site_positions(cfg.eeg_channels)
-    n_ch = len(cfg.eeg_channels)
-    jitter = lambda: rng.normal(0.0, 0.01 * sv / 0.2, 3)  # noqa: E731  (topography centre jitter, m)
-    # 1/f background: independent sources at the electrodes, smeared over the scalp by volume conduction
-    sources = np.stack([nk.signal_noise(duration=n_eeg / fs, sampling_rate=fs, beta=1.0, random_state=_seed(rng))
-                        for _ in range(n_ch)])[:, :n_eeg]  # fmt: skip
-    sources = (sources - sources.mean(axis=1, keepdims=True)) / sources.std(axis=1, keepdims=True)
-    d2 = ((pos[:, None, :] - pos[None, :, :]) ** 2).sum(axis=-1)
-    mixing = np.exp(-d2 / (2 * 0.04**2))
-    mixing /= np.linalg.norm(mixing, axis=1, keepdims=True)
-    bg_uv = cfg.background_uv * float(np.exp(rng.normal(0.0, 0.5 * sv)))
-    eeg = bg_uv * (mixing @ sources)
-    eeg += cfg.eeg_noise_uv * rng.standard_normal((n_ch, n_eeg))
-    # cognitive state rhythms, on during each trial of that state
-    iaf = float(np.clip(rng.normal(10.0, 0.8 * sv / 0.2), 8.5, 11.5))
-    state_bands = {}
-    # event-related (de)synchronization of the ongoing rhythm: ERD during the activation, ERS (rebound) after it
-    erd_ers = np.ones(n_eeg)
-    for i in np.flatnonzero(e == 1) if (cfg.erd_fraction or cfg.ers_fraction) else []:
-        t_ev = onsets[i] + t0[i]
-        erd_ers -= cfg.erd_fraction * _gate(times, t_ev, t_ev + cfg.activation_duration, ramp=0.3)
-        erd_ers += cfg.ers_fraction * _gate(times, t_ev + cfg.activation_duration + 0.3,
-                                            t_ev + cfg.activation_duration + 1.3, ramp=0.3)  # fmt: skip
-    for s, name in enumerate(cfg.states):
-        (flo, fhi), site = STATE_RHYTHMS[name]
-        band = (iaf + flo, iaf + fhi) if name == "alpha" else (flo, fhi)
-        state_bands[name] = band
-        topo = _topography(pos, site_positions([site])[0] + jitter())
-        gate = np.zeros(n_eeg)
-        for i in np.flatnonzero(k == s):
-            gate = np.maximum(gate, _gate(times, onsets[i] - 1.0, onsets[i] + cfg.iti_range[0] - 6.0))
-        rhythm = _band_noise(rng, n_eeg, fs, band) * gate * erd_ers
-        eeg += cfg.state_uv * eeg_gain * topo[:, None] * rhythm[None, :]
-    # activation events: ERP (N1 + P3) and a gamma burst of intensity G_value at t0
-    erp_topo_p3 = _topography(pos, site_positions(["Pz"])[0] + jitter())
-    erp_topo_n1 = _topography(pos, site_positions(["Cz"])[0] + jitter())
-    gamma_topo = _topography(pos, site_positions(["Fz"])[0] + jitter())
-    gamma_src = _band_noise(rng, n_eeg, fs, (32.0, 42.0))
-    erp_gain = cfg.erp_uv * eeg_gain
-    burst = np.zeros(n_eeg)
-    for i in np.flatnonzero(e == 1):
-        t_ev = onsets[i] + t0[i]
-        seg = (times > t_ev - 0.2) & (times < t_ev + 1.0)
-        tt = times[seg] - t_ev
-        eeg[:, seg] += erp_gain * (
-            -0.6 * erp_topo_n1[:, None] * np.exp(-((tt - 0.1) ** 2) / (2 * 0.03**2))[None, :]
-            + erp_topo_p3[:, None] * np.exp(-((tt - 0.3) ** 2) / (2 * 0.08**2))[None, :]
-        )
-        burst = np.maximum(burst, g_value[i] * _gate(times, t_ev + 0.1, t_ev + 0.6, ramp=0.1))
-    eeg += gamma_topo[:, None] * (burst * gamma_src)[None, :]
-    eeg_info = mne.create_info(list(cfg.eeg_channels), fs, ch_types="eeg")
-    raw_eeg = mne.io.RawArray(eeg * 1e-6, eeg_info, verbose=False)
-    from mmib.data.physio.montage import standard_montage
-
-    raw_eeg.set_montage(standard_montage(), on_missing="warn", verbose=False)
-    raw_eeg.set_meas_date(meas_date)
-    raw_eeg.info["subject_info"] = {"his_id": f"sub-{subject + 1:02d}"}
-    raw_eeg.set_annotations(annotations)
+    raw_eeg, eeg_params = simulate_eeg(cfg, rng, subject, duration, trials, eeg_gain, meas_date, annotations)
+    iaf, bg_uv, state_bands = (eeg_params[n] for n in ("individual_alpha_frequency", "background_uv", "state_bands"))
 
     # ---------------------------------------------------------------- fNIRS
     fsn = cfg.fnirs_sfreq
@@ -549,18 +293,18 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
     heart_rate = float(np.clip(rng.normal(70.0, 8.0), 50.0, 100.0))
     breathing_rate = float(np.clip(rng.normal(15.0, 2.5), 8.0, 24.0))
     fs_phys = 50.0
-    cardiac = _zscore(nk.ppg_simulate(duration=int(np.ceil(duration)) + 1, sampling_rate=fs_phys,
-                                      heart_rate=heart_rate, random_state=_seed(rng)))  # fmt: skip
-    resp = _zscore(nk.rsp_simulate(duration=int(np.ceil(duration)) + 1, sampling_rate=fs_phys,
-                                   respiratory_rate=breathing_rate, method="sinusoidal", random_state=_seed(rng)))  # fmt: skip
-    cardiac = _resampled(cardiac, fs_phys, ftimes)
-    resp = _resampled(resp, fs_phys, ftimes)
-    systemic = _zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0, random_state=_seed(rng))[:n_f])
+    cardiac = zscore(nk.ppg_simulate(duration=int(np.ceil(duration)) + 1, sampling_rate=fs_phys,
+                                      heart_rate=heart_rate, random_state=draw_seed(rng)))  # fmt: skip
+    resp = zscore(nk.rsp_simulate(duration=int(np.ceil(duration)) + 1, sampling_rate=fs_phys,
+                                   respiratory_rate=breathing_rate, method="sinusoidal", random_state=draw_seed(rng)))  # fmt: skip
+    cardiac = resampled(cardiac, fs_phys, ftimes)
+    resp = resampled(resp, fs_phys, ftimes)
+    systemic = zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0, random_state=draw_seed(rng))[:n_f])
     # (scalp_field: the same draws make the cerebral share, scaled by sqrt(1 - scalp_fraction), below)
     cer_o, cer_r = np.zeros((n_pairs, n_f)), np.zeros((n_pairs, n_f))
     for c in range(n_pairs):
         gc, gr, gs = rng.uniform(0.5, 1.5, 3)
-        local = _zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0, random_state=_seed(rng))[:n_f])
+        local = zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0, random_state=draw_seed(rng))[:n_f])
         if cfg.scalp_field:
             cer_o[c] = gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp
             cer_o[c] += cfg.systemic_um * (gs * systemic + 0.5 * local)
@@ -576,7 +320,7 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
     n_short = cfg.n_short_channels
     mayer = np.zeros(n_f)
     if cfg.mayer_um:  # ~0.1 Hz blood-pressure oscillation: narrow-band noise, amplitude ≈ mayer_um
-        mayer = np.sqrt(2.0) * _band_noise(rng_x, n_f, fsn, (cfg.mayer_hz - 0.02, cfg.mayer_hz + 0.02))
+        mayer = np.sqrt(2.0) * band_noise(rng_x, n_f, fsn, (cfg.mayer_hz - 0.02, cfg.mayer_hz + 0.02))
         for c in range(n_pairs):
             gm = rng_x.uniform(0.7, 1.3)
             if cfg.scalp_field:
@@ -596,8 +340,8 @@ def simulate_subject(cfg: EEGFNIRSSimConfig, subject: int, rng: np.random.Genera
         sh_o, sh_r = np.zeros((n_short, n_f)), np.zeros((n_short, n_f))
         for c in range(n_short):
             gc, gr, gs, gm = rng_x.uniform(0.7, 1.3, 4)
-            local = _zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0,
-                                            random_state=_seed(rng_x))[:n_f])  # fmt: skip
+            local = zscore(nk.signal_noise(duration=n_f / fsn, sampling_rate=fsn, beta=1.0,
+                                            random_state=draw_seed(rng_x))[:n_f])  # fmt: skip
             sys_o = gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp + gm * cfg.mayer_um * mayer
             sh_o[c] = sys_o + cfg.systemic_um * (gs * systemic + 0.25 * local)
             sh_r[c] = 0.3 * (gc * cfg.cardiac_um * cardiac + gr * cfg.respiratory_um * resp)

@@ -154,7 +154,7 @@ def hrf_templates(times: np.ndarray, onsets: np.ndarray, duration: float = 2.0, 
     record as the continuous data were) and baseline-corrected like the epochs: ``(len(onsets), len(times))``."""
     import mne
 
-    from mmib.data.physio.eeg_fnirs_sim import hrf_response
+    from mmib.data.physio.fnirs_forward import hrf_response
 
     times = np.asarray(times, dtype=np.float64)
     sfreq = float(sfreq or 1.0 / (times[1] - times[0]))
