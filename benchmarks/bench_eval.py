@@ -11,11 +11,13 @@ trained together against one by one.
    With ``--before SRC``: after each repeat's ``mmib eval``, the same run evaluated by another version of mmib
    (``SRC``, a ``src`` folder put first on ``PYTHONPATH``; e.g. ``git archive <commit> src | tar -x -C DIR``,
    ``--no-cache`` so that it does not read the representations the current version stored), timed the same way.
+   With ``--also "ARGS"``: after each repeat's ``mmib eval``, the same run evaluated with these extra arguments
+   (e.g. ``--probe linear --option plots.tsne=false``, ``--no-cache``), timed the same way.
 3. With ``--compare RESULTS_JSON`` (an earlier ``mmib eval`` of some run, e.g. by an older version of mmib): that
    run evaluated again now (default protocols, no representation cache, into a temporary folder) and the largest
    difference of every metric of the probe and subsets tables, rows matched by id.
 
-    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR] [--before SRC]
+    .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR] [--before SRC] [--also ARGS]
                                               [--compare RESULTS_JSON]
 
 Timings depend on the machine and its load: the load average and core count are printed with them.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keep", default=None, help="keep the run in this folder (default: a temporary one)")
     ap.add_argument("--before", default=None, metavar="SRC",
                     help="a src folder of another mmib version: its eval of each run is timed too")
+    ap.add_argument("--also", default=None, metavar="ARGS",
+                    help="extra mmib eval arguments: the run's eval with them is timed too")
     ap.add_argument("--compare", default=None, metavar="RESULTS_JSON",
                     help="an earlier evaluation's results.json: evaluate its run again and compare the tables")
     a = ap.parse_args(argv)
@@ -134,12 +139,16 @@ def main(argv: list[str] | None = None) -> None:
         run_dir = Path(a.keep or tmp)
         mmib = _mmib()
         load = os.getloadavg()[0]
-        t_train, t_eval, t_before = [], [], []
+        t_train, t_eval, t_before, t_also = [], [], [], []
         env = {**os.environ, "PYTHONPATH": str(Path(a.before).resolve())} if a.before else None
         for _ in range(repeats):  # a fresh run each time: no representation cache from an earlier evaluation
             t_train.append(_timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
                                           f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"]))
             t_eval.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress"]))
+            if a.also:
+                with tempfile.TemporaryDirectory() as out:
+                    t_also.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress", "--no-cache",
+                                                 "--out", out, *shlex.split(a.also)]))
             if env is not None:
                 with tempfile.TemporaryDirectory() as out:
                     t_before.append(_timed([sys.executable, "-m", "mmib.cli", "eval", str(run_dir / "bench-eval"),
@@ -150,6 +159,10 @@ def main(argv: list[str] | None = None) -> None:
         print(f"  mmib train {m_train:7.2f} s   mmib eval (default protocols) {m_eval:7.2f} s   "
               f"eval / train  {m_eval / m_train:5.2f}  ({'<=' if m_eval <= m_train else '>'} 1 goal)")
         print("  each repeat (train / eval, s): " + ", ".join(f"{x:.2f} / {y:.2f}" for x, y in zip(t_train, t_eval)))
+        if t_also:
+            m_also = statistics.median(t_also)
+            print(f"  mmib eval {a.also} (--no-cache): {m_also:7.2f} s   eval / train  {m_also / m_train:5.2f}   "
+                  f"(each: {', '.join(f'{x:.2f}' for x in t_also)})")
         if t_before:
             m_before = statistics.median(t_before)
             print(f"  mmib eval by {a.before}: {m_before:7.2f} s   eval / train  {m_before / m_train:5.2f}   "
