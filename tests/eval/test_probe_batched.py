@@ -68,3 +68,21 @@ def test_batched_probes_bad_input():
     bad[1][3, 0] = np.nan
     with pytest.raises(MMIBError, match="NaN"):
         fit_linear_probes(bad, y["tr"], None, None, blocks["te"], y["te"], [(0, 1)])
+
+
+def test_batched_probes_when_a_block_loses_all_its_probes():
+    """One problem per block: when a probe stops, its block has no active probe left (the compact state drops it)
+    while the others go on; each result still equals fit_probe's."""
+    blocks, y = _data("classification", seed=2)
+    problems = [(0,), (1,), (2,)]
+    cfg = ProbeConfig(kind="linear", max_epochs=80, patience=3, seed=1)
+    many = fit_linear_probes(blocks["tr"], y["tr"], blocks["va"], y["va"], blocks["te"], y["te"], problems,
+                             "classification", 4, cfg)
+    epochs = [r.epochs for r in many]
+    assert len(set(epochs)) > 1, epochs  # the probes stop at different epochs
+    for prob, r in zip(problems, many):
+        x = {s: blocks[s][prob[0]] for s in blocks}
+        one = fit_probe(x["tr"], y["tr"], x["va"], y["va"], x["te"], y["te"], "classification", 4, cfg)
+        assert r.epochs == one.epochs, prob
+        assert r.best_val_loss == pytest.approx(one.best_val_loss, rel=1e-4, abs=1e-6)
+        assert np.mean(r.predictions == one.predictions) >= 0.98, prob
