@@ -31,9 +31,6 @@ from mmib.errors import MMIBError
 from mmib.methods.base import Method
 from mmib.methods.registry import read_checkpoint
 from mmib.runs import build_datamodule, build_method_from_config, run_metadata
-from mmib.runs import git_commit as git_commit  # re-exported for eval/evaluate.py only until it imports them
-from mmib.runs import load_run as load_run  # from mmib.runs (issue 23); the engine itself does not use these
-from mmib.runs import package_versions as package_versions  # three: delete them then
 from mmib.utils.checkpoint import add_digest
 from mmib.utils.io import atomic_write_json, atomic_write_text
 

@@ -29,7 +29,7 @@ def test_variance_share_closed_form():
 def nuisance_and_essence_share(run_dir) -> tuple[float, float]:
     """Mean over modalities of the variance share of nuisance_<m> and of the essence in L2-normalized embeddings of
     the test split (the space the objective and its minimality term see)."""
-    from mmib.engine import load_run
+    from mmib.runs import load_run
 
     _, method, dm = load_run(run_dir)
     method.eval()

@@ -7,7 +7,7 @@ Every protocol works for every method through the Method interface alone (DESIGN
 * :func:`fit_probe` / :func:`train_probe`, :func:`retrieval_metrics` and friends for the building blocks;
 * ``mmib eval RUN_DIR`` and ``mmib report RUN_DIR [RUN_DIR...]`` on the command line.
 
-Names are imported lazily so that ``mmib --help`` (which imports :mod:`mmib.eval.cli`) stays fast.
+Names are imported lazily so that ``mmib --help`` (which imports :mod:`mmib.cli.eval`) stays fast.
 """
 
 from __future__ import annotations

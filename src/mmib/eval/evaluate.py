@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 from mmib.data.datamodule import MultimodalDataModule
-from mmib.eval.progress import ProgressReporter
 from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
 from mmib.eval.report import (
     RESULTS_KIND,
@@ -28,6 +27,7 @@ from mmib.eval.report import (
 )
 from mmib.methods.base import Method
 from mmib.utils.io import atomic_write_json, atomic_write_text
+from mmib.utils.progress import ProgressReporter
 
 SCHEMA_VERSION = 1
 
@@ -69,7 +69,7 @@ def evaluate(
 
 def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
                         cache_dir=None, cache_key=None):
-    from mmib.engine import git_commit, package_versions
+    from mmib.runs import git_commit, package_versions
 
     specs: list[ProtocolSpec] = parse_protocols(protocols)
     if config and config.get("paper"):  # a recipe's paper block: checked before the protocols run
@@ -149,11 +149,11 @@ def evaluate_run(
 ) -> dict[str, Any]:
     """Evaluate a finished run folder (``mmib train`` / bench) with its own config and splits; the results go to
     ``out_dir`` (default: the run folder). ``trust_pickle``: honour the run's ``data.trust_pickle`` (see
-    :func:`mmib.engine.load_run`). ``cache``: keep the extracted representations in ``<run>/cache/representations``,
+    :func:`mmib.runs.load_run`). ``cache``: keep the extracted representations in ``<run>/cache/representations``,
     keyed by the checkpoint's and the run config's SHA-256, so that a later evaluation of the same checkpoint (other
     protocols, other probe options) skips the extraction."""
     from mmib.config import to_container
-    from mmib.engine import load_run
+    from mmib.runs import load_run
 
     run = Path(run_dir)
     if run.suffix == ".ckpt":

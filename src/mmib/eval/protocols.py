@@ -58,7 +58,6 @@ from mmib.eval.metrics import (
     retrieval_metrics,
 )
 from mmib.eval.probe import PROBE_DESCRIPTIONS, PROBES, ProbeConfig, ProbeResult, fit_linear_probes, fit_probe
-from mmib.eval.progress import ProgressReporter
 from mmib.eval.representations import (
     MissingCapabilityError,
     SplitFeatures,
@@ -67,6 +66,7 @@ from mmib.eval.representations import (
     needs_capability,
 )
 from mmib.methods.base import Method
+from mmib.utils.progress import ProgressReporter
 
 #: protocols ``mmib eval`` runs when none are named
 DEFAULT_PROTOCOLS = ("probe", "subsets", "retrieval", "info_probe", "plots")
