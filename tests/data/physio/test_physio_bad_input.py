@@ -44,7 +44,7 @@ def test_truncated_edf_warns_with_file_and_dropped_count(realistic_files, tmp_pa
 
 
 def test_epoch_past_the_end_is_a_warning_naming_the_count(realistic_subjects):
-    from mmib.data.physio.preprocess import EEGPipeline, eeg_epochs
+    from mmib.data.physio.preprocess_eeg import EEGPipeline, eeg_epochs
 
     raw = realistic_subjects[0].eeg.copy()
     last = raw.annotations.onset.max()

@@ -34,7 +34,7 @@ def _intensity(n_pairs: int, seed=0) -> np.ndarray:
 
 
 def _assert_events(raw, trials, tol):
-    from mmib.data.physio.preprocess import trial_conditions
+    from mmib.data.physio.preprocess_events import trial_conditions
 
     keep = set(trial_conditions(raw))
     desc = [d for d in raw.annotations.description if d in keep]
@@ -291,7 +291,7 @@ def test_tuberlin_round_trip_and_preprocess(tmp_path):
 
 
 def test_tuberlin_sessions_concatenate_or_select(tmp_path):
-    from mmib.data.physio.readers import read_tuberlin
+    from mmib.data.physio.tuberlin import read_tuberlin
 
     eeg_mat, _ = write_tuberlin(tmp_path, sessions=2)
     both = read_tuberlin(eeg_mat, "eeg")

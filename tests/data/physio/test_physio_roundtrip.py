@@ -19,15 +19,9 @@ import pytest
 
 from mmib.data.physio.eeg_fnirs_sim import simulate_eeg_fnirs
 from mmib.data.physio.io import read_events_tsv, write_simulation
-from mmib.data.physio.preprocess import (
-    EEGPipeline,
-    FNIRSPipeline,
-    eeg_band_powers,
-    eeg_epochs,
-    preprocess_recording,
-    read_eeg,
-    read_fnirs,
-)
+from mmib.data.physio.preprocess import FNIRSPipeline, preprocess_recording
+from mmib.data.physio.preprocess_eeg import EEGPipeline, eeg_band_powers, eeg_epochs
+from mmib.data.physio.readers import read_eeg, read_fnirs
 
 
 def _hbo_errors(subject, rec):

@@ -32,7 +32,7 @@ def test_defaults_unchanged_and_options_validated():
 
 
 def test_erd_lowers_the_rhythm_during_events():
-    from mmib.data.physio.preprocess import EEGPipeline, eeg_band_powers, eeg_epochs
+    from mmib.data.physio.preprocess_eeg import EEGPipeline, eeg_band_powers, eeg_epochs
 
     kw = dict(n_subjects=1, trials_per_subject=12, seed=2, event_rate=1.0, states=("alpha",), erp_uv=0.0,
               gamma_levels_uv=(0.1,))  # fmt: skip
@@ -61,7 +61,7 @@ def test_device_clocks_offset_and_drift_are_recovered_by_preprocess():
 def test_scalp_field_is_shared_by_short_and_long_channels_and_off_by_default():
     from mne.preprocessing.nirs import optical_density
 
-    from mmib.data.physio.preprocess import short_channel_regression_per_wavelength
+    from mmib.data.physio.preprocess_fnirs import short_channel_regression_per_wavelength
 
     assert EEGFNIRSSimConfig().scalp_field is False
     kw = dict(n_subjects=1, trials_per_subject=16, seed=4, intensity_noise=0.0, motion_rate_per_min=0.0, **SCALP)
@@ -98,7 +98,7 @@ def hbo_event_accuracy(seed: int, short_channel_regression: bool, n_subjects: in
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from mmib.data.physio.preprocess import FNIRSPipeline, fnirs_epochs, fnirs_features
+    from mmib.data.physio.preprocess_fnirs import FNIRSPipeline, fnirs_epochs, fnirs_features
 
     subjects = simulate_eeg_fnirs(n_subjects=n_subjects, trials_per_subject=trials, seed=seed, **SCALP)
     xs, ys, gs = [], [], []

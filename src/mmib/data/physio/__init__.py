@@ -8,8 +8,12 @@ extra):
   montage; fNIRS raw intensities at two wavelengths) plus per-trial latents; its EEG in
   :mod:`~mmib.data.physio.eeg_sim`, its fNIRS forward model (HRF, optodes, scalp field, inverse MBLL) in
   :mod:`~mmib.data.physio.fnirs_forward`, its signal primitives in :mod:`~mmib.data.physio.sim_signals`.
-* :mod:`~mmib.data.physio.preprocess` — readers (EDF/BDF/BrainVision/FIF, SNIRF), events from annotations,
-  OD → Beer–Lambert → band-pass → epochs → HbO/HbR features; EEG filtering, epochs, ERP features, band powers.
+* :mod:`~mmib.data.physio.readers` — readers (EDF/BDF/BrainVision/FIF, SNIRF, NIRx, Hitachi, BIDS; TU Berlin in
+  :mod:`~mmib.data.physio.tuberlin`), their shared errors and :func:`mne_read` in :mod:`~mmib.data.physio.read_base`.
+* :mod:`~mmib.data.physio.preprocess` — one recording into paired epochs, by modality:
+  :mod:`~mmib.data.physio.preprocess_fnirs` (OD → Beer–Lambert → band-pass → epochs → HbO/HbR features),
+  :mod:`~mmib.data.physio.preprocess_eeg` (filtering, epochs, ERP features, band powers), and the shared events
+  from annotations (:mod:`~mmib.data.physio.preprocess_events`).
 * :mod:`~mmib.data.physio.io` — EDF/SNIRF writers, events tables, pyphysio's data files (read by path).
 * :mod:`~mmib.data.physio.cardio` — windowed ECG / BVP / respiration (/ EDA), real and simulated.
 * :mod:`~mmib.data.physio.datasets` — registered data sets ``eeg_fnirs_sim``, ``cardio_pyphysio``, ``cardio_sim``,

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmib.data.physio.readers import PhysioInputError
+from mmib.data.physio.read_base import PhysioInputError
 
 
 @dataclass

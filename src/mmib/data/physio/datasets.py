@@ -227,7 +227,7 @@ def load_fnirs_pyphysio(
     import mne
 
     from mmib.data.physio.io import read_pyphysio_fnirs
-    from mmib.data.physio.preprocess import FNIRSPipeline, fnirs_epochs, fnirs_features
+    from mmib.data.physio.preprocess_fnirs import FNIRSPipeline, fnirs_epochs, fnirs_features
 
     _check_representation("fnirs_pyphysio", representation)
     raw = read_pyphysio_fnirs()

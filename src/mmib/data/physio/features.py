@@ -1,6 +1,6 @@
 """Time-resolved hand-made features of EEG + fNIRS epochs (issue 20: the hand-made-feature ceiling).
 
-The MNE pipeline's features (:func:`mmib.data.physio.preprocess.eeg_features`, ``fnirs_features``) summarize a whole
+The MNE pipeline's features (:func:`mmib.data.physio.preprocess_eeg.eeg_features`, ``fnirs_features``) summarize a whole
 epoch: a Welch band power over 4.5 s dilutes a 0.5 s gamma burst, and a per-channel argmax time-to-peak of a slow,
 noisy haemodynamic response scatters by seconds. The features here keep time:
 
