@@ -393,7 +393,7 @@ def test_fitted_standardization_makes_the_estimates_invariant_to_affine_maps(cls
 
 
 def test_weight_average_has_the_stated_warm_up():
-    from mmib.info.estimators import averaged
+    from mmib.info.estimate import averaged
 
     est = InfoNCEEstimator(2, 2, critic="bilinear")
     with torch.no_grad():
@@ -416,7 +416,7 @@ def test_estimate_mi_training_batch_and_its_errors():
     x, y = correlated_gaussians(300, 2, 1.0, seed=0)
     r = estimate_mi(x, y, steps=3, batch_size=16, eval_batches=2, critic_kwargs={"hidden_dim": 8})
     assert len(r.history) == 3 and math.isfinite(r.value)
-    from mmib.info.estimators import default_train_batch
+    from mmib.info.estimate import default_train_batch
 
     assert default_train_batch("infonce", "separable", 64, 300) == 300 and default_train_batch("club", "x", 64) == 512
     assert default_train_batch("nce_club", "concat", 64, 10_000) == 64  # O(N²) steps: the evaluation batch

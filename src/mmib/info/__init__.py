@@ -10,6 +10,7 @@ from mmib.info.bounds import (
     nce_club_upper_bound,
     nwj_lower_bound,
 )
+from mmib.info.conditioning import same_condition_mask
 from mmib.info.critics import CRITICS, BilinearCritic, ConcatCritic, Critic, SeparableCritic, build_critic
 from mmib.info.discrete import (
     PID_METHODS,
@@ -25,18 +26,16 @@ from mmib.info.discrete import (
     plugin_mutual_information,
     total_correlation,
 )
+from mmib.info.estimate import MIEstimateResult, estimate_mi
 from mmib.info.estimators import (
     ESTIMATORS,
     CLUBEstimator,
     InfoNCEEstimator,
-    MIEstimateResult,
     MIEstimator,
     MINEEstimator,
     NCECLUBEstimator,
     NWJEstimator,
     build_estimator,
-    estimate_mi,
-    same_condition_mask,
 )
 from mmib.info.gaussian import (
     conditional_gaussians,

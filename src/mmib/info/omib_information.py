@@ -23,7 +23,7 @@ from pathlib import Path
 
 import torch
 
-from mmib.info.estimators import estimate_mi
+from mmib.info.estimate import estimate_mi
 from mmib.utils.cache import keyed_path
 
 #: the sub-folder of the disk cache (``$MMIB_CACHE_DIR``, default ``~/.cache/mmib``) holding the MINE estimates

@@ -7,7 +7,7 @@ next (as in FactorCL / CLUB's notebook). After each level the trained estimator 
 fresh held-out batches of the same size (mean ± s.e.m.), and diagnosed on 1,024 held-out samples
 (:mod:`mmib.info.diagnostics`: dead ReLU units, saturation). InfoNCE, NCE-CLUB (both variants) come from one
 InfoNCE-trained critic. The defaults (critic, width, learning rate, CLUB's q, the rows per training step, the weight
-average the estimates use, input standardization) are those of :func:`~mmib.info.estimators.estimate_mi`: the
+average the estimates use, input standardization) are those of :func:`~mmib.info.estimate.estimate_mi`: the
 training batches are ``train_batch_size`` rows (512 by default; the evaluation stays at ``batch_size``), the
 standardization is fitted on 4,096 samples of the first level's data.
 
@@ -36,7 +36,7 @@ import torch
 
 from mmib.errors import UnknownNameError
 from mmib.info.diagnostics import dead_unit_fraction, gaussian_oracle_estimates, saturation
-from mmib.info.estimators import (
+from mmib.info.estimate import (
     DEFAULT_CLUB_Q,
     DEFAULT_CRITIC,
     DEFAULT_EMA,
@@ -44,10 +44,10 @@ from mmib.info.estimators import (
     DEFAULT_LR,
     DEFAULT_STANDARDIZE,
     averaged,
-    build_estimator,
     default_critic_kwargs,
     default_train_batch,
 )
+from mmib.info.estimators import build_estimator
 from mmib.info.gaussian import conditional_gaussians, correlated_gaussians
 
 #: estimator name -> (model that produces it, kind of bound)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mmib.info.estimators import DEFAULT_EMBED_DIM
+from mmib.info.estimate import DEFAULT_EMBED_DIM
 from mmib.info.gaussian import gaussian_club_value
 from mmib.info.validate import (
     DIAG_SAMPLES,
