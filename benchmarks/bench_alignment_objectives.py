@@ -21,7 +21,9 @@ it is the whole work of the step). Also measured side by side:
 
 ``--profile M,N``: instead of the grid, the pass-by-pass profile of one OVA-IB step (``kernel="eager"``) with
 ``torch.profiler``: every pass of the fused kernel is a labelled range (``mmib.objectives.ova_ib.PROFILE_PASSES``),
-its CPU time per step and share of the step is printed next to one pairwise-CLIP step.
+its CPU time per step and share of the step is printed next to one pairwise-CLIP step. With ``--profile-ops`` the
+operators' self CPU time grouped into passes by name (:data:`OP_GROUPS`), which also profiles an earlier mmib
+(``git archive <commit> src/mmib | tar -x -C /tmp/old``, then ``PYTHONPATH=/tmp/old/src``).
 
 **Peak memory.** Measured with ``torch.profiler`` (``profile_memory=True``): every allocation and free of the c10
 CPU allocator during one forward+backward is a memory event with its size and time; the peak is the maximum of
@@ -223,6 +225,57 @@ def profile_passes(m: int, n: int, d: int, repeats: int = 5) -> None:
     print(f"  pairwise CLIP step (not profiled, best of {repeats}): {1e3 * t_clip:.2f} ms")
 
 
+#: operators of an OVA-IB step grouped into passes for ``--profile-ops`` (works on any version of the code)
+OP_GROUPS = {
+    "Gram matmuls (mm, addmm), forward + backward": ("aten::mm", "aten::addmm", "aten::addmm_"),
+    "elementwise passes (mul, addcmul, add, sub, div, sqrt, ...)": (
+        "aten::mul", "aten::mul_", "aten::addcmul", "aten::addcmul_", "aten::add", "aten::add_", "aten::sub",
+        "aten::sub_", "aten::div", "aten::div_", "aten::sqrt", "aten::sqrt_", "aten::rsqrt", "aten::reciprocal",
+        "aten::reciprocal_", "aten::clamp_min", "aten::clamp_min_", "aten::gt", "aten::neg", "aten::neg_",
+        "aten::pow", "aten::sum", "aten::fill_", "aten::zero_", "aten::exp", "aten::exp_", "aten::where"),
+    "contractions over anchors (bmm)": ("aten::bmm",),
+    "copies (transposes, dtype casts, cat/stack)": ("aten::copy_", "aten::cat", "aten::clone"),
+    "cross-entropy (log_softmax, nll, backward)": (
+        "aten::_log_softmax", "aten::_log_softmax_backward_data", "aten::nll_loss_forward",
+        "aten::nll_loss_backward"),
+    "Cholesky + triangular solves (LAPACK)": ("aten::linalg_cholesky_ex", "aten::linalg_solve_triangular"),
+}
+
+
+def profile_ops(m: int, n: int, d: int, repeats: int = 5) -> None:
+    """Operator-level profile of one OVA-IB step (kernel='eager'), self CPU time grouped by :data:`OP_GROUPS`."""
+    from torch.profiler import ProfilerActivity, profile
+
+    gen = torch.Generator().manual_seed(0)
+    zs = [torch.randn(n, d, generator=gen).requires_grad_(True) for _ in range(m)]
+    objs = make_objectives(n, m, d)
+    clip, ova = objs["clip"], objs["ova_ib"]
+    for _ in range(2):
+        step(clip, zs)
+        step(ova, zs)
+    t_clip = min(_timed(clip, zs) for _ in range(repeats))
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            step(ova, zs)
+        t_step = 1e3 * (time.perf_counter() - t0) / repeats
+    acc = dict.fromkeys(OP_GROUPS, 0.0)
+    for e in prof.key_averages():
+        for group, ops in OP_GROUPS.items():
+            if e.key in ops:
+                acc[group] += e.self_cpu_time_total / repeats / 1e3
+    import mmib
+
+    print(f"OVA-IB (kernel='eager') by operator group, M = {m}, N = {n}, d = {d}, mmib from {mmib.__file__}; "
+          f"self CPU time per step (torch.profiler, {repeats} steps)")
+    for group, t in sorted(acc.items(), key=lambda r: -r[1]):
+        print(f"  {group:<62} {t:>8.2f} ms {100 * t / t_step:>5.1f}%")
+    rest = t_step - sum(acc.values())
+    print(f"  {'rest (other operators, autograd, Python, profiler)':<62} {rest:>8.2f} ms {100 * rest / t_step:>5.1f}%")
+    print(f"  {'whole step (profiled)':<62} {t_step:>8.2f} ms")
+    print(f"  pairwise CLIP step (not profiled, best of {repeats}): {1e3 * t_clip:.2f} ms")
+
+
 def _timed(fn, zs) -> float:
     t0 = time.perf_counter()
     step(fn, zs)
@@ -257,13 +310,15 @@ def main() -> None:
     ap.add_argument("--only", default=None, help="comma-separated objectives to time (clip is always timed)")
     ap.add_argument("--profile", action="append", default=None, metavar="M,N",
                     help="print the pass-by-pass profile of an OVA-IB step at (M, N) instead of the grid")
+    ap.add_argument("--profile-ops", action="store_true",
+                    help="with --profile: group the profile by operator (works on earlier versions of mmib too)")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.profile:
         for cell in args.profile:
             m, n = (int(x) for x in cell.split(","))
-            profile_passes(m, n, args.dim, args.repeats or 5)
+            (profile_ops if args.profile_ops else profile_passes)(m, n, args.dim, args.repeats or 5)
             print()
         return
     ns = tuple(int(x) for x in args.ns.split(",")) if args.ns else ((64, 256) if args.quick else (256, 1024))

@@ -421,8 +421,11 @@ class GRAMLoss(_TupleContrastive):
         positive_in_denominator: standard InfoNCE (True) or the decoupled form (requires ``label_smoothing=0``).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
         min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
-        kernel: ``"eager"`` (default) or ``"compiled"`` (the volume's elementwise algebra fused by ``torch.compile``;
-            needs a C++ compiler; falls back to eager with a warning), as OVA-IB's.
+        kernel: ``"eager"`` (default; with every modality as anchor and local candidates, the loss is the fused
+            pass :class:`_GramAllAnchors`) or ``"compiled"`` (the volume's elementwise algebra of
+            :class:`_GramVolumes` fused by ``torch.compile``, then one cross-entropy per direction; needs a C++
+            compiler; falls back to eager with a warning; measured slower than the default's fused pass with all
+            anchors, docs/methods/gram.md).
 
     Raises:
         ValueError: on a non-positive temperature, label smoothing outside [0, 1), smoothing with the decoupled

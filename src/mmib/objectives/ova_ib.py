@@ -17,6 +17,11 @@ once per pair of modalities and shared by both anchors), K = AᵀA + λI = L L�
 Cost: the M(M−1)/2 N×N Gram matmuls pairwise CLIP does, plus O(N² M³) small algebra; memory O(N² M), never N²·d.
 The small algebra runs in float64 (λ = 1e-8 is below float32 resolution, and aligned tuples make K nearly singular).
 
+**One fused pass.** :class:`OVAIBLoss` computes the loss of every anchor with :class:`_OneVsAllSufficiency`: score,
+cross-entropy, minimality and their gradient in one sweep over blocks of anchor rows (docs/methods/ova_ib.md,
+"Performance"). :func:`projection_score_from_gram` (retrieval scores, gathered candidates) keeps the score-only
+Function :class:`_ProjectionScores`.
+
 Properties (checked by the tests): s ∈ [0, 1]; s = 1 when z lies in span(A), 0 when orthogonal to it; s is
 **sign-blind** (z and −z score the same) and for M = 2 equals |cos(z^(1), z^(2))|.
 """
@@ -130,6 +135,9 @@ BLOCK_ELEMENTS = 32768
 
 class _ProjectionScores(torch.autograd.Function):
     """s = cᵀK⁻¹c / (‖z‖ √(cᵀK⁻¹c − λ cᵀK⁻²c)) for A anchor modalities at once, with a hand-written backward.
+
+    The score alone (retrieval, gathered candidates, the loss before issue 24's fused pass); the loss of
+    :class:`OVAIBLoss` on local candidates is :class:`_OneVsAllSufficiency`.
 
     Inputs: ``grams`` (A, Nt, k, k) tuple Gram matrices, ``sq_norms`` (A, Na) anchor ‖z‖², and A·k cross matrices
     (Na, Nt) (anchor-major: those of anchor 0 first). One call serves all anchors of a step, so that the per-call
@@ -877,11 +885,11 @@ class OVAIBLoss(nn.Module):
             lets :meth:`score` infer the candidate modality). Without it, modalities are matched by position.
         positive_in_denominator: standard InfoNCE (True) or the decoupled form of Eq. 9 (positive excluded).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
-        kernel: ``"eager"`` (default) or ``"compiled"``: the projection score's elementwise algebra fused by
-            ``torch.compile`` (needs a C++ compiler; the first call compiles for a few seconds to a minute; steps
-            measured 1.35–1.67× faster than eager at M = 3, 5 and N = 64–1024 in the table of
-            docs/methods/ova_ib.md, 1.25–1.49× in the later runs of issue 24 at M = 3, 4, 6; falls back to eager
-            with a warning when compilation fails).
+        kernel: ``"eager"`` (default) or ``"compiled"``: each block of the fused pass (:class:`_OneVsAllSufficiency`)
+            as one ``torch.compile``d function (needs a C++ compiler; the first step per M compiles, 5–20 s here;
+            steps measured 1.12–1.33× faster than eager by wall clock, 1.14–1.25× by CPU time, at M = 3, 4, 6 and
+            N = 256, 1024 in docs/results/alignment/bench-objectives.txt (2026-12-07), about equal at M = 2; falls
+            back to eager with a warning when compilation fails).
 
     Embeddings are L2-normalized before the score and the minimality term ([decision], docs/methods/ova_ib.md).
 
