@@ -7,7 +7,7 @@ import copy
 
 import pytest
 
-from mmib.bench.runner import plan_suite
+from mmib.bench.plan import plan_suite
 from mmib.bench.suite import load_suite, parse_suite
 from mmib.bench.tune import apply_tuning
 from mmib.config import compose_config, to_container

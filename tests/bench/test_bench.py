@@ -11,7 +11,8 @@ import textwrap
 import numpy as np
 import pytest
 
-from mmib.bench.runner import plan_suite, run_suite
+from mmib.bench.plan import plan_suite
+from mmib.bench.runner import run_suite
 from mmib.bench.suite import parse_suite
 from mmib.errors import MMIBError, UnknownNameError
 
@@ -245,7 +246,7 @@ def test_an_archive_carries_finished_runs_to_a_fresh_suite_folder(tmp_path, caps
 
     changed = dict(SUITE, trainer={"max_epochs": 2})  # another fingerprint: the archived copies do not count
     plan = plan_suite(parse_suite(changed), tmp_path / "machine3")
-    from mmib.bench.runner import sync_archive
+    from mmib.bench.archive import sync_archive
 
     assert sync_archive(plan, archive) == (0, 0)
     assert not (tmp_path / "machine3").exists()
@@ -270,7 +271,7 @@ def test_the_leaderboard_chance_row_is_per_data_set():
 def test_fingerprint_ignores_cache_switches_and_the_default_gather_switch():
     # runs finished before a no-op switch existed must stay done: cache locations and gather_distributed: false
     # (what every objective did before the switch) do not enter the fingerprint; a real change does
-    from mmib.bench.runner import config_fingerprint
+    from mmib.bench.overrides import config_fingerprint
 
     base = {"method": {"name": "comm", "objective": {"temperature": 0.1}}, "trainer": {"max_epochs": 2}, "seed": 0}
     fp = config_fingerprint(base, ["probe"])

@@ -7,7 +7,8 @@ import lightning as L
 import pytest
 
 from mmib.bench.extensions import register_protocol
-from mmib.bench.runner import plan_suite, run_suite
+from mmib.bench.plan import plan_suite
+from mmib.bench.runner import run_suite
 from mmib.bench.suite import parse_suite
 from mmib.errors import MMIBError
 from mmib.eval.protocols import PROTOCOLS

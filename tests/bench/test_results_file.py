@@ -8,9 +8,11 @@ import shutil
 import pytest
 
 import mmib.bench.runner as runner
+from mmib.bench.archive import slim_record
+from mmib.bench.plan import plan_suite
 from mmib.bench.report import render_bench_report, splice_between, suite_markers
 from mmib.bench.results import read_results
-from mmib.bench.runner import plan_suite, run_suite, slim_record
+from mmib.bench.runner import run_suite
 from mmib.errors import MMIBError
 
 SUITE = {

@@ -114,7 +114,7 @@ def test_traced_suite_run_matches_the_final_evaluation_and_does_not_change_train
 
 
 def test_packaged_cox_suite_is_a_five_seed_study():
-    from mmib.bench.runner import run_overrides
+    from mmib.bench.overrides import run_overrides
     from mmib.bench.suite import load_suite
     from mmib.config import compose_config, to_container
 

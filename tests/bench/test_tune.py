@@ -7,7 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from mmib.bench.runner import plan_suite, run_suite
+from mmib.bench.plan import plan_suite
+from mmib.bench.runner import run_suite
 from mmib.bench.suite import parse_suite
 from mmib.errors import MMIBError, UnknownNameError
 

@@ -14,7 +14,7 @@ from typing import Any
 
 _EXPORTS = {
     "Suite": "mmib.bench.suite", "load_suite": "mmib.bench.suite", "packaged_suites": "mmib.bench.suite",
-    "run_suite": "mmib.bench.runner", "plan_suite": "mmib.bench.runner", "collect_suite": "mmib.bench.runner",
+    "run_suite": "mmib.bench.runner", "plan_suite": "mmib.bench.plan", "collect_suite": "mmib.bench.archive",
     "aggregate": "mmib.bench.aggregate", "leaderboard": "mmib.bench.aggregate",
     "flatten_results": "mmib.bench.aggregate",
     "render_bench_report": "mmib.bench.report",

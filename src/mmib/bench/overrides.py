@@ -1,6 +1,6 @@
 """The Hydra overrides of one suite run and the fingerprint of its configuration.
 
-Used by the runner (:mod:`mmib.bench.runner`: which runs are done) and by tuning (:mod:`mmib.bench.tune`: a study's
+Used by the plan (:mod:`mmib.bench.plan`: which runs are done) and by tuning (:mod:`mmib.bench.tune`: a study's
 fingerprint); it imports neither of them, so neither imports the other through it.
 """
 

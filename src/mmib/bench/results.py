@@ -1,7 +1,7 @@
 """The suite's kept results file (``docs/results/<suite>/results.json``): small enough for the repository, complete
 enough to continue the suite elsewhere and to regenerate every table.
 
-:func:`pack_results` turns the suite's results (as :func:`mmib.bench.runner.collect_suite` returns them) into the
+:func:`pack_results` turns the suite's results (as :func:`mmib.bench.archive.collect_suite` returns them) into the
 kept form; :func:`unpack_results` gives the same structure back. In the kept form
 
 * ``aggregate`` is nested — variant → data entry → protocol → ``{"kind", "rows": {row id: {"label", "source",

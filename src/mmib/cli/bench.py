@@ -33,7 +33,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.dry_run:
         from pathlib import Path
 
-        from mmib.bench.runner import default_out_dir, plan_suite, previous_results, select_runs, sync_archive
+        from mmib.bench.archive import previous_results, sync_archive
+        from mmib.bench.plan import default_out_dir, plan_suite, select_runs
 
         out = Path(args.out or default_out_dir(suite))
         plan = plan_suite(suite, out, previous=previous_results(suite, out, args.results))
@@ -57,7 +58,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _archive(args: argparse.Namespace, suite_name: str):
-    from mmib.bench.runner import default_archive
+    from mmib.bench.archive import default_archive
 
     if args.no_archive:
         return None
