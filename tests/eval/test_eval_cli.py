@@ -105,7 +105,7 @@ def test_eval_reuses_representations_of_the_same_checkpoint(trained_run, monkeyp
     (same tables, no extraction); an unreadable cache file is extracted again; --no-cache ignores the cache."""
     import shutil
 
-    from mmib.eval import protocols
+    from mmib.eval.protocols import context as protocols
 
     shutil.rmtree(trained_run / "cache", ignore_errors=True)  # other tests of this module evaluated the run too
     args = ["eval", str(trained_run), "--protocols", "probe", "--probe", "linear", "--no-progress",

@@ -283,7 +283,7 @@ class _SubsetDependentMethod(IdentityMethod):
 
 
 def test_subsets_batched_probes_equal_one_by_one(latent_dm, monkeypatch):
-    from mmib.eval import protocols as P
+    from mmib.eval.protocols import subsets as P
 
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm)
     batched = run_subsets(ctx, {"probe_options": FAST, "baseline_raw": True})
@@ -298,7 +298,7 @@ def test_subsets_batched_probes_equal_one_by_one(latent_dm, monkeypatch):
 
 
 def test_subsets_batched_probes_only_where_blocks_apply(latent_dm):
-    from mmib.eval.protocols import SubsetOptions, _batched_subset_rows, modality_subsets
+    from mmib.eval.protocols.subsets import SubsetOptions, _batched_subset_rows, modality_subsets
 
     subs = modality_subsets(list(latent_dm.spec.modality_names))
     ctx = EvalContext(_SubsetDependentMethod(latent_dm.spec), latent_dm)

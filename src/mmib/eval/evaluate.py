@@ -17,14 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from mmib.data.datamodule import MultimodalDataModule
+from mmib.eval.paper import check_paper_block, paper_comparison
 from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
-from mmib.eval.report import (
-    RESULTS_KIND,
-    check_paper_block,
-    paper_comparison,
-    render_markdown,
-    temperature_summary,
-)
+from mmib.eval.report import RESULTS_KIND, render_markdown, temperature_summary
 from mmib.methods.base import Method
 from mmib.utils.io import atomic_write_json, atomic_write_text
 from mmib.utils.progress import ProgressReporter

@@ -1,318 +1,30 @@
 """Reports: every evaluation's ``results.json`` rendered as Markdown tables with its plots, on the console (rich), and
-several runs compared side by side (``mmib report RUN_DIR [RUN_DIR...]``)."""
+several runs compared side by side (``mmib report RUN_DIR [RUN_DIR...]``). Each protocol's tables and compared
+metrics come from its :class:`~mmib.eval.protocols.base.Protocol` record; the table primitives are in
+:mod:`mmib.eval.tables`, the paper-vs-ours table in :mod:`mmib.eval.paper` (both re-exported here)."""
 
 from __future__ import annotations
 
 import json
-import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mmib.errors import MMIBError
+from mmib.eval.paper import check_paper_block, paper_comparison, paper_table
+from mmib.eval.protocols import COMPARE_ALL, COMPARE_PRIMARY, PROTOCOLS
+from mmib.eval.tables import TableData, fmt, generic_tables, md_table, metric_names
 
 RESULTS_KIND = "mmib-eval"
-RETRIEVAL_COLUMNS = ("mAP", "R@1", "R@5", "R@10", "MRR", "median_rank")
-
-
-@dataclass
-class TableData:
-    """A table as text cells: the shape both the Markdown and the console renderers take."""
-
-    title: str
-    headers: list[str]
-    rows: list[list[str]]
-    notes: list[str]
-
-
-def fmt(v: Any, metric: str = "") -> str:
-    if v is None:
-        return "—"
-    if isinstance(v, float):
-        if math.isnan(v):
-            return "nan"
-        if metric.endswith("rank"):
-            return f"{v:.1f}"
-        return f"{v:.4f}"
-    return str(v)
-
-
-def md_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    def esc(s: str) -> str:
-        return str(s).replace("|", "\\|")
-
-    out = ["| " + " | ".join(esc(h) for h in headers) + " |", "|" + "---|" * len(headers)]
-    out += ["| " + " | ".join(esc(c) for c in r) + " |" for r in rows]
-    return "\n".join(out)
-
-
-# ------------------------------------------------------------------------------------------------ per protocol
-def _metric_names(rows: Sequence[Mapping[str, Any]], drop: Sequence[str] = ()) -> list[str]:
-    names: list[str] = []
-    for r in rows:
-        for k in r["metrics"]:
-            if k not in names and k not in drop:
-                names.append(k)
-    return names
-
-
-def _probe_tables(res: Mapping[str, Any]) -> list[TableData]:
-    rows = res["rows"]
-    if not rows:
-        return []
-    metrics = _metric_names(rows)
-    primary = res.get("primary_metric", metrics[0])
-    headers = ["representation", "probe", "dim", *metrics, f"chance {primary}"]
-    body = [[r["label"], r["probe_description"], fmt(r.get("dim")), *[fmt(r["metrics"].get(m), m) for m in metrics],
-             fmt(r["chance"].get(primary), primary)] for r in rows]
-    mods = res.get("modalities")
-    title = f"{res['name']}: probes on frozen representations" + (f" ({'+'.join(mods)})" if mods else "")
-    return [TableData(title, headers, body, [])]
-
-
-def _subset_tables(res: Mapping[str, Any]) -> list[TableData]:
-    rows = res["rows"]
-    if not rows:
-        return []
-    metrics = _metric_names(rows)
-    primary = res.get("primary_metric", metrics[0])
-    sources: list[str] = []
-    table: dict[str, dict[str, Mapping[str, Any]]] = {}
-    order: list[str] = []
-    for r in rows:
-        src = "own" if r["probe"] == "own" else r["source"]
-        if src not in sources:
-            sources.append(src)
-        s = "+".join(r["subset"])
-        if s not in table:
-            table[s] = {}
-            order.append(s)
-        table[s][src] = r
-    headers = ["subset", "size"]
-    cols: list[tuple[str, str]] = []
-    for src in sources:
-        ms = metrics if src == "method" else [primary]
-        cols += [(src, m) for m in ms]
-    name = {"method": "", "raw": "raw ", "own": "own predictions "}
-    headers += [f"{name[src]}{m}" for src, m in cols]
-    body = []
-    for s in order:
-        line = [s, str(len(s.split("+")))]
-        for src, m in cols:
-            r = table[s].get(src)
-            line.append(fmt(r["metrics"].get(m), m) if r else "—")
-        body.append(line)
-    chance = rows[0]["chance"].get(primary)
-    notes = [f"probe: {res.get('probe_description', rows[0].get('probe_description'))}; chance {primary} "
-             f"(majority class of train): {fmt(chance, primary)}"]
-    return [TableData(f"{res['name']}: every subset of modalities (pretrained once with all)", headers, body, notes)]
-
-
-def _retrieval_tables(res: Mapping[str, Any]) -> list[TableData]:
-    rows = res["rows"]
-    if not rows:
-        return []
-    cols = [c for c in RETRIEVAL_COLUMNS if c in rows[0]["metrics"]] or list(rows[0]["metrics"])
-    headers = ["scorer", "queries → candidates", "N", *cols]
-    body = []
-    last_dir = None
-    for r in rows:
-        body.append([r["source"] if r["source"] == "raw" else r["label"].split(" ")[0], r["direction"].replace("->", " → "),
-                     str(r["n_candidates"]), *[fmt(r["metrics"][c], c) for c in cols]])
-        nxt = rows.index(r) + 1
-        last_dir = r["direction"]
-        if nxt == len(rows) or rows[nxt]["direction"] != last_dir:
-            body.append(["chance", r["direction"].replace("->", " → "), str(r["n_candidates"]),
-                         *[fmt(r["chance"][c], c) for c in cols]])
-    return [TableData(f"{res['name']}: cross-modal retrieval (one relevant candidate per query: mAP = MRR)",
-                      headers, body, [])]
-
-
-def _info_tables(res: Mapping[str, Any]) -> list[TableData]:
-    m = res.get("matrix")
-    if not m:
-        return []
-    lats = m["latents"]
-    headers = ["representation"] + [f"{lat} ({'acc' if m['kinds'].get(lat) == 'classification' else 'R²'}, "
-                                    f"chance {fmt(float(m['chance'].get(lat, 0)))})" for lat in lats]
-    body = [[rep] + [fmt(v) for v in vals] for rep, vals in zip(m["representations"], m["values"])]
-    return [TableData(f"{res['name']}: information probes ({res.get('probe_description', '')})", headers, body, [])]
-
-
-def _oom_tables(res: Mapping[str, Any]) -> list[TableData]:
-    rows = res["rows"]
-    if not rows:
-        return []
-    cols = list(rows[0]["metrics"])
-    body = [[r["label"], *[fmt(r["metrics"][c], c) for c in cols]] for r in rows]
-    body += [["chance", *[fmt(r["chance"][c], c) if c in r["chance"] else "—" for c in cols]] for r in rows[:1]]
-    return [TableData(f"{res['name']}: out-of-modal generalization", ["method", *cols], body, list(res["notes"]))]
-
-
-def _pair_probe_tables(res: Mapping[str, Any]) -> list[TableData]:
-    """``pair_probe`` rows have the probe protocol's shape; the notes say how the pairs were drawn."""
-    tables = _probe_tables(res)
-    for t in tables:
-        t.title = t.title.replace("probes on frozen representations",
-                                  "same-group pair classification (pairs of frozen representations)")
-        t.notes = list(res.get("notes", []))
-    return tables
-
-
-TABLE_BUILDERS = {"probe": _probe_tables, "pair_probe": _pair_probe_tables, "oom": _oom_tables,
-                  "subsets": _subset_tables, "retrieval": _retrieval_tables, "info_probe": _info_tables,
-                  "plots": lambda res: []}
-
-
-def generic_tables(res: Mapping[str, Any]) -> list[TableData]:
-    """One table of rows × metrics: for protocols without their own builder (study analyses registered with
-    :func:`mmib.bench.extensions.register_protocol`)."""
-    rows = res.get("rows") or []
-    if not rows:
-        return []
-    cols: list[str] = []
-    for r in rows:
-        cols += [c for c in r["metrics"] if c not in cols]
-    body = [[r.get("label") or r["id"], *[fmt(r["metrics"][c], c) if c in r["metrics"] else "—" for c in cols]]
-            for r in rows]
-    return [TableData(f"{res.get('name', res['protocol'])}", ["row", *cols], body, list(res.get("notes") or []))]
 
 
 def protocol_tables(res: Mapping[str, Any]) -> list[TableData]:
-    return TABLE_BUILDERS.get(res["protocol"], generic_tables)(res)
-
-
-# ------------------------------------------------------------------------------------------------ paper vs ours
-PAPER_KEYS = ("source", "metric", "reported", "notes", "scale", "protocol", "row")
-
-
-def _paper_error(key: str, expected: str, got: Any) -> MMIBError:
-    return MMIBError(f"paper.{key}: expected {expected}, got {got!r} (the `paper` block of the run's config, "
-                     "e.g. conf/experiment/<name>.yaml)")
-
-
-def check_paper_block(paper: Mapping[str, Any]) -> dict[str, Any]:
-    """Validate a recipe's ``paper`` block and return it normalized: ``metrics`` (a list), ``reported``
-    ({method: {metric: value}}), ``scale`` ({metric: factor}), ``protocol``, ``row``, ``source``, ``notes``.
-
-    ``metric`` is one name or a list; with one name each ``reported`` value is a number, with a list each is a mapping
-    {metric: number} (a subset is allowed). ``scale`` (a number or {metric: number}, default 1) converts our value to
-    the paper's unit (100: the paper prints percent). ``protocol`` (default ``probe``) and ``row`` (a row id of that
-    protocol's results, e.g. ``method/concat/mlp``; default: its first ``method`` row) say where our value is read.
-    """
-    if not isinstance(paper, Mapping):
-        raise _paper_error("", "a mapping with source, metric, reported", paper)
-    unknown = sorted(set(paper) - set(PAPER_KEYS))
-    if unknown:
-        raise MMIBError(f"paper: unknown key(s) {', '.join(map(str, unknown))}; valid: {', '.join(PAPER_KEYS)}")
-    source = paper.get("source")
-    if not isinstance(source, str) or not source.strip():
-        raise _paper_error("source", "a non-empty string (paper short name, table/figure)", source)
-    metric = paper.get("metric")
-    multi = isinstance(metric, (list, tuple))
-    metrics = [str(m) for m in metric] if multi else [metric]
-    if not metrics or not all(isinstance(m, str) and m for m in metrics):
-        raise _paper_error("metric", "a metric name or a non-empty list of names", metric)
-    reported_in = paper.get("reported")
-    if not isinstance(reported_in, Mapping) or not reported_in:
-        raise _paper_error("reported", "a non-empty mapping method -> value", reported_in)
-    reported: dict[str, dict[str, float]] = {}
-    for meth, v in reported_in.items():
-        if multi:
-            if not isinstance(v, Mapping) or not v:
-                raise _paper_error(f"reported.{meth}", f"a mapping {{metric: number}} over {metrics}", v)
-            bad = [k for k in v if k not in metrics]
-            if bad:
-                raise _paper_error(f"reported.{meth}", f"metrics among {metrics}", list(v))
-            vals = dict(v)
-        else:
-            vals = {metrics[0]: v}
-        for k, x in vals.items():
-            if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(float(x)):
-                raise _paper_error(f"reported.{meth}" + (f".{k}" if multi else ""), "a finite number", x)
-        reported[str(meth)] = {k: float(x) for k, x in vals.items()}
-    scale_in = paper.get("scale", 1)
-    if isinstance(scale_in, Mapping):
-        bad = [k for k in scale_in if k not in metrics]
-        if bad:
-            raise _paper_error("scale", f"a number or a mapping over {metrics}", dict(scale_in))
-        scale = {m: scale_in.get(m, 1) for m in metrics}
-    else:
-        scale = {m: scale_in for m in metrics}
-    for f in scale.values():
-        if isinstance(f, bool) or not isinstance(f, (int, float)) or not float(f) > 0:
-            raise _paper_error("scale", "a positive number (100: the paper reports percent)", f)
-    protocol = paper.get("protocol", "probe")
-    if protocol not in TABLE_BUILDERS:
-        raise _paper_error("protocol", f"one of {', '.join(TABLE_BUILDERS)}", protocol)
-    row = paper.get("row")
-    if row is not None and not isinstance(row, str):
-        raise _paper_error("row", "a row id of the protocol's results (e.g. method/concat/mlp) or null", row)
-    notes = paper.get("notes") or ""
-    if not isinstance(notes, str):
-        raise _paper_error("notes", "a string", notes)
-    return {"source": source, "metrics": metrics, "reported": reported, "scale": {m: float(f) for m, f in scale.items()},
-            "protocol": protocol, "row": row, "notes": notes.strip()}
-
-
-def _ours_row(results: Mapping[str, Any], protocol: str, row_id: str | None) -> Mapping[str, Any] | None:
-    for res in results.get("protocols", {}).values():
-        if res.get("protocol") != protocol:
-            continue
-        for r in res.get("rows", []):
-            if (r.get("id") == row_id) if row_id else (r.get("source") == "method"):
-                return r
-    return None
-
-
-def paper_comparison(results: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The paper's reported numbers next to ours, from the ``paper`` block of the run's config (``None`` without
-    one): ``{source, metrics, scale, reported, ours: {method, row, values}, notes}``; ``values`` holds our metric in
-    the paper's unit (× scale) or ``None`` where this evaluation has no such value."""
-    paper = (results.get("config") or {}).get("paper")
-    if not paper:
-        return None
-    p = check_paper_block(paper)
-    row = _ours_row(results, p["protocol"], p["row"])
-    values: dict[str, float | None] = {}
-    for m in p["metrics"]:
-        v = (row or {}).get("metrics", {}).get(m)
-        values[m] = None if v is None or not math.isfinite(float(v)) else float(v) * p["scale"][m]
-    return {**p, "ours": {"method": results["method"]["name"], "row": row.get("id") if row else None,
-                          "values": values}}
-
-
-def _decimals(values: Sequence[float]) -> int:
-    """The most decimals among the paper's printed numbers (at least 2): our values are shown the same way."""
-    out = 2
-    for v in values:
-        text = repr(float(v))
-        if "e" not in text and "." in text:
-            out = max(out, len(text.split(".")[1].rstrip("0")))
-    return out
-
-
-def paper_table(results: Mapping[str, Any]) -> TableData | None:
-    """The "paper vs ours" table: one row per method the paper reports, then ``ours (<method>)``."""
-    c = paper_comparison(results)
-    if c is None:
-        return None
-    metrics = c["metrics"]
-    dec = {m: _decimals([v[m] for v in c["reported"].values() if m in v]) for m in metrics}
-    headers = ["method", *[m + (f" (×{c['scale'][m]:g})" if c["scale"][m] != 1 else "") for m in metrics]]
-    rows = [[f"paper: {meth}", *[f"{v[m]:.{dec[m]}f}" if m in v else "—" for m in metrics]]
-            for meth, v in c["reported"].items()]
-    ours = c["ours"]
-    rows.append([f"ours ({ours['method']})",
-                 *["—" if ours["values"][m] is None else f"{ours['values'][m]:.{dec[m]}f}" for m in metrics]])
-    where = (f"ours: {c['protocol']} row `{ours['row']}` of this evaluation" if ours["row"] else
-             f"ours: no {c['protocol']} row " + (f"`{c['row']}` " if c["row"] else "") + "in this evaluation")
-    notes = [where + ("; scaled to the paper's unit" if any(f != 1 for f in c["scale"].values()) else "")]
-    if c["notes"]:
-        notes.append(c["notes"])
-    return TableData(f"Paper vs ours: {c['source']}", headers, rows, notes)
+    """The tables of one protocol's result: its protocol's own builder (:attr:`Protocol.tables
+    <mmib.eval.protocols.base.Protocol.tables>`, looked up by the result's ``protocol``), or one generic table for a
+    protocol that is not registered in this process."""
+    unit = PROTOCOLS.unit(res["protocol"])
+    return (unit.tables if unit is not None else generic_tables)(res)
 
 
 # ------------------------------------------------------------------------------------------------ one run
@@ -450,11 +162,9 @@ def print_results(results: Mapping[str, Any], console=None) -> None:
 
 
 # ------------------------------------------------------------------------------------------------ several runs
-COMPARE_METRICS = {"probe": None, "pair_probe": None, "subsets": "primary", "retrieval": ("mAP", "R@1"), "info_probe": ("score",)}
-
-
 def render_comparison(results: Sequence[Mapping[str, Any]], labels: Sequence[str] | None = None) -> str:
-    """Several evaluations side by side: per protocol and metric, one row per row id, one column per run."""
+    """Several evaluations side by side: per protocol and metric (the protocol's :attr:`Protocol.compare
+    <mmib.eval.protocols.base.Protocol.compare>`), one row per row id, one column per run."""
     if not results:
         raise MMIBError("compare: no results given")
     labels = list(labels or [f"{r['method']['name']} ({Path(r.get('out_dir') or r.get('run_dir') or '?').name})"
@@ -468,15 +178,16 @@ def render_comparison(results: Sequence[Mapping[str, Any]], labels: Sequence[str
     for name in names:
         present = [(lab, r["protocols"][name]) for lab, r in zip(labels, results) if name in r["protocols"]]
         kind = present[0][1]["protocol"]
-        if kind not in COMPARE_METRICS:
+        unit = PROTOCOLS.unit(kind)
+        if unit is None or unit.compare is None:
             continue
         rows0 = [row for _, res in present for row in res["rows"]]
         if not rows0:
             continue
-        want = COMPARE_METRICS[kind]
-        if want is None:
-            metrics = _metric_names(rows0)
-        elif want == "primary":
+        want = unit.compare
+        if want == COMPARE_ALL:
+            metrics = metric_names(rows0)
+        elif want == COMPARE_PRIMARY:
             metrics = [present[0][1].get("primary_metric") or next(iter(rows0[0]["metrics"]))]
         else:
             metrics = [m for m in want if m in rows0[0]["metrics"]]
@@ -496,3 +207,8 @@ def render_comparison(results: Sequence[Mapping[str, Any]], labels: Sequence[str
                 body.append(line)
             lines += [md_table(["row", *labels], body), ""]
     return "\n".join(lines)
+
+
+__all__ = ["RESULTS_KIND", "TEMPERATURE_MOVE_FLAG", "TableData", "check_paper_block", "fmt", "learned_temperature_lines",
+           "load_results", "make_console", "md_table", "paper_comparison", "paper_table", "print_results",
+           "protocol_tables", "render_comparison", "render_markdown", "temperature_note", "temperature_summary"]

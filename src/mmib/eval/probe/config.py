@@ -1,0 +1,134 @@
+"""What a probe is: the probe kinds and their descriptions, :class:`ProbeConfig` (options), :class:`ProbeResult`,
+the feature checks and the thread setting the fitting functions share."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from mmib.errors import MMIBError
+
+PROBES = ("linear", "mlp")
+TASKS = ("classification", "regression")
+
+#: what each probe is, for tables and reports (task → probe → description)
+PROBE_DESCRIPTIONS = {
+    "classification": {"linear": "linear softmax regression (cross-entropy)",
+                       "mlp": "4-layer MLP (cross-entropy)"},
+    "regression": {"linear": "linear regression (least squares)", "mlp": "4-layer MLP (MSE)"},
+}
+
+
+@dataclass
+class ProbeConfig:
+    """Settings of a probe.
+
+    Attributes:
+        kind: ``linear`` or ``mlp`` (4 layers: 3 hidden of ``hidden`` units).
+        lr, weight_decay: Adam settings (lr default: 1e-2 linear, 1e-3 MLP).
+        max_epochs: passes over the train split; patience: epochs without a better validation loss before stopping.
+        batch_size: mini-batch size (the whole split when it is smaller).
+        hidden: width of the MLP's hidden layers.
+        seed: initialization and shuffling seed.
+        threads: torch threads while the probe trains (None: leave as is). Probes are small: one thread is as fast
+            and avoids the many-fold slowdown of oversubscribed cores when evaluations run side by side.
+        class_weight: classification only. ``none`` (plain cross-entropy) or ``balanced`` (each class weighted by
+            N / (C · N_c) on the train split, for training and early stopping alike): with a rare class, the plain
+            probe can settle on the majority class, whose balanced accuracy is exactly chance whatever the
+            features hold.
+    """
+
+    kind: str = "linear"
+    lr: float | None = None
+    weight_decay: float = 1e-4
+    max_epochs: int = 300
+    patience: int = 20
+    batch_size: int = 2048
+    hidden: int = 256
+    seed: int = 0
+    threads: int | None = 1
+    class_weight: str = "none"
+
+    def __post_init__(self) -> None:
+        if self.kind not in PROBES:
+            raise MMIBError(f"unknown probe '{self.kind}'; valid: {', '.join(PROBES)}")
+        if self.class_weight not in ("none", "balanced"):
+            raise MMIBError(f"probe option class_weight must be none or balanced, got {self.class_weight!r}")
+        for k in ("max_epochs", "patience", "batch_size", "hidden"):
+            if int(getattr(self, k)) < 1:
+                raise MMIBError(f"probe option {k} must be >= 1, got {getattr(self, k)}")
+        if self.lr is None:
+            self.lr = 1e-2 if self.kind == "linear" else 1e-3
+        if not self.lr > 0:
+            raise MMIBError(f"probe option lr must be > 0, got {self.lr}")
+
+    @classmethod
+    def from_options(cls, kind: str, options: dict | None = None, seed: int = 0) -> ProbeConfig:
+        """A config from a protocol's options (unknown keys are an error naming the valid ones)."""
+        opts = dict(options or {})
+        valid = [f for f in cls.__dataclass_fields__ if f not in ("kind",)]
+        unknown = [k for k in opts if k not in valid]
+        if unknown:
+            from mmib.errors import UnknownNameError
+
+            raise UnknownNameError("probe option", unknown[0], valid)
+        opts.setdefault("seed", seed)
+        return cls(kind=kind, **opts)
+
+
+@dataclass
+class ProbeResult:
+    """Test metrics of a probe, the constant predictor's metrics (chance), and training facts."""
+
+    metrics: dict[str, float]
+    chance: dict[str, float]
+    probe: str
+    description: str
+    epochs: int
+    best_val_loss: float
+    n_train: int
+    n_val: int
+    n_test: int
+    dim: int
+    predictions: np.ndarray | None = field(default=None, repr=False)
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("predictions")
+        return d
+
+
+def _check(x: np.ndarray | None, name: str, n: int | None = None) -> np.ndarray:
+    if x is None:
+        raise MMIBError(f"probe: {name} features are missing")
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 2:
+        raise MMIBError(f"probe: {name} features must be 2-D (N, d), got shape {x.shape}")
+    if len(x) == 0:
+        raise MMIBError(f"probe: the {name} split is empty")
+    if not np.isfinite(x).all():
+        row = int(np.flatnonzero(~np.isfinite(x).all(axis=1))[0])
+        raise MMIBError(f"probe: {name} features hold NaN or inf (row {row})")
+    if n is not None and len(x) != n:
+        raise MMIBError(f"probe: {name} has {len(x)} feature rows but {n} targets")
+    return x
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Temporarily run torch with ``n`` intra-op threads."""
+    if n is None or n == torch.get_num_threads():
+        yield
+        return
+    old = torch.get_num_threads()
+    torch.set_num_threads(int(n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
