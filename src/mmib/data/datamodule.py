@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
 import lightning as L
@@ -13,6 +14,11 @@ from torch.utils.data import DataLoader, Sampler, Subset
 from mmib.data.dataset import DataValidationError, DataWarning, MultimodalDataset, collate_multimodal
 
 SPLITS = ("train", "val", "test")
+#: where a Lightning checkpoint keeps the data module's state (:meth:`MultimodalDataModule.state_dict`): Lightning
+#: stores it under the class's qualified name
+CHECKPOINT_KEY = "MultimodalDataModule"
+#: the per-feature (per-channel) shape of the statistics of each kind (see :func:`fit_normalization`)
+_STAT_SHAPE = {"vector": (-1,), "sequence": (1, -1), "signal": (-1, 1), "image": (-1, 1, 1)}
 
 
 def split_indices(
@@ -140,9 +146,64 @@ def _fit_normalization(ds: MultimodalDataset, indices: np.ndarray, eps: float) -
                           "training samples: it carries no information (it is 0 after standardization)",
                           DataWarning, stacklevel=3)
         std = torch.where(std < eps, torch.ones_like(std), std)
-        shape = {"vector": (-1,), "sequence": (1, -1), "signal": (-1, 1), "image": (-1, 1, 1)}[ms.kind]
+        shape = _STAT_SHAPE[ms.kind]
         stats[ms.name] = (mean.float().reshape(shape), std.float().reshape(shape))
     return stats
+
+
+def normalization_state(normalization: Mapping[str, tuple[torch.Tensor, torch.Tensor]]) -> dict[str, dict[str, torch.Tensor]]:
+    """The statistics as checkpoint data: ``{modality: {"mean": tensor, "std": tensor}}`` (plain tensors, so a checkpoint
+    still loads with ``weights_only=True``)."""
+    return {str(m): {"mean": mean.detach().cpu().clone(), "std": std.detach().cpu().clone()}
+            for m, (mean, std) in normalization.items()}
+
+
+def checkpoint_normalization(ckpt: Mapping[str, Any], source: str = "checkpoint"
+                             ) -> dict[str, tuple[torch.Tensor, torch.Tensor]] | None:
+    """The normalization statistics a checkpoint written by the engine carries (its data module's state), or ``None``
+    for a checkpoint written before they were stored (the caller refits them on the train split).
+
+    Raises:
+        DataValidationError: stored statistics that are not ``(mean, std)`` tensor pairs of one shape (names
+            ``source`` and the modality).
+    """
+    state = ckpt.get(CHECKPOINT_KEY)
+    if not isinstance(state, Mapping) or "normalization" not in state:
+        return None
+    stored = state["normalization"]
+    if not isinstance(stored, Mapping):
+        raise DataValidationError(f"{source}: its normalization statistics are a {type(stored).__name__}, expected a "
+                                  "mapping of modality -> {mean, std}")
+    out = {}
+    for name, ms in stored.items():
+        mean, std = (ms.get("mean"), ms.get("std")) if isinstance(ms, Mapping) else (None, None)
+        if not (isinstance(mean, torch.Tensor) and isinstance(std, torch.Tensor) and mean.shape == std.shape):
+            raise DataValidationError(f"{source}: the normalization statistics of modality '{name}' are not a mean and "
+                                      "a std tensor of one shape")
+        out[str(name)] = (mean.float(), std.float())
+    return out
+
+
+def _checked_normalization(ds: MultimodalDataset, normalization: Mapping[str, tuple[torch.Tensor, torch.Tensor]]
+                           ) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Given statistics (e.g. a checkpoint's) checked against the data set: known modalities, one value per feature
+    (vector, sequence) or channel (signal, image), positive finite std; reshaped as :func:`fit_normalization`'s."""
+    out = {}
+    for name, (mean, std) in normalization.items():
+        if name not in ds.spec.modality_names:
+            raise DataValidationError(f"normalization statistics for modality '{name}', which data set "
+                                      f"'{ds.spec.name}' does not have (it has {', '.join(ds.spec.modality_names)})")
+        ms = ds.spec.modality(name)
+        n = int(ms.shape[-1] if ms.kind == "sequence" else ms.shape[0])
+        if mean.numel() != n or std.numel() != n:
+            raise DataValidationError(f"normalization statistics of modality '{name}': {mean.numel()} values, its "
+                                      f"{ms.kind} data have {n} {'channels' if ms.kind in ('signal', 'image') else 'features'}")
+        if not bool(torch.isfinite(mean).all()) or not bool((std > 0).all()) or not bool(torch.isfinite(std).all()):
+            raise DataValidationError(f"normalization statistics of modality '{name}': mean must be finite and std "
+                                      "finite and > 0")
+        shape = _STAT_SHAPE[ms.kind]
+        out[name] = (mean.float().reshape(shape), std.float().reshape(shape))
+    return out
 
 
 class EpochShuffledBatchSampler(Sampler[list[int]]):
@@ -200,6 +261,8 @@ class MultimodalDataModule(L.LightningDataModule):
         batch_size: batch size of every loader.
         val_fraction, test_fraction, split_by, stratify: see :func:`split_indices`.
         standardize: fit per-feature/per-channel mean and std on train and apply them to every split.
+        normalization: statistics fitted before (a checkpoint's, :func:`checkpoint_normalization`), used instead of
+            fitting them again when ``standardize``; ``None`` fits them on the train split.
         seed: seed of the split and of the training loader's shuffling.
         drop_last: drop the last incomplete training batch (contrastive objectives want full batches).
         num_workers: DataLoader workers.
@@ -217,6 +280,7 @@ class MultimodalDataModule(L.LightningDataModule):
         seed: int = 0,
         drop_last: bool = True,
         num_workers: int = 0,
+        normalization: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
     ) -> None:
         super().__init__()
         if batch_size < 1:
@@ -230,9 +294,11 @@ class MultimodalDataModule(L.LightningDataModule):
         self.standardize = bool(standardize)
         self.indices = split_indices(dataset, val_fraction, test_fraction, seed, split_by, stratify)
         if self.standardize:
-            dataset.normalization = fit_normalization(dataset, self.indices["train"])
+            dataset.normalization = (fit_normalization(dataset, self.indices["train"]) if normalization is None
+                                     else _checked_normalization(dataset, normalization))
         else:
             dataset.normalization = {}
+        self.normalization = dataset.normalization  # what this module applies (checkpoints store it)
 
     def split(self, name: str) -> Subset:
         if name not in SPLITS:
@@ -266,16 +332,21 @@ class MultimodalDataModule(L.LightningDataModule):
     _train_sampler: EpochShuffledBatchSampler | None = None
 
     def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint keeps of the data: the normalization statistics (so that loading a run does not refit
+        them, :func:`checkpoint_normalization`) and, during training, the position in the epoch."""
+        state: dict[str, Any] = {"normalization": normalization_state(self.normalization)} if self.standardize else {}
         trainer = getattr(self, "trainer", None)
         if trainer is None or self._train_sampler is None:
-            return {}
+            return state
         # checkpoints are written in on_train_batch_end, after "processed" and before "completed" is counted
         done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
-        return {"epoch": int(trainer.current_epoch), "batches_done": int(done),
+        return {**state, "epoch": int(trainer.current_epoch), "batches_done": int(done),
                 "batches_per_epoch": len(self._train_sampler)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
-        if state and 0 < state["batches_done"] < state["batches_per_epoch"]:
+        # the statistics in ``state`` are those this module fitted again (same data, seed and split): resuming keeps
+        # fitting them, so that a checkpoint written before they were stored resumes the same way
+        if state and "batches_done" in state and 0 < state["batches_done"] < state["batches_per_epoch"]:
             self._resume_state = (state["epoch"], state["batches_done"])
 
     def train_dataloader(self) -> DataLoader:

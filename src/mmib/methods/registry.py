@@ -70,7 +70,12 @@ def read_checkpoint(path: str | os.PathLike, map_location: str = "cpu", mmap: bo
 
 def load_method(checkpoint: str, map_location: str = "cpu") -> Method:
     """Rebuild a trained method from a Lightning checkpoint written by the engine."""
-    ckpt = read_checkpoint(checkpoint, map_location=map_location)
+    return method_from_checkpoint(read_checkpoint(checkpoint, map_location=map_location), checkpoint)
+
+
+def method_from_checkpoint(ckpt: dict[str, Any], checkpoint: str) -> Method:
+    """The trained method of a checkpoint already read by :func:`read_checkpoint` (``checkpoint`` names its file in
+    errors)."""
     hp = ckpt.get("hyper_parameters") or {}
     missing = [k for k in ("method_name", "spec", "cfg", "encoder_cfg") if k not in hp] + \
         ([] if "state_dict" in ckpt else ["state_dict"])
