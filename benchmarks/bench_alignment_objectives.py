@@ -191,7 +191,7 @@ def profile_passes(m: int, n: int, d: int, repeats: int = 5) -> None:
     """Pass-by-pass profile of one OVA-IB step (kernel='eager') with torch.profiler (labelled ranges)."""
     from torch.profiler import ProfilerActivity, profile
 
-    import mmib.objectives.ova_ib as ova_mod
+    import mmib.objectives.projection.layout as ova_mod
 
     gen = torch.Generator().manual_seed(0)
     zs = [torch.randn(n, d, generator=gen).requires_grad_(True) for _ in range(m)]

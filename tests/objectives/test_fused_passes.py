@@ -7,10 +7,13 @@ loop references of test_ova_ib_loss.py / test_gram_loss.py check the same losses
 import pytest
 import torch
 
-import mmib.objectives.gram as gram_mod
 import mmib.objectives.ova_ib as ova_mod
+import mmib.objectives.projection.factor as factor
+import mmib.objectives.projection.layout as layout
 from mmib.objectives import GRAMLoss, OVAIBLoss
 from mmib.objectives.base import contrastive_ce, l2_normalize
+from mmib.objectives.projection.all_anchors import _GramAllAnchors
+from mmib.objectives.projection.one_vs_all import _OneVsAllSufficiency
 
 
 def _inputs(m, n, d, seed, degenerate):
@@ -37,11 +40,11 @@ def _close(a, b):
     (3, 6, 4, True, True, 20, True),
 ])
 def test_ova_ib_fused_pass_equals_the_score_function_path(m, n, d, pid, learn, block, degenerate, monkeypatch):
-    monkeypatch.setattr(ova_mod, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(layout, "BLOCK_ELEMENTS", block)
     zs = _inputs(m, n, d, 0, degenerate)
     calls = []
-    real = ova_mod._OneVsAllSufficiency.apply
-    monkeypatch.setattr(ova_mod._OneVsAllSufficiency, "apply", lambda *a: calls.append(1) or real(*a))
+    real = _OneVsAllSufficiency.apply
+    monkeypatch.setattr(_OneVsAllSufficiency, "apply", lambda *a: calls.append(1) or real(*a))
     loss_fn = OVAIBLoss(temperature=0.2, beta=0.4, ridge=1e-3, positive_in_denominator=pid,
                         learn_temperature=learn).double()
     z1 = [z.clone().requires_grad_() for z in zs]
@@ -72,11 +75,11 @@ def test_ova_ib_fused_pass_equals_the_score_function_path(m, n, d, pid, learn, b
 ])
 def test_gram_fused_pass_equals_the_volume_function_path(m, n, d, pid, smoothing, learn, block, degenerate,
                                                         monkeypatch):
-    monkeypatch.setattr(ova_mod, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(layout, "BLOCK_ELEMENTS", block)
     zs = _inputs(m, n, d, 1, degenerate)
     calls = []
-    real = gram_mod._GramAllAnchors.apply
-    monkeypatch.setattr(gram_mod._GramAllAnchors, "apply", lambda *a: calls.append(1) or real(*a))
+    real = _GramAllAnchors.apply
+    monkeypatch.setattr(_GramAllAnchors, "apply", lambda *a: calls.append(1) or real(*a))
     kw = dict(temperature=0.2, label_smoothing=smoothing, positive_in_denominator=pid, learn_temperature=learn)
     fused = GRAMLoss(**kw).double()
     z1 = [z.clone().requires_grad_() for z in zs]
@@ -101,14 +104,14 @@ def test_small_cholesky_matches_lapack_and_flags_bad_matrices():
     for k in (1, 2, 3, 5):
         x = torch.randn(4, 6, k, k + 2, generator=g, dtype=torch.float64)
         kmat = x @ x.mT + 1e-8 * torch.eye(k, dtype=torch.float64)
-        chol, linv, ok = ova_mod._small_cholesky(kmat)
+        chol, linv, ok = factor._small_cholesky(kmat)
         assert ok
         torch.testing.assert_close(chol, torch.linalg.cholesky(kmat), rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(linv @ chol, torch.eye(k, dtype=torch.float64).expand_as(chol), rtol=0,
                                    atol=1e-9)
     bad = torch.eye(2, dtype=torch.float64).repeat(3, 1, 1)
     bad[1, 1, 1] = -1.0
-    assert not ova_mod._small_cholesky(bad)[2]
-    assert not ova_mod._small_cholesky(torch.full((2, 2, 2), float("nan"), dtype=torch.float64))[2]
+    assert not factor._small_cholesky(bad)[2]
+    assert not factor._small_cholesky(torch.full((2, 2, 2), float("nan"), dtype=torch.float64))[2]
     with pytest.raises(ValueError, match="not positive definite"):
-        ova_mod.factor_tuple_grams(bad, 1e-8, "test")
+        factor.factor_tuple_grams(bad, 1e-8, "test")

@@ -133,7 +133,7 @@ def test_volume_gradcheck_unnormalized_and_one_call_for_all_anchors():
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="torch.compile needs a C++ compiler")
 def test_compiled_kernel_matches_the_float64_loop_reference():
-    import mmib.objectives._fused as fused
+    import mmib.objectives.projection.fused as fused
 
     zs = [torch.randn(5, 4, dtype=torch.float64, requires_grad=True) for _ in range(3)]
     with warnings.catch_warnings():

@@ -9,7 +9,7 @@ import pytest
 import torch
 from objectives_reference import assert_matches
 
-import mmib.objectives._fused as fused
+import mmib.objectives.projection.fused as fused
 from mmib.objectives import OVAIBLoss
 from mmib.objectives.ova_ib import projection_score_from_gram, rowwise_gram
 

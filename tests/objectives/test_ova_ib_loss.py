@@ -168,9 +168,9 @@ def test_gather_noop_terms_and_score_shape():
 def test_hand_written_backward_over_blocks_matches_reference(block, monkeypatch):
     # the score's backward is written by hand and works through blocks of candidate rows: 7 candidates in blocks of
     # one row (5 // d) or all at once must both match the float64 loop reference, values and gradients
-    import mmib.objectives.ova_ib as ova_mod
+    import mmib.objectives.projection.layout as layout
 
-    monkeypatch.setattr(ova_mod, "BLOCK_ELEMENTS", block)
+    monkeypatch.setattr(layout, "BLOCK_ELEMENTS", block)
     zs = [torch.randn(7, 5, dtype=torch.float64, requires_grad=True) for _ in range(4)]
     out = OVAIBLoss(temperature=0.2, beta=0.3, ridge=1e-3)(_named(zs))
     total, _, _ = ref.ova_ib_loss(zs, 0.2, 0.3, ridge=1e-3)
@@ -206,18 +206,19 @@ def test_score_backward_leaves_a_shared_incoming_gradient_untouched():
 
 
 def test_cache_blocks_on_the_cpu_only():
-    from mmib.objectives.ova_ib import BLOCK_ELEMENTS, _blocks
+    from mmib.objectives.projection.layout import BLOCK_ELEMENTS, row_blocks
 
     rows = BLOCK_ELEMENTS // 1000
-    cpu = _blocks(3 * rows, 1000, torch.device("cpu"))
+    cpu = row_blocks(3 * rows, 1000, torch.device("cpu"))
     assert [b.stop - b.start for b in cpu] == [rows, rows, rows]
-    assert _blocks(3 * rows, 1000, torch.device("cuda")) == [slice(0, 3 * rows)]
+    assert row_blocks(3 * rows, 1000, torch.device("cuda")) == [slice(0, 3 * rows)]
 
 
 def test_two_modality_path_equals_the_general_projection_algebra():
     """M = 2 takes the |cos| path; its values and gradients equal the general Cholesky algebra's (float64), zero
     anchors and zero tuples included."""
-    from mmib.objectives.ova_ib import _ProjectionScores, one_vs_rest_inputs, projection_scores_from_gram
+    from mmib.objectives.ova_ib import one_vs_rest_inputs, projection_scores_from_gram
+    from mmib.objectives.projection.scores import _ProjectionScores
 
     g = torch.Generator().manual_seed(0)
     z0 = torch.randn(8, 5, generator=g, dtype=torch.float64)

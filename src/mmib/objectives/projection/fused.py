@@ -1,7 +1,7 @@
 """Fused (``torch.compile``) kernels of the tuple measures' elementwise algebra: the OVA-IB projection score and
 the GRAM volume.
 
-The eager implementation in :mod:`mmib.objectives.ova_ib` runs the ~30 elementwise operations per (anchor,
+The eager implementation in :mod:`mmib.objectives.projection.scores` runs the ~30 elementwise operations per (anchor,
 candidate) pair of the (M−1)×(M−1) algebra as separate PyTorch operations on cache-sized blocks: each one streams
 its operands through memory, so the score costs more than the Gram matmuls it starts from. The functions below are
 the same algebra written as one expression per pass; :func:`compiled` hands them to ``torch.compile`` (Inductor, a
@@ -23,7 +23,7 @@ from collections.abc import Callable, Sequence
 
 import torch
 
-#: squared-norm floor of the projection score (the eager kernel of :mod:`mmib.objectives.ova_ib` uses it too)
+#: squared-norm floor of the projection score (the eager kernels of :mod:`mmib.objectives.projection` use it too)
 EPS2 = 1e-24
 
 
@@ -196,8 +196,8 @@ def sufficiency_block(
     lam: float,
     positive_in_denominator: bool,
 ) -> tuple[torch.Tensor, ...]:
-    """One block of anchor rows of OVA-IB's fused sufficiency pass (``mmib.objectives.ova_ib._OneVsAllSufficiency``,
-    ``kernel="compiled"``): the same algebra as its eager loop, one expression per output.
+    """One block of anchor rows of OVA-IB's fused sufficiency pass
+    (``mmib.objectives.projection.one_vs_all._OneVsAllSufficiency``, ``kernel="compiled"``): the same algebra as its eager loop, one expression per output.
 
     ``x`` (A, k, rb, N): the cross entries of the block's anchor rows (anchor-major); ``coef`` (A, k, k, 1, N): L⁻¹
     per candidate (lower triangle); ``zn_inv`` (A, rb, 1): 1/‖z‖; ``beta``: the scale 1/τ (0-d); ``r0``: the first

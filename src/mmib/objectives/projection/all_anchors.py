@@ -1,0 +1,139 @@
+"""GRAM's fused sweep over all anchors: the label-smoothed symmetric cross-entropy of every anchor modality and its
+gradient in two passes over blocks of anchor rows (:class:`_GramAllAnchors`; the default path of
+:class:`mmib.objectives.gram.GRAMLoss`; docs/methods/gram.md).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from mmib.objectives.projection.layout import row_blocks
+from mmib.objectives.projection.pairs import (
+    lower_inplace,
+    pair_backward,
+    pair_cross,
+    tuple_factors,
+    upper_inplace,
+)
+
+
+class _GramAllAnchors(torch.autograd.Function):
+    """GRAM's loss for every anchor, L^(a) = ½ [CE_rows(−scale·vol_a) + CE_cols(−scale·vol_a)] with label smoothing,
+    from the M unit embeddings in two passes over the N×N blocks, with the gradient formed in the forward (the
+    default path of :class:`GRAMLoss`: all modalities as anchors, candidates the local embeddings).
+
+    As :class:`mmib.objectives.projection.one_vs_all._OneVsAllSufficiency`: anchor-major blocks of all anchors at once, the Gram
+    matmuls one per pair of modalities, the Cholesky factors entry by entry. Pass 1 computes the volumes (y = L⁻¹c
+    and w = L⁻ᵀy in place of the cross entries), the rows' logsumexp and, online, the columns' (running max and
+    sum); pass 2 the gradient: with G = ½ (softmax_rows + softmax_cols − 2(1−ε) onehot − 2ε/N) (per unit of 1/N),
+    ∂L/∂vol = −scale G, g = ∂L/∂vol / (2 vol) (0 where det G was clamped), ∂L/∂c = −2 g det K w,
+    ∂L/∂K = Σ_anchors g det K w wᵀ + (Σ_anchors g r) det K K⁻¹, ∂L/∂‖a‖² = Σ_t g det K, ∂L/∂scale = −Σ G vol.
+    Label-smoothed CE = (1−ε) CE + ε mean_t(−log softmax) needs only each row's (column's) logsumexp and mean.
+
+    Inputs: ``scale`` (0-d, 1/τ), ``ridge``, ``eps`` (volume floor), ``smoothing``, ``positive_in_denominator``, the
+    M unit embeddings. Output: (M,) losses.
+    """
+
+    @staticmethod
+    def forward(ctx, scale, ridge, eps, smoothing, positive_in_denominator, *zs):  # noqa: D102
+        m, k = len(zs), len(zs) - 1
+        n = zs[0].shape[0]
+        dtype, device = zs[0].dtype, zs[0].device
+        need_grad = any(ctx.needs_input_grad)
+        beta = float(scale)
+        cross = pair_cross(zs)
+        zstack, full, inv, kinv, det = tuple_factors(zs, float(ridge), "GRAM volume")
+        coef = [[inv[i][j].to(dtype).view(m, 1, n) for j in range(i + 1)] for i in range(k)]
+        det_row = det.to(dtype).view(m, 1, n)
+        sq = torch.diagonal(full, dim1=1, dim2=2).T.to(dtype)  # (M, N) ‖a‖²
+        vol = zs[0].new_empty(m, n, n)
+        lse_row = zs[0].new_empty(m, n)
+        col_max = zs[0].new_full((m, n), torch.finfo(dtype).min)  # finite: a block may hide a whole column
+        col_sum = zs[0].new_zeros(m, n)
+        mean_row = zs[0].new_empty(m, n)
+        mean_col = zs[0].new_zeros(m, n)
+        diag_l = zs[0].new_empty(m, n)
+        masks: dict[int, torch.Tensor] = {}
+        blocks = row_blocks(n, m * n, device)
+        for bi, r in enumerate(blocks):  # pass 1: volumes, row logsumexp, column logsumexp online
+            r0 = r.start
+            xs = cross[:, :, r].unbind(1)
+            lower_inplace(xs, coef)  # y = L⁻¹c
+            q = xs[0] * xs[0]
+            for i in range(1, k):
+                q.addcmul_(xs[i], xs[i])
+            upper_inplace(xs, coef)  # w = L⁻ᵀy = K⁻¹c, kept for pass 2
+            dg = torch.sub(sq[:, r, None], q).mul_(det_row)  # det G = det K (‖a‖² − cᵀK⁻¹c)
+            if bool(dg.min() <= eps):
+                masks[bi] = dg > eps
+                dg.clamp_min_(eps)
+            v = torch.sqrt(dg, out=vol[:, r])
+            logits = v * (-beta)
+            diag_l[:, r] = logits.diagonal(r0, 1, 2)
+            mean_row[:, r] = logits.mean(-1)
+            mean_col.add_(logits.sum(1), alpha=1.0 / n)
+            if not positive_in_denominator:
+                logits.diagonal(r0, 1, 2).fill_(float("-inf"))
+            lse_row[:, r] = torch.logsumexp(logits, -1)
+            new_max = torch.maximum(col_max, logits.amax(1))
+            col_sum.mul_((col_max - new_max).exp_()).add_(logits.sub_(new_max[:, None]).exp_().sum(1))
+            col_max = new_max
+        lse_col = col_sum.log_().add_(col_max)
+        sm = float(smoothing)
+        ce_row = lse_row - (1.0 - sm) * diag_l - sm * mean_row
+        ce_col = lse_col - (1.0 - sm) * diag_l - sm * mean_col
+        loss = 0.5 * (ce_row.mean(1) + ce_col.mean(1))
+        if not need_grad:
+            return loss
+        pairs = [(i, j) for j in range(k) for i in range(j + 1)]
+        acc = zs[0].new_zeros(m, len(pairs), blocks[0].stop, n)  # Σ_rows g det K w_i w_j, reduced at the end
+        g_det = zs[0].new_zeros(m, n)  # Σ_rows g r
+        grad_sq = zs[0].new_empty(m, n)
+        gvol = zs[0].new_zeros(m)
+        shift = 2.0 * sm / n
+        for bi, r in enumerate(blocks):  # pass 2: the gradient
+            r0, rb = r.start, r.stop - r.start
+            v = vol[:, r]
+            logits = v * (-beta)
+            g = torch.sub(logits, lse_row[:, r, None]).exp_()
+            g.add_(torch.sub(logits, lse_col[:, None, :]).exp_())
+            gd = g.diagonal(r0, 1, 2)
+            if positive_in_denominator:
+                gd.sub_(2.0 * (1.0 - sm))
+            else:
+                gd.fill_(-2.0)
+            if shift:
+                g.sub_(shift)
+            gv = g * v  # Σ G vol → ∂/∂scale; G vol / (2 det K) = G r / (2 vol)
+            gvol.add_(gv.sum((1, 2)))
+            gr = g.div_(v).mul_(0.5)  # G / (2 vol)
+            if bi in masks:
+                gr.mul_(masks[bi])
+                gv.mul_(masks[bi])
+            g_det.add_(gv.sum(1), alpha=0.5)  # Σ_rows G r / (2 vol) · det K
+            gd_ = gr.mul_(det_row)  # G det K / (2 vol)
+            grad_sq[:, r] = gd_.sum(-1)
+            w = cross[:, :, r]
+            e = w * gd_[:, None]  # (M, k, rb, N)
+            es, ws = e.unbind(1), w.unbind(1)
+            for p_, (i, j) in enumerate(pairs):
+                acc[:, p_, :rb].addcmul_(es[i], ws[j])
+            w.copy_(e)  # ∂L/∂c = −2 G det K w / (2 vol), per unit of −2 (−scale/N)(½): into the cross block
+        # per unit of α = −scale/(2N) (½ from the average of the two directions, 1/N from the means):
+        sym = [pairs.index((min(i, j), max(i, j))) for i in range(k) for j in range(k)]
+        s1 = acc.sum(2)[:, sym].to(kinv.dtype).permute(0, 2, 1).reshape(m, n, k, k)
+        grad_k = s1 + g_det.to(kinv.dtype)[:, :, None, None] * kinv  # + (Σ_rows G r / (2 vol)) · det K · K⁻¹
+        ctx.save_for_backward(cross, grad_k, grad_sq.to(kinv.dtype), gvol, zstack, *zs)
+        ctx.beta, ctx.n = beta, n
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):  # noqa: D102
+        cross, grad_k, grad_sq, gvol, zstack, *zs = ctx.saved_tensors
+        c = grad_loss.to(grad_k.dtype) * (-0.5 * ctx.beta / ctx.n)  # ∂L/∂vol = −scale·½·G/N
+        grads = pair_backward(cross, zs, zstack, (-2.0 * c).tolist(), c, grad_k, grad_sq)
+        g_scale = None
+        if ctx.needs_input_grad[0]:  # ∂L/∂scale = Σ (½ G/N)(−vol)
+            g_scale = (grad_loss.to(gvol.dtype) * gvol).sum() * (-0.5 / ctx.n)
+        return g_scale, None, None, None, None, *grads
