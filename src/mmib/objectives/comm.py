@@ -55,6 +55,17 @@ class CoMMLoss(nn.Module):
 
     Raises:
         ValueError: bad temperature / option, or embeddings of different shapes, or N < 2.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> loss_fn = CoMMLoss(temperature=0.1)
+        >>> full = (torch.randn(8, 16), torch.randn(8, 16))  # Z', Z'': two augmented views, all modalities fused
+        >>> unimodal = {m: (torch.randn(8, 16), torch.randn(8, 16)) for m in ("a", "b")}  # (Z'_i, Z''_i)
+        >>> out = loss_fn(full, unimodal)
+        >>> out.loss.shape, sorted(out.terms)
+        (torch.Size([]), ['L_a', 'L_b', 'L_full'])
+        >>> bool(torch.isclose(out.loss, sum(out.terms.values())))  # reduction="sum": L + L_a + L_b
+        True
     """
 
     def __init__(self, temperature: float = 0.1, terms: str = "all", reduction: str = "sum",

@@ -140,6 +140,14 @@ class AnchorKL(nn.Module):
         stopgrad_anchor: detach the anchor posteriors (they are guidance; the paper is silent).
 
     Returns (forward): a :class:`LossOutput` with the term; zero (with a graph) when A or D is empty.
+
+    Example:
+        >>> kl = AnchorKL()  # KL(p_d || p_a) / (|A| + |D|)
+        >>> p_d, p_a = torch.tensor([[2.0, 0.0]]), torch.tensor([[0.0, 2.0]])  # logits of one D and one A sample
+        >>> round(kl(p_d, p_a).loss.item(), 4)  # KL(softmax(2, 0) || softmax(0, 2)) = 2 tanh(1), over 2
+        0.7616
+        >>> abs(kl(p_d.repeat(3, 1), p_d.repeat(2, 1)).loss.item()) < 1e-6  # the same posteriors: 0
+        True
     """
 
     def __init__(self, normalizer: str = "sum_sizes", direction: str = "paper", stopgrad_anchor: bool = True):
@@ -178,6 +186,14 @@ class ConnectionLoss(nn.Module):
         reduction: ``sum`` = squared norm summed over the d feature dimensions (Eq. 9 as written); ``mean`` =
             divided by d (``F.mse_loss``, the authors' code; the spec's default).
         detach_target: stop the reconstruction gradient into the OOM features (and so into ``g^O``).
+
+    Example:
+        >>> z_oom = torch.zeros(2, 3)  # OOM features of |P| = 2 anchors
+        >>> maps = [torch.ones(2, 3), torch.full((2, 3), 2.0)]  # two mappings m_k of the other modalities
+        >>> ConnectionLoss(reduction="sum")(z_oom, maps).loss.item()  # mean over P of (3 * 1 + 3 * 4)
+        15.0
+        >>> ConnectionLoss()(z_oom, maps).loss.item()  # reduction="mean": divided by d = 3
+        5.0
     """
 
     def __init__(self, reduction: str = "mean", detach_target: bool = False):

@@ -170,6 +170,17 @@ class FactorCLLoss(nn.Module):
 
     ``forward(inputs)``: ``inputs = {term: (a, b)}`` with (N, a_dim), (N, b_dim) tensors. Returns
     ``loss = −Σ_t sign_t · Î_t`` and the terms ``I_<term>`` (estimates, nats) and ``objective``.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> loss_fn = FactorCLLoss({t: (6, 6) for t in FACTORCL_TERMS}, critic_hidden=[16])
+        >>> inputs = {t: (torch.randn(8, 6), torch.randn(8, 6)) for t in FACTORCL_TERMS}  # (a, b) of each critic
+        >>> out = loss_fn(inputs)
+        >>> sorted(out.terms)
+        ['I_club', 'I_club_cond', 'I_nce', 'I_nce_cond', 'I_nce_self1', 'I_nce_self2', 'objective']
+        >>> signed = sum(sign * out.terms[f"I_{t}"] for t, sign in FACTORCL_TERMS.items())  # +InfoNCE, −NCE-CLUB
+        >>> bool(torch.isclose(out.loss, -signed))
+        True
     """
 
     def __init__(self, dims: Mapping[str, tuple[int, int]], critic_hidden: Sequence[int] = (512, 512),

@@ -165,6 +165,22 @@ class IBBLoss(torch.nn.Module):
     The class prior is floored before its log at ``max(1e-300, finfo(dtype).tiny)`` (1e-300 in float64, ≈1.2e-38
     in float32, where 1e-300 rounds to 0): a class with prior 0 (absent from the split the prior was counted on)
     gives a large finite U instead of an infinite loss and NaN gradients.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> n, c, y = 8, 2, torch.tensor([0, 1] * 4)
+        >>> reps, fused = [torch.randn(n, 4), torch.randn(n, 4)], torch.randn(n, 4)  # Z^(1), Z^(2), Z
+        >>> inputs = [torch.randn(n, 5), torch.randn(n, 3)]  # X^(1), X^(2)
+        >>> feature_c, input_c = [class_means(z, y, c) for z in reps], [class_means(x, y, c) for x in inputs]
+        >>> fused_c = class_means(fused, y, c)
+        >>> qs = [update_q(soft_assign(z, k)[0], y, c) for z, k in zip(reps, feature_c)]
+        >>> q_fused = update_q(soft_assign(fused, fused_c)[0], y, c)
+        >>> prior = torch.bincount(y, minlength=c) / n
+        >>> out = IBBLoss(eta=0.5)(reps, fused, inputs, y, feature_c, fused_c, input_c, prior, qs, q_fused)
+        >>> sorted(out.terms)
+        ['ibb', 'ibb_U_0_1', 'ibb_U_1_0', 'ibb_U_fuse', 'ibb_V_0_1', 'ibb_V_1_0', 'ibb_V_fuse']
+        >>> bool(torch.isclose(out.loss, 0.5 * out.terms["ibb"]))  # η · (IBB^(1|2) + IBB^(2|1) + IBB^(fuse))
+        True
     """
 
     def __init__(self, eta: float = 0.5, temperature: float = 1.0, normalize: bool = False,

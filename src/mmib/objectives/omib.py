@@ -99,6 +99,14 @@ class OMFLoss(nn.Module):
     Args:
         beta: β >= 0, fixed during main training.
         task: ``classification`` | ``regression`` | ``svdd``.
+
+    Example:
+        >>> loss_fn = OMFLoss(beta=0.1)
+        >>> logits = torch.zeros(4, 3)  # uniform predictions: -log q(y | ξ) = log 3
+        >>> kls = [torch.ones(4), torch.full((4,), 2.0)]  # KL_1,n and KL_2,n
+        >>> out = loss_fn(logits, torch.tensor([0, 1, 2, 0]), kls, r=[0.5])
+        >>> round(out.loss.item(), 4)  # log 3 + 0.1 * (1 + 0.5 * 2)
+        1.2986
     """
 
     def __init__(self, beta: float, task: str = "classification"):

@@ -76,6 +76,17 @@ class SupConLoss(nn.Module):
 
     ``forward(views, labels)``: ``views`` a mapping or list of (N, d) tensors (>= 1 view; with one view and
     labels, positives are the other same-label samples), ``labels`` (N,) integer classes or ``None``.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> loss_fn = SupConLoss(temperature=0.1)
+        >>> views = {"a": torch.randn(8, 16), "b": torch.randn(8, 16)}
+        >>> out = loss_fn(views, torch.tensor([0, 0, 1, 1, 2, 2, 3, 3]))
+        >>> out.loss.shape, sorted(out.terms), bool(out.loss > 0)
+        (torch.Size([]), ['supcon'], True)
+        >>> z = torch.nn.functional.normalize(torch.randn(4, 16), dim=1)  # two views equal, one sample per class:
+        >>> bool(loss_fn([z, z], torch.arange(4)).loss < loss_fn([z, -z], torch.arange(4)).loss)  # agreeing: lower
+        True
     """
 
     def __init__(self, temperature: float = 0.07, base_temperature: float | None = 0.07,

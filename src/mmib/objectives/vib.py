@@ -83,6 +83,16 @@ class VIBLoss(nn.Module):
 
     Raises:
         ValueError: a negative or non-finite β, an unknown task, or KL terms that are not (N,) tensors.
+
+    Example:
+        >>> loss_fn = VIBLoss(beta=1e-3)
+        >>> logits = torch.zeros(4, 2)  # uniform predictions: -log q(y | z) = log 2
+        >>> kl = torch.full((4,), 2.0)  # each sample's KL(p(z | x) || r(z))
+        >>> out = loss_fn(logits, torch.tensor([0, 1, 0, 1]), [kl])
+        >>> round(out.loss.item(), 4)  # log 2 + 1e-3 * 2
+        0.6951
+        >>> sorted(out.terms)
+        ['kl_0', 'kl_weighted', 'task']
     """
 
     def __init__(self, beta: float, task: str = "classification"):
