@@ -1,4 +1,6 @@
-"""Out-of-modal (OOM) evaluation (COX paper §4, spec §2.5 and §6.6), through the Method interface only:
+"""Out-of-modal (OOM) evaluation (COX paper §4, spec §2.5 and §6.6), through the Method interface only (the OOM
+modality, the training phase and the anchors come from the declared capability
+:meth:`~mmib.methods.base.Method.oom_state`, never from a method's attributes):
 
 * :func:`oom_accuracy` — top-1 accuracy of ``predict`` from the OOM input alone;
 * :func:`oom_retrieval` — instance-level R@k between the OOM modality and each IM modality, both directions, on
@@ -22,6 +24,7 @@ import torch
 
 from mmib.data.dataset import batch_to_device, select_batch_rows
 from mmib.errors import MMIBError
+from mmib.methods.base import Method, OOMState
 from mmib.objectives.cox import agreement_mask, mmd_rbf
 
 
@@ -34,11 +37,18 @@ def _present(batch: dict, modalities: Sequence[str]) -> torch.Tensor:
     return keep
 
 
-def oom_modality_of(method) -> str:
-    oom = getattr(method, "oom", None)
-    if oom is None:
-        raise MMIBError(f"method '{method.name}' names no OOM modality (attribute 'oom'); the OOM protocol needs one")
-    return oom
+def oom_state_of(method: Method, epoch: int | None = None) -> OOMState:
+    """The method's declared out-of-modal state (:meth:`Method.oom_state`); a one-line error for a method without
+    one."""
+    state = method.oom_state(epoch)
+    if state is None:
+        raise MMIBError(f"method '{method.name}' names no OOM modality (Method.oom_state() is None); the OOM "
+                        "protocol needs one")
+    return state
+
+
+def oom_modality_of(method: Method) -> str:
+    return oom_state_of(method).modality
 
 
 @torch.no_grad()
@@ -217,10 +227,13 @@ def disagreement_entropy(method, batch: dict, oom: str | None = None) -> dict[st
 
 @torch.no_grad()
 def anchor_label_accuracy(method, train_batch: dict) -> dict[str, float]:
-    """Accuracy of the method's current anchor pseudo-labels (``anchor_pseudolabels()``: row ids, labels) against
+    """Accuracy of the method's current anchor pseudo-labels (``oom_state().anchors``: row ids, labels) against
     the hidden labels of those training rows — the Eq. 14 warm-up anchors / emergent anchors of COX (spec §7.3.6).
     Evaluation only: the labels come from ``train_batch``, never from the method. NaN without anchors."""
-    rows, labels = method.anchor_pseudolabels()
+    anchors = oom_state_of(method).anchors
+    if anchors is None:
+        raise MMIBError(f"anchor_label_accuracy: method '{method.name}' declares no anchors (OOMState.anchors)")
+    rows, labels = anchors
     out = {"n_anchor": float(len(rows)), "anchor_acc": float("nan")}
     if len(rows) == 0:
         return out
@@ -236,9 +249,10 @@ def anchor_label_accuracy(method, train_batch: dict) -> dict[str, float]:
 
 class OOMTracker(L.Callback):
     """Record OOM accuracy, A/D accuracies (Fig. 6), h_k^* accuracies, mapping MMD (Fig. 5) and the posterior
-    entropy on A/D on ``split``, and for methods with ``anchor_pseudolabels`` the accuracy of this epoch's anchor
-    pseudo-labels against the hidden training labels, at the end of every ``every_n_epochs``-th training epoch into
-    :attr:`history` (a list of dicts). Evaluation only: nothing recorded here reaches a loss."""
+    entropy on A/D on ``split``, the training phase for methods whose :meth:`~mmib.methods.base.Method.oom_state`
+    has one, and for those with anchors the accuracy of this epoch's anchor pseudo-labels against the hidden training
+    labels, at the end of every ``every_n_epochs``-th training epoch into :attr:`history` (a list of dicts).
+    Evaluation only: nothing recorded here reaches a loss."""
 
     def __init__(self, dm, split: str = "test", every_n_epochs: int = 1, with_heads: bool = True):
         super().__init__()
@@ -259,16 +273,16 @@ class OOMTracker(L.Callback):
             self._train = self.dm.split_batch("train")
         was = pl_module.training
         rec: dict[str, float] = {"epoch": float(epoch + 1)}
-        phase = getattr(pl_module, "phase", None)
-        if callable(phase):
-            rec["phase"] = phase(epoch)
+        state = oom_state_of(pl_module, epoch)
+        if state.phase is not None:
+            rec["phase"] = state.phase
         rec["accuracy"] = oom_accuracy(pl_module, self._batch)
         if self.with_heads:
             rec.update(agreement_accuracy(pl_module, self._batch))
             rec.update(optimal_head_accuracy(pl_module, self._batch))
             rec.update(mapping_mmd(pl_module, self._train, self._batch))
             rec.update(disagreement_entropy(pl_module, self._batch))
-        if callable(getattr(pl_module, "anchor_pseudolabels", None)):  # evaluation only: hidden labels, no training
+        if state.anchors is not None:  # evaluation only: hidden labels, no training
             rec.update(anchor_label_accuracy(pl_module, self._train))
         pl_module.train(was)
         self.history.append(rec)

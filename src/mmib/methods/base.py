@@ -5,7 +5,10 @@ LightningModule built from a config and a :class:`DatasetSpec` that can
   method, e.g. by overriding :meth:`training_step` with manual optimization),
 * return per-modality **representations** for any subset of modalities (:meth:`embed`),
 * and, where it has them, a **fused** representation (:meth:`fuse`), named **components** (:meth:`components`),
-  **predictions** (:meth:`predict`), and a retrieval **score** of queries against candidates (:meth:`score`).
+  **predictions** (:meth:`predict`), and a retrieval **score** of queries against candidates (:meth:`score`),
+* and, for a method trained with a modality seen without paired data (COX), its **out-of-modal state**
+  (:meth:`oom_state`: the OOM modality, the training phase, the current anchors' pseudo-labels), which the ``oom``
+  protocol and :class:`mmib.eval.oom.OOMTracker` read instead of the method's attributes.
 
 The evaluation suite needs nothing else. Two representation spaces exist: ``space="representation"`` (the
 encoder output f(x), used by downstream probes, as in the OVA-IB protocol) and ``space="embedding"`` (the
@@ -15,6 +18,7 @@ space the objective acts on, e.g. after a projection head, used by :meth:`score`
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import lightning as L
@@ -33,6 +37,23 @@ SPACES = ("representation", "embedding")
 
 class NonFiniteLossError(MMIBError, FloatingPointError):
     """The training loss became NaN or inf; raised instead of silently training on garbage."""
+
+
+@dataclass(frozen=True)
+class OOMState:
+    """What a method trained in the out-of-modal (OOM) setting declares to the evaluation (:meth:`Method.oom_state`).
+
+    * ``modality``: the OOM modality (seen without paired data in training);
+    * ``phase``: the training schedule's phase at the asked epoch (COX: ``connect`` / ``warmup`` / ``explore``), or
+      None for a method without phases;
+    * ``anchors``: ``(row ids, pseudo-labels)`` of the current anchors (data set rows and the classes the method
+      assigned them; empty tensors before the first selection), or None for a method without anchors. Evaluation
+      only: :func:`mmib.eval.oom.anchor_label_accuracy` scores them against the hidden labels.
+    """
+
+    modality: str
+    phase: str | None = None
+    anchors: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
 class Method(L.LightningModule):
@@ -127,6 +148,13 @@ class Method(L.LightningModule):
         """Retrieval scores (Nq, Nc), higher = better, between query embeddings (one tensor per query modality,
         ``space="embedding"``) and candidate embeddings of one modality. Default: mean cosine."""
         return mean_cosine_score(queries, candidates)
+
+    def oom_state(self, epoch: int | None = None) -> OOMState | None:
+        """The out-of-modal state at ``epoch`` (default: the current one) of a method trained with one modality seen
+        without paired data (:class:`OOMState`); None (the default) for every other method, which the ``oom``
+        protocol and :class:`mmib.eval.oom.OOMTracker` then refuse with a one-line error. This is the only way the
+        evaluation learns a method's OOM modality, phase and anchors."""
+        return None
 
     @classmethod
     def capabilities(cls) -> dict[str, bool]:

@@ -1,5 +1,5 @@
 """``oom``: out-of-modal generalization (the COX setting), measured by :mod:`mmib.eval.oom` through the method's
-declared OOM capability (:meth:`mmib.methods.base.Method.oom_modality`)."""
+declared OOM capability (:meth:`mmib.methods.base.Method.oom_state`)."""
 
 from __future__ import annotations
 

@@ -48,7 +48,7 @@ from torch.nn import functional as F
 from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
-from mmib.methods.base import SPACES, Method
+from mmib.methods.base import SPACES, Method, OOMState
 from mmib.methods.cox.perceptors import CoxPerceptors, _sub
 from mmib.methods.cox.selection import (
     ABLATIONS,
@@ -228,6 +228,11 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
             else:
                 out[f"map:{m}"] = self.map_im(m, self.perceive(m, batch["x"][m]), sample=False)[0]
         return out
+
+    def oom_state(self, epoch: int | None = None) -> OOMState:
+        """COX's out-of-modal state (:meth:`Method.oom_state`): the OOM modality, the schedule's phase at ``epoch``
+        (:meth:`phase`) and the current anchors (:meth:`anchor_pseudolabels`)."""
+        return OOMState(self.oom, self.phase(epoch), self.anchor_pseudolabels())
 
     def configure_optimizers(self):
         opt_cfg = dict(self.cfg.get("optim") or {})
