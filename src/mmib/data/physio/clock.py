@@ -13,7 +13,7 @@ extra one. :func:`align_triggers`:
 2. **Robust linear fit.** On the matched pairs, a Theil–Sen line (:func:`scipy.stats.theilslopes`), then re-matching
    against the line and a least-squares refit on the pairs within ``tol_s`` (repeated until the matches settle).
 
-Raises :class:`~mmib.data.physio.readers.PhysioInputError` naming both recordings when fewer than ``min_matches``
+Raises :class:`~mmib.data.physio.read_base.PhysioInputError` naming both recordings when fewer than ``min_matches``
 triggers (default: half of the smaller set, at least 3) can be matched, or when two hypotheses tie.
 """
 
