@@ -34,3 +34,42 @@ def test_checkpoint_reloads_to_the_same_representations(name, tmp_path):
         a, c = res.method.embed(b), m.embed(b)
     for k in a:
         torch.testing.assert_close(a[k], c[k])
+
+
+def test_discovery_imports_every_module_of_the_package():
+    """No hand-kept module list: every module under src/mmib/methods (sub-packages included) is imported by the first
+    lookup, and every registered class comes from one of them."""
+    from pathlib import Path
+
+    import mmib.methods
+    from mmib.methods.registry import METHODS, discover_methods
+
+    root = Path(mmib.methods.__file__).parent
+    on_disk = {"mmib.methods." + ".".join(p.relative_to(root).with_suffix("").parts).removesuffix(".__init__")
+               for p in root.rglob("*.py") if p.name != "__init__.py" or p.parent != root}
+    method_names()
+    assert set(discover_methods()) == on_disk
+    assert {cls.__module__ for cls in METHODS.values()} <= on_disk
+
+
+def test_a_new_module_of_the_package_is_found_without_listing_it(tmp_path, monkeypatch):
+    import sys
+
+    import mmib.methods
+    from mmib.methods import registry
+
+    (tmp_path / "zz_probe_method.py").write_text(
+        "from mmib.methods.base import Method\n"
+        "from mmib.methods.registry import register_method\n\n\n"
+        "@register_method('zz_probe')\n"
+        "class ZzProbeMethod(Method):\n"
+        "    pass\n")
+    monkeypatch.setattr(mmib.methods, "__path__", [*mmib.methods.__path__, str(tmp_path)])
+    monkeypatch.setattr(registry, "_DISCOVERED", None)
+    try:
+        assert "zz_probe" in method_names()
+        assert get_method_class("zz_probe").__name__ == "ZzProbeMethod"
+        assert "mmib.methods.zz_probe_method" in registry.discover_methods()
+    finally:
+        registry.METHODS.pop("zz_probe", None)
+        sys.modules.pop("mmib.methods.zz_probe_method", None)

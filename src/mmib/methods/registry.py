@@ -1,9 +1,16 @@
-"""Registry of methods, found by name: ``build_method("clip", spec, cfg, encoder_cfg)``."""
+"""Registry of methods, found by name: ``build_method("clip", spec, cfg, encoder_cfg)``.
+
+A method registers itself with ``@register_method("name")`` on its class, in any module of the :mod:`mmib.methods`
+package (sub-packages included). There is no list of modules to keep: the first lookup (:func:`method_names`,
+:func:`get_method_class`, :func:`build_method`, :func:`load_method`) imports every module of the package once
+(:func:`discover_methods`), so a new ``src/mmib/methods/<name>.py`` is found as it is.
+"""
 
 from __future__ import annotations
 
 import importlib
 import os
+import pkgutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,14 +21,9 @@ from mmib.methods.base import Method
 
 METHODS: dict[str, type[Method]] = {}
 
-#: modules that register methods when imported
-_METHOD_MODULES = [
-    "mmib.methods.alignment",
-    "mmib.methods.cox.method", "mmib.methods.cox.baselines",
-    "mmib.methods.comm", "mmib.methods.contrastive_baselines", "mmib.methods.factorcl",
-    "mmib.methods.fusion", "mmib.methods.omib", "mmib.methods.ibma",
-    "mmib.methods.rus",
-]
+_PACKAGE = "mmib.methods"
+#: the modules of the package imported by discover_methods (None until the first lookup)
+_DISCOVERED: tuple[str, ...] | None = None
 
 
 def register_method(name: str):
@@ -38,18 +40,27 @@ def register_method(name: str):
     return deco
 
 
-def _load_all() -> None:
-    for mod in _METHOD_MODULES:
-        importlib.import_module(mod)
+def discover_methods() -> tuple[str, ...]:
+    """Import every module of the :mod:`mmib.methods` package (and of its sub-packages) once, which registers the
+    methods they define; later calls return at once. Returns the names of the modules imported."""
+    global _DISCOVERED
+    if _DISCOVERED is None:
+        package = importlib.import_module(_PACKAGE)
+        found = []
+        for info in pkgutil.walk_packages(package.__path__, _PACKAGE + "."):
+            importlib.import_module(info.name)
+            found.append(info.name)
+        _DISCOVERED = tuple(sorted(found))
+    return _DISCOVERED
 
 
 def method_names() -> list[str]:
-    _load_all()
+    discover_methods()
     return sorted(METHODS)
 
 
 def get_method_class(name: str) -> type[Method]:
-    _load_all()
+    discover_methods()
     if name not in METHODS:
         raise UnknownNameError("method", name, list(METHODS))
     return METHODS[name]

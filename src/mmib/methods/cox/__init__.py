@@ -10,8 +10,9 @@
 * :mod:`~mmib.methods.cox.baselines` — the paper's baselines ``cox_random``, ``cox_erm``, ``cox_entmin``, ``cox_ssl``,
   ``cox_moco``, ``cox_aligned``.
 
-The method registry imports :mod:`~mmib.methods.cox.method` and :mod:`~mmib.methods.cox.baselines` by name
-(``mmib.methods.registry``); this package only gathers their public names.
+The method registry finds the methods of :mod:`~mmib.methods.cox.method` and :mod:`~mmib.methods.cox.baselines` by
+importing every module of :mod:`mmib.methods` (``mmib.methods.registry.discover_methods``); this package only gathers
+their public names.
 """
 
 from mmib.methods.cox.baselines import COXERM, COXSSL, COXAligned, COXBaseline, COXEntMin, COXMoCo, COXRandom
