@@ -296,9 +296,10 @@ def test_d5_claims_on_a_small_simulation(small_simulation_probe):
 @pytest.mark.xfail(strict=True, reason=(
     "at 6 subjects × 30 trials and 15 epochs Z_R_eeg does not detect the event e: balanced accuracy 0.48 / 0.57 on "
     "simulation seeds 1 / 2 (0.55, 0.48, 0.57, 0.55 on seeds 0-3 in an earlier audit), while Z_R_eeg → k is 1.0 "
-    "(the EEG redundancy head carries the EEG state). At 12 subjects × 40 trials the current default gives "
-    "73.8 ± 14.7 % over three configurations (docs/methods/rus.md, development measurements), and the eeg-fnirs "
-    "suite's H_eeg itself decodes e at about 64 % (docs/results/eeg-fnirs.md): the EEG encoder loses the event."))  # fmt: skip
+    "(the EEG redundancy head carries the EEG state). With the filterbank EEG front end (default since 2026-12-07) "
+    "it is 0.60 / 0.52 and H_eeg itself decodes e at 0.57 / 0.49 at this scale, while at the suite's 12 subjects "
+    "× 40 trials and 30 epochs Z_R_eeg → e reaches 85.9 ± 12.0 % and H_eeg → e 87.0 % over 3 seeds "
+    "(docs/results/eeg-fnirs.md): at this scale even H_eeg does not hold the event."))  # fmt: skip
 def test_d5_r_eeg_detects_the_event_on_a_small_simulation(small_simulation_probe):
     """Spec D.5.1: the EEG redundancy head detects the activation event (known to fail at this scale)."""
     assert small_simulation_probe("R_eeg", "e") > 0.7

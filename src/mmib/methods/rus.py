@@ -24,6 +24,8 @@ the clean input of the batch and z-scored over the batch:
 
 * ``band_power`` (EEG): log relative power of the δ 1–4, θ 4–8, α 8–13, β 13–30, γ 30–45 Hz bands of the
   channel-mean periodogram (FFT of each channel, powers averaged over channels) — 5 values;
+* ``band_envelope`` / ``band_envelope_peak`` (EEG): the same bands' log power in consecutive 0.5 s windows
+  (channel-mean), and for ``_peak`` also each band's largest window power over channels and windows;
 * ``hemodynamic`` (fNIRS): per chromophore group (channels whose name contains ``hbo`` / ``hbr``; all channels
   otherwise) the maximum, minimum and mean over time of the channel-mean signal — peak, dip and area/T; 6 values;
 * ``input``: the input itself (hand-crafted feature vectors); ``none``: no reconstruction.
@@ -40,8 +42,11 @@ Issue 20 (defaults; each has the design's literal setting as an option, ``docs/m
 token positions in **seconds** relative to the trial marker, one clock for both modalities (``positions``,
 ``time_start``); a **product interaction** W_a H_a ⊙ W_b H_b in the synergy fusion (``interaction``); the synergy
 objective ``unimodal_hsic`` = L_S + λ_syn Σ_m nHSIC(Z_S, H_m) (``synergy``; ``literal`` = L_S alone); the
-time-resolved EEG target ``band_envelope``; and, off by default, L_hsic, a normalized-HSIC penalty between components
-beside L_orth (``weights.hsic``, ``hsic_pairs``).
+time-resolved EEG target ``band_envelope_peak`` (the channel-mean band envelope plus each band's peak window power
+over channels and windows) with λ_U = 3; the ``filterbank`` token encoder (:class:`~mmib.nn.encoders.FilterbankEncoder`:
+log band power every 0.25 s) for a signal with a time-resolved band target, unless ``encoder.modalities.<m>.type``
+names one (the 1-D CNN lost the 0.5 s gamma burst and the event); and, off by default, L_hsic, a normalized-HSIC
+penalty between components beside L_orth (``weights.hsic``, ``hsic_pairs``).
 
 Interface: :meth:`RUSMethod.hidden` → ``{m: H_m}``; ``embed`` → H_m (``space="embedding"``: Z_R_m, so :meth:`score` = cosine of the redundancy heads =
 cross-modal retrieval); ``fuse`` → Z_S (both modalities needed); ``components`` → ``R_<m>``, ``U_<m>`` for the
