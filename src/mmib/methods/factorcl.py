@@ -193,7 +193,7 @@ class FactorCLBase(AugmentedMethod):
 
 
 @register_method("factorcl_sup")
-class FactorCLSup(FactorCLBase):
+class FactorCLSupMethod(FactorCLBase):
     """FactorCL-SUP: conditioning on the label Y (one-hot for classification, the target for regression),
     concatenated to the critic inputs (App. D.1); ``condition_side: both`` (paper) or ``first`` (code)."""
 
@@ -240,7 +240,7 @@ class FactorCLSup(FactorCLBase):
 
 
 @register_method("factorcl_ssl")
-class FactorCLSSL(FactorCLBase):
+class FactorCLSSLMethod(FactorCLBase):
     """FactorCL-SSL: conditioning on augmented views X1' = t(X1), X2' = unique-augment(X2 | X1) (§3.2, Eqs. 15–18);
     the conditional critics see [h(z_i), h(z_i')] (App. D.1). ``unique_augment: false`` gives FactorCL-IndAug."""
 
@@ -284,3 +284,7 @@ class FactorCLSSL(FactorCLBase):
                 out[t] = (torch.cat([self.head(t, m1, z[m1]), self.head(t, m1, zp[m1])], 1),
                           torch.cat([self.head(t, m2, z[m2]), self.head(t, m2, zp[m2])], 1))
         return out
+
+
+# the earlier class names (before each registered name had a class named after it)
+FactorCLSup, FactorCLSSL = FactorCLSupMethod, FactorCLSSLMethod

@@ -315,7 +315,7 @@ class VariationalFusion(SupervisedFusionMethod):
 
 
 @register_method("vib")
-class DeepVIBMethod(VariationalFusion):
+class VIBMethod(VariationalFusion):
     """Deep multi-view IB (Wang et al. 2019): per-modality Gaussian latents, ``concat(z_m) → head``,
     task + β Σ_m KL_m (β fixed by hand)."""
 
@@ -444,3 +444,7 @@ class CMIBMethod(LMIBMethod):
 
     name = "cmib"
     fused_ib = True
+
+
+# the earlier class name (before each registered name had a class named after it)
+DeepVIBMethod = VIBMethod

@@ -15,7 +15,21 @@ importing every module of :mod:`mmib.methods` (``mmib.methods.registry.discover_
 their public names.
 """
 
-from mmib.methods.cox.baselines import COXERM, COXSSL, COXAligned, COXBaseline, COXEntMin, COXMoCo, COXRandom
+from mmib.methods.cox.baselines import (
+    COXERM,
+    COXSSL,
+    COXAligned,
+    COXAlignedMethod,
+    COXBaseline,
+    COXEntMin,
+    COXEntMinMethod,
+    COXERMMethod,
+    COXMoCo,
+    COXMoCoMethod,
+    COXRandom,
+    COXRandomMethod,
+    COXSSLMethod,
+)
 from mmib.methods.cox.method import COXMethod, VIBConnection
 from mmib.methods.cox.perceptors import PERCEPTORS, FrozenPerceptor
 from mmib.methods.cox.selection import (
@@ -29,5 +43,6 @@ from mmib.methods.cox.selection import (
 __all__ = [
     "COXMethod", "VIBConnection", "FrozenPerceptor", "fit_linear_head",
     "SCENARIOS", "ABLATIONS", "PERCEPTORS", "SEMI_ANCHOR_MODES", "WARMUP_SELECTIONS",
-    "COXBaseline", "COXRandom", "COXERM", "COXEntMin", "COXSSL", "COXMoCo", "COXAligned",
+    "COXBaseline", "COXRandomMethod", "COXERMMethod", "COXEntMinMethod", "COXSSLMethod", "COXMoCoMethod",
+    "COXAlignedMethod", "COXRandom", "COXERM", "COXEntMin", "COXSSL", "COXMoCo", "COXAligned",
 ]

@@ -70,7 +70,7 @@ class COXBaseline(COXMethod):
 
 
 @register_method("cox_random")
-class COXRandom(COXBaseline):
+class COXRandomMethod(COXBaseline):
     """Random baseline: the randomly initialized model, never updated."""
 
     name = "cox_random"
@@ -88,7 +88,7 @@ class COXRandom(COXBaseline):
 
 
 @register_method("cox_erm")
-class COXERM(COXBaseline):
+class COXERMMethod(COXBaseline):
     """ERM: cross-entropy on the labelled OOM pairs only."""
 
     name = "cox_erm"
@@ -115,7 +115,7 @@ def entropy_of_logits(logits: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("cox_entmin")
-class COXEntMin(COXERM):
+class COXEntMinMethod(COXERMMethod):
     """EntMin: ERM + ``entmin_weight`` x the mean prediction entropy of the unlabelled OOM samples."""
 
     name = "cox_entmin"
@@ -136,7 +136,7 @@ def nt_xent(q: torch.Tensor, k: torch.Tensor, temperature: float) -> torch.Tenso
 
 
 @register_method("cox_ssl")
-class COXSSL(COXBaseline):
+class COXSSLMethod(COXBaseline):
     """SSL: Gaussian-noise consistency of the OOM features (in-batch InfoNCE between two noisy views), plus ERM on
     the labelled pairs when there are any. Without labels its classifier is never trained (spec §6.1: how the paper
     gets a classifier from SSL is not given)."""
@@ -159,7 +159,7 @@ class COXSSL(COXBaseline):
 
 
 @register_method("cox_moco")
-class COXMoCo(COXBaseline):
+class COXMoCoMethod(COXBaseline):
     """MoCo: query = g^O + projector on one noisy view, key = their momentum (EMA) copies on another noisy view,
     negatives from a queue; semi-supervised: + ERM + EntMin (as in the paper)."""
 
@@ -227,7 +227,7 @@ class COXMoCo(COXBaseline):
 
 
 @register_method("cox_aligned")
-class COXAligned(COXBaseline):
+class COXAlignedMethod(COXBaseline):
     """Upper bound (an ORACLE that reads the hidden labels of the OOM training samples): CE on every OOM training
     sample, and connections trained on class-matched IM partners (random IM instance of the same class)."""
 
@@ -255,4 +255,9 @@ class COXAligned(COXBaseline):
         return LossOutput(loss, terms)
 
 
-__all__ = ["COXBaseline", "COXRandom", "COXERM", "COXEntMin", "COXSSL", "COXMoCo", "COXAligned"]
+# the earlier class names (before each registered name had a class named after it: cox_erm -> COXERMMethod)
+COXRandom, COXERM, COXEntMin = COXRandomMethod, COXERMMethod, COXEntMinMethod
+COXSSL, COXMoCo, COXAligned = COXSSLMethod, COXMoCoMethod, COXAlignedMethod
+
+__all__ = ["COXBaseline", "COXRandomMethod", "COXERMMethod", "COXEntMinMethod", "COXSSLMethod", "COXMoCoMethod",
+           "COXAlignedMethod", "COXRandom", "COXERM", "COXEntMin", "COXSSL", "COXMoCo", "COXAligned"]
