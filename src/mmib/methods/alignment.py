@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -20,25 +21,121 @@ from mmib.data.dataset import Batch, complete_rows_mask
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
+from mmib.methods.options import TemperatureOptimOptions, optim_field, options_dict
 from mmib.methods.registry import register_method
 from mmib.nn.heads import ProjectionHead
 from mmib.objectives.base import LossOutput
 
 
+# ---------------------------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class AlignmentObjectiveOptions:
+    """``method.objective``: the keyword arguments of the alignment objective (each checks its own values)."""
+
+    temperature: float = 0.07
+    learn_temperature: bool = False
+    min_temperature: float | None = None  # floor of a learned temperature (null: min(1e-3, temperature))
+    positive_in_denominator: bool = True
+    gather_distributed: bool = False
+
+
+@dataclass(frozen=True)
+class ClipObjectiveOptions(AlignmentObjectiveOptions):
+    reduction: str = "mean"  # sum | mean over the M(M-1)/2 pairs
+
+
+@dataclass(frozen=True)
+class ClipIbObjectiveOptions(ClipObjectiveOptions):
+    beta: float = 1.0
+
+
+@dataclass(frozen=True)
+class SymileObjectiveOptions(AlignmentObjectiveOptions):
+    learn_temperature: bool = True
+    mip_scale: str = "dense"  # dense | none
+    negatives: str = "n"  # n | n_squared
+    seed: int = field(default=0, metadata={"yaml": "${seed}"})  # the packaged config follows the run's seed
+    normalize: bool = True
+
+
+@dataclass(frozen=True)
+class TriangleObjectiveOptions(AlignmentObjectiveOptions):
+    learn_temperature: bool = True
+    label_smoothing: float = 0.1
+    anchor: str | list[str] | None = None  # anchor modality (null: every modality in turn)
+
+
+@dataclass(frozen=True)
+class GramObjectiveOptions(TriangleObjectiveOptions):
+    kernel: str = "eager"  # eager | compiled
+
+
+@dataclass(frozen=True)
+class OvaIbObjectiveOptions(AlignmentObjectiveOptions):
+    temperature: float = 0.01
+    beta: float = 1.0
+    ridge: float = 1.0e-8
+    projector: str = "closed_form"  # closed_form | mlp
+    projector_hidden_dim: int | None = None
+    kernel: str = "eager"  # eager | compiled
+
+
+@dataclass(frozen=True)
+class AlignmentOptions:
+    """Options of every alignment method (``conf/method/<name>.yaml``); each method sets its ``objective`` block."""
+
+    representation_dim: int = 256  # encoder output (used by downstream probes)
+    embed_dim: int = 256  # projection head output (the objective's space)
+    head_layers: int = 3
+    objective: AlignmentObjectiveOptions = field(default_factory=AlignmentObjectiveOptions)
+    optim: TemperatureOptimOptions = optim_field(TemperatureOptimOptions)
+
+
+@dataclass(frozen=True)
+class ClipOptions(AlignmentOptions):
+    objective: ClipObjectiveOptions = field(default_factory=ClipObjectiveOptions)
+
+
+@dataclass(frozen=True)
+class ClipIbOptions(AlignmentOptions):
+    objective: ClipIbObjectiveOptions = field(default_factory=ClipIbObjectiveOptions)
+
+
+@dataclass(frozen=True)
+class SymileOptions(AlignmentOptions):
+    objective: SymileObjectiveOptions = field(default_factory=SymileObjectiveOptions)
+    optim: TemperatureOptimOptions = optim_field(TemperatureOptimOptions, temperature_lr=0.01)
+
+
+@dataclass(frozen=True)
+class GramOptions(AlignmentOptions):
+    objective: GramObjectiveOptions = field(default_factory=GramObjectiveOptions)
+
+
+@dataclass(frozen=True)
+class TriangleOptions(AlignmentOptions):
+    objective: TriangleObjectiveOptions = field(default_factory=TriangleObjectiveOptions)
+
+
+@dataclass(frozen=True)
+class OvaIbOptions(AlignmentOptions):
+    objective: OvaIbObjectiveOptions = field(default_factory=OvaIbObjectiveOptions)
+
+
 class AlignmentMethod(Method):
-    """Encoders + heads + an alignment objective (chosen by ``cfg["objective_name"]`` or the method name)."""
+    """Encoders + heads + the alignment objective of the same name as the method
+    (:data:`mmib.objectives.ALIGNMENT_OBJECTIVES`)."""
 
     min_modalities = 2
+    Options = AlignmentOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        obj_name = self.cfg.get("objective_name") or self.name
+        obj_name = self.name
         if obj_name not in objectives.ALIGNMENT_OBJECTIVES:
             raise UnknownNameError("alignment objective", obj_name, list(objectives.ALIGNMENT_OBJECTIVES))
-        rep_dim = int(self.cfg.get("representation_dim", 256))
-        emb_dim = int(self.cfg.get("embed_dim", 256))
+        rep_dim, emb_dim, n_layers = self.opts.representation_dim, self.opts.embed_dim, self.opts.head_layers
         self.encoders = self.build_encoders(rep_dim)
-        n_layers = int(self.cfg.get("head_layers", 3))
         self.heads = nn.ModuleDict({
             m: (ProjectionHead(rep_dim, emb_dim, n_layers) if n_layers > 0 else nn.Identity())
             for m in spec.modality_names
@@ -46,16 +143,12 @@ class AlignmentMethod(Method):
         if n_layers == 0 and rep_dim != emb_dim:
             raise MMIBError("method: head_layers=0 needs embed_dim == representation_dim")
         obj_cls = objectives.ALIGNMENT_OBJECTIVES[obj_name]
-        kwargs = dict(self.cfg.get("objective") or {})
+        kwargs = options_dict(self.opts.objective)
         params = inspect.signature(obj_cls.__init__).parameters
         extra = {"n_modalities": len(spec.modalities), "embed_dim": emb_dim, "modality_names": spec.modality_names}
         for k, v in extra.items():
             if k in params and k not in kwargs:
                 kwargs[k] = v
-        unknown = [k for k in kwargs if k not in params]
-        if unknown:
-            raise UnknownNameError(f"option of objective '{obj_name}' (method.objective)", unknown[0],
-                                   [p for p in params if p != "self"])
         self.objective = obj_cls(**kwargs)
 
     def _encode(self, batch: Batch, m: str) -> torch.Tensor:
@@ -95,11 +188,15 @@ class ClipMethod(AlignmentMethod):
     """Alignment method 'clip': encoders + heads trained with pairwise CLIP (symmetric InfoNCE over all M(M−1)/2 pairs
     of modalities; :class:`mmib.objectives.clip.PairwiseCLIPLoss`)."""
 
+    Options = ClipOptions
+
 
 @register_method("clip_ib")
 class ClipIbMethod(AlignmentMethod):
     """Alignment method 'clip_ib': pairwise CLIP + a cosine minimality term (Almudévar et al., ICML 2025; OVA-IB
     Eq. 5; :class:`mmib.objectives.clip_ib.PairwiseCLIPIBLoss`)."""
+
+    Options = ClipIbOptions
 
 
 @register_method("symile")
@@ -107,11 +204,15 @@ class SymileMethod(AlignmentMethod):
     """Alignment method 'symile': the Symile loss (Saporta et al., NeurIPS 2024, Eqs. 2–4; any M ≥ 2;
     :class:`mmib.objectives.symile.SymileLoss`)."""
 
+    Options = SymileOptions
+
 
 @register_method("gram")
 class GramMethod(AlignmentMethod):
     """Alignment method 'gram': the GRAM contrastive loss (Cicchetti et al., ICLR 2025, Eqs. 4–6; any M ≥ 2;
     :class:`mmib.objectives.gram.GRAMLoss`)."""
+
+    Options = GramOptions
 
 
 @register_method("triangle")
@@ -119,6 +220,7 @@ class TriangleMethod(AlignmentMethod):
     """Alignment method 'triangle': the TRIANGLE contrastive loss (Cicchetti et al., NeurIPS 2025;
     :class:`mmib.objectives.triangle.TriangleLoss`), defined for exactly three modalities."""
 
+    Options = TriangleOptions
     exact_modalities = 3
 
 
@@ -126,3 +228,5 @@ class TriangleMethod(AlignmentMethod):
 class OvaIbMethod(AlignmentMethod):
     """Alignment method 'ova_ib': the OVA-IB objective L = L_S + β·L_M (Li et al. 2026, Eqs. 9–12 and 16–21; any
     M ≥ 2; :class:`mmib.objectives.ova_ib.OVAIBLoss`)."""
+
+    Options = OvaIbOptions

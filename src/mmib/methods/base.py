@@ -28,6 +28,7 @@ from torch import nn
 from mmib.data.dataset import Batch, complete_rows_mask, select_batch_rows, validate_batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError, UnknownNameError
+from mmib.methods.options import OptimOptions, build_options, options_dict
 from mmib.nn.encoders import build_encoder
 from mmib.objectives.base import LossOutput
 from mmib.objectives.clip import mean_cosine_score
@@ -72,12 +73,16 @@ class Method(L.LightningModule):
     min_modalities: ClassVar[int] = 1
     #: exact number of modalities, if the method is defined for one M only (TRIANGLE: 3)
     exact_modalities: ClassVar[int | None] = None
+    #: the dataclass of the method's options (:mod:`mmib.methods.options`); built from ``cfg`` into ``self.opts``,
+    #: it owns the defaults and refuses unknown keys and wrong types. None: the method reads ``self.cfg`` itself
+    Options: ClassVar[type | None] = None
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__()
         self.spec = spec
         self.cfg = dict(cfg)
         self.encoder_cfg = dict(encoder_cfg or {})
+        self.opts: Any = None if self.Options is None else build_options(self.Options, self.cfg, f"method '{self.name}'")
         m = len(spec.modalities)
         if m < self.min_modalities:
             raise MMIBError(f"method '{self.name}' needs at least {self.min_modalities} modalities, data set "
@@ -256,7 +261,8 @@ class Method(L.LightningModule):
         in a second parameter group."""
         from mmib.objectives.base import temperature_parameters
 
-        opt_cfg = dict(self.cfg.get("optim") or {})
+        typed = getattr(self.opts, "optim", None)
+        opt_cfg = options_dict(typed) if isinstance(typed, OptimOptions) else dict(self.cfg.get("optim") or {})
         t_lr = opt_cfg.pop("temperature_lr", None)
         if t_lr is not None and (not isinstance(t_lr, (int, float)) or isinstance(t_lr, bool) or not float(t_lr) > 0):
             raise MMIBError(f"method.optim.temperature_lr must be a number > 0 (or null), got {t_lr!r}")
