@@ -12,7 +12,8 @@ from mmib.objectives.clip import PairwiseCLIPLoss
 from mmib.objectives.ntxent import nt_xent
 from mmib.objectives.supcon import supcon_loss
 
-CFG = {"representation_dim": 16, "embed_dim": 8, "self_head_hidden": 16, "self_embed_dim": 8, "augment_seed": 5}
+CFG = {"representation_dim": 16, "embed_dim": 8, "augment_seed": 5}
+SELF = {**CFG, "self_head_hidden": 16, "self_embed_dim": 8}  # cross_self's own options (the others refuse them)
 ENC = {"vector": {"hidden": [32]}}
 
 
@@ -38,7 +39,7 @@ def test_cross_is_pairwise_infonce_of_linear_projections(m_count):
 
 def test_cross_self_adds_per_modality_simclr():
     ds = make_rus(n_samples=64, dim=32)
-    m = build_method("cross_self", ds.spec, {**CFG, "self_weight": 0.5}, ENC)
+    m = build_method("cross_self", ds.spec, {**SELF, "self_weight": 0.5}, ENC)
     b = ds.get_batch(np.arange(16))
     state = m.augmenter.state()
     out = m.loss(b)
@@ -80,15 +81,15 @@ def test_spaces_and_missing_modalities():
     with pytest.raises(MMIBError, match="fewer than 2"):
         m.loss(b)
     with pytest.raises(MMIBError, match="self_weight"):
-        build_method("cross_self", ds.spec, {**CFG, "self_weight": -1}, ENC)
+        build_method("cross_self", ds.spec, {**SELF, "self_weight": -1}, ENC)
 
 
 def test_checkpoint_keeps_each_ranks_augmenter_generator(monkeypatch):
     # a 2-process run: every rank dumps the checkpoint (rank 0 writes it); on resume rank 1 must get its own
     # augmenter state back, not rank 0's (simulated process group: rank 1 of 2)
     ds = make_rus(n_samples=64, dim=32)
-    m0 = build_method("cross_self", ds.spec, {**CFG, "augment_seed": 1}, ENC)
-    m1 = build_method("cross_self", ds.spec, {**CFG, "augment_seed": 2}, ENC)
+    m0 = build_method("cross_self", ds.spec, {**SELF, "augment_seed": 1}, ENC)
+    m1 = build_method("cross_self", ds.spec, {**SELF, "augment_seed": 2}, ENC)
     s0, s1 = m0.augmenter.state(), m1.augmenter.state()
     dist = torch.distributed
     monkeypatch.setattr(dist, "is_available", lambda: True)
@@ -103,7 +104,7 @@ def test_checkpoint_keeps_each_ranks_augmenter_generator(monkeypatch):
     ckpt: dict = {}
     m1.on_save_checkpoint(ckpt)
     assert len(ckpt["mmib_augment_rng_per_rank"]) == 2
-    fresh = build_method("cross_self", ds.spec, {**CFG, "augment_seed": 9}, ENC)
+    fresh = build_method("cross_self", ds.spec, {**SELF, "augment_seed": 9}, ENC)
     fresh.on_load_checkpoint(ckpt)
     b = ds.get_batch(np.arange(8))
     m1.augmenter.load_state(s1)

@@ -18,6 +18,7 @@ projector output.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,6 +29,7 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES, Method
+from mmib.methods.options import OptimOptions, optim_field
 from mmib.methods.registry import register_method
 from mmib.nn.heads import ProjectionHead
 from mmib.objectives.base import LossOutput
@@ -36,16 +38,75 @@ from mmib.objectives.ntxent import NTXentLoss
 from mmib.objectives.supcon import SupConLoss
 
 
+# ---------------------------------------------------------------------------------------------- options
+def _default_augment() -> dict[str, Any]:
+    return {"default": "default", "modalities": {}}
+
+
+@dataclass(frozen=True)
+class AugmentedOptions:
+    """The augmentations of a method that draws augmented views (:class:`AugmentedMethod`)."""
+
+    augment: dict[str, Any] = field(default_factory=_default_augment)  # {default, modalities} (mmib.data.augment)
+    augment_seed: int | None = None  # null: drawn from the run's seed
+
+
+@dataclass(frozen=True)
+class GatherOptions:
+    """``method.objective`` of the contrastive baselines."""
+
+    gather_distributed: bool = False  # negatives from every process (DDP), with gradients
+
+
+@dataclass(frozen=True)
+class EncoderHeadOptions(AugmentedOptions):
+    representation_dim: int = 256
+    embed_dim: int = 256
+    head_layers: int = 1  # linear projector
+    objective: GatherOptions = field(default_factory=GatherOptions)
+    optim: OptimOptions = optim_field(name="adamw", lr=3.0e-4, weight_decay=1.0e-4)
+
+
+@dataclass(frozen=True)
+class CrossOptions(EncoderHeadOptions):
+    temperature: float = 0.1
+    learn_temperature: bool = False
+    min_temperature: float | None = None  # floor of a learned temperature (null: min(1e-3, temperature))
+    reduction: str = "mean"  # over the M(M-1)/2 pairs
+
+
+@dataclass(frozen=True)
+class CrossSelfOptions(CrossOptions):
+    self_embed_dim: int = 256
+    self_head_hidden: int = 1024
+    self_temperature: float = 0.1
+    self_weight: float = 1.0
+
+
+@dataclass(frozen=True)
+class SupConOptions(EncoderHeadOptions):
+    embed_dim: int = 128
+    head_layers: int = 3
+    temperature: float = 0.07
+    base_temperature: float = 0.07
+    n_views: int = 1
+    optim: OptimOptions = optim_field(name="adam", lr=1.0e-3, weight_decay=0.0)
+
+
 class AugmentedMethod(Method):
     """Base of the methods that draw augmented views inside :meth:`loss`: owns a :class:`ModalityAugmenter` whose
-    generator is seeded from the (seeded) global RNG and saved in checkpoints."""
+    generator is seeded from the (seeded) global RNG and saved in checkpoints. Its options: ``augment`` and
+    ``augment_seed`` (:class:`AugmentedOptions`)."""
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        seed = self.cfg.get("augment_seed")
+        if self.opts is not None:
+            seed, augment = self.opts.augment_seed, self.opts.augment
+        else:  # a method without typed options
+            seed, augment = self.cfg.get("augment_seed"), self.cfg.get("augment")
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)))
-        self.augmenter = ModalityAugmenter(spec, self.cfg.get("augment"), int(seed))
+        self.augmenter = ModalityAugmenter(spec, augment, int(seed))
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -77,17 +138,14 @@ class _EncoderHeadBaseline(AugmentedMethod):
     """Encoders + a projector per modality; probes read the encoder output."""
 
     min_modalities = 2
-    default_head_layers = 1
+    Options = EncoderHeadOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        rep = int(self.cfg.get("representation_dim", 256))
-        emb = int(self.cfg.get("embed_dim", 256))
-        layers = int(self.cfg.get("head_layers", self.default_head_layers))
+        rep, emb, layers = self.opts.representation_dim, self.opts.embed_dim, self.opts.head_layers
         self.encoders = self.build_encoders(rep)
-        self.heads = nn.ModuleDict({m: ProjectionHead(rep, emb, layers, hidden_dim=self.cfg.get("head_hidden"))
-                                    for m in spec.modality_names})
-        self.gather_distributed = bool((self.cfg.get("objective") or {}).get("gather_distributed", False))
+        self.heads = nn.ModuleDict({m: ProjectionHead(rep, emb, layers) for m in spec.modality_names})
+        self.gather_distributed = self.opts.objective.gather_distributed
 
     def _encode(self, x: Mapping[str, torch.Tensor], batch: Batch, m: str) -> torch.Tensor:
         return self.encoders[m](x[m], self.lengths_of(batch, m))
@@ -104,12 +162,13 @@ class _EncoderHeadBaseline(AugmentedMethod):
 class CrossMethod(_EncoderHeadBaseline):
     """Cross: pairwise symmetric InfoNCE between the modalities' (linear) projections of one augmented view."""
 
+    Options = CrossOptions
+
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        self.cross_objective = PairwiseCLIPLoss(temperature=float(self.cfg.get("temperature", 0.1)),
-                                                learn_temperature=bool(self.cfg.get("learn_temperature", False)),
-                                                min_temperature=self.cfg.get("min_temperature"),
-                                                reduction=str(self.cfg.get("reduction", "mean")),
+        o = self.opts
+        self.cross_objective = PairwiseCLIPLoss(temperature=o.temperature, learn_temperature=o.learn_temperature,
+                                                min_temperature=o.min_temperature, reduction=o.reduction,
                                                 gather_distributed=self.gather_distributed)
 
     def _cross(self, batch: Batch, mods: Sequence[str]) -> tuple[LossOutput, dict[str, torch.Tensor]]:
@@ -128,16 +187,16 @@ class CrossSelfMethod(CrossMethod):
     """Cross + Self: the Cross loss plus SimCLR's NT-Xent between two augmented views of each modality, through a
     separate 3-layer self-supervised projector per modality (SLIP; CoMM App. B.6: 1024 hidden, 256 out)."""
 
+    Options = CrossSelfOptions
+
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        rep = int(self.cfg.get("representation_dim", 256))
+        o = self.opts
         self.self_heads = nn.ModuleDict({
-            m: ProjectionHead(rep, int(self.cfg.get("self_embed_dim", 256)), 3,
-                              hidden_dim=int(self.cfg.get("self_head_hidden", 1024)))
+            m: ProjectionHead(o.representation_dim, o.self_embed_dim, 3, hidden_dim=o.self_head_hidden)
             for m in spec.modality_names})
-        self.self_objective = NTXentLoss(float(self.cfg.get("self_temperature", 0.1)),
-                                         gather_distributed=self.gather_distributed)
-        self.self_weight = float(self.cfg.get("self_weight", 1.0))
+        self.self_objective = NTXentLoss(o.self_temperature, gather_distributed=self.gather_distributed)
+        self.self_weight = o.self_weight
         if self.self_weight < 0:
             raise MMIBError(f"method '{self.name}': self_weight must be >= 0, got {self.self_weight}")
 
@@ -164,18 +223,17 @@ class SupConMethod(_EncoderHeadBaseline):
     views), positives = same label. Needs a classification task."""
 
     supervised = True
-    default_head_layers = 3
     min_modalities = 1
+    Options = SupConOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
         if spec.task != "classification":
             raise MMIBError(f"method 'supcon' needs a classification task; data set '{spec.name}' is {spec.task}")
-        self.n_views = int(self.cfg.get("n_views", 1))
+        self.n_views = self.opts.n_views
         if self.n_views < 1:
             raise MMIBError(f"method 'supcon': n_views must be >= 1, got {self.n_views}")
-        t = float(self.cfg.get("temperature", 0.07))
-        self.objective = SupConLoss(t, base_temperature=self.cfg.get("base_temperature", t),
+        self.objective = SupConLoss(self.opts.temperature, base_temperature=self.opts.base_temperature,
                                     gather_distributed=self.gather_distributed)
 
     def loss(self, batch: Batch) -> LossOutput:
