@@ -1,14 +1,22 @@
 """Fusion baselines: build, loss, gradients, deterministic inference, subsets, SVDD-free tasks, a small training."""
 
+import dataclasses
+
 import pytest
 import torch
 
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError
-from mmib.methods.registry import build_method
+from mmib.methods.registry import build_method, get_method_class
 
 NAMES = ["concat", "film", "bigated", "vib", "emib", "lmib", "cmib"]
 SMALL = {"representation_dim": 12, "latent_dim": 6, "vae_hidden": 8, "fused_dim": 10, "head_hidden": [8]}
+
+
+def small(name, extra=None):
+    """SMALL updated with ``extra``, the keys that method ``name`` has (a method refuses options it lacks)."""
+    own = {f.name for f in dataclasses.fields(get_method_class(name).Options)}
+    return {k: v for k, v in {**SMALL, **(extra or {})}.items() if k in own}
 
 
 def _spec(m=2, task="classification"):
@@ -26,7 +34,7 @@ def _batch(spec, n=9):
 @pytest.mark.parametrize("m", [2, 3])
 def test_baseline_interface(name, m):
     spec = _spec(m)
-    meth = build_method(name, spec, SMALL)
+    meth = build_method(name, spec, small(name))
     b = _batch(spec)
     out = meth.loss(b)
     assert torch.isfinite(out.loss) and out.loss.dim() == 0
@@ -46,7 +54,7 @@ def test_baseline_interface(name, m):
 def test_variational_terms_and_beta_zero(name):
     spec = _spec()
     b = _batch(spec)
-    meth = build_method(name, spec, {**SMALL, "beta": 0.0})
+    meth = build_method(name, spec, small(name, {"beta": 0.0}))
     torch.manual_seed(1)
     out = meth.loss(b)
     kl_terms = [k for k in out.terms if k.startswith("kl")]
@@ -58,15 +66,15 @@ def test_variational_terms_and_beta_zero(name):
 def test_lmib_has_unimodal_heads_and_cmib_a_fused_vib():
     spec = _spec()
     b = _batch(spec)
-    lo = build_method("lmib", spec, SMALL).loss(b)
-    co = build_method("cmib", spec, SMALL).loss(b)
+    lo = build_method("lmib", spec, small("lmib")).loss(b)
+    co = build_method("cmib", spec, small("cmib")).loss(b)
     assert {"task_v0", "task_v1", "task_fused", "kl_v0"} <= set(lo.terms) and "kl_fused" not in lo.terms
     assert "kl_fused" in co.terms
 
 
 def test_regression_task():
     spec = _spec(task="regression")
-    meth = build_method("emib", spec, SMALL)
+    meth = build_method("emib", spec, small("emib"))
     b = _batch(spec)
     assert torch.isfinite(meth.loss(b).loss) and meth.predict(b).shape == (9, 1)
 
@@ -74,17 +82,17 @@ def test_regression_task():
 def test_errors():
     one = DatasetSpec("one", (ModalitySpec("a", "vector", (3,)),), "classification", 2)
     with pytest.raises(MMIBError, match="at least 2"):
-        build_method("film", one, SMALL)
+        build_method("film", one, small("film"))
     with pytest.raises(MMIBError, match="film_target"):
-        build_method("film", _spec(), {**SMALL, "film_target": "audio"})
+        build_method("film", _spec(), small("film", {"film_target": "audio"}))
     with pytest.raises(MMIBError, match="kl_reduction"):
-        build_method("vib", _spec(), {**SMALL, "kl_reduction": "max"})
+        build_method("vib", _spec(), small("vib", {"kl_reduction": "max"}))
     with pytest.raises(MMIBError, match="beta"):
-        build_method("vib", _spec(), {**SMALL, "beta": -0.1})
+        build_method("vib", _spec(), small("vib", {"beta": -0.1}))
     unl = DatasetSpec("unl", _spec().modalities)
     with pytest.raises(MMIBError, match="supervised"):
-        build_method("concat", unl, SMALL)
-    meth = build_method("concat", _spec(), SMALL)
+        build_method("concat", unl, small("concat"))
+    meth = build_method("concat", _spec(), small("concat"))
     with pytest.raises(MMIBError, match="labels"):
         meth.loss({"x": _batch(_spec())["x"]})
 
@@ -93,7 +101,7 @@ def test_errors():
 def test_learns_an_easy_task(name):
     torch.manual_seed(0)
     spec = _spec()
-    meth = build_method(name, spec, {**SMALL, "beta": 1e-4})
+    meth = build_method(name, spec, small(name, {"beta": 1e-4}))
     x0, x1 = torch.randn(300, 5), torch.randn(300, 6)
     y = ((x0[:, 0] + x1[:, 0]) > 0).long()
     b = {"x": {"v0": x0, "v1": x1}, "y": y}

@@ -24,6 +24,7 @@ the prior mean for Gaussian latents; for the deterministic fusions (concat, FiLM
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -33,11 +34,21 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES, Method
+from mmib.methods.fusion_options import (
+    BiGatedOptions,
+    CMIBOptions,
+    ConcatOptions,
+    EMIBOptions,
+    FiLMOptions,
+    LMIBOptions,
+    VIBOptions,
+    check_kl_reduction,
+)
 from mmib.methods.registry import register_method
 from mmib.nn.fusion import BiGatedFusion, ConcatFusion, FiLMFusion, GaussianEncoder
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput
-from mmib.objectives.vib import LATENT_REDUCTIONS, gaussian_kl_standard, task_nll
+from mmib.objectives.vib import gaussian_kl_standard, task_nll
 
 
 class SVDDHead(nn.Sequential):
@@ -72,10 +83,15 @@ class SupervisedFusionMethod(Method):
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        c = self.cfg
+        o = self.opts
+        if o is None:  # a subclass not typed yet
+            c = self.cfg
+            o = SimpleNamespace(representation_dim=int(c.get("representation_dim", 256)), head_act=str(c.get("head_act", "relu")),
+                                head_hidden=[int(h) for h in (c.get("head_hidden", [512]) or [])],
+                                svdd_dim=int(c.get("svdd_dim", 256)))
         if self.svdd:
             self.task = "svdd"
-            self.out_dim = int(c.get("svdd_dim", 256))
+            self.out_dim = o.svdd_dim
         elif spec.task == "classification":
             self.task, self.out_dim = "classification", int(spec.n_classes)
         elif spec.task == "regression":
@@ -83,9 +99,9 @@ class SupervisedFusionMethod(Method):
         else:
             raise MMIBError(f"method '{self.name}': data set '{spec.name}' has task '{spec.task}'; use the SVDD "
                             f"variant for unlabelled one-class data")
-        self.rep_dim = int(c.get("representation_dim", 256))
-        self.head_hidden = [int(h) for h in (c.get("head_hidden", [512]) or [])]
-        self.head_act = str(c.get("head_act", "relu"))
+        self.rep_dim = o.representation_dim
+        self.head_hidden = list(o.head_hidden)
+        self.head_act = o.head_act
         self.mods = spec.modality_names
         self.n_mod = len(self.mods)
         self.encoders = self.build_encoders(self.rep_dim)
@@ -164,18 +180,8 @@ def _slice_batch(batch: Batch, sl: slice, device: torch.device) -> Batch:
     return out
 
 
-def _kl_reduction(cfg: Mapping[str, Any], default: str) -> str:
-    r = str(cfg.get("kl_reduction", default))
-    if r not in LATENT_REDUCTIONS:
-        raise MMIBError(f"method.kl_reduction must be one of {', '.join(LATENT_REDUCTIONS)}, got {r!r}")
-    return r
-
-
-def _beta(cfg: Mapping[str, Any], default: float) -> float:
-    b = float(cfg.get("beta", default))
-    if not b >= 0 or b != b or b == float("inf"):
-        raise MMIBError(f"method.beta must be a finite number >= 0, got {cfg.get('beta')!r}")
-    return b
+def _kl_reduction(cfg: Mapping[str, Any], default: str) -> str:  # OMIB's, until it is typed
+    return check_kl_reduction(str(cfg.get("kl_reduction", default)))
 
 
 # ----------------------------------------------------------------------------------------- deterministic fusions
@@ -223,6 +229,7 @@ class ConcatMethod(DeterministicFusion):
     """Late/concat fusion: ``[f_1; …; f_M] → head`` (the fused representation is the concatenation)."""
 
     name = "concat"
+    Options = ConcatOptions
 
     def build_fusion(self):
         return _Concat(), self.rep_dim * self.n_mod
@@ -240,13 +247,14 @@ class FiLMMethod(DeterministicFusion):
 
     name = "film"
     min_modalities = 2
+    Options = FiLMOptions
 
     def build_fusion(self):
-        tgt = self.cfg.get("film_target")
+        tgt = self.opts.film_target
         idx = -1 if tgt is None else (self.mods.index(tgt) if tgt in self.mods else None)
         if idx is None:
             raise MMIBError(f"method.film_target '{tgt}' is not a modality of '{self.spec.name}' ({self.mods})")
-        d = int(self.cfg.get("fused_dim", self.rep_dim))
+        d = self.opts.fused_dim
         return FiLMFusion(self.rep_dim, self.n_mod, d, idx), d
 
 
@@ -256,9 +264,10 @@ class BiGatedMethod(DeterministicFusion):
 
     name = "bigated"
     min_modalities = 2
+    Options = BiGatedOptions
 
     def build_fusion(self):
-        d = int(self.cfg.get("fused_dim", self.rep_dim))
+        d = self.opts.fused_dim
         return BiGatedFusion(self.rep_dim, self.n_mod, d), d
 
 
@@ -266,17 +275,13 @@ class BiGatedMethod(DeterministicFusion):
 class VariationalFusion(SupervisedFusionMethod):
     """Shared parts of the VIB / MIB baselines: Gaussian encoders and the KL."""
 
-    default_kl_reduction = "sum"
-    default_beta = 1e-3
+    Options = VIBOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        c = self.cfg
-        self.latent_dim = int(c.get("latent_dim", 64))
-        self.vae_hidden = int(c.get("vae_hidden", 256))
-        self.sigma = str(c.get("sigma", "softplus"))
-        self.beta = _beta(c, self.default_beta)
-        self.kl_reduction = _kl_reduction(c, self.default_kl_reduction)
+        o = self.opts
+        self.latent_dim, self.vae_hidden, self.sigma = o.latent_dim, o.vae_hidden, o.sigma
+        self.beta, self.kl_reduction = o.beta, o.kl_reduction
         self.register_buffer("centers_ready", torch.tensor(False))
 
     def gaussian(self, in_dim: int) -> GaussianEncoder:
@@ -351,11 +356,11 @@ class EMIBMethod(VariationalFusion):
     """E-MIB (Mai et al. 2023): ``concat(f) → Linear → ReLU → VIB → z → head``; task + β KL(z)."""
 
     name = "emib"
-    default_kl_reduction = "mean"
+    Options = EMIBOptions
 
     def __init__(self, spec, cfg, encoder_cfg=None):
         super().__init__(spec, cfg, encoder_cfg)
-        fd = int(self.cfg.get("fused_dim", self.rep_dim))
+        fd = self.opts.fused_dim
         self.fusion = ConcatFusion([self.rep_dim] * self.n_mod, fd)
         self.vae = self.gaussian(fd)
         self.head = self.make_head(self.latent_dim)
@@ -386,12 +391,12 @@ class LMIBMethod(VariationalFusion):
     ``concat(z_m) → Linear → head`` trained with the task loss; total = Σ_m (task_m + β KL_m) + task_fused."""
 
     name = "lmib"
-    default_kl_reduction = "mean"
+    Options = LMIBOptions
     fused_ib = False
 
     def __init__(self, spec, cfg, encoder_cfg=None):
         super().__init__(spec, cfg, encoder_cfg)
-        fd = int(self.cfg.get("fused_dim", self.latent_dim))
+        fd = self.opts.fused_dim
         self.vaes = nn.ModuleDict({m: self.gaussian(self.rep_dim) for m in self.mods})
         self.unimodal_heads = nn.ModuleDict({m: self.make_head(self.latent_dim) for m in self.mods})
         self.fusion = ConcatFusion([self.latent_dim] * self.n_mod, fd)
@@ -443,6 +448,7 @@ class CMIBMethod(LMIBMethod):
     """C-MIB (Mai et al. 2023): L-MIB plus a VIB on the fused representation (+ β KL_fused)."""
 
     name = "cmib"
+    Options = CMIBOptions
     fused_ib = True
 
 
