@@ -7,20 +7,12 @@ import pytest
 import torch
 
 from mmib.config import compose_config, to_container
+from mmib.data.physio.augment import BandSNR, ChannelDropout, HRFAmplitude, HRFDelay, TimeMask
+from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
+from mmib.data.physio.targets import band_power_targets, chromophore_groups, hemodynamic_targets
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError
 from mmib.methods.registry import build_method
-from mmib.methods.rus import (
-    EEG_BANDS,
-    BandSNR,
-    ChannelDropout,
-    HRFAmplitude,
-    HRFDelay,
-    TimeMask,
-    band_power_targets,
-    chromophore_groups,
-    hemodynamic_targets,
-)
 
 FNIRS_CH = tuple(f"S{i}_D{i} {c}" for i in range(1, 4) for c in ("hbo", "hbr"))
 SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),
@@ -93,7 +85,7 @@ def test_grl_reverses_the_adversary_gradient_into_the_unique_head():
     m.zero_grad()
     m.reversal.coeff = -1.0  # -(-1) = +1: plain gradient
     o = m._forward(b["x"], m.mods)
-    from mmib.methods.rus import reconstruction_targets
+    from mmib.data.physio.targets import reconstruction_targets
     from mmib.objectives.base import l2_normalize
 
     t_f = reconstruction_targets("hemodynamic", b["x"]["fnirs"], SPEC.modality("fnirs"))

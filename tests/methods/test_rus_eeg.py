@@ -7,16 +7,16 @@ import numpy as np
 import pytest
 import torch
 
-from mmib.data.spec import ModalitySpec
-from mmib.errors import MMIBError
-from mmib.methods.rus import (
-    EEG_BANDS,
+from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
+from mmib.data.physio.targets import (
     band_envelope_targets,
     band_peak_targets,
     reconstruction_targets,
     target_dim,
     zscore_batch,
 )
+from mmib.data.spec import ModalitySpec
+from mmib.errors import MMIBError
 
 RATE = 128.0
 EEG = ModalitySpec("eeg", "signal", (3, 300), rate=RATE)

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 import torch
 
+from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
+from mmib.data.physio.targets import band_envelope_targets, target_dim
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError
 from mmib.methods.registry import build_method
-from mmib.methods.rus import EEG_BANDS, band_envelope_targets, target_dim
 
 FNIRS_CH = tuple(f"S{i}_D{i} {c}" for i in range(1, 4) for c in ("hbo", "hbr"))
 SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),

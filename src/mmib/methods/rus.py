@@ -19,24 +19,14 @@ L_R = InfoNCE(Z_R_a(x'), Z_R_b(x')); L_U = Σ_m MSE(Decoder_m(Z_U_m(x')), target
 ``grl`` — an adversary that predicts the *other* modality's targets from Z_U_m through gradient reversal — or
 ``none``); L_S = InfoNCE(Z_S(x'), Z_S(x'')); L_orth = mean |cos| over the pairs of different components of x'.
 
-Reconstruction targets ("the modality's own physiological features", :func:`reconstruction_targets`), computed from
-the clean input of the batch and z-scored over the batch:
-
-* ``band_power`` (EEG): log relative power of the δ 1–4, θ 4–8, α 8–13, β 13–30, γ 30–45 Hz bands of the
-  channel-mean periodogram (FFT of each channel, powers averaged over channels) — 5 values;
-* ``band_envelope`` / ``band_envelope_peak`` (EEG): the same bands' log power in consecutive 0.5 s windows
-  (channel-mean), and for ``_peak`` also each band's largest window power over channels and windows;
-* ``hemodynamic`` (fNIRS): per chromophore group (channels whose name contains ``hbo`` / ``hbr``; all channels
-  otherwise) the maximum, minimum and mean over time of the channel-mean signal — peak, dip and area/T; 6 values;
-* ``input``: the input itself (hand-crafted feature vectors); ``none``: no reconstruction.
-
-Augmentations (C.5): generic ones from :mod:`mmib.data.augment` (``noise``, ``time_drop``, …) plus the
-physiological ones here: ``time_mask`` (one contiguous segment set to 0), ``channel_dropout``, ``band_snr`` (EEG: a
-random band's Fourier coefficients scaled by ±``max_db``), ``hrf_amplitude`` (fNIRS: the epoch scaled by a gain —
-after baseline correction and the 0.01–0.1 Hz band-pass the epoch is dominated by the haemodynamic response) and
-``hrf_delay`` (fNIRS: shifted in time by up to ``max_shift_s``). ``hrf_delay`` is **off** by default: it changes
-the EEG→fNIRS delay, the quantity Z_S should carry (spec C.9, D.5.5); ``hrf_delay_s > 0`` turns it on, for the second
-view only (``hrf_delay_scope: s_view``, the default: that view feeds L_S alone) or for both views (``both``).
+Reconstruction targets ("the modality's own physiological features": ``band_power``, ``band_envelope``,
+``band_envelope_peak``, ``hemodynamic``, ``input``, ``none``) are computed from the clean input of the batch and
+z-scored over the batch by :mod:`mmib.data.physio.targets`. Augmentations (C.5): generic ones from
+:mod:`mmib.data.augment` (``noise``, ``time_drop``, …) plus the physiological ones of :mod:`mmib.data.physio.augment`
+(``time_mask``, ``channel_dropout``, ``band_snr``, ``hrf_amplitude``, ``hrf_delay``). ``hrf_delay`` is **off** by
+default: it changes the EEG→fNIRS delay, the quantity Z_S should carry (spec C.9, D.5.5); ``hrf_delay_s > 0`` turns it
+on, for the second view only (``hrf_delay_scope: s_view``, the default: that view feeds L_S alone) or for both views
+(``both``).
 
 Issue 20 (defaults; each has the design's literal setting as an option, ``docs/methods/rus.md``, "Variants"):
 token positions in **seconds** relative to the trial marker, one clock for both modalities (``positions``,
@@ -56,22 +46,23 @@ U_fnirs, S).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import nn
 
-from mmib.data.augment import (
-    AUGMENTATIONS,
-    Augmentation,
-    Compose,
-    Identity,
-    RandomApply,
-    make_generator,
-)
+from mmib.data.augment import Augmentation, make_generator
 from mmib.data.dataset import Batch
+from mmib.data.physio.augment import build_rus_augmentation, default_rus_augmentation
+from mmib.data.physio.targets import (
+    BAND_TARGETS,
+    TARGETS,
+    TIME_RESOLVED_TARGETS,
+    reconstruction_targets,
+    require_rate,
+    target_dim,
+)
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
@@ -81,16 +72,6 @@ from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput, l2_normalize
 from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
 
-#: EEG bands of the ``band_power`` targets and the ``band_snr`` augmentation (Hz; the data pipeline's bands)
-EEG_BANDS: dict[str, tuple[float, float]] = {"delta": (1.0, 4.0), "theta": (4.0, 8.0), "alpha": (8.0, 13.0),
-                                             "beta": (13.0, 30.0), "gamma": (30.0, 45.0)}
-TARGETS = ("band_power", "band_envelope", "band_envelope_peak", "hemodynamic", "input", "none")
-#: the target kinds computed from an EEG-like signal's band powers (they need the sampling rate)
-BAND_TARGETS = ("band_power", "band_envelope", "band_envelope_peak")
-#: targets whose modality gets the ``filterbank`` token encoder unless ``encoder.modalities.<m>.type`` is set
-TIME_RESOLVED_TARGETS = ("band_envelope", "band_envelope_peak")
-#: window (s) of the ``band_envelope`` targets
-ENVELOPE_WINDOW_S = 0.5
 TEMPORAL = ("transformer", "gru")
 FUSIONS = ("cross_attention", "concat")
 CROSS_MIN = ("neg_sim", "grl", "none")
@@ -98,6 +79,7 @@ POSITIONS = ("seconds", "index")
 INTERACTIONS = ("product", "none")
 SYNERGY = ("literal", "unimodal_hsic")
 WEIGHTS = ("R", "U", "S", "orth", "cross", "hsic", "syn")
+HRF_DELAY_SCOPES = ("s_view", "both")
 
 
 def default_time_start(ms: ModalitySpec) -> float:
@@ -112,7 +94,7 @@ def default_time_start(ms: ModalitySpec) -> float:
     if pipe is None:
         return 0.0
     p = pipe()
-    rate = _require_rate(ms, "time positions in seconds")
+    rate = require_rate(ms, "time positions in seconds")
     expected = int(round((p.tmax - p.tmin) * rate)) + 1
     if abs(int(ms.shape[-1]) - expected) > 1:
         raise MMIBError(f"method 'rus': modality '{ms.name}' has {ms.shape[-1]} samples at {rate:g} Hz, not the "
@@ -120,306 +102,6 @@ def default_time_start(ms: ModalitySpec) -> float:
                         f"method.time_start.{ms.name} to its epoch start (s relative to the trial marker), or "
                         "method.positions=index")
     return float(p.tmin)
-
-
-# ============================================================================================ reconstruction targets
-def _require_rate(ms: ModalitySpec, what: str) -> float:
-    if ms.rate is None or not ms.rate > 0:
-        raise MMIBError(f"modality '{ms.name}': {what} needs its sampling rate (ModalitySpec.rate), which is not set")
-    return float(ms.rate)
-
-
-def band_power_targets(x: torch.Tensor, rate: float, bands: Mapping[str, tuple[float, float]] = EEG_BANDS,
-                       eps: float = 1e-12) -> torch.Tensor:
-    """Log relative band powers (N, n_bands) of a signal batch (N, C, T): periodogram of every channel by FFT,
-    averaged over channels, summed within each band, divided by the sum over the bands, log."""
-    if x.dim() != 3:
-        raise MMIBError(f"band-power targets need a signal batch (N, C, T), got shape {tuple(x.shape)}")
-    t = x.shape[-1]
-    freqs = torch.fft.rfftfreq(t, d=1.0 / rate).to(x.device)
-    power = torch.fft.rfft(x - x.mean(-1, keepdim=True), dim=-1).abs().pow(2).mean(1)  # (N, F)
-    cols = []
-    for name, (lo, hi) in bands.items():
-        sel = (freqs >= lo) & (freqs < hi)
-        if not bool(sel.any()):
-            raise MMIBError(f"band '{name}' ({lo}–{hi} Hz) holds no FFT bin at {rate} Hz with {t} samples")
-        cols.append(power[:, sel].sum(1))
-    p = torch.stack(cols, 1)
-    return torch.log(p / p.sum(1, keepdim=True).clamp_min(eps) + eps)
-
-
-def _window_band_powers(x: torch.Tensor, rate: float, window_s: float, bands: Mapping[str, tuple[float, float]],
-                        what: str) -> torch.Tensor:
-    """Per channel, window and band the periodogram power (window mean removed): (N, C, W, n_bands), over
-    W = T // L consecutive windows of L = round(window_s · rate) samples (the remainder at the end dropped)."""
-    if x.dim() != 3:
-        raise MMIBError(f"{what} targets need a signal batch (N, C, T), got shape {tuple(x.shape)}")
-    n, c, t = x.shape
-    win = int(round(window_s * rate))
-    if win < 2 or t // win < 1:
-        raise MMIBError(f"{what} targets: a {window_s} s window at {rate} Hz is {win} samples, the epoch has {t}")
-    w = t // win
-    seg = x[..., : w * win].reshape(n, c, w, win)
-    freqs = torch.fft.rfftfreq(win, d=1.0 / rate).to(x.device)
-    power = torch.fft.rfft(seg - seg.mean(-1, keepdim=True), dim=-1).abs().pow(2)  # (N, C, W, F)
-    cols = []
-    for name, (lo, hi) in bands.items():
-        sel = (freqs >= lo) & (freqs < hi)
-        if not bool(sel.any()):
-            raise MMIBError(f"band '{name}' ({lo}–{hi} Hz) holds no FFT bin of a {window_s} s window at {rate} Hz")
-        cols.append(power[..., sel].sum(-1))
-    return torch.stack(cols, -1)
-
-
-def band_envelope_targets(x: torch.Tensor, rate: float, window_s: float = ENVELOPE_WINDOW_S,
-                          bands: Mapping[str, tuple[float, float]] = EEG_BANDS, eps: float = 1e-12) -> torch.Tensor:
-    """Time-resolved band powers (N, n_bands · W): the epoch cut into W = T // L consecutive windows of
-    L = round(window_s · rate) samples (the remainder at the end dropped); in each window the periodogram of every
-    channel (window mean removed), averaged over channels, summed per band, log. Ordered window-major (all bands of
-    window 0, then window 1, …). Unlike :func:`band_power_targets` these keep *when* a band's power rises (an
-    event-locked gamma burst, an ERD) and its absolute level."""
-    p = _window_band_powers(x, rate, window_s, bands, "band-envelope").mean(1)  # (N, W, B)
-    return torch.log(p + eps).reshape(x.shape[0], -1)
-
-
-def band_peak_targets(x: torch.Tensor, rate: float, window_s: float = ENVELOPE_WINDOW_S,
-                      bands: Mapping[str, tuple[float, float]] = EEG_BANDS, eps: float = 1e-12) -> torch.Tensor:
-    """Per band the log of the **largest** window power over channels and windows (N, n_bands): the windowed
-    periodograms of :func:`band_envelope_targets`, not averaged over channels, maximised over channels and
-    windows. A short focal burst (0.5 s of gamma over a few electrodes) sets this value wherever it occurs, while
-    in the channel-mean envelope it is diluted over channels and its window moves from trial to trial."""
-    p = _window_band_powers(x, rate, window_s, bands, "band-peak")  # (N, C, W, B)
-    return torch.log(p.amax(dim=(1, 2)) + eps)
-
-
-def chromophore_groups(ms: ModalitySpec) -> list[list[int]]:
-    """Channel indices per chromophore (names containing ``hbo`` / ``hbr``), or one group of all channels."""
-    n = ms.shape[0]
-    names = [c.lower() for c in (ms.channels or ())]
-    if len(names) == n:
-        groups = [[i for i, c in enumerate(names) if key in c] for key in ("hbo", "hbr")]
-        groups = [g for g in groups if g]
-        if groups and sum(len(g) for g in groups) == n:
-            return groups
-    return [list(range(n))]
-
-
-def hemodynamic_targets(x: torch.Tensor, groups: Sequence[Sequence[int]]) -> torch.Tensor:
-    """Peak (max), dip (min) and mean over time of the channel-mean signal of each channel group: (N, 3·groups)."""
-    if x.dim() != 3:
-        raise MMIBError(f"hemodynamic targets need a signal batch (N, C, T), got shape {tuple(x.shape)}")
-    cols = []
-    for g in groups:
-        s = x[:, list(g)].mean(1)
-        cols += [s.amax(-1), s.amin(-1), s.mean(-1)]
-    return torch.stack(cols, 1)
-
-
-def zscore_batch(t: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
-    """Columns standardized over the batch (targets on a common scale for the MSE)."""
-    if t.shape[0] < 2:
-        return t - t.mean(0, keepdim=True)
-    return (t - t.mean(0, keepdim=True)) / t.std(0, keepdim=True).clamp_min(eps)
-
-
-def reconstruction_targets(kind: str, x: torch.Tensor, ms: ModalitySpec) -> torch.Tensor:
-    """The reconstruction targets of one modality (see the module docstring), z-scored over the batch."""
-    if kind == "band_power":
-        if ms.kind != "signal":
-            raise MMIBError(f"modality '{ms.name}': target 'band_power' needs a signal (C, T), it is a {ms.kind}")
-        t = band_power_targets(x, _require_rate(ms, "target 'band_power'"))
-    elif kind == "band_envelope":
-        if ms.kind != "signal":
-            raise MMIBError(f"modality '{ms.name}': target 'band_envelope' needs a signal (C, T), it is a {ms.kind}")
-        t = band_envelope_targets(x, _require_rate(ms, "target 'band_envelope'"))
-    elif kind == "band_envelope_peak":
-        if ms.kind != "signal":
-            raise MMIBError(f"modality '{ms.name}': target 'band_envelope_peak' needs a signal (C, T), it is a "
-                            f"{ms.kind}")
-        rate = _require_rate(ms, "target 'band_envelope_peak'")
-        env, peak = band_envelope_targets(x, rate), band_peak_targets(x, rate)
-        # the two blocks weigh equally in the MSE: after the z-scoring, the n_bands peak columns are scaled by
-        # sqrt(W) (W windows of n_bands envelope columns each)
-        w = env.shape[1] // peak.shape[1]
-        return torch.cat([zscore_batch(env.detach()), zscore_batch(peak.detach()) * math.sqrt(w)], dim=1)
-    elif kind == "hemodynamic":
-        if ms.kind != "signal":
-            raise MMIBError(f"modality '{ms.name}': target 'hemodynamic' needs a signal (C, T), it is a {ms.kind}")
-        t = hemodynamic_targets(x, chromophore_groups(ms))
-    elif kind == "input":
-        t = x.reshape(x.shape[0], -1)
-    else:
-        raise UnknownNameError("reconstruction target", kind, [k for k in TARGETS if k != "none"])
-    return zscore_batch(t.detach())
-
-
-def target_dim(kind: str, ms: ModalitySpec) -> int:
-    if kind == "band_power":
-        return len(EEG_BANDS)
-    if kind in ("band_envelope", "band_envelope_peak"):
-        rate = _require_rate(ms, f"target '{kind}'")
-        w = int(ms.shape[-1]) // int(round(ENVELOPE_WINDOW_S * rate))
-        return len(EEG_BANDS) * (w + (kind == "band_envelope_peak"))
-    if kind == "hemodynamic":
-        return 3 * len(chromophore_groups(ms))
-    if kind == "input":
-        return int(math.prod(ms.shape))
-    return 0
-
-
-# ============================================================================================ augmentations
-def _per_sample(n: int, lo: float, hi: float, g: torch.Generator | None) -> torch.Tensor:
-    return lo + (hi - lo) * torch.rand(n, generator=g)
-
-
-class TimeMask(Augmentation):
-    """One contiguous segment of U(0, max_fraction)·T time steps (random start) set to 0, per sample."""
-
-    name = "time_mask"
-    kinds = ("signal", "sequence")
-
-    def __init__(self, kind: str, max_fraction: float = 0.2) -> None:
-        super().__init__(kind)
-        if not 0 <= max_fraction < 1:
-            raise MMIBError(f"time_mask: max_fraction must lie in [0, 1), got {max_fraction!r}")
-        self.max_fraction = float(max_fraction)
-
-    def __call__(self, x, g=None, lengths=None):
-        axis = 2 if self.kind == "signal" else 1
-        n, t = x.shape[0], x.shape[axis]
-        width = (_per_sample(n, 0, self.max_fraction, g) * t).long()
-        start = (torch.rand(n, generator=g) * (t - width + 1).float()).long()
-        pos = torch.arange(t)[None, :]
-        m = ((pos >= start[:, None]) & (pos < (start + width)[:, None])).to(x.device)
-        m = m[:, None, :] if self.kind == "signal" else m[:, :, None]
-        return x.masked_fill(m, 0.0)
-
-
-class ChannelDropout(Augmentation):
-    """Each channel of a signal set to 0 with probability ``p_channel`` (at least one channel is kept)."""
-
-    name = "channel_dropout"
-    kinds = ("signal",)
-
-    def __init__(self, kind: str, p_channel: float = 0.2) -> None:
-        super().__init__(kind)
-        if not 0 <= p_channel < 1:
-            raise MMIBError(f"channel_dropout: p_channel must lie in [0, 1), got {p_channel!r}")
-        self.p_channel = float(p_channel)
-
-    def __call__(self, x, g=None, lengths=None):
-        n, c = x.shape[:2]
-        drop = torch.rand((n, c), generator=g) < self.p_channel
-        keep = torch.randint(0, c, (n,), generator=g)
-        drop[torch.arange(n), keep] = False
-        return x.masked_fill(drop[:, :, None].to(x.device), 0.0)
-
-
-class BandSNR(Augmentation):
-    """EEG: the Fourier coefficients of one random band (δ θ α β γ) of every channel scaled by 10^(U(−max_db,
-    max_db)/20) per sample — a change of that band's signal-to-noise ratio (C.5)."""
-
-    name = "band_snr"
-    kinds = ("signal",)
-
-    def __init__(self, kind: str, rate: float, max_db: float = 6.0,
-                 bands: Mapping[str, Sequence[float]] | None = None) -> None:
-        super().__init__(kind)
-        if not rate > 0 or not max_db >= 0:
-            raise MMIBError(f"band_snr: need rate > 0 and max_db >= 0, got {rate!r}, {max_db!r}")
-        self.rate, self.max_db = float(rate), float(max_db)
-        self.bands = {k: (float(v[0]), float(v[1])) for k, v in (bands or EEG_BANDS).items()}
-
-    def __call__(self, x, g=None, lengths=None):
-        n, _, t = x.shape
-        freqs = torch.fft.rfftfreq(t, d=1.0 / self.rate)
-        masks = torch.stack([(freqs >= lo) & (freqs < hi) for lo, hi in self.bands.values()])  # (B, F)
-        band = torch.randint(0, len(self.bands), (n,), generator=g)
-        gain = 10 ** (_per_sample(n, -self.max_db, self.max_db, g) / 20)
-        scale = 1 + (gain[:, None] - 1) * masks[band].float()  # (N, F)
-        spec = torch.fft.rfft(x, dim=-1) * scale[:, None, :].to(x.device)
-        return torch.fft.irfft(spec, n=t, dim=-1).to(x.dtype)
-
-
-class HRFAmplitude(Augmentation):
-    """fNIRS: the epoch scaled by a gain ~ U(low, high) per sample (the haemodynamic response amplitude, C.5)."""
-
-    name = "hrf_amplitude"
-    kinds = ("signal",)
-
-    def __init__(self, kind: str, low: float = 0.8, high: float = 1.25) -> None:
-        super().__init__(kind)
-        if not 0 < low <= high:
-            raise MMIBError(f"hrf_amplitude: need 0 < low <= high, got {low!r}, {high!r}")
-        self.low, self.high = float(low), float(high)
-
-    def __call__(self, x, g=None, lengths=None):
-        return x * _per_sample(x.shape[0], self.low, self.high, g).to(x)[:, None, None]
-
-
-class HRFDelay(Augmentation):
-    """fNIRS: the epoch shifted in time by δ ~ U(−max_shift_s, max_shift_s) per sample (edge values repeated) — an
-    HRF delay change. It changes the EEG→fNIRS coupling delay; off by default (spec C.9, D.5.5)."""
-
-    name = "hrf_delay"
-    kinds = ("signal",)
-
-    def __init__(self, kind: str, rate: float, max_shift_s: float = 1.0) -> None:
-        super().__init__(kind)
-        if not rate > 0 or not max_shift_s >= 0:
-            raise MMIBError(f"hrf_delay: need rate > 0 and max_shift_s >= 0, got {rate!r}, {max_shift_s!r}")
-        self.rate, self.max_shift_s = float(rate), float(max_shift_s)
-
-    def __call__(self, x, g=None, lengths=None):
-        n, c, t = x.shape
-        shift = torch.round(_per_sample(n, -self.max_shift_s, self.max_shift_s, g) * self.rate).long()
-        src = (torch.arange(t)[None, :] - shift[:, None]).clamp(0, t - 1).to(x.device)  # output[t] = x[t - shift]
-        return x.gather(2, src[:, None, :].expand(n, c, t))
-
-
-RUS_AUGMENTATIONS: dict[str, type[Augmentation]] = {
-    c.name: c for c in (TimeMask, ChannelDropout, BandSNR, HRFAmplitude, HRFDelay)}
-HRF_DELAY_SCOPES = ("s_view", "both")
-_NEEDS_RATE = ("band_snr", "hrf_delay")
-
-
-def default_rus_augmentation(role: str, kind: str) -> list[dict[str, Any]]:
-    """The default views (C.5): generic noise, time masking and channel dropout for both; band-SNR changes for EEG;
-    HRF amplitude changes for fNIRS. No HRF delay."""
-    if kind != "signal":
-        return [{"name": "noise", "sigma": 0.1}]
-    common = [{"name": "noise", "sigma": 0.1, "p": 0.5}, {"name": "time_mask", "max_fraction": 0.2, "p": 0.5},
-              {"name": "channel_dropout", "p_channel": 0.2, "p": 0.5}]
-    if role in BAND_TARGETS:
-        return common + [{"name": "band_snr", "max_db": 6.0, "p": 0.5}]
-    if role == "hemodynamic":
-        return common + [{"name": "hrf_amplitude", "low": 0.8, "high": 1.25, "p": 0.5}]
-    return common
-
-
-def build_rus_augmentation(ms: ModalitySpec, config: Sequence[Mapping[str, Any]] | None) -> Augmentation:
-    """A pipeline from ``[{"name": ..., "p": ..., **params}]``; names from :data:`RUS_AUGMENTATIONS` and
-    :data:`mmib.data.augment.AUGMENTATIONS`; ``rate`` is filled from the modality where needed."""
-    if not config:
-        return Identity(ms.kind)
-    augs: list[Augmentation] = []
-    for item in config:
-        item = dict(item)
-        name = item.pop("name", None)
-        cls = RUS_AUGMENTATIONS.get(name) or AUGMENTATIONS.get(name)
-        if cls is None:
-            raise UnknownNameError("augmentation", str(name), sorted({*RUS_AUGMENTATIONS, *AUGMENTATIONS}))
-        p = float(item.pop("p", 1.0))
-        if not 0 <= p <= 1:
-            raise MMIBError(f"augmentation '{name}': probability p must lie in [0, 1], got {p!r}")
-        if name in _NEEDS_RATE and "rate" not in item:
-            item["rate"] = _require_rate(ms, f"augmentation '{name}'")
-        try:
-            aug = cls(ms.kind, **item)
-        except TypeError as e:
-            raise MMIBError(f"augmentation '{name}' of modality '{ms.name}': bad parameters {item}: {e}") from e
-        augs.append(aug if p >= 1.0 else RandomApply(aug, p))
-    return augs[0] if len(augs) == 1 else Compose(ms.kind, augs)
 
 
 # ============================================================================================ the method
@@ -484,7 +166,7 @@ class RUSMethod(Method):
             if (t in BAND_TARGETS or t == "hemodynamic") and ms.kind != "signal":
                 raise MMIBError(f"method 'rus': target '{t}' of modality '{ms.name}' needs a signal, it is a {ms.kind}")
             if t in BAND_TARGETS:
-                _require_rate(ms, f"target '{t}'")
+                require_rate(ms, f"target '{t}'")
             self.targets[ms.name] = t
         # time axis: signals get token positions in seconds relative to the trial marker (one clock for both)
         starts = dict(c.get("time_start") or {})
@@ -500,7 +182,7 @@ class RUSMethod(Method):
                 except (TypeError, ValueError) as e:
                     raise MMIBError(f"method 'rus': method.time_start.{ms.name} must be a number of seconds, got "
                                     f"{starts.get(ms.name)!r}") from e
-                self.time_axes[ms.name] = (start, _require_rate(ms, "time positions in seconds (positions: seconds)"))
+                self.time_axes[ms.name] = (start, require_rate(ms, "time positions in seconds (positions: seconds)"))
             else:
                 self.time_axes[ms.name] = None
         res = float(c.get("time_resolution_s", 0.05))
