@@ -9,6 +9,7 @@ import torch
 from mmib.data.dataset import MultimodalDataset
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError
+from mmib.methods.omib import OMIBAblation
 from mmib.methods.registry import build_method
 from mmib.nn.fusion import ConcatFusion, CrossAttentionFusion
 
@@ -114,6 +115,9 @@ def test_ablation_switches(ablation):
     spec = _spec()
     m = build_method("omib", spec, {**SMALL, "ablation": ablation})
     b = _batch(spec)
+    # the ablation is a typed flag, read once: its word becomes the enum member, no_omf the uses_omf switch
+    assert m.ablation is OMIBAblation(ablation) and m.opts.ablation is OMIBAblation(ablation)
+    assert m.uses_omf == (ablation != "no_omf") and str(m.ablation) == ablation
     if ablation == "no_warmup":
         assert m.warmup_epochs == 0 and m.phase(0) == "main"
     _main(m, b)

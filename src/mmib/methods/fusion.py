@@ -42,7 +42,6 @@ from mmib.methods.fusion_options import (
     FiLMOptions,
     LMIBOptions,
     VIBOptions,
-    check_kl_reduction,
 )
 from mmib.methods.registry import register_method
 from mmib.nn.fusion import BiGatedFusion, ConcatFusion, FiLMFusion, GaussianEncoder
@@ -178,10 +177,6 @@ def _slice_batch(batch: Batch, sl: slice, device: torch.device) -> Batch:
         elif isinstance(v, torch.Tensor):
             out[k] = v[sl].to(device)
     return out
-
-
-def _kl_reduction(cfg: Mapping[str, Any], default: str) -> str:  # OMIB's, until it is typed
-    return check_kl_reduction(str(cfg.get("kl_reduction", default)))
 
 
 # ----------------------------------------------------------------------------------------- deterministic fusions

@@ -22,8 +22,10 @@ KL or CAN: ξ = Linear(concat z), task loss + TRBs); ``no_r`` (r ≡ 1). Decisio
 
 from __future__ import annotations
 
+import enum
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -33,7 +35,9 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.info.omib_information import InformationEstimates, estimate_information, mine_cache_path
-from mmib.methods.fusion import SupervisedFusionMethod, _kl_reduction, _slice_batch, svdd_center
+from mmib.methods.fusion import SupervisedFusionMethod, _slice_batch, svdd_center
+from mmib.methods.fusion_options import SupervisedFusionOptions, check_kl_reduction
+from mmib.methods.options import OptimOptions, optim_field, options_dict
 from mmib.methods.registry import register_method
 from mmib.nn.fusion import ConcatFusion, CrossAttentionFusion, GaussianEncoder
 from mmib.objectives.base import LossOutput
@@ -41,7 +45,66 @@ from mmib.objectives.omib import R_MODES, OMFLoss, dynamic_weight, sample_beta
 from mmib.objectives.vib import gaussian_kl_standard
 from mmib.utils.cache import read_json, write_json
 
-ABLATIONS = ("none", "no_warmup", "concat_fusion", "no_omf", "no_r")
+
+class OMIBAblation(str, enum.Enum):
+    """``method.ablation`` (Table 6), read once in ``__init__`` into the flags the method checks."""
+
+    NONE = "none"
+    NO_WARMUP = "no_warmup"  # no warm-up phase
+    CONCAT_FUSION = "concat_fusion"  # CAN -> Linear(concat zeta)
+    NO_OMF = "no_omf"  # no VAE, KL or CAN: xi = Linear(concat z), task loss + TRBs
+    NO_R = "no_r"  # r = 1
+
+    def __str__(self) -> str:  # the config word, on every Python version
+        return self.value
+
+
+ABLATIONS = tuple(a.value for a in OMIBAblation)
+
+
+@dataclass(frozen=True)
+class MINEOptions:
+    """``method.mine``: the MINE estimates of H(v_i) and I(v_i; v_j) at the start of the main phase."""
+
+    steps: int = 2000
+    batch_size: int = 256
+    lr: float = 1.0e-4
+    hidden_dim: int = 256
+    max_samples: int = 10000
+    seed: int = 0
+    cache: bool = True
+
+
+@dataclass(frozen=True)
+class OMIBOptions(SupervisedFusionOptions):
+    """``conf/method/omib.yaml`` (and ``omib_svdd.yaml``); ``docs/methods/omib.md`` explains each key."""
+
+    latent_dim: int | None = None  # k (null = representation_dim)
+    vae_hidden: int = 256
+    vae_act: str = "relu"
+    sigma: str = "softplus"  # softplus(h-5) | logvar
+    fusion: str = "attention"  # attention (CAN) | concat
+    can_heads: int = 4
+    can_residual_norm: bool = True
+    can_mode: str = "self"  # self | cross
+    warmup_epochs: int = 20
+    beta: float | None = None  # null: sampled from [M_l, M_u]; a number: fixed
+    beta_sampling: str = "log"  # log | linear
+    beta_seed: int | None = None
+    estimate_bounds: bool = False  # with a fixed beta: still estimate [M_l, M_u]
+    information: dict[str, Any] | None = None  # precomputed {entropies, mutual_informations} (nats)
+    mine: MINEOptions = field(default_factory=MINEOptions)
+    kl_reduction: str = "sum"  # sum (true KL) | mean (Mai et al.)
+    r_mode: str = "mean_of_ratios"  # mean_of_ratios | ratio_of_means
+    r_eps: float = 1.0e-8
+    r_fixed: float | None = None
+    detach_z_for_omf: bool = False
+    detach_xi_for_trb: bool = False
+    trb_weight: float = 1.0
+    reset_optimizer_at_main: bool = True
+    ablation: OMIBAblation = OMIBAblation.NONE
+    svdd_dim: int = 256  # output size of the SVDD heads (omib_svdd)
+    optim: OptimOptions = optim_field(name="adam", lr=1.0e-4, weight_decay=0.0)
 
 
 def parse_information(d: Mapping[str, Any], n_modalities: int) -> InformationEstimates:
@@ -72,58 +135,54 @@ class OMIBMethod(SupervisedFusionMethod):
 
     name = "omib"
     min_modalities = 2
+    Options = OMIBOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        c = self.cfg
-        self.ablation = str(c.get("ablation", "none"))
-        if self.ablation not in ABLATIONS:
-            raise MMIBError(f"method.ablation must be one of {', '.join(ABLATIONS)}, got {self.ablation!r}")
+        o = self.opts
+        self.ablation = o.ablation
+        #: the ablation, read once: the OMF block (VAEs, KL, CAN) is used unless ablation no_omf
+        self.uses_omf = o.ablation is not OMIBAblation.NO_OMF
         d = self.rep_dim
-        self.latent_dim = k = int(c.get("latent_dim") or d)
-        self.warmup_epochs = 0 if self.ablation == "no_warmup" else int(c.get("warmup_epochs", 20))
+        self.latent_dim = k = o.latent_dim or d
+        self.warmup_epochs = 0 if o.ablation is OMIBAblation.NO_WARMUP else o.warmup_epochs
         if self.warmup_epochs < 0 or k < 1:
             raise MMIBError("method: warmup_epochs must be >= 0 and latent_dim >= 1")
-        self.r_mode = str(c.get("r_mode", "mean_of_ratios"))
+        self.r_mode = o.r_mode
         if self.r_mode not in R_MODES:
             raise MMIBError(f"method.r_mode must be one of {', '.join(R_MODES)}, got {self.r_mode!r}")
-        self.r_eps = float(c.get("r_eps", 1e-8))
-        self.r_fixed = 1.0 if self.ablation == "no_r" else (None if c.get("r_fixed") is None else float(c["r_fixed"]))
-        self.kl_reduction = _kl_reduction(c, "sum")
-        self.detach_z_for_omf = bool(c.get("detach_z_for_omf", False))
-        self.detach_xi_for_trb = bool(c.get("detach_xi_for_trb", False))
-        self.trb_weight = float(c.get("trb_weight", 1.0))
+        self.r_eps = o.r_eps
+        self.r_fixed = 1.0 if o.ablation is OMIBAblation.NO_R else o.r_fixed
+        self.kl_reduction = check_kl_reduction(o.kl_reduction)
+        self.detach_z_for_omf, self.detach_xi_for_trb = o.detach_z_for_omf, o.detach_xi_for_trb
+        self.trb_weight = o.trb_weight
         if not (math.isfinite(self.trb_weight) and self.trb_weight >= 0):
-            raise MMIBError(f"method.trb_weight must be a finite number >= 0, got {c.get('trb_weight')!r}")
-        self.beta_sampling = str(c.get("beta_sampling", "log"))
+            raise MMIBError(f"method.trb_weight must be a finite number >= 0, got {o.trb_weight!r}")
+        self.beta_sampling = o.beta_sampling
         if self.beta_sampling not in ("log", "linear"):
             raise MMIBError(f"method.beta_sampling must be 'log' or 'linear', got {self.beta_sampling!r}")
-        self.beta_fixed = None if c.get("beta") is None else float(c["beta"])
+        self.beta_fixed = o.beta
         if self.beta_fixed is not None and not (math.isfinite(self.beta_fixed) and self.beta_fixed >= 0):
-            raise MMIBError(f"method.beta must be a finite number >= 0 or null (sample from [M_l, M_u]), got {c['beta']}")
-        self.information_cfg = c.get("information")
+            raise MMIBError(f"method.beta must be a finite number >= 0 or null (sample from [M_l, M_u]), got {o.beta}")
+        self.information_cfg = o.information
         if self.information_cfg is not None:
             parse_information(self.information_cfg, self.n_mod)  # validate early
-        self.mine_cfg = {"steps": 2000, "batch_size": 256, "lr": 1e-4, "hidden_dim": 256, "max_samples": 10000,
-                         "seed": 0, **dict(c.get("mine") or {})}
-        self.reset_optimizer_at_main = bool(c.get("reset_optimizer_at_main", True))
-        fusion = "concat" if self.ablation == "concat_fusion" else str(c.get("fusion", "attention"))
+        self.mine_cfg = options_dict(o.mine)
+        self.reset_optimizer_at_main = o.reset_optimizer_at_main
+        fusion = "concat" if o.ablation is OMIBAblation.CONCAT_FUSION else o.fusion
         if fusion not in ("attention", "concat"):
             raise MMIBError(f"method.fusion must be 'attention' or 'concat', got {fusion!r}")
         self.fusion_kind = fusion
 
         self.trb_heads = nn.ModuleDict({m: self.make_head(d + k) for m in self.mods})
-        if self.ablation == "no_omf":
+        if not self.uses_omf:
             self.vaes = nn.ModuleDict()
             self.can = ConcatFusion([d] * self.n_mod, k)
         else:
-            self.vaes = nn.ModuleDict({m: GaussianEncoder(d, k, int(c.get("vae_hidden", 256)),
-                                                          act=str(c.get("vae_act", "relu")),
-                                                          sigma=str(c.get("sigma", "softplus")))
+            self.vaes = nn.ModuleDict({m: GaussianEncoder(d, k, o.vae_hidden, act=o.vae_act, sigma=o.sigma)
                                        for m in self.mods})
             if fusion == "attention":
-                self.can = CrossAttentionFusion(k, self.n_mod, int(c.get("can_heads", 4)),
-                                                bool(c.get("can_residual_norm", True)), str(c.get("can_mode", "self")))
+                self.can = CrossAttentionFusion(k, self.n_mod, o.can_heads, o.can_residual_norm, o.can_mode)
             else:
                 self.can = ConcatFusion([k] * self.n_mod, k)
         self.fused_head = self.make_head(k)
@@ -164,8 +223,7 @@ class OMIBMethod(SupervisedFusionMethod):
                     opt.state.clear()  # a new optimiser for the main phase (spec §6.2)
 
     def _start_main_from_data(self) -> None:
-        needs_data = self.information_cfg is None and (self.beta_fixed is None
-                                                       or bool(self.cfg.get("estimate_bounds", False)))
+        needs_data = self.information_cfg is None and (self.beta_fixed is None or self.opts.estimate_bounds)
         self.start_main(self._train_batch() if (needs_data or self.task == "svdd") else None)
 
     def _train_batch(self) -> Batch:
@@ -184,7 +242,7 @@ class OMIBMethod(SupervisedFusionMethod):
         idx = torch.randperm(n, generator=g)[: int(mc["max_samples"])]
         views = [train_batch["x"][m][idx].reshape(len(idx), -1).float().cpu() for m in self.mods]
         settings = {k: mc[k] for k in ("steps", "batch_size", "lr", "hidden_dim", "seed")}
-        path = mine_cache_path(views, settings) if mc.get("cache", True) else None
+        path = mine_cache_path(views, settings) if mc["cache"] else None
         cached = read_json(path) if path is not None else None
         if cached is not None:
             info = parse_information(cached, self.n_mod)  # InformationEstimates.to_dict format
@@ -202,7 +260,7 @@ class OMIBMethod(SupervisedFusionMethod):
         info = None
         if self.information_cfg is not None:
             info = parse_information(self.information_cfg, self.n_mod)
-        elif self.beta_fixed is None or bool(self.cfg.get("estimate_bounds", False)):
+        elif self.beta_fixed is None or self.opts.estimate_bounds:
             if train_batch is None:
                 raise MMIBError(f"method '{self.name}': estimating the β bounds needs the training data")
             info = self.estimate_bounds(train_batch)
@@ -213,7 +271,7 @@ class OMIBMethod(SupervisedFusionMethod):
         if self.beta_fixed is not None:
             beta = self.beta_fixed
         else:
-            seed = self.cfg.get("beta_seed")
+            seed = self.opts.beta_seed
             g = torch.Generator().manual_seed(int(seed) if seed is not None else int(torch.randint(2**31 - 1, ())))
             beta = sample_beta(info.lower, info.upper, g, self.beta_sampling)
         self.beta.fill_(beta)
@@ -243,7 +301,7 @@ class OMIBMethod(SupervisedFusionMethod):
     def omf(self, z: Mapping[str, torch.Tensor], sample: bool) -> dict[str, Any]:
         """VAE → ζ → CAN → ξ → Dec_hat for the modalities in ``z`` (missing ones: zero tokens)."""
         out: dict[str, Any] = {"mu": {}, "logvar": {}}
-        if self.ablation == "no_omf":
+        if not self.uses_omf:
             xi = self.can([z.get(m) for m in self.mods])
         else:
             zeta = {}
@@ -280,7 +338,7 @@ class OMIBMethod(SupervisedFusionMethod):
             t = self.task_loss(trb_out[m], batch, f"trb_{m}").mean()
             terms[f"trb_{m}"] = t.detach()
             trb_loss = trb_loss + t
-        if self.ablation == "no_omf":
+        if not self.uses_omf:
             fused = self.task_loss(o["fused_out"], batch, "fused").mean()
             terms["task"] = fused.detach()
             return LossOutput(fused + self.trb_weight * trb_loss, terms)
@@ -328,7 +386,7 @@ class OMIBMethod(SupervisedFusionMethod):
         self._check_space(space)
         mods = self.modalities_of(batch, modalities)
         z = self.encode(batch, mods)
-        if space == "representation" or self.ablation == "no_omf":
+        if space == "representation" or not self.uses_omf:
             return z
         return {m: self.vaes[m](z[m])[0] for m in mods}
 
