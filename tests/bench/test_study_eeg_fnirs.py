@@ -6,6 +6,7 @@ import pytest
 import torch
 
 import mmib.bench.study_eeg_fnirs as study
+from mmib.bench.study_eeg_fnirs import ceiling, checks, probes
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.protocols import PROTOCOLS
 
@@ -28,7 +29,7 @@ def test_linear_probe_chooses_the_regularization_on_val_and_scores_test():
 
     xs, ys = zip(*(split(n) for n in (60, 200, 300)))
     x, y = dict(zip(("train", "val", "test"), xs)), dict(zip(("train", "val", "test"), ys))
-    f = study._linear_probe(x, y, "classification")
+    f = probes._linear_probe(x, y, "classification")
     vals = {}
     mu, sd = x["train"].mean(0), x["train"].std(0)
     for c in (0.01, 0.1, 1.0, 10.0, 100.0):  # the reference: sklearn by hand for every C
@@ -42,16 +43,16 @@ def test_linear_probe_chooses_the_regularization_on_val_and_scores_test():
     assert f.reg == best and f.val == pytest.approx(vals[best][0]) and f.test == pytest.approx(vals[best][1])
     # regression: ridge, R² on test
     yr = {s: 2.0 * x[s][:, 1] + 0.1 * rng.standard_normal(len(x[s])) for s in x}
-    fr = study._linear_probe(x, yr, "regression")
+    fr = probes._linear_probe(x, yr, "regression")
     assert fr.test > 0.95
 
 
 def test_pool_of_token_outputs():
     t = torch.arange(24, dtype=torch.float32).reshape(2, 3, 4)
-    p = study._pool(t)
+    p = probes._pool(t)
     assert p.shape == (2, 8)
     assert np.allclose(p[:, :4], t.mean(1).numpy()) and np.allclose(p[:, 4:], t.amax(1).numpy())
-    assert study._pool(torch.ones(5, 7)).shape == (5, 7)
+    assert probes._pool(torch.ones(5, 7)).shape == (5, 7)
 
 
 # ------------------------------------------------------------------------------------------ on a small simulation
@@ -83,7 +84,7 @@ def test_ceiling_on_a_small_simulation(sim_dm):
     ctx = EvalContext(method=None, dm=sim_dm, seed=0)
     res = PROTOCOLS["eeg_fnirs_ceiling"](ctx, {})
     rows = {r["id"]: r for r in res["rows"]}
-    for t in study.TARGETS:
+    for t in probes.TARGETS:
         for rid in ("ceiling", "ceiling-eeg", "ceiling-fnirs"):
             assert f"{rid}/{t}" in rows
     # what each modality holds by construction: k (the rhythm) only in EEG, the event in both (one test subject of
@@ -92,8 +93,8 @@ def test_ceiling_on_a_small_simulation(sim_dm):
     assert rows["ceiling-fnirs/k"]["metrics"]["score"] <= 0.75
     assert rows["ceiling-eeg/e"]["metrics"]["score"] >= 0.65 and rows["ceiling-fnirs/e"]["metrics"]["score"] >= 0.75
     # the ceiling is the candidate with the best val score, its test score reported
-    ceil = study.compute_ceiling(ctx)
-    for t in study.TARGETS:
+    ceil = ceiling.compute_ceiling(ctx)
+    for t in probes.TARGETS:
         cands = [(k, f) for k, f in ceil["candidates"].items() if k[0] == t]
         k, f = max(cands, key=lambda kv: kv[1].val)
         assert rows[f"ceiling/{t}"]["metrics"]["score"] == pytest.approx(f.test)
@@ -121,7 +122,7 @@ def test_checks_and_analyses_with_an_rus_model(sim_dm):
     rows = {r["id"]: r for r in res["rows"]}
     assert all(r.startswith("off-target/") for r in rows)
     rows.update({r["id"]: r for r in PROTOCOLS["eeg_fnirs_done"](ctx, {})["rows"]})
-    pairs = [f"off-target/{c}->{t}" for c, (ts, _) in study.OFF_TARGET.items() for t in ts]
+    pairs = [f"off-target/{c}->{t}" for c, (ts, _) in checks.OFF_TARGET.items() for t in ts]
     assert all(p in rows for p in pairs)
     for p in pairs:
         m = rows[p]["metrics"]
