@@ -24,7 +24,6 @@ the prior mean for Gaussian latents; for the deterministic fusions (concat, FiLM
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from types import SimpleNamespace
 from typing import Any
 
 import torch
@@ -41,6 +40,7 @@ from mmib.methods.fusion_options import (
     EMIBOptions,
     FiLMOptions,
     LMIBOptions,
+    SupervisedFusionOptions,
     VIBOptions,
 )
 from mmib.methods.registry import register_method
@@ -73,9 +73,11 @@ def svdd_center(outputs: torch.Tensor, eps: float = 0.1) -> torch.Tensor:
 
 
 class SupervisedFusionMethod(Method):
-    """Shared parts: task detection, heads, task loss, SVDD centres, complete-row selection, ``predict``."""
+    """Shared parts: task detection, heads, task loss, SVDD centres, complete-row selection, ``predict``. Its options
+    (:class:`~mmib.methods.fusion_options.SupervisedFusionOptions`) are part of every subclass's."""
 
     supervised = True
+    Options = SupervisedFusionOptions
     min_modalities = 1
     #: whether this class is the SVDD (one-class, unlabelled) variant
     svdd: bool = False
@@ -83,11 +85,6 @@ class SupervisedFusionMethod(Method):
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
         o = self.opts
-        if o is None:  # a subclass not typed yet
-            c = self.cfg
-            o = SimpleNamespace(representation_dim=int(c.get("representation_dim", 256)), head_act=str(c.get("head_act", "relu")),
-                                head_hidden=[int(h) for h in (c.get("head_hidden", [512]) or [])],
-                                svdd_dim=int(c.get("svdd_dim", 256)))
         if self.svdd:
             self.task = "svdd"
             self.out_dim = o.svdd_dim

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -36,6 +37,8 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.fusion import SupervisedFusionMethod, _slice_batch
+from mmib.methods.fusion_options import SupervisedFusionOptions
+from mmib.methods.options import OptimOptions, optim_field
 from mmib.methods.registry import register_method
 from mmib.nn.fusion import ConcatFusion, TokenTransformerFusion
 from mmib.objectives.base import LossOutput
@@ -51,6 +54,39 @@ from mmib.objectives.ibma import (
 
 BOUNDS = ("ibb", "club")
 FUSIONS = ("transformer", "concat")
+
+
+@dataclass(frozen=True)
+class IBMAFusionOptions:
+    """``method.fusion``: the one-block Transformer over the modality tokens (B.2), or ``kind: concat``."""
+
+    heads: int = 8
+    ffn: int = 2048
+    dropout: float = 0.1
+    # not in the packaged YAML, so that the suites' `+method.fusion.kind=concat` keeps adding it
+    kind: str = field(default="transformer", metadata={"yaml_optional": True})
+
+
+@dataclass(frozen=True)
+class IBMAOptions(SupervisedFusionOptions):
+    """``conf/method/ibma.yaml``; ``docs/methods/ibma.md`` explains each key."""
+
+    representation_dim: int = 512  # B.2: 512-d encoders and fused representation
+    head_hidden: list[int] = field(default_factory=list)  # linear heads
+    # not in ibma.yaml (a new key there would change the fingerprint of every archived ibma run)
+    head_act: str = field(default="relu", metadata={"yaml_optional": True})
+    eta: float = 0.5
+    temperature: float = 1.0
+    normalize: bool = False
+    modality_alignment: bool = True  # false: the "w/o MSRA" ablation
+    q_eps: float = 1.0e-8
+    refresh_order: str = "q_then_centroids"  # paper order | centroids_then_q
+    bound: str = "ibb"  # ibb | club (vCLUB compression bounds)
+    club_hidden: int = 256
+    club_steps: int = 1
+    club_lr: float = 1.0e-3
+    fusion: IBMAFusionOptions = field(default_factory=IBMAFusionOptions)
+    optim: OptimOptions = optim_field(name="adam", lr=1.0e-4, weight_decay=1.0e-5)
 
 
 def input_features(x: torch.Tensor, kind: str, lengths: torch.Tensor | None = None) -> torch.Tensor:
@@ -70,27 +106,25 @@ class IBMAMethod(SupervisedFusionMethod):
 
     name = "ibma"
     min_modalities = 2
+    Options = IBMAOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
         if self.task != "classification":
             raise MMIBError(f"method '{self.name}': IBB is defined on class centroids and needs a classification data "
                             f"set; '{spec.name}' is {spec.task} (for CMU-MOSI round the labels to 7 classes, A10)")
-        c = self.cfg
+        o = self.opts
         self.n_classes = int(spec.n_classes)
-        self.bound = str(c.get("bound", "ibb"))
+        self.bound = o.bound
         if self.bound not in BOUNDS:
             raise MMIBError(f"method.bound must be one of {', '.join(BOUNDS)}, got {self.bound!r}")
-        self.objective = IBBLoss(float(c.get("eta", 0.5)), float(c.get("temperature", 1.0)),
-                                 bool(c.get("normalize", False)), bool(c.get("modality_alignment", True)),
-                                 float(c.get("q_eps", 1e-8)))
-        fc = dict(c.get("fusion") or {})
-        self.fusion_kind = str(fc.get("kind", "transformer"))
+        self.objective = IBBLoss(o.eta, o.temperature, o.normalize, o.modality_alignment, o.q_eps)
+        fc = o.fusion
+        self.fusion_kind = fc.kind
         if self.fusion_kind not in FUSIONS:
             raise MMIBError(f"method.fusion.kind must be one of {', '.join(FUSIONS)}, got {self.fusion_kind!r}")
         if self.fusion_kind == "transformer":
-            self.fusion = TokenTransformerFusion(self.rep_dim, self.n_mod, self.rep_dim, int(fc.get("heads", 8)),
-                                                 int(fc.get("ffn", 2048)), float(fc.get("dropout", 0.1)))
+            self.fusion = TokenTransformerFusion(self.rep_dim, self.n_mod, self.rep_dim, fc.heads, fc.ffn, fc.dropout)
         else:  # Linear(concat(Z^(1), …)) → rep_dim: the same loss without the Transformer (a zero vector for a missing
             # modality, as in the concat baseline)
             self.fusion = ConcatFusion([self.rep_dim] * self.n_mod, self.rep_dim)
@@ -114,15 +148,15 @@ class IBMAMethod(SupervisedFusionMethod):
         self.register_buffer("q_fused", torch.full((C, C), 1.0 / C))
         self.register_buffer("prior", torch.full((C,), 1.0 / C))
         self.register_buffer("ibma_ready", torch.tensor(False))
-        self.refresh_order = str(c.get("refresh_order", "q_then_centroids"))
+        self.refresh_order = o.refresh_order
         if self.refresh_order not in ("q_then_centroids", "centroids_then_q"):
             raise MMIBError("method.refresh_order must be 'q_then_centroids' (paper) or 'centroids_then_q'")
         if self.bound == "club":
             from mmib.info import CLUBEstimator
 
             self.automatic_optimization = False
-            h = int(c.get("club_hidden", 256))
-            self.club_steps = int(c.get("club_steps", 1))
+            h = o.club_hidden
+            self.club_steps = o.club_steps
             self.club = nn.ModuleDict()
             for m in self.mods:
                 self.club[f"{m}"] = CLUBEstimator(self.input_dims[m], self.rep_dim, hidden_dim=h)
@@ -258,13 +292,11 @@ class IBMAMethod(SupervisedFusionMethod):
     def configure_optimizers(self):
         if self.bound != "club":
             return super().configure_optimizers()
-        opt_cfg = dict(self.cfg.get("optim") or {})
-        lr = float(opt_cfg.get("lr", 1e-3))
-        wd = float(opt_cfg.get("weight_decay", 0.0))
+        lr, wd = self.opts.optim.lr, self.opts.optim.weight_decay
         club_ids = {id(p) for p in self.club.parameters()}
         main = [p for p in self.parameters() if id(p) not in club_ids]
         return [torch.optim.Adam(main, lr=lr, weight_decay=wd),
-                torch.optim.Adam(self.club.parameters(), lr=float(self.cfg.get("club_lr", lr)))]
+                torch.optim.Adam(self.club.parameters(), lr=self.opts.club_lr)]
 
     def training_step(self, batch: Batch, batch_idx: int):
         if self.bound != "club":

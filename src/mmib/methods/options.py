@@ -12,7 +12,9 @@ defaults; :meth:`mmib.methods.Method.__init__` builds it from the method's confi
   ``Any`` / ``dict[...]`` (kept as given: free-form blocks such as ``augment``).
 * The packaged YAML of the method (``src/mmib/conf/method/<name>.yaml``) lists every key with the same value as the
   dataclass's default; ``tests/methods/test_options.py`` compares them key by key. A default that the YAML writes as
-  an interpolation (``seed: ${seed}``) says so with ``field(..., metadata={"yaml": "${seed}"})``.
+  an interpolation (``seed: ${seed}``) says so with ``field(..., metadata={"yaml": "${seed}"})``; a key that the YAML
+  leaves out on purpose (IBMA's ``fusion.kind``, which the suites add with ``+method.fusion.kind=concat``) with
+  ``metadata={"yaml_optional": True}``.
 
 Example:
     >>> from dataclasses import dataclass
