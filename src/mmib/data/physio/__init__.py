@@ -14,6 +14,9 @@ extra):
   :mod:`~mmib.data.physio.preprocess_fnirs` (OD → Beer–Lambert → band-pass → epochs → HbO/HbR features),
   :mod:`~mmib.data.physio.preprocess_eeg` (filtering, epochs, ERP features, band powers), and the shared events
   from annotations (:mod:`~mmib.data.physio.preprocess_events`).
+* :mod:`~mmib.data.physio.targets` — reconstruction targets of the R/U/S method (band powers, band envelopes and
+  their peaks, haemodynamic targets) and :mod:`~mmib.data.physio.augment` — the physiological augmentations
+  (time mask, channel dropout, band SNR, HRF amplitude and delay) with the R/U/S defaults.
 * :mod:`~mmib.data.physio.io` — EDF/SNIRF writers, events tables, pyphysio's data files (read by path).
 * :mod:`~mmib.data.physio.cardio` — windowed ECG / BVP / respiration (/ EDA), real and simulated.
 * :mod:`~mmib.data.physio.datasets` — registered data sets ``eeg_fnirs_sim``, ``cardio_pyphysio``, ``cardio_sim``,
