@@ -19,6 +19,7 @@ Interface: ``embed`` → Z_i per modality (``space="embedding"``: its projection
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -28,7 +29,8 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES
-from mmib.methods.contrastive_baselines import AugmentedMethod
+from mmib.methods.contrastive_baselines import AugmentedMethod, AugmentedOptions
+from mmib.methods.options import OptimOptions, optim_field
 from mmib.methods.registry import register_method
 from mmib.nn.fusion_transformer import FusionTransformer, TokenEncoder
 from mmib.nn.heads import ProjectionHead
@@ -38,36 +40,70 @@ UNIMODAL_VIEWS = ("augmented", "clean")
 HEAD_NORMS = ("batch", "none")
 
 
+@dataclass(frozen=True)
+class CoMMFusionOptions:
+    """``method.fusion``: the fusion Transformer."""
+
+    n_heads: int = 8
+    n_layers: int = 1
+    dim_feedforward: int | None = None  # null: 4 * embed_dim
+    dropout: float = 0.0
+    modality_embedding: bool = True
+
+
+@dataclass(frozen=True)
+class CoMMObjectiveOptions:
+    """``method.objective``: :class:`~mmib.objectives.comm.CoMMLoss`."""
+
+    temperature: float = 0.1  # fixed (code)
+    terms: str = "all"  # all (L + sum L_i) | full (L only) | unimodal (sum L_i only)
+    reduction: str = "sum"  # sum (paper Eq. 7) | mean (code)
+    gather_distributed: bool = False
+
+
+@dataclass(frozen=True)
+class CoMMOptions(AugmentedOptions):
+    """``conf/method/comm.yaml``; ``docs/methods/comm.md`` explains each key."""
+
+    embed_dim: int = 128  # token / fused representation size
+    vector_tokens: int = 16  # vectors: number of feature tokens
+    fusion: CoMMFusionOptions = field(default_factory=CoMMFusionOptions)
+    projection_dim: int = 256
+    head_layers: int = 3
+    head_hidden: int = 512
+    head_norm: str = "batch"  # batch | none
+    objective: CoMMObjectiveOptions = field(default_factory=CoMMObjectiveOptions)
+    unimodal_views: str = "augmented"  # augmented (code) | clean (paper Alg. 1)
+    optim: OptimOptions = optim_field(name="adamw", lr=3.0e-4, weight_decay=1.0e-4)
+
+
 @register_method("comm")
 class CoMMMethod(AugmentedMethod):
     """CoMM: token encoders + fusion Transformer + projection head, trained with L + Σ_i L_i."""
 
     min_modalities = 2
+    Options = CoMMOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        d = int(self.cfg.get("embed_dim", 128))
+        o = self.opts
+        d = o.embed_dim
         self.tokenizers = nn.ModuleDict({
-            ms.name: TokenEncoder(ms, d, self.encoder_cfg, int(self.cfg.get("vector_tokens", 16)))
-            for ms in spec.modalities})
-        fcfg = dict(self.cfg.get("fusion") or {})
-        self.fusion = FusionTransformer(spec.modality_names, d, n_heads=int(fcfg.get("n_heads", 8)),
-                                        n_layers=int(fcfg.get("n_layers", 1)),
-                                        dim_feedforward=fcfg.get("dim_feedforward"),
-                                        dropout=float(fcfg.get("dropout", 0.0)),
-                                        modality_embedding=bool(fcfg.get("modality_embedding", True)))
-        head_norm = self.cfg.get("head_norm", "batch")
+            ms.name: TokenEncoder(ms, d, self.encoder_cfg, o.vector_tokens) for ms in spec.modalities})
+        f = o.fusion
+        self.fusion = FusionTransformer(spec.modality_names, d, n_heads=f.n_heads, n_layers=f.n_layers,
+                                        dim_feedforward=f.dim_feedforward, dropout=f.dropout,
+                                        modality_embedding=f.modality_embedding)
+        head_norm = o.head_norm
         if head_norm not in HEAD_NORMS:
             raise MMIBError(f"method 'comm': head_norm must be one of {', '.join(map(str, HEAD_NORMS))}, got "
                             f"{head_norm!r}")
-        self.head = ProjectionHead(d, int(self.cfg.get("projection_dim", 256)), int(self.cfg.get("head_layers", 3)),
-                                   hidden_dim=int(self.cfg.get("head_hidden", 512)),
+        self.head = ProjectionHead(d, o.projection_dim, o.head_layers, hidden_dim=o.head_hidden,
                                    norm=None if head_norm == "none" else head_norm)
-        ocfg = dict(self.cfg.get("objective") or {})
-        self.objective = CoMMLoss(temperature=float(ocfg.get("temperature", 0.1)), terms=str(ocfg.get("terms", "all")),
-                                  reduction=str(ocfg.get("reduction", "sum")),
-                                  gather_distributed=bool(ocfg.get("gather_distributed", False)))
-        self.unimodal_views = str(self.cfg.get("unimodal_views", "augmented"))
+        ob = o.objective
+        self.objective = CoMMLoss(temperature=ob.temperature, terms=ob.terms, reduction=ob.reduction,
+                                  gather_distributed=ob.gather_distributed)
+        self.unimodal_views = o.unimodal_views
         if self.unimodal_views not in UNIMODAL_VIEWS:
             raise MMIBError(f"method 'comm': unimodal_views must be one of {', '.join(UNIMODAL_VIEWS)}, got "
                             f"{self.unimodal_views!r}")
