@@ -138,6 +138,12 @@ def test_defaults_match_factorcls_code_and_the_cv_rule_reads_its_config():
     m = build_method("factorcl_ssl", ds.spec, {**CFG, "unique_augment": {"protect": "cv", "permutations": 3,
                                                                          "refresh_every": 4}}, ENC)
     assert (m.unique.permutations, m.unique.refresh_every) == (3, 4)
+    # the keys the YAML leaves out reach it too; null gives the typed defaults (refresh_every 10, not the class's 1)
+    m = build_method("factorcl_ssl", ds.spec, {**CFG, "unique_augment": {"folds": 3, "min_r2": 0.1}}, ENC)
+    assert (m.unique.folds, m.unique.min_r2, m.unique.refresh_every) == (3, 0.1, 10)
+    assert build_method("factorcl_ssl", ds.spec, {**CFG, "unique_augment": None}, ENC).unique.refresh_every == 10
+    with pytest.raises(MMIBError, match=r"method.unique_augment must be a mapping or one of False or null, got True"):
+        build_method("factorcl_ssl", ds.spec, {**CFG, "unique_augment": True}, ENC)
     linears = [x for x in m.objective.critics["nce"].modules() if isinstance(x, torch.nn.Linear)]
     assert len(linears) == 2  # CFG's critic_hidden [16]: one hidden layer (the first Linear is split in pairwise)
 

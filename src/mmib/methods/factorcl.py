@@ -23,7 +23,8 @@ variables, which the paper does not define; it raises an error instead.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -33,7 +34,7 @@ from mmib.data.dataset import Batch, batch_to_device
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES
-from mmib.methods.contrastive_baselines import AugmentedMethod
+from mmib.methods.contrastive_baselines import AugmentedMethod, AugmentedOptions
 from mmib.methods.registry import register_method
 from mmib.nn.heads import MLP
 from mmib.objectives.factorcl import CLUB_TERMS, FACTORCL_TERMS, FactorCLLoss
@@ -45,6 +46,64 @@ SHARED_TERMS = ("nce", "club_cond")
 UNIQUE_TERMS = ("self", "club", "nce_cond")  # "self" = nce_self1 for X1, nce_self2 for X2
 
 
+# ---------------------------------------------------------------------------------------------- options
+@dataclass(frozen=True)
+class FactorCLOptimOptions:
+    """``method.optim``: Adam for the encoders, heads and InfoNCE critics (``lr``) and for the NCE-CLUB critics
+    (``club_lr``)."""
+
+    lr: float = 1.0e-4
+    club_lr: float = 1.0e-4
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class FactorCLOptions(AugmentedOptions):
+    """What FactorCL-SUP and FactorCL-SSL share (``conf/method/factorcl_*.yaml``; ``docs/methods/factorcl.md``)."""
+
+    representation_dim: int = 128  # encoder output
+    head_dim: int = 128  # every head: 1-layer MLP
+    head_hidden: list[int] = field(default_factory=lambda: [128])
+    critic_hidden: list[int] = field(default_factory=lambda: [512, 512])  # concatenation critics
+    club_steps: int = 1  # k inner steps of the CLUB critics per main step
+    club_batch: str = "fresh"  # fresh (Algorithm 3) | same
+    club_off_diagonal: bool = False
+    representation: str = "factorized"  # factorized ([ZS_i, ZU_i]) | encoder (e_i(x_i))
+    optim: FactorCLOptimOptions = field(default_factory=FactorCLOptimOptions)
+
+
+@dataclass(frozen=True)
+class FactorCLSupOptions(FactorCLOptions):
+    condition_side: str = "both"  # label concatenated to both critic inputs (paper) | first (code)
+    augment: dict[str, Any] = field(default_factory=lambda: {"default": None, "modalities": {}})  # no augmentation
+
+    def __post_init__(self) -> None:
+        if self.condition_side not in ("both", "first"):
+            raise MMIBError(f"method 'factorcl_sup': condition_side must be 'both' or 'first', got "
+                            f"{self.condition_side!r}")
+
+
+@dataclass(frozen=True)
+class UniqueAugmentOptions:
+    """``method.unique_augment`` (:class:`~mmib.data.augment.UniqueAugmentation`)."""
+
+    protect: str | list[int] | None = "cv"  # cv | auto | [feature indices] | null
+    permutations: int = 19
+    refresh_every: int = 10
+    ridge: float = 0.1
+    energy: float = 0.9
+    max_rank: int = 64
+    # not in the packaged YAML (a new key would change the fingerprint of every archived factorcl_ssl run)
+    folds: int = field(default=5, metadata={"yaml_optional": True})
+    min_r2: float = field(default=0.02, metadata={"yaml_optional": True})
+
+
+@dataclass(frozen=True)
+class FactorCLSSLOptions(FactorCLOptions):
+    #: false: independent augmentations (FactorCL-IndAug); null: the defaults
+    unique_augment: UniqueAugmentOptions | Literal[False] | None = field(default_factory=UniqueAugmentOptions)
+
+
 class FactorCLBase(AugmentedMethod):
     exact_modalities = 2
     min_modalities = 2
@@ -53,21 +112,20 @@ class FactorCLBase(AugmentedMethod):
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
         self.automatic_optimization = False
-        rep = int(self.cfg.get("representation_dim", 128))
-        hd = int(self.cfg.get("head_dim", rep))
-        head_hidden = self.cfg.get("head_hidden", [rep])
+        o = self.opts
+        rep, hd, head_hidden = o.representation_dim, o.head_dim, o.head_hidden
         self.encoders = self.build_encoders(rep)
         self.m1, self.m2 = spec.modality_names
         self.heads = nn.ModuleDict({
             t: nn.ModuleDict({spec.modality_names[i]: MLP(rep, hd, list(head_hidden)) for i in TERM_HEADS[t]})
             for t in FACTORCL_TERMS})
-        self.club_steps = int(self.cfg.get("club_steps", 1))
+        self.club_steps = o.club_steps
         if self.club_steps < 0:
             raise MMIBError(f"method '{self.name}': club_steps must be >= 0, got {self.club_steps}")
-        self.club_batch = str(self.cfg.get("club_batch", "fresh"))
+        self.club_batch = o.club_batch
         if self.club_batch not in ("fresh", "same"):
             raise MMIBError(f"method '{self.name}': club_batch must be 'fresh' or 'same', got {self.club_batch!r}")
-        self.representation = str(self.cfg.get("representation", "factorized"))
+        self.representation = o.representation
         if self.representation not in ("factorized", "encoder"):
             raise MMIBError(f"method '{self.name}': representation must be 'factorized' or 'encoder', got "
                             f"{self.representation!r}")
@@ -77,8 +135,7 @@ class FactorCLBase(AugmentedMethod):
         side = self.condition_side()
         for t in ("club_cond", "nce_cond"):
             dims[t] = (hd + c, hd + (c if side == "both" else 0))
-        self.objective = FactorCLLoss(dims, critic_hidden=list(self.cfg.get("critic_hidden", [512, 512])),
-                                      club_off_diagonal=bool(self.cfg.get("club_off_diagonal", False)))
+        self.objective = FactorCLLoss(dims, critic_hidden=list(o.critic_hidden), club_off_diagonal=o.club_off_diagonal)
         self._club_updates = 0
         self._main_updates = 0
 
@@ -141,10 +198,7 @@ class FactorCLBase(AugmentedMethod):
 
     # -- alternating optimization (Algorithm 3)
     def configure_optimizers(self):
-        opt_cfg = dict(self.cfg.get("optim") or {})
-        lr = float(opt_cfg.get("lr", 1e-4))
-        wd = float(opt_cfg.get("weight_decay", 0.0))
-        club_lr = float(opt_cfg.get("club_lr", lr))
+        lr, club_lr, wd = self.opts.optim.lr, self.opts.optim.club_lr, self.opts.optim.weight_decay
         club_ids = {id(p) for p in self.objective.club_parameters()}
         main = [p for p in self.parameters() if id(p) not in club_ids]
         return [torch.optim.Adam(main, lr=lr, weight_decay=wd),
@@ -198,13 +252,11 @@ class FactorCLSupMethod(FactorCLBase):
     concatenated to the critic inputs (App. D.1); ``condition_side: both`` (paper) or ``first`` (code)."""
 
     supervised = True
+    Options = FactorCLSupOptions
 
-    def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
-        side = str(dict(cfg).get("condition_side", "both"))
-        if side not in ("both", "first"):
-            raise MMIBError(f"method 'factorcl_sup': condition_side must be 'both' or 'first', got {side!r}")
-        self._side = side
-        super().__init__(spec, cfg, encoder_cfg)
+    @property
+    def _side(self) -> str:
+        return self.opts.condition_side
 
     def condition_dim(self) -> int:
         return int(self.spec.n_classes) if self.spec.task == "classification" else int(self.spec.target_dim)
@@ -244,19 +296,22 @@ class FactorCLSSLMethod(FactorCLBase):
     """FactorCL-SSL: conditioning on augmented views X1' = t(X1), X2' = unique-augment(X2 | X1) (§3.2, Eqs. 15–18);
     the conditional critics see [h(z_i), h(z_i')] (App. D.1). ``unique_augment: false`` gives FactorCL-IndAug."""
 
+    Options = FactorCLSSLOptions
+
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        ucfg = dict(self.cfg.get("unique_augment") or {}) if self.cfg.get("unique_augment", True) is not False else None
+        u = self.opts.unique_augment
+        if u is None:  # null: the defaults
+            u = UniqueAugmentOptions()
         self.unique: UniqueAugmentation | None = None
-        if ucfg is not None:
-            protect = ucfg.get("protect", "cv")
-            extra = {k: ucfg[k] for k in ("folds", "permutations", "min_r2", "refresh_every") if k in ucfg}
-            self.unique = UniqueAugmentation(self.augmenter.pipelines[self.m2], protect=protect,
-                                             ridge=float(ucfg.get("ridge", 0.1)), energy=float(ucfg.get("energy", 0.9)),
-                                             max_rank=int(ucfg.get("max_rank", 64)), **extra)
+        if u is not False:
+            self.unique = UniqueAugmentation(self.augmenter.pipelines[self.m2], protect=u.protect, ridge=u.ridge,
+                                             energy=u.energy, max_rank=u.max_rank, folds=u.folds,
+                                             permutations=u.permutations, min_r2=u.min_r2,
+                                             refresh_every=u.refresh_every)
 
     def condition_dim(self) -> int:
-        return int(self.cfg.get("head_dim", self.cfg.get("representation_dim", 128)))
+        return self.opts.head_dim
 
     def augmented_views(self, batch: Batch) -> dict[str, torch.Tensor]:
         x = batch["x"]

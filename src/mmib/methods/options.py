@@ -127,7 +127,7 @@ def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
                 continue
         raise _bad(where, path, tp, value)
     if origin is Literal:
-        if value in typing.get_args(tp) and not isinstance(value, bool):
+        if any(type(value) is type(a) and value == a for a in typing.get_args(tp)):
             return value
         raise _bad(where, path, tp, value)
     if origin in (dict, Mapping) or tp in (dict, Mapping):
