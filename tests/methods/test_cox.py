@@ -211,6 +211,20 @@ def test_bad_configs_raise_clear_errors():
     with pytest.raises(MMIBError, match="run_dir"):
         _method(ds, perceptor={"type": "run"})
     assert isinstance(_method(ds), COXMethod)
+    with pytest.raises(MMIBError, match=r"method.ablation must be one of 'none', 'no_connection', 'no_exploration', "
+                                        r"'no_warmup', got 'no_vib'"):
+        _method(ds, ablation="no_vib")
+
+
+@pytest.mark.parametrize("ablation", ["none", "no_connection", "no_exploration", "no_warmup"])
+def test_the_ablation_is_a_typed_flag_read_once(ablation):
+    from mmib.methods.cox.options import COXAblation
+
+    ds = make_cox_sim(**SMALL, seed=0)
+    m = _method(ds, ablation=ablation, scenario="unsup")
+    assert m.ablation is COXAblation(ablation) and str(m.ablation) == ablation
+    assert (m.use_connection, m.explores) == (ablation != "no_connection", ablation != "no_exploration")
+    assert m.warmup_epochs == (0 if ablation == "no_warmup" else m.opts.warmup_epochs)
 
 
 # ------------------------------------------------------------------ ablations: the loss terms each one produces

@@ -15,8 +15,7 @@ from mmib.methods.options import build_options, options_dict
 from mmib.methods.registry import get_method_class, method_names
 
 #: methods that still read self.cfg with defaults in code (issue 23: converted family by family)
-NOT_YET_TYPED = {"rus", "cox", "cox_random", "cox_erm", "cox_entmin",
-                 "cox_ssl", "cox_moco", "cox_aligned"}
+NOT_YET_TYPED = {"rus"}
 TYPED = [n for n in method_names() if n not in NOT_YET_TYPED]
 
 

@@ -30,6 +30,15 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.cox.method import COXMethod, _subset_lengths
+from mmib.methods.cox.options import (
+    COXAlignedOptions,
+    COXBaselineOptions,
+    COXEntMinOptions,
+    COXERMOptions,
+    COXMoCoOptions,
+    COXRandomOptions,
+    COXSSLOptions,
+)
 from mmib.methods.registry import register_method
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput, l2_normalize
@@ -40,11 +49,12 @@ class COXBaseline(COXMethod):
     """Shared parts of the baselines: no per-epoch selection, connections trained on pairs with a detached target."""
 
     name = "cox_baseline"
+    Options = COXBaselineOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        self.recon = ConnectionLoss(str(self.cfg.get("recon_reduction", "mean")), detach_target=True)
-        self.noise_std = float(self.cfg.get("noise_std", 0.3))
+        self.recon = ConnectionLoss(self.opts.recon_reduction, detach_target=True)
+        self.noise_std = self.opts.noise_std
         if self.noise_std < 0:
             raise MMIBError(f"method.noise_std must be >= 0, got {self.noise_std}")
 
@@ -74,6 +84,7 @@ class COXRandomMethod(COXBaseline):
     """Random baseline: the randomly initialized model, never updated."""
 
     name = "cox_random"
+    Options = COXRandomOptions
 
     def training_step(self, batch: Batch, batch_idx: int) -> None:
         return None  # Lightning skips the optimizer step
@@ -92,6 +103,7 @@ class COXERMMethod(COXBaseline):
     """ERM: cross-entropy on the labelled OOM pairs only."""
 
     name = "cox_erm"
+    Options = COXERMOptions
 
     def erm(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """The ERM loss of a batch with the OOM logits of its rows, their labelled mask and the logged terms."""
@@ -119,12 +131,13 @@ class COXEntMinMethod(COXERMMethod):
     """EntMin: ERM + ``entmin_weight`` x the mean prediction entropy of the unlabelled OOM samples."""
 
     name = "cox_entmin"
+    Options = COXEntMinOptions
 
     def loss(self, batch: Batch) -> LossOutput:
         loss, logits, labelled, terms = self.erm(batch)
         ent = entropy_of_logits(logits[~labelled])
         terms["entropy"] = ent.detach()
-        return LossOutput(loss + float(self.cfg.get("entmin_weight", 0.1)) * ent, terms)
+        return LossOutput(loss + self.opts.entmin_weight * ent, terms)
 
 
 def nt_xent(q: torch.Tensor, k: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -142,6 +155,7 @@ class COXSSLMethod(COXBaseline):
     gets a classifier from SSL is not given)."""
 
     name = "cox_ssl"
+    Options = COXSSLOptions
 
     def loss(self, batch: Batch) -> LossOutput:
         sel, labelled, x_o, _ = self._oom_rows(batch)
@@ -152,7 +166,7 @@ class COXSSLMethod(COXBaseline):
         loss = self._supervised_part(batch, sel, labelled, z_o, logits, terms)
         if x_o.shape[0] >= 2:
             cons = nt_xent(self.encode_oom(self._noisy(x_o), lengths), self.encode_oom(self._noisy(x_o), lengths),
-                           float(self.cfg.get("temperature", 0.2)))
+                           self.opts.temperature)
             loss = loss + cons
             terms["consistency"] = cons.detach()
         return LossOutput(loss, terms)
@@ -164,13 +178,12 @@ class COXMoCoMethod(COXBaseline):
     negatives from a queue; semi-supervised: + ERM + EntMin (as in the paper)."""
 
     name = "cox_moco"
+    Options = COXMoCoOptions
     trainable = ("oom_encoder", "oom_head", "connections", "projector")
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        self.momentum = float(self.cfg.get("momentum", 0.99))
-        self.temperature = float(self.cfg.get("temperature", 0.2))
-        qsize = int(self.cfg.get("queue_size", 1024))
+        self.momentum, self.temperature, qsize = self.opts.momentum, self.opts.temperature, self.opts.queue_size
         if not 0 <= self.momentum < 1 or self.temperature <= 0 or qsize < 1:
             raise MMIBError("method: momentum must lie in [0, 1), temperature > 0, queue_size >= 1")
         self.projector = MLP(self.d_oom, self.d_oom, [self.d_oom * 2])
@@ -208,7 +221,7 @@ class COXMoCoMethod(COXBaseline):
         loss = self._supervised_part(batch, sel, labelled, z_o, logits, terms)
         if bool(labelled.any()):
             ent = entropy_of_logits(logits[~labelled])
-            loss = loss + float(self.cfg.get("entmin_weight", 0.1)) * ent
+            loss = loss + self.opts.entmin_weight * ent
             terms["entropy"] = ent.detach()
         if x_o.shape[0] >= 1:
             q = l2_normalize(self.projector(self.encode_oom(self._noisy(x_o), lengths)))
@@ -232,6 +245,7 @@ class COXAlignedMethod(COXBaseline):
     sample, and connections trained on class-matched IM partners (random IM instance of the same class)."""
 
     name = "cox_aligned"
+    Options = COXAlignedOptions
 
     def loss(self, batch: Batch) -> LossOutput:
         sel, labelled, x_o, _ = self._oom_rows(batch)

@@ -49,14 +49,15 @@ from mmib.data.dataset import Batch
 from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES, Method, OOMState
-from mmib.methods.cox.perceptors import CoxPerceptors, _sub
+from mmib.methods.cox.options import COXAblation, COXOptions
+from mmib.methods.cox.perceptors import CoxPerceptors
 from mmib.methods.cox.selection import (
-    ABLATIONS,
     SCENARIOS,
     SEMI_ANCHOR_MODES,
     WARMUP_SELECTIONS,
     CoxSelection,
 )
+from mmib.methods.options import options_dict
 from mmib.methods.registry import register_method
 from mmib.nn.encoders import build_encoder
 from mmib.nn.heads import MLP
@@ -97,52 +98,53 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
     #: parts the engine's optimizer trains (perceptors, IM heads and h_k^* are never in it)
     trainable = ("oom_encoder", "oom_head", "connections")
 
+    Options = COXOptions
+
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        c = self.cfg
+        o = self.opts
         if spec.task != "classification":
             raise MMIBError(f"method '{self.name}': needs a classification data set, '{spec.name}' is {spec.task}")
-        self.scenario = str(c.get("scenario", "semi"))
+        self.scenario = o.scenario
         if self.scenario not in SCENARIOS:
             raise MMIBError(f"method.scenario must be one of {', '.join(SCENARIOS)}, got {self.scenario!r}")
-        self.ablation = str(c.get("ablation", "none"))
-        if self.ablation not in ABLATIONS:
-            raise MMIBError(f"method.ablation must be one of {', '.join(ABLATIONS)}, got {self.ablation!r}")
-        if self.ablation == "no_warmup" and self.scenario != "unsup":
+        self.ablation = o.ablation
+        if self.ablation is COXAblation.NO_WARMUP and self.scenario != "unsup":
             raise MMIBError("method.ablation=no_warmup applies to scenario=unsup only")
-        oom = c.get("oom_modality") or spec.modality_names[-1]
+        oom = o.oom_modality or spec.modality_names[-1]
         if oom not in spec.modality_names:
             raise MMIBError(f"method.oom_modality '{oom}' is not a modality of '{spec.name}' "
                             f"({', '.join(spec.modality_names)})")
         self.oom = oom
         self.im = tuple(m for m in spec.modality_names if m != oom)
         self.n_classes = int(spec.n_classes)
-        self.use_connection = self.ablation != "no_connection"
-        self.semi_anchor_mode = str(c.get("semi_anchor_mode", "labeled+agreement_pseudolabel"))
+        #: the ablation, read once: the VIB connections (unless no_connection) and the exploration loss (unless
+        #: no_exploration); no_warmup sets warmup_epochs to 0
+        self.use_connection = self.ablation is not COXAblation.NO_CONNECTION
+        self.explores = self.ablation is not COXAblation.NO_EXPLORATION
+        self.semi_anchor_mode = o.semi_anchor_mode
         if self.semi_anchor_mode not in SEMI_ANCHOR_MODES:
             raise MMIBError(f"method.semi_anchor_mode must be one of {', '.join(SEMI_ANCHOR_MODES)}")
-        self.warmup_selection = str(c.get("warmup_selection", "literal"))
+        self.warmup_selection = o.warmup_selection
         if self.warmup_selection not in WARMUP_SELECTIONS:
             raise MMIBError(f"method.warmup_selection must be one of {', '.join(WARMUP_SELECTIONS)}")
-        self.connect_epochs = int(c.get("connect_epochs", 5))
-        self.warmup_epochs = 0 if self.ablation == "no_warmup" else int(c.get("warmup_epochs", 5))
-        self.anchor_fraction = float(c.get("anchor_fraction", 0.1))
+        self.connect_epochs = o.connect_epochs
+        self.warmup_epochs = 0 if self.ablation is COXAblation.NO_WARMUP else o.warmup_epochs
+        self.anchor_fraction = o.anchor_fraction
         if not 0 < self.anchor_fraction <= 1 or self.connect_epochs < 0 or self.warmup_epochs < 0:
             raise MMIBError("method: anchor_fraction must lie in (0, 1] and the phase lengths must be >= 0")
-        self.beta = float(_sub(c, "connection").get("beta", 0.0))
-        self.head_fit = {"steps": 100, "lr": 0.05, **_sub(c, "head_fit")}
-        self.centroid_steps = int(c.get("centroid_steps", 200))
-        self.mmd_steps = int(c.get("mmd_steps", 300))
-        self.kl_weight = float(c.get("kl_weight", 1.0))
-        self.chunk_size = int(c.get("chunk_size", 4096))
+        self.beta = o.connection.beta
+        self.head_fit = options_dict(o.head_fit)
+        self.centroid_steps, self.mmd_steps = o.centroid_steps, o.mmd_steps
+        self.kl_weight, self.chunk_size = o.kl_weight, o.chunk_size
 
         # ---- perceptors
-        self.perceptors = self._build_perceptors(_sub(c, "perceptor"))
+        self.perceptors = self._build_perceptors(o.perceptor)
         for p in self.perceptors.parameters():
             p.requires_grad_(False)
-        self.register_buffer("perceptor_ready", torch.tensor(_sub(c, "perceptor").get("type", "identity") != "pretrain"))
+        self.register_buffer("perceptor_ready", torch.tensor(o.perceptor.type != "pretrain"))
         d_im = {m: self.perceptors[m].out_dim for m in self.im}
-        d_o = c.get("oom_dim")
+        d_o = o.oom_dim
         if d_o is None:
             d_o = d_im[self.im[0]] if len(set(d_im.values())) == 1 else 64
         self.d_oom = int(d_o)
@@ -150,10 +152,9 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
         # ---- OOM learner, classifier, connections, heads
         self.oom_encoder = build_encoder(spec.modality(oom), self.d_oom, self.encoder_cfg)
         self.oom_head = nn.Linear(self.d_oom, self.n_classes)
-        cc = _sub(c, "connection")
+        cc = o.connection
         self.connections = nn.ModuleDict({
-            m: VIBConnection(d_im[m], self.d_oom, int(cc.get("latent_dim", 64)), int(cc.get("hidden", 128)),
-                             int(cc.get("depth", 2)))
+            m: VIBConnection(d_im[m], self.d_oom, cc.latent_dim, cc.hidden, cc.depth)
             for m in self.im
         }) if self.use_connection else nn.ModuleDict()
         self.im_heads = nn.ModuleDict({m: nn.Linear(d_im[m], self.n_classes) for m in self.im})
@@ -161,10 +162,8 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
         for mod in (self.im_heads, self.optimal_heads):
             for p in mod.parameters():
                 p.requires_grad_(False)
-        kl = _sub(c, "kl")
-        self.anchor_kl = AnchorKL(kl.get("normalizer", "sum_sizes"), kl.get("direction", "paper"),
-                                  bool(kl.get("stopgrad_anchor", True)))
-        self.recon = ConnectionLoss(str(c.get("recon_reduction", "mean")), bool(c.get("detach_oom_target", False)))
+        self.anchor_kl = AnchorKL(o.kl.normalizer, o.kl.direction, o.kl.stopgrad_anchor)
+        self.recon = ConnectionLoss(o.recon_reduction, o.detach_oom_target)
         self._cache: dict[str, Any] | None = None
         self._roles: dict[str, torch.Tensor] | None = None
         self.history: list[dict[str, float]] = []
@@ -235,9 +234,8 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
         return OOMState(self.oom, self.phase(epoch), self.anchor_pseudolabels())
 
     def configure_optimizers(self):
-        opt_cfg = dict(self.cfg.get("optim") or {})
-        name = opt_cfg.pop("name", "adam")
-        lr, wd = float(opt_cfg.pop("lr", 1e-3)), float(opt_cfg.pop("weight_decay", 1e-5))
+        opt_cfg = options_dict(self.opts.optim)
+        name, lr, wd = opt_cfg.pop("name"), opt_cfg.pop("lr"), opt_cfg.pop("weight_decay")
         opts = {"adam": torch.optim.Adam, "adamw": torch.optim.AdamW, "sgd": torch.optim.SGD}
         if name not in opts:
             raise MMIBError(f"method.optim.name: unknown optimizer '{name}'; valid: {', '.join(opts)}")
@@ -271,7 +269,7 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
         are a fresh random draw of that many cached training pairs per step (the authors' code balances labelled and
         unlabelled samples ~50/50 per batch); otherwise the batch's own paired rows. Returns (loss, their logits)."""
         c = self._cache
-        lbs = int(self.cfg.get("labelled_batch_size", 32))
+        lbs = self.opts.labelled_batch_size
         if self.training and c is not None and lbs > 0 and c["pair_y"].shape[0] > 0:
             pick = torch.randint(0, c["pair_y"].shape[0], (lbs,), device=self.device)
             op = c["pair_oom_pos"][pick]
@@ -323,7 +321,7 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
                 rec, rt = self._recon(z_o[is_a], z_im)
                 loss = loss + rec
                 terms.update({f"{k}_emergent": v for k, v in rt.items()})
-            if phase == "explore" and self.ablation != "no_exploration":
+            if phase == "explore" and self.explores:
                 anchors = is_a | labelled
                 kl = self.anchor_kl(logits[in_d & ~anchors], torch.cat([logits[is_a], logits_lab]))
                 loss = loss + self.kl_weight * kl.loss

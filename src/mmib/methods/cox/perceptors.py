@@ -20,20 +20,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 import torch
 from torch import nn
 
 from mmib.errors import MMIBError
 from mmib.methods.base import SPACES, Method
+from mmib.methods.cox.options import PerceptorOptions, perceptor_method_defaults
 from mmib.methods.registry import build_method, load_method, run_checkpoint
 
 PERCEPTORS = ("identity", "random_linear", "run", "pretrain")
-
-
-def _sub(cfg: Mapping[str, Any], key: str) -> dict[str, Any]:
-    return dict(cfg.get(key) or {})
 
 
 class FrozenPerceptor(nn.Module):
@@ -63,11 +59,11 @@ class CoxPerceptors:
     """COX's perceptor part (a mixin of :class:`~mmib.methods.cox.method.COXMethod`): ``self.perceptors`` (one
     :class:`FrozenPerceptor` per IM modality) and, for ``run`` / ``pretrain``, ``self.perceptor_model``."""
 
-    def _build_perceptors(self, pc: dict[str, Any]) -> nn.ModuleDict:
-        kind = str(pc.get("type", "identity"))
+    def _build_perceptors(self, pc: PerceptorOptions) -> nn.ModuleDict:
+        kind = pc.type
         if kind not in PERCEPTORS:
             raise MMIBError(f"method.perceptor.type must be one of {', '.join(PERCEPTORS)}, got {kind!r}")
-        space = str(pc.get("space", "representation"))
+        space = pc.space
         if space not in SPACES:
             raise MMIBError(f"method.perceptor.space must be one of {', '.join(SPACES)}, got {space!r}")
         out: dict[str, FrozenPerceptor] = {}
@@ -77,24 +73,23 @@ class CoxPerceptors:
                 if ms.kind != "vector" and kind == "identity":
                     raise MMIBError(f"method.perceptor.type=identity needs vector IM modalities; '{m}' is a {ms.kind}")
                 d_in = int(math.prod(s for s in ms.shape if s))
-                dim = d_in if kind == "identity" else int(pc.get("dim", 16))
-                out[m] = FrozenPerceptor(kind, d_in, dim, seed=int(pc.get("seed", 0)) + i)
+                dim = d_in if kind == "identity" else pc.dim
+                out[m] = FrozenPerceptor(kind, d_in, dim, seed=pc.seed + i)
             return nn.ModuleDict(out)
         if kind == "run":
-            if not pc.get("run_dir"):
+            if not pc.run_dir:
                 raise MMIBError("method.perceptor.type=run needs perceptor.run_dir (an mmib run trained on the IM "
                                 "modalities, e.g. `mmib train method=clip data=mfeat data.views=[...]`)")
-            model = load_method(str(run_checkpoint(pc["run_dir"])[1]))  # the run's method (its data is not needed)
+            model = load_method(str(run_checkpoint(pc.run_dir)[1]))  # the run's method (its data is not needed)
             missing = [m for m in self.im if m not in model.spec.modality_names]
             if missing:
-                raise MMIBError(f"perceptor run '{pc['run_dir']}' has no modality {missing} "
+                raise MMIBError(f"perceptor run '{pc.run_dir}' has no modality {missing} "
                                 f"(it has {', '.join(model.spec.modality_names)})")
         else:  # pretrain
             if len(self.im) < 2:
                 raise MMIBError("method.perceptor.type=pretrain trains an alignment method on the IM modalities "
                                 "and needs K >= 2 of them; supply features (identity) or a run instead")
-            mcfg = {"name": "clip", "representation_dim": 16, "embed_dim": 16, "head_layers": 2,
-                    **_sub(pc, "method")}
+            mcfg = {**perceptor_method_defaults(), **pc.method}
             # the perceptor sees the IM modalities only: drop per-modality encoder settings of the others
             enc = dict(self.encoder_cfg or {})
             if isinstance(enc.get("modalities"), Mapping):
@@ -120,16 +115,16 @@ class CoxPerceptors:
             return p(x).detach()
 
     def _pretrain_perceptor(self, x_im: dict[str, torch.Tensor]) -> None:
-        pc = _sub(self.cfg, "perceptor")
+        pc = self.opts.perceptor
         model = self.perceptor_model
-        epochs, bs = int(pc.get("epochs", 30)), int(pc.get("batch_size", 128))
+        epochs, bs = pc.epochs, pc.batch_size
         n = next(iter(x_im.values())).shape[0]
         if n < 2:
             raise MMIBError("perceptor pretraining: fewer than 2 IM training rows")
         for p in model.parameters():
             p.requires_grad_(True)
-        opt = torch.optim.Adam(model.parameters(), lr=float(pc.get("lr", 1e-3)))
-        g = torch.Generator().manual_seed(int(pc.get("seed", 0)))
+        opt = torch.optim.Adam(model.parameters(), lr=pc.lr)
+        g = torch.Generator().manual_seed(pc.seed)
         model.train()
         with torch.enable_grad():
             for _ in range(epochs):

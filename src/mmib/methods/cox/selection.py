@@ -26,6 +26,7 @@ from torch.nn import functional as F
 
 from mmib.data.dataset import Batch
 from mmib.errors import MMIBError
+from mmib.methods.cox.options import COXAblation
 from mmib.objectives.cox import (
     ConnectionLoss,
     agreement_mask,
@@ -35,7 +36,7 @@ from mmib.objectives.cox import (
 )
 
 SCENARIOS = ("semi", "unsup")
-ABLATIONS = ("none", "no_connection", "no_exploration", "no_warmup")
+ABLATIONS = tuple(a.value for a in COXAblation)
 SEMI_ANCHOR_MODES = ("labeled", "labeled+agreement_pseudolabel")
 WARMUP_SELECTIONS = ("literal", "mmd")
 
@@ -204,7 +205,7 @@ class CoxSelection:
                 unl = ~c["paired"]
                 agree = agreement_mask(logits)
                 d_pos = torch.nonzero(unl & ~agree, as_tuple=True)[0]
-                use_pl = self.semi_anchor_mode != "labeled" or self.ablation == "no_exploration"
+                use_pl = self.semi_anchor_mode != "labeled" or not self.explores
                 a_pos = torch.nonzero(unl & agree, as_tuple=True)[0] if use_pl else empty
                 self._set_roles(a_pos, logits[0][a_pos].argmax(1), d_pos)
                 info.update({"n_D": float(len(d_pos)), "n_agree_pl": float(len(a_pos)), **self._entropy_on(z, d_pos)})
@@ -266,7 +267,7 @@ class CoxSelection:
             return
         tgt = torch.stack([z[pred == y].mean(0) for y in classes])
         src = {m: torch.stack([c["z_im"][m][c["y_im"] == y].mean(0) for y in classes]) for m in self.im}
-        opt = torch.optim.Adam(self.connections.parameters(), lr=float(self.cfg.get("centroid_lr", 1e-3)))
+        opt = torch.optim.Adam(self.connections.parameters(), lr=self.opts.centroid_lr)
         with torch.enable_grad():
             for _ in range(self.centroid_steps):
                 opt.zero_grad()
@@ -279,8 +280,8 @@ class CoxSelection:
         """OUR opt-in fix for U-1 (not in the paper): before Eq. 14, fit each connection so that the mapped IM
         features match the marginal distribution of the OOM features (RBF-MMD, OOM side detached)."""
         c = self._cache
-        g = torch.Generator().manual_seed(int(self.cfg.get("seed", 0)))
-        opt = torch.optim.Adam(self.connections.parameters(), lr=float(self.cfg.get("mmd_lr", 1e-3)))
+        g = torch.Generator().manual_seed(self.opts.seed)
+        opt = torch.optim.Adam(self.connections.parameters(), lr=self.opts.mmd_lr)
         n_i, n_o = c["y_im"].shape[0], z.shape[0]
         with torch.enable_grad():
             for _ in range(self.mmd_steps):
