@@ -77,6 +77,27 @@ def test_the_composed_config_builds_the_defaults(name):
     assert build_options(get_method_class(name).Options, cfg, name) == get_method_class(name).Options()
 
 
+def test_typed_methods_read_no_config_default_in_code():
+    """No `cfg.get(key, default)` / `cfg[key]` on the method config outside the untyped methods' modules (and the
+    base class's optimizer fallback for them): a typed method reads self.opts."""
+    import re
+    from pathlib import Path
+
+    import mmib.methods
+
+    untyped_modules = {get_method_class(n).__module__ for n in NOT_YET_TYPED}
+    root = Path(mmib.methods.__file__).parent
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        module = "mmib.methods." + ".".join(path.relative_to(root).with_suffix("").parts)
+        if module in untyped_modules:
+            continue
+        for i, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"(?<![`\w])cfg(\.get\(|\[)", line) and "untyped" not in line:
+                found.append(f"{path.name}:{i}: {line.strip()}")
+    assert found == []
+
+
 def test_diff_finds_a_changed_value_a_missing_and_an_extra_key():
     assert diff({"a": 1, "b": {"c": 0.1}}, {"a": 1.0, "b": {"c": 0.2}, "d": 3}) == [
         "b.c: options 0.1 != YAML 0.2", "d: in the YAML (3), not in the options"]

@@ -262,7 +262,10 @@ class Method(L.LightningModule):
         from mmib.objectives.base import temperature_parameters
 
         typed = getattr(self.opts, "optim", None)
-        opt_cfg = options_dict(typed) if isinstance(typed, OptimOptions) else dict(self.cfg.get("optim") or {})
+        if isinstance(typed, OptimOptions):
+            opt_cfg = options_dict(typed)
+        else:  # a method without typed options (rus) gives its optim mapping as it is
+            opt_cfg = dict(self.cfg.get("optim") or {})  # untyped
         t_lr = opt_cfg.pop("temperature_lr", None)
         if t_lr is not None and (not isinstance(t_lr, (int, float)) or isinstance(t_lr, bool) or not float(t_lr) > 0):
             raise MMIBError(f"method.optim.temperature_lr must be a number > 0 (or null), got {t_lr!r}")

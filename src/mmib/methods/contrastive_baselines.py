@@ -96,14 +96,13 @@ class SupConOptions(EncoderHeadOptions):
 class AugmentedMethod(Method):
     """Base of the methods that draw augmented views inside :meth:`loss`: owns a :class:`ModalityAugmenter` whose
     generator is seeded from the (seeded) global RNG and saved in checkpoints. Its options: ``augment`` and
-    ``augment_seed`` (:class:`AugmentedOptions`)."""
+    ``augment_seed`` (:class:`AugmentedOptions`, part of every subclass's options)."""
+
+    Options = AugmentedOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        if self.opts is not None:
-            seed, augment = self.opts.augment_seed, self.opts.augment
-        else:  # a method without typed options
-            seed, augment = self.cfg.get("augment_seed"), self.cfg.get("augment")
+        seed, augment = self.opts.augment_seed, self.opts.augment
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)))
         self.augmenter = ModalityAugmenter(spec, augment, int(seed))
