@@ -45,3 +45,29 @@ def test_pack_unpack_round_trip(tmp_path):
     assert back["records"]["a-d-s0"]["protocols"]["probe"]["rows"][0]["metrics"] == pytest.approx(
         {"accuracy": 0.5123457, "score": 0.5123457, "mse": 1.25})
     assert unpack_results({"kind": "mmib-bench", "x": 1}) == {"kind": "mmib-bench", "x": 1}  # not packed: as is
+
+
+def test_pack_keeps_the_metrics_the_tables_show(tmp_path):
+    """A built-in protocol whose tables show only its primary metric (info_probe) keeps only that one (and the
+    leaderboard's metric); probe keeps every metric; the report's tables are the same before and after."""
+    from mmib.bench.report import protocol_tables
+
+    def run(seed, acc):
+        r = _run("a", seed, acc, {"mse": 1.0 + seed})
+        r["protocols"]["info_probe"] = {"protocol": "info_probe", "primary_metric": "score", "rows": [
+            {"id": "concat/u1", "label": "u1", "source": "method",
+             "metrics": {"score": acc / 2, "balanced_accuracy": acc / 3, "macro_f1": acc / 4}}]}
+        return r
+
+    runs = [run(0, 0.5), run(1, 0.75)]
+    results = {"kind": "mmib-bench", "suite": {"name": "s", "methods": [{"name": "a"}], "data": [{"name": "d"}]},
+               "aggregate": aggregate(runs), "primary_metrics": {"probe": "accuracy", "info_probe": "score"},
+               "protocols": {"probe": "probe", "info_probe": "info_probe"},
+               "leaderboard": {"protocol": "info_probe", "row": "concat/u1", "metric": "macro_f1"},
+               "records": {f"a-d-s{r['bench']['seed']}": r for r in runs}, "runs": []}
+    packed = pack_results(results)
+    assert set(packed["aggregate"]["a"]["d"]["info_probe"]["rows"]["concat/u1"]["metrics"]) == {"score", "macro_f1"}
+    assert set(packed["aggregate"]["a"]["d"]["probe"]["rows"]["method/concat/linear"]["metrics"]) == {
+        "accuracy", "score", "mse"}
+    back = read_results(write_kept_results(tmp_path / "r.json", results))
+    assert protocol_tables(back) == protocol_tables(results)

@@ -54,6 +54,17 @@ def leaderboard_table(results: Mapping[str, Any]) -> tuple[list[str], list[list[
     return ["variant", *data], rows
 
 
+def table_metrics(kind: str, metric_names: Sequence[str], primary: str | None = None) -> list[str]:
+    """The metrics of one protocol's tables, in order: every metric for the probe protocol and registered study
+    protocols, the paper's retrieval metrics for retrieval, the primary metric (else the first) for the others.
+    The kept results file stores these (:func:`mmib.bench.results.pack_results`), so the tables can be rebuilt."""
+    if kind == "probe" or kind not in BUILTIN_KINDS:
+        return list(metric_names)
+    if kind == "retrieval":
+        return [m for m in ("mAP", "R@1", "R@10", "median_rank", "class_top1", "acc_1_of_10") if m in metric_names]
+    return [primary or metric_names[0]] if metric_names else []
+
+
 def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """Per protocol and data set: rows = protocol rows, columns = variants, cells = mean ± std of the protocol's
     primary metric (every metric for the probe protocol)."""
@@ -74,14 +85,7 @@ def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], li
             for a in recs:
                 if a["metric"] not in metric_names:
                     metric_names.append(a["metric"])
-            if kind == "probe" or kind not in BUILTIN_KINDS:  # registered study protocols: every metric
-                metrics = [m for m in metric_names]
-            elif kind == "retrieval":
-                metrics = [m for m in ("mAP", "R@1", "R@10", "median_rank", "class_top1", "acc_1_of_10")
-                           if m in metric_names]
-            else:
-                primary = results.get("primary_metrics", {}).get(pname) or metric_names[0]
-                metrics = [primary]
+            metrics = table_metrics(kind, metric_names, results.get("primary_metrics", {}).get(pname))
             for m in metrics:
                 body = []
                 for rid in rows_ids:

@@ -11,6 +11,9 @@ kept form; :func:`unpack_results` gives the same structure back. In the kept for
 * ``records`` keeps, per finished run (by folder name), its identity and fingerprint (``bench``), completeness,
   timings and code version; its final metrics are the per-seed values of the aggregate (not stored twice);
 * a metric equal to another of its row on every seed is stored as ``"=<metric>"``;
+* of a built-in protocol whose tables show only some metrics (e.g. ``info_probe``, ``subsets``: the primary metric;
+  see :func:`mmib.bench.report.table_metrics`), only those and the leaderboard's metric are kept; the other metrics
+  stay in each run's full record (the ``--archive`` directory);
 * numbers are rounded to 7 significant digits (float32 precision, far below what any table shows);
 * one aggregate row or run record per line, so that a new run changes a few lines in a diff.
 """
@@ -45,7 +48,10 @@ def pack_results(results: Mapping[str, Any]) -> dict[str, Any]:
         for d in v:
             v[d] = sorted(v[d])
     agg: dict[str, Any] = {}
+    kept_metrics = _kept_metrics(results)
     for a in results.get("aggregate") or []:
+        if a["metric"] not in kept_metrics.get((a["protocol"], a["data"]), ()):
+            continue
         p = agg.setdefault(a["variant"], {}).setdefault(a["data"], {}).setdefault(
             a["protocol"], {"kind": a["kind"], "rows": {}})
         row = p["rows"].setdefault(a["row"], {"label": a.get("label", ""), "source": a.get("source", ""),
@@ -65,6 +71,29 @@ def pack_results(results: Mapping[str, Any]) -> dict[str, Any]:
                                                           "learned_temperature")
                              if k in rec}
                       for name, rec in (results.get("records") or {}).items()}
+    return out
+
+
+def _kept_metrics(results: Mapping[str, Any]) -> dict[tuple[str, str], set[str]]:
+    """(protocol, data entry) → the metrics the kept file stores: those of the report's tables and the leaderboard's."""
+    from mmib.bench.report import table_metrics
+
+    names: dict[tuple[str, str], list[str]] = {}
+    kinds: dict[str, str] = {}
+    for a in results.get("aggregate") or []:
+        ms = names.setdefault((a["protocol"], a["data"]), [])
+        if a["metric"] not in ms:
+            ms.append(a["metric"])
+        kinds.setdefault(a["protocol"], a["kind"])
+    kinds.update(results.get("protocols") or {})
+    primary = results.get("primary_metrics") or {}
+    lb = results.get("leaderboard") or {}
+    out = {}
+    for (pname, d), ms in names.items():
+        keep = set(table_metrics(kinds.get(pname, pname), ms, primary.get(pname)))
+        if lb.get("protocol") == pname and lb.get("metric") in ms:
+            keep.add(lb["metric"])
+        out[(pname, d)] = keep
     return out
 
 
