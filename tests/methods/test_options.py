@@ -154,6 +154,25 @@ def test_bad_keys_and_values_are_one_line_errors(cfg, error, match):
     assert "\n" not in str(e.value)
 
 
+def test_the_optim_block_passes_the_optimizers_own_options():
+    """A recipe's `optim: {name: sgd, momentum: 0.9}` (omib_cremad): the typed block keeps momentum and the optimizer
+    gets it; a key no optimizer takes is the optimizer's error, as before."""
+    from mmib.data.synthetic.align import make_sim_align
+    from mmib.methods.options import OptimOptions
+    from mmib.methods.registry import build_method
+
+    o = build_options(OptimOptions, {"name": "sgd", "lr": 0.1, "momentum": 0.9}, "method 'm'", "optim.")
+    assert o.extra == {"momentum": 0.9}
+    assert options_dict(o) == {"name": "sgd", "lr": 0.1, "weight_decay": 0.0, "momentum": 0.9}
+    spec = make_sim_align(n_samples=8, n_modalities=2, modality_dim=4).spec
+    opt = build_method("clip", spec, {"optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9}}).configure_optimizers()
+    assert type(opt).__name__ == "SGD" and opt.defaults["momentum"] == 0.9 and opt.defaults["lr"] == 0.1
+    with pytest.raises(MMIBError, match=r"method.optim.name must be one of 'adam', 'adamw', 'sgd', got 'lbfgs'"):
+        build_method("clip", spec, {"optim": {"name": "lbfgs"}})
+    with pytest.raises(TypeError, match="momentumm"):
+        build_method("clip", spec, {"optim": {"momentumm": 0.9}}).configure_optimizers()
+
+
 def test_a_method_refuses_an_unknown_option_and_a_wrong_type():
     from mmib.data.synthetic.align import make_sim_align
     from mmib.methods.registry import build_method

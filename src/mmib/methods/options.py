@@ -6,6 +6,8 @@ defaults; :meth:`mmib.methods.Method.__init__` builds it from the method's confi
 * A key of the config that the dataclass lacks is a one-line :class:`~mmib.errors.UnknownNameError` naming its path
   and the valid keys; a value of the wrong type a one-line :class:`~mmib.errors.MMIBError` naming its path, the type
   expected and the value. ``name`` (the method's registered name) is always allowed at the top.
+* A block may keep the keys it does not name: a ``dict`` field with ``metadata={"extra": True}`` collects them
+  (:class:`OptimOptions`: an optimizer's own options), and :func:`options_dict` puts them back beside the others.
 * Supported field types: ``bool``, ``int`` (an integral float is accepted), ``float`` (an int or a numeric string is
   accepted, as ``float()`` did), ``str``, ``Literal[...]`` (a closed set of words), an :class:`enum.Enum` (typed flags
   such as an ablation: built from its value), ``X | None``, ``list[X]`` / ``tuple[X, ...]``, a nested dataclass, and
@@ -53,19 +55,22 @@ T = TypeVar("T")
 RESERVED = ("name",)
 
 
-def build_options(cls: type[T], cfg: Mapping[str, Any] | None, where: str, prefix: str = "") -> T:
-    """The options ``cls`` (a dataclass) from ``cfg``: given keys converted and checked, missing keys at their
-    defaults. ``where`` names the owner in errors (``"method 'clip'"``); ``prefix`` is the path of ``cfg`` in the
+def build_options(cls: type[T], values: Mapping[str, Any] | None, where: str, prefix: str = "") -> T:
+    """The options ``cls`` (a dataclass) from ``values``: given keys converted and checked, missing keys at their
+    defaults. ``where`` names the owner in errors (``"method 'clip'"``); ``prefix`` is the path of ``values`` in the
     method config (``"objective."`` for a block)."""
-    cfg = {} if cfg is None else cfg
-    if not isinstance(cfg, Mapping):
-        raise MMIBError(f"{where}: method{'.' + prefix.rstrip('.') if prefix else ''} must be a mapping, got {cfg!r}")
-    fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    values = {} if values is None else values
+    if not isinstance(values, Mapping):
+        raise MMIBError(f"{where}: method{'.' + prefix.rstrip('.') if prefix else ''} must be a mapping, got {values!r}")
+    fields = {f.name: f for f in dataclasses.fields(cls) if f.init and not f.metadata.get("extra")}
+    extra = [f.name for f in dataclasses.fields(cls) if f.metadata.get("extra")]
     hints = typing.get_type_hints(cls)
-    unknown = [str(k) for k in cfg if k not in fields and not (not prefix and k in RESERVED)]
-    if unknown:
+    unknown = [str(k) for k in values if k not in fields and not (not prefix and k in RESERVED)]
+    if unknown and not extra:
         raise UnknownNameError(f"option of {where}", prefix + unknown[0], [prefix + k for k in fields])
-    kwargs = {k: _convert(hints[k], v, where, prefix + k) for k, v in cfg.items() if k in fields}
+    kwargs = {k: _convert(hints[k], v, where, prefix + k) for k, v in values.items() if k in fields}
+    if extra:  # the block keeps the keys it does not name, as given (e.g. an optimizer's momentum)
+        kwargs[extra[0]] = {k: values[k] for k in unknown}
     return cls(**kwargs)
 
 
@@ -74,7 +79,10 @@ def options_dict(opts: Any) -> dict[str, Any]:
     out = {}
     for f in dataclasses.fields(opts):
         v = getattr(opts, f.name)
-        out[f.name] = _plain(v)
+        if f.metadata.get("extra"):
+            out.update(v)
+        else:
+            out[f.name] = _plain(v)
     return out
 
 
@@ -182,11 +190,13 @@ def _convert(tp: Any, value: Any, where: str, path: str) -> Any:
 @dataclasses.dataclass(frozen=True)
 class OptimOptions:
     """``method.optim`` (:meth:`mmib.methods.Method.configure_optimizers`): the optimizer, its learning rate and
-    weight decay."""
+    weight decay; any other key of the block (``momentum``, ``betas``, ...) is passed to the optimizer as given
+    (``extra``; the optimizer refuses one it does not take)."""
 
     name: Literal["adam", "adamw", "sgd"] = "adam"
     lr: float = 1.0e-3
     weight_decay: float = 0.0
+    extra: dict[str, Any] = dataclasses.field(default_factory=dict, metadata={"extra": True})
 
 
 @dataclasses.dataclass(frozen=True)
