@@ -221,7 +221,7 @@ def test_bad_input_gives_clear_errors():
     assert mv.targets == {"eeg": "input", "fnirs": "input"}
     assert torch.isfinite(mv.loss({"x": {"eeg": torch.randn(4, 10), "fnirs": torch.randn(4, 6)}}).loss)
     for bad, match in (({"cross_min": "kl"}, "cross_min"), ({"temporal": "lstm"}, "temporal"),
-                       ({"weights": {"X": 1}}, "loss weight"), ({"targets": {"eeg": "psd"}}, "reconstruction target"),
+                       ({"weights": {"X": 1}}, "unknown option of method 'rus' 'weights.X'"), ({"targets": {"eeg": "psd"}}, "reconstruction target"),
                        ({"augment": {"eeg": [{"name": "warp"}]}}, "augmentation"), ({"hrf_delay_s": -1}, "hrf_delay_s"),
                        ({"augment": {"emg": []}}, "modality"), ({"weights": {"orth": -1}}, "lambda_orth")):
         with pytest.raises((MMIBError, ValueError), match=match):

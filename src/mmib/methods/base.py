@@ -261,11 +261,8 @@ class Method(L.LightningModule):
         in a second parameter group."""
         from mmib.objectives.base import temperature_parameters
 
-        typed = getattr(self.opts, "optim", None)
-        if isinstance(typed, OptimOptions):
-            opt_cfg = options_dict(typed)
-        else:  # a method without typed options (rus) gives its optim mapping as it is
-            opt_cfg = dict(self.cfg.get("optim") or {})  # untyped
+        typed = getattr(self.opts, "optim", None)  # options without an optim block: the defaults below
+        opt_cfg = options_dict(typed) if isinstance(typed, OptimOptions) else {}
         t_lr = opt_cfg.pop("temperature_lr", None)
         if t_lr is not None and (not isinstance(t_lr, (int, float)) or isinstance(t_lr, bool) or not float(t_lr) > 0):
             raise MMIBError(f"method.optim.temperature_lr must be a number > 0 (or null), got {t_lr!r}")

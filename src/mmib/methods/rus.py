@@ -67,18 +67,12 @@ from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.registry import register_method
+from mmib.methods.rus_options import RUSOptions
 from mmib.nn.fusion_transformer import FusionTransformer, TokenEncoder
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput, l2_normalize
 from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
 
-TEMPORAL = ("transformer", "gru")
-FUSIONS = ("cross_attention", "concat")
-CROSS_MIN = ("neg_sim", "grl", "none")
-POSITIONS = ("seconds", "index")
-INTERACTIONS = ("product", "none")
-SYNERGY = ("literal", "unimodal_hsic")
-WEIGHTS = ("R", "U", "S", "orth", "cross", "hsic", "syn")
 HRF_DELAY_SCOPES = ("s_view", "both")
 
 
@@ -123,33 +117,26 @@ class RUSMethod(Method):
     """Explicit R/U/S decomposition of two modalities (EEG + fNIRS design, spec C.4–C.7)."""
 
     exact_modalities = 2
+    Options = RUSOptions
+    opts: RUSOptions
 
     def __init__(self, spec: DatasetSpec, cfg: Mapping[str, Any], encoder_cfg: Mapping[str, Any] | None = None):
         super().__init__(spec, cfg, encoder_cfg)
-        c = self.cfg
+        o = self.opts
         for ms in spec.modalities:
             if ms.kind not in ("signal", "vector"):
                 raise MMIBError(f"method 'rus': modality '{ms.name}' is a {ms.kind}; rus takes signals (C, T) or "
                                 "feature vectors")
         self.mods = spec.modality_names
-        d = int(c.get("hidden_dim", 64))
-        k = int(c.get("component_dim", 32))
-        heads = int(c.get("n_heads", 4))
-        self.temporal_kind = str(c.get("temporal", "transformer"))
-        self.fusion_kind = str(c.get("fusion", "cross_attention"))
-        self.cross_min = str(c.get("cross_min", "neg_sim"))
-        self.positions = str(c.get("positions", "seconds"))
-        self.synergy = str(c.get("synergy", "unimodal_hsic"))
-        self.syn_grad = str(c.get("syn_grad", "fusion"))
-        if self.syn_grad not in ("fusion", "all"):
-            raise MMIBError(f"method 'rus': syn_grad must be one of fusion, all, got {self.syn_grad!r}")
-        for key, v, valid in (("temporal", self.temporal_kind, TEMPORAL), ("fusion", self.fusion_kind, FUSIONS),
-                              ("cross_min", self.cross_min, CROSS_MIN), ("positions", self.positions, POSITIONS),
-                              ("synergy", self.synergy, SYNERGY)):
-            if v not in valid:
-                raise MMIBError(f"method 'rus': {key} must be one of {', '.join(valid)}, got {v!r}")
+        d, k, heads = o.hidden_dim, o.component_dim, o.n_heads
+        self.temporal_kind = o.temporal
+        self.fusion_kind = o.fusion
+        self.cross_min = o.cross_min
+        self.positions = o.positions
+        self.synergy = o.synergy
+        self.syn_grad = o.syn_grad
         # reconstruction targets per modality
-        tcfg = dict(c.get("targets") or {})
+        tcfg = dict(o.targets)
         bad = [m for m in tcfg if m not in self.mods]
         if bad:
             raise UnknownNameError(f"modality of data set '{spec.name}' (method.targets)", bad[0], self.mods)
@@ -169,7 +156,7 @@ class RUSMethod(Method):
                 require_rate(ms, f"target '{t}'")
             self.targets[ms.name] = t
         # time axis: signals get token positions in seconds relative to the trial marker (one clock for both)
-        starts = dict(c.get("time_start") or {})
+        starts = dict(o.time_start)
         bad = [m for m in starts if m not in self.mods]
         if bad:
             raise UnknownNameError(f"modality of data set '{spec.name}' (method.time_start)", bad[0], self.mods)
@@ -185,26 +172,23 @@ class RUSMethod(Method):
                 self.time_axes[ms.name] = (start, require_rate(ms, "time positions in seconds (positions: seconds)"))
             else:
                 self.time_axes[ms.name] = None
-        res = float(c.get("time_resolution_s", 0.05))
+        res = o.time_resolution_s
         # encoders: tokens, then a temporal model per modality
         token_cfg = self._token_encoder_config(spec)
-        self.tokenizers = nn.ModuleDict({ms.name: TokenEncoder(ms, d, token_cfg, int(c.get("vector_tokens", 16)),
+        self.tokenizers = nn.ModuleDict({ms.name: TokenEncoder(ms, d, token_cfg, o.vector_tokens,
                                                                time_axis=self.time_axes[ms.name], time_resolution_s=res)
                                          for ms in spec.modalities})
         if self.temporal_kind == "transformer":
-            self.temporal = nn.ModuleDict({m: FusionTransformer([m], d, n_heads=heads, n_layers=int(c.get("temporal_layers", 1)),
+            self.temporal = nn.ModuleDict({m: FusionTransformer([m], d, n_heads=heads, n_layers=o.temporal_layers,
                                                                 modality_embedding=False) for m in self.mods})
         else:
             self.temporal = nn.ModuleDict({m: _GRUPool(d) for m in self.mods})
-        hh = int(c.get("head_hidden", 64))
+        hh = o.head_hidden
         self.head_r = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
         self.head_u = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
-        self.interaction = str(c.get("interaction", "product"))
-        if self.interaction not in INTERACTIONS:
-            raise MMIBError(f"method 'rus': interaction must be one of {', '.join(INTERACTIONS)}, got "
-                            f"{self.interaction!r}")
+        self.interaction = o.interaction
         if self.fusion_kind == "cross_attention":
-            self.fusion: nn.Module = FusionTransformer(self.mods, d, n_heads=heads, n_layers=int(c.get("fusion_layers", 1)))
+            self.fusion: nn.Module = FusionTransformer(self.mods, d, n_heads=heads, n_layers=o.fusion_layers)
             fused = d
         else:
             self.fusion = nn.Identity()
@@ -222,16 +206,16 @@ class RUSMethod(Method):
         self.other = other
         if self.cross_min == "neg_sim":
             # fixed random projection of H_other (d) to the component space (k); identity when d == k
-            g = torch.Generator().manual_seed(int(c.get("projection_seed", 0)))
+            g = torch.Generator().manual_seed(o.projection_seed)
             if d >= k:  # orthonormal columns (d, k)
                 proj = torch.linalg.qr(torch.randn(d, k, generator=g))[0]
             else:  # orthonormal rows (d, k)
                 proj = torch.linalg.qr(torch.randn(k, d, generator=g))[0].T
             self.register_buffer("cross_projection", proj.contiguous())
-            self.neg_sim_form = str(c.get("neg_sim_form", "abs"))
-            self.neg_sim_eps = float(c.get("neg_sim_eps", 1e-3))
+            self.neg_sim_form = o.neg_sim_form
+            self.neg_sim_eps = o.neg_sim_eps
         elif self.cross_min == "grl":
-            self.reversal = GradientReversal(float(c.get("grl_coeff", 1.0)))
+            self.reversal = GradientReversal(o.grl_coeff)
             self.adversaries = nn.ModuleDict()
             for m in self.mods:
                 t_other = self.targets[other[m]]
@@ -239,27 +223,22 @@ class RUSMethod(Method):
                     raise MMIBError(f"method 'rus': cross_min 'grl' predicts the other modality's targets, but "
                                     f"method.targets.{other[m]} is 'none'")
                 self.adversaries[m] = MLP(k, target_dim(t_other, spec.modality(other[m])), [hh])
-        lam = dict(c.get("weights") or {})
-        unknown = [w for w in lam if w not in WEIGHTS]
-        if unknown:
-            raise UnknownNameError("loss weight (method.weights)", unknown[0], list(WEIGHTS))
-        self.objective = RUSLoss(lambda_r=float(lam.get("R", 1.0)), lambda_u=float(lam.get("U", 3.0)),
-                                 lambda_s=float(lam.get("S", 1.0)), lambda_orth=float(lam.get("orth", 1.0)),
-                                 lambda_cross=float(lam.get("cross", 0.1)),
-                                 temperature_r=float(c.get("temperature_r", 0.1)),
-                                 temperature_s=float(c.get("temperature_s", 0.1)),
+        lam = o.weights
+        self.objective = RUSLoss(lambda_r=lam.R, lambda_u=lam.U, lambda_s=lam.S, lambda_orth=lam.orth,
+                                 lambda_cross=lam.cross, temperature_r=o.temperature_r,
+                                 temperature_s=o.temperature_s,
                                  orth_exclude=[(f"R_{self.mods[0]}", f"R_{self.mods[1]}")],
-                                 lambda_hsic=float(lam.get("hsic", 0.0)), lambda_syn=float(lam.get("syn", 3.0)),
-                                 hsic_exclude=self._hsic_exclude(str(c.get("hsic_pairs", "modality"))))
+                                 lambda_hsic=lam.hsic, lambda_syn=lam.syn,
+                                 hsic_exclude=self._hsic_exclude(o.hsic_pairs))
         # augmentations of the two views
-        acfg = dict(c.get("augment") or {})
+        acfg = dict(o.augment)
         bad = [m for m in acfg if m not in self.mods]
         if bad:
             raise UnknownNameError(f"modality of data set '{spec.name}' (method.augment)", bad[0], self.mods)
-        delay = float(c.get("hrf_delay_s", 0.0))
+        delay = o.hrf_delay_s
         if delay < 0:
             raise MMIBError(f"method 'rus': hrf_delay_s must be >= 0, got {delay}")
-        scope = str(c.get("hrf_delay_scope", "s_view"))
+        scope = o.hrf_delay_scope
         if scope not in HRF_DELAY_SCOPES:
             raise UnknownNameError("method.hrf_delay_scope", scope, list(HRF_DELAY_SCOPES))
         self.hrf_delay_scope = scope
@@ -277,8 +256,8 @@ class RUSMethod(Method):
                 else:
                     self.s_view_pipelines[ms.name] = build_rus_augmentation(ms, [shift])
             self.pipelines[ms.name] = build_rus_augmentation(ms, items)
-        seed = c.get("augment_seed")
-        self.generator = make_generator(int(torch.randint(0, 2**62, (1,))) if seed is None else int(seed))
+        seed = o.augment_seed
+        self.generator = make_generator(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
 
     # ------------------------------------------------------------------ checkpoints keep the augmentation RNG
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
@@ -378,14 +357,14 @@ class RUSMethod(Method):
         time-resolved band power (``band_envelope``, ``band_envelope_peak``) gets the ``filterbank`` front end (log
         band power over 0.5 s windows every 0.25 s, :class:`~mmib.nn.encoders.FilterbankEncoder`) unless
         ``encoder.modalities.<m>.type`` names an encoder for it (issue 20: the EEG CNN lost the 0.5 s gamma burst)."""
-        cfg = dict(self.encoder_cfg)
-        per = {m: dict(v or {}) for m, v in (cfg.get("modalities") or {}).items()}
+        enc = dict(self.encoder_cfg)
+        per = {m: dict(v or {}) for m, v in (enc.get("modalities") or {}).items()}
         for ms in spec.modalities:
             if (ms.kind == "signal" and self.targets[ms.name] in TIME_RESOLVED_TARGETS
                     and "type" not in per.get(ms.name, {})):
                 per[ms.name] = {**per.get(ms.name, {}), "type": "filterbank"}
-        cfg["modalities"] = per
-        return cfg
+        enc["modalities"] = per
+        return enc
 
     def _hsic_exclude(self, which: str) -> list[tuple[str, str]]:
         """The component pairs left out of L_hsic: ``all`` = every pair of L_orth; ``modality`` = only
