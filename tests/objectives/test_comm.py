@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from mmib.objectives.comm import CoMMLoss
-from mmib.objectives.ntxent import NTXentLoss, nt_xent
+from mmib.objectives.ntxent import nt_xent
 
 
 def ref_nt_xent(a, b, tau):
@@ -32,21 +32,6 @@ def ref_comm(full, uni, tau, terms="all", reduction="sum"):
             t[f"L_{m}"] = 0.5 * (ref_nt_xent(u1, full[1], tau) + ref_nt_xent(u2, full[0], tau))
     total = sum(t.values())
     return (total / len(t) if reduction == "mean" else total), t
-
-
-@pytest.mark.parametrize("n,d,tau", [(2, 3, 0.1), (7, 5, 0.5), (12, 4, 1.0)])
-def test_nt_xent_matches_loop_reference(n, d, tau):
-    a, b = torch.randn(n, d), torch.randn(n, d)
-    got = nt_xent(a, b, 1 / tau)
-    assert float(got) == pytest.approx(ref_nt_xent(a, b, tau), rel=1e-5, abs=1e-5)
-    out = NTXentLoss(tau)({"u": a, "v": b})
-    assert set(out.terms) == {"ntxent_u_v"}
-    assert float(out.loss) == pytest.approx(float(got), rel=1e-6)
-
-
-def test_nt_xent_perfect_alignment_lower_than_random():
-    a = torch.randn(16, 8)
-    assert float(nt_xent(a, a.clone(), 10.0)) < float(nt_xent(a, torch.randn(16, 8), 10.0))
 
 
 @pytest.mark.parametrize("terms", ["all", "full", "unimodal"])

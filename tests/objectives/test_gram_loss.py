@@ -8,7 +8,7 @@ import pytest
 import torch
 from objectives_reference import assert_matches
 
-from mmib.objectives import GRAMLoss, gram_volume
+from mmib.objectives import GRAMLoss
 from mmib.objectives.gram import DirectTemperature
 
 
@@ -30,31 +30,6 @@ def test_single_anchor_and_decoupled_match_reference():
     assert_matches(out.loss, ref.gram_loss(zs, 0.3, 0.1, anchors=[1]), zs, rtol=1e-6, atol=1e-8)
     out = GRAMLoss(temperature=0.3, label_smoothing=0.0, positive_in_denominator=False)(_named(zs))
     assert_matches(out.loss, ref.gram_loss(zs, 0.3, 0.0, pid=False), zs, rtol=1e-6, atol=1e-8)
-
-
-@pytest.mark.parametrize("k", [2, 3, 5])
-def test_volume_closed_forms(k):
-    eye = torch.eye(6, dtype=torch.float64)
-    # orthonormal vectors span a unit cube
-    v = gram_volume(eye[:1], [eye[i : i + 1] for i in range(1, k)])
-    assert math.isclose(float(v), 1.0, rel_tol=1e-8)
-    # a repeated vector flattens it to zero
-    v0 = gram_volume(eye[:1], [eye[:1]] + [eye[i : i + 1] for i in range(1, k - 1)])
-    assert float(v0) < 1e-4
-    # two vectors at angle θ: area sin θ
-    theta = 0.3
-    a = torch.tensor([[1.0, 0.0]], dtype=torch.float64)
-    b = torch.tensor([[math.cos(theta), math.sin(theta)]], dtype=torch.float64)
-    assert math.isclose(float(gram_volume(a, [b])), math.sin(theta), rel_tol=1e-8)
-
-
-def test_volume_matrix_matches_determinant():
-    a = torch.randn(4, 7, dtype=torch.float64)
-    t = [torch.randn(5, 7, dtype=torch.float64) for _ in range(3)]
-    v = gram_volume(a, t)
-    for i in range(4):
-        for j in range(5):
-            assert math.isclose(float(v[i, j]), float(ref.volume([a[i]] + [x[j] for x in t])), rel_tol=1e-7)
 
 
 def test_zero_and_repeated_embeddings_no_nan():
@@ -103,32 +78,6 @@ def test_bad_args_gather_noop_and_score():
         for j in range(6):
             expected = -float(ref.volume([unit(c[j]), unit(q["a"][i]), unit(q["b"][i])]))
             assert math.isclose(float(s[i, j]), expected, rel_tol=1e-7)
-
-
-def test_volume_gradcheck_unnormalized_and_one_call_for_all_anchors():
-    # the hand-written backward (∂det K/∂K = det K · K⁻¹ and the Schur-complement terms) against finite differences,
-    # on unnormalized inputs; and the all-anchors call equals one call per anchor
-    from mmib.objectives.gram import volume_from_gram, volumes_from_gram
-    from mmib.objectives.ova_ib import rowwise_gram
-
-    a = torch.randn(4, 5, dtype=torch.float64, requires_grad=True)
-    t = [torch.randn(3, 5, dtype=torch.float64, requires_grad=True) for _ in range(2)]
-
-    def f(a, t0, t1):
-        return volume_from_gram([a @ t0.T, a @ t1.T], rowwise_gram([t0, t1]), (a * a).sum(-1), ridge=1e-3)
-
-    assert torch.autograd.gradcheck(f, (a, *t))
-    zs = [torch.randn(5, 4, dtype=torch.float64) for _ in range(3)]
-    full = rowwise_gram(zs)
-    per = []
-    for m in range(3):
-        o = [b for b in range(3) if b != m]
-        per.append(volume_from_gram([zs[m] @ zs[b].T for b in o], full[:, o][:, :, o], (zs[m] ** 2).sum(-1)))
-    grams = torch.stack([full[:, o][:, :, o] for o in ([1, 2], [0, 2], [0, 1])])
-    cross = [[zs[m] @ zs[b].T for b in range(3) if b != m] for m in range(3)]
-    both = volumes_from_gram(cross, grams, torch.stack([(z**2).sum(-1) for z in zs]))
-    for x, y in zip(per, both):
-        torch.testing.assert_close(x, y)
 
 
 @pytest.mark.skipif(shutil.which(os.environ.get("CXX", "g++")) is None, reason="torch.compile needs a C++ compiler")

@@ -4,6 +4,7 @@ against float64 references that share no code with the module (autograd through 
 import pytest
 import torch
 
+import mmib.objectives.projection.factor as factor
 from mmib.objectives.projection.factor import (
     SMALL_ALGEBRA_DTYPE,
     SMALL_FACTOR_MAX,
@@ -80,3 +81,21 @@ def test_a_matrix_that_is_not_positive_definite_is_refused_by_name(k):
         inverse_factor_entries(bad, "my measure")
     with pytest.raises(ValueError, match="my measure: the tuple Gram matrix is not positive definite"):
         factor_tuple_grams(bad, 0.0, "my measure")
+
+
+def test_small_cholesky_matches_lapack_and_flags_bad_matrices():
+    g = torch.Generator().manual_seed(2)
+    for k in (1, 2, 3, 5):
+        x = torch.randn(4, 6, k, k + 2, generator=g, dtype=torch.float64)
+        kmat = x @ x.mT + 1e-8 * torch.eye(k, dtype=torch.float64)
+        chol, linv, ok = factor._small_cholesky(kmat)
+        assert ok
+        torch.testing.assert_close(chol, torch.linalg.cholesky(kmat), rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(linv @ chol, torch.eye(k, dtype=torch.float64).expand_as(chol), rtol=0,
+                                   atol=1e-9)
+    bad = torch.eye(2, dtype=torch.float64).repeat(3, 1, 1)
+    bad[1, 1, 1] = -1.0
+    assert not factor._small_cholesky(bad)[2]
+    assert not factor._small_cholesky(torch.full((2, 2, 2), float("nan"), dtype=torch.float64))[2]
+    with pytest.raises(ValueError, match="not positive definite"):
+        factor.factor_tuple_grams(bad, 1e-8, "test")

@@ -1,4 +1,5 @@
-"""The torch.compile kernel of the OVA-IB projection score (kernel="compiled") and its fallback."""
+"""mmib.objectives.projection.fused: the torch.compile kernel of the OVA-IB projection score (kernel="compiled"),
+its one-warning fallback to the eager kernel, and the small helpers (upper_to_full, run, mark_failed)."""
 
 import os
 import shutil
@@ -69,3 +70,34 @@ def test_failed_compilation_warns_once_and_falls_back_to_eager(monkeypatch):
 def test_unknown_kernel_is_an_error():
     with pytest.raises(ValueError, match="kernel must be one of"):
         OVAIBLoss(kernel="triton")
+
+
+def test_upper_to_full_round_trips_the_row_major_upper_triangle():
+    g = torch.Generator().manual_seed(0)
+    for k in (1, 2, 4):
+        x = torch.randn(5, k, k, generator=g, dtype=torch.float64)
+        full = x + x.mT
+        upper = torch.stack([full[:, i, j] for i in range(k) for j in range(i, k)], 1)  # row-major by hand
+        assert upper.shape == (5, k * (k + 1) // 2)
+        torch.testing.assert_close(fused.upper_to_full(upper, k), full, rtol=0, atol=0)
+
+
+def test_run_eager_never_compiles_and_a_recorded_failure_short_circuits(monkeypatch):
+    def no_compile(name):
+        raise AssertionError("kernel='eager' must not compile")
+
+    monkeypatch.setattr(fused, "compiled", no_compile)
+    seen = []
+    monkeypatch.setitem(fused.KERNELS, "scores_forward", lambda *a: seen.append(a) or "eager result")
+    assert fused.run("scores_forward", "eager", 1, 2) == "eager result" and seen == [(1, 2)]
+
+    monkeypatch.undo()
+    monkeypatch.setattr(fused, "_FAILED", [])
+    fused.mark_failed("first reason")
+    fused.mark_failed("second reason")
+    assert fused._FAILED == ["first reason"]  # the first failure is the one reported
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no second warning once a failure is recorded
+        assert fused.call("scores_forward") is None
+    with pytest.raises(RuntimeError, match="first reason"):
+        fused.compiled("scores_forward")
