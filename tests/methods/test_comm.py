@@ -10,7 +10,6 @@ from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.data.synthetic.rus import make_rus
 from mmib.errors import MMIBError
 from mmib.methods.registry import build_method
-from mmib.nn.fusion_transformer import FusionTransformer
 
 SMALL = {"embed_dim": 16, "vector_tokens": 4, "fusion": {"n_heads": 2, "dim_feedforward": 32},
          "head_hidden": 32, "projection_dim": 16}
@@ -44,22 +43,6 @@ def test_unimodal_embedding_is_invariant_to_other_modalities():
         assert set(comps) == {"Z", "Z_x1", "Z_x2", "Z_x3"}
         torch.testing.assert_close(comps["Z_x1"], z["x1"])
         torch.testing.assert_close(comps["Z"], method.fuse(b))
-
-
-def test_dropping_tokens_equals_masking_them():
-    torch.manual_seed(0)
-    fusion = FusionTransformer(["a", "b"], 16, n_heads=2, n_layers=2).eval()
-    toks = {"a": torch.randn(4, 3, 16), "b": torch.randn(4, 5, 16)}
-    with torch.no_grad():
-        dropped = fusion(toks, None, ["a"])
-        masked = fusion(toks, {"b": torch.ones(4, 5, dtype=torch.bool)}, ["a", "b"])
-        full_rows = fusion(toks, None, ["a"], return_tokens=True)[0]
-    torch.testing.assert_close(dropped, masked, rtol=1e-5, atol=1e-5)
-    torch.testing.assert_close(dropped, full_rows, rtol=1e-5, atol=1e-5)
-    with pytest.raises(MMIBError, match="unknown modality"):
-        fusion(toks, None, ["c"])
-    with pytest.raises(MMIBError, match="divisible"):
-        FusionTransformer(["a"], 10, n_heads=4)
 
 
 def _seq_dataset(n=24, t=10):

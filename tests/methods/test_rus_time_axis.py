@@ -7,7 +7,7 @@ import torch
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError
 from mmib.methods.registry import build_method
-from mmib.nn.fusion_transformer import TokenEncoder, sincos_1d, sincos_time
+from mmib.nn.fusion_transformer import sincos_time
 
 FNIRS_CH = tuple(f"S{i}_D{i} {c}" for i in range(1, 4) for c in ("hbo", "hbr"))
 SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),
@@ -15,30 +15,6 @@ SPEC = DatasetSpec("toy", (ModalitySpec("eeg", "signal", (4, 256), rate=128.0),
 SMALL = {"hidden_dim": 16, "component_dim": 8, "head_hidden": 16, "n_heads": 2, "augment_seed": 0,
          "time_start": {"eeg": -0.5, "fnirs": -2.0}}
 ENC = {"signal": {"channels": [8, 8], "kernel_size": 5, "pool": 4}}
-
-
-def test_sincos_time_at_whole_units_is_the_index_encoding():
-    assert torch.allclose(sincos_time(torch.arange(7.0) * 0.05, 12, 0.05), sincos_1d(7, 12), atol=1e-5)
-    assert torch.allclose(sincos_time(torch.arange(5.0) * 2.0, 8, 2.0), sincos_1d(5, 8), atol=1e-5)
-
-
-def test_token_encoder_default_is_unchanged_and_time_axis_uses_seconds():
-    ms = SPEC.modality("eeg")
-    torch.manual_seed(0)
-    plain = TokenEncoder(ms, 16, ENC)
-    torch.manual_seed(0)
-    timed = TokenEncoder(ms, 16, ENC, time_axis=(-0.5, 128.0), time_resolution_s=0.1)
-    x = torch.randn(3, 4, 256)
-    h = plain.tokenizer(plain.net(x).transpose(1, 2))
-    n = h.shape[1]
-    assert torch.equal(plain(x)[0], h + sincos_1d(n, 16))  # default: index positions, bit-identical
-    times = -0.5 + (torch.arange(n) + 0.5) * (256 / n) / 128.0
-    assert torch.allclose(timed.token_times(256, n), times)
-    assert torch.allclose(timed(x)[0], h + sincos_time(times, 16, 0.1), atol=1e-6)
-    with pytest.raises(MMIBError, match="rate > 0"):
-        TokenEncoder(ms, 16, ENC, time_axis=(0.0, 0.0))
-    with pytest.raises(MMIBError, match="1-D CNN"):
-        TokenEncoder(ModalitySpec("v", "vector", (5,)), 16, {}, time_axis=(0.0, 1.0))
 
 
 def test_rus_tokens_share_one_clock():
