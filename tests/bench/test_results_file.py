@@ -44,7 +44,7 @@ def test_partly_finished_suite_continues_from_results_file_or_archive(tmp_path, 
     first = run_suite(SUITE, out_dir=tmp_path / "machine1", seeds=[0], progress=False, print_summary=False,
                       results=kept, archive=arch)
     assert counting == ["clip-a-mf2-s0"] and not first["complete"]
-    assert json.loads(kept.read_text())["format"] == "packed-1"
+    assert json.loads(kept.read_text())["format"] == "packed-2"
     rec = read_results(kept)["records"]["clip-a-mf2-s0"]
     full = json.loads((tmp_path / "machine1" / "clip-a-mf2-s0" / "results.json").read_text())
     slim = slim_record(full)
