@@ -6,7 +6,6 @@ import torch
 
 from mmib.data.dataset import DataValidationError, MultimodalDataset, collate_multimodal, validate_batch
 from mmib.data.spec import DatasetSpec, ModalitySpec
-from mmib.errors import UnknownNameError
 
 
 def _spec(task="classification"):
@@ -91,19 +90,6 @@ def test_labels_checked():
         MultimodalDataset(_spec(), _arrays(), y=np.zeros(4, int))
     with pytest.raises(DataValidationError, match=r"labels y: NaN or inf in sample 1"):
         MultimodalDataset(_spec("regression"), _arrays(), y=np.array([0, np.nan] + [0] * 8))
-
-
-def test_spec_errors():
-    with pytest.raises(ValueError, match="kind must be one of"):
-        ModalitySpec("a", "audio", (3,))
-    with pytest.raises(ValueError, match=r"a signal has 2 per-sample dimensions, got shape \(3,\)"):
-        ModalitySpec("a", "signal", (3,))
-    with pytest.raises(ValueError, match="duplicate modality names"):
-        DatasetSpec("d", (ModalitySpec("a", "vector", (3,)), ModalitySpec("a", "vector", (3,))))
-    with pytest.raises(UnknownNameError, match=r"unknown modality of data set 'toy' 'q'; valid: a, s"):
-        _spec().check_modalities(["q"])
-    spec = _spec()
-    assert DatasetSpec.from_dict(spec.to_dict()) == spec
 
 
 def test_validate_batch_errors():
