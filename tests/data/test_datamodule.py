@@ -4,9 +4,7 @@ import torch
 
 from mmib.data.datamodule import MultimodalDataModule, split_indices
 from mmib.data.dataset import DataValidationError, MultimodalDataset
-from mmib.data.registry import build_dataset
 from mmib.data.spec import DatasetSpec, ModalitySpec
-from mmib.errors import UnknownNameError
 
 
 def _ds(n=200, groups=None, split=None):
@@ -87,19 +85,3 @@ def test_loaders_and_empty_split():
     dm0 = MultimodalDataModule(_ds(), batch_size=32, seed=0, test_fraction=0.0)
     with pytest.raises(DataValidationError, match="the test split is empty"):
         dm0.test_dataloader()
-
-
-def test_mfeat_views():
-    ds = build_dataset("mfeat", views=[0, 2, 5])
-    assert ds.spec.modality_names == ("fou", "kar", "mor")
-    assert [m.shape for m in ds.spec.modalities] == [(76,), (64,), (6,)]
-    assert len(ds) == 2000 and ds.spec.n_classes == 10
-    assert np.bincount(ds.y.numpy()).tolist() == [200] * 10
-    ds2 = build_dataset("mfeat", views=["pix", "zer"])
-    assert ds2.spec.modality_names == ("pix", "zer")
-    with pytest.raises(DataValidationError, match=r"view index 7 out of range"):
-        build_dataset("mfeat", views=[0, 7])
-    with pytest.raises(UnknownNameError, match=r"unknown option of data set 'mfeat' 'view';.* valid: views"):
-        build_dataset("mfeat", view=[0])
-    with pytest.raises(UnknownNameError, match=r"unknown data set 'nope'; valid: .*mfeat"):
-        build_dataset("nope")
