@@ -55,17 +55,3 @@ def test_bad_list_option_exits_2(capsys):
     assert "comma-separated list of int" in capsys.readouterr().err
 
 
-def test_conditional_check_states_its_tolerance_and_verdict():
-    from mmib.info.validate import StudyConfig, StudyResult
-    from mmib.info.validate_report import claims
-
-    cfg = StudyConfig(dims=(3,), mis=(1.0,), estimators=("infonce",), cond_rel_tolerance=0.1)
-    rows = [{"true_cmi": 2.0, "dim": 5, "negatives": "same_condition", "infonce": est, "infonce_sem": 0.01,
-             "nce_club": 3.0, "nce_club_sem": 0.02} for est in (1.85, 1.75)]
-    rows.append({**rows[0], "negatives": "batch", "infonce": 4.1})
-    lines = [c for c in claims(StudyResult(config=cfg, conditional=rows)) if c.startswith("conditional")]
-    assert "within 10% of the truth: holds (relative error -7.5%)" in lines[0]
-    assert "within 10% of the truth: DOES NOT HOLD (relative error -12.5%)" in lines[1]
-    assert "no tolerance applies" in lines[2]
-    with pytest.raises(ValueError, match="cond_rel_tolerance must be a fraction"):
-        StudyConfig(cond_rel_tolerance=1.5)

@@ -7,14 +7,11 @@ import torch
 
 from mmib.errors import UnknownNameError
 from mmib.info import (
-    BilinearCritic,
     CLUBEstimator,
-    ConcatCritic,
     InfoNCEEstimator,
     MINEEstimator,
     NCECLUBEstimator,
     NWJEstimator,
-    SeparableCritic,
     build_estimator,
     conditional_gaussians,
     correlated_gaussians,
@@ -23,31 +20,9 @@ from mmib.info import (
     infonce_lower_bound,
     mine_lower_bound,
     nce_club_upper_bound,
-    same_condition_mask,
 )
 
 SMALL = {"critic": "concat", "critic_kwargs": {"hidden_dim": 64}, "lr": 5e-3, "train_batch_size": 64}  # fast
-
-
-def test_concat_critic_equals_mlp_on_every_concatenated_pair():
-    torch.manual_seed(0)
-    critic = ConcatCritic(3, 2, hidden_dim=8, hidden_layers=2).double()
-    x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
-    net = torch.nn.Sequential(critic.first, torch.nn.ReLU(), critic.rest)
-    ref = torch.tensor([[net(torch.cat([x[i], y[j]])).item() for j in range(5)] for i in range(4)],
-                       dtype=torch.float64)
-    assert torch.allclose(critic(x, y), ref, atol=1e-12)
-
-
-def test_separable_and_bilinear_critics_match_loops():
-    torch.manual_seed(0)
-    sep = SeparableCritic(3, 2, embed_dim=4, hidden_dim=8).double()
-    bil = BilinearCritic(3, 2, init_std=1.0).double()
-    x, y = torch.randn(4, 3, dtype=torch.float64), torch.randn(5, 2, dtype=torch.float64)
-    for i in range(4):
-        for j in range(5):
-            assert sep(x, y)[i, j].detach().item() == pytest.approx(float((sep.g(x[i]) @ sep.h(y[j])).detach()), abs=1e-12)
-            assert bil(x, y)[i, j].detach().item() == pytest.approx(float((x[i] @ bil.weight @ y[j]).detach()), abs=1e-12)
 
 
 @pytest.mark.parametrize("q", ["mlp", "linear"])
@@ -304,62 +279,6 @@ def test_single_c_equals_the_pair_c_c(cls, negatives):
     assert torch.equal(est.learning_loss(x, y, c), est.learning_loss(x, y, (c, c)))
 
 
-def test_same_condition_with_a_pair_groups_by_the_joint_rows():
-    cx = torch.tensor([[0.0], [0], [0], [1], [1], [0]])
-    cy = torch.tensor([[0.0], [0], [1], [1], [1], [1]])
-    est = InfoNCEEstimator(2, 2, c_dim=1, critic="separable", negatives="same_condition")
-    _, mask = est.scores(torch.randn(6, 2), torch.randn(6, 2), (cx, cy))
-    want = [[bool(cx[i, 0] == cx[j, 0] and cy[i, 0] == cy[j, 0]) for j in range(6)] for i in range(6)]
-    assert mask.tolist() == want
-    assert mask.tolist() != same_condition_mask(cx).tolist()  # not by c_x alone
-
-
-def test_estimate_mi_with_a_pair():
-    x, y = correlated_gaussians(256, 2, 1.0, seed=0)
-    lab = (torch.arange(256) % 2).float()
-    kw = {"steps": 5, "batch_size": 16, "eval_batches": 2, **SMALL}
-    # (c, c) is c: same critic sizes, initialization, batches and values
-    r1 = estimate_mi(x, y, lab, method="nce_club", **kw)
-    r2 = estimate_mi(x, y, (lab, lab), method="nce_club", **kw)
-    assert r1.history == r2.history and r1.value == r2.value
-    # per-side widths differ; same_condition groups by the joint rows, so continuous views have no groups
-    cx, cy = torch.randn(256, 1), torch.randn(256, 3)
-    r = estimate_mi(x, y, (cx, cy), method="infonce", negatives="batch", **kw)
-    assert len(r.history) == 5 and math.isfinite(r.value)
-    with pytest.raises(ValueError, match="no conditioning value occurs twice"):
-        estimate_mi(x, y, (lab, cy), method="infonce", **kw)
-    with pytest.raises(ValueError, match="CLUBEstimator: c_dim must be an integer"):
-        estimate_mi(x, y, (cx, cy), method="club", **kw)
-
-
-def test_bad_per_side_conditioning_raises():
-    x, y = torch.randn(4, 3), torch.randn(4, 2)
-    est = InfoNCEEstimator(3, 2, c_dim=(2, 1))
-    with pytest.raises(ValueError, match=r"InfoNCEEstimator: c_x must be a 2-D tensor \(4, 2\), got \(4, 1\)"):
-        est(x, y, (torch.randn(4, 1), torch.randn(4, 1)))
-    with pytest.raises(ValueError, match=r"c_y must be a 2-D tensor \(4, 1\), got \(3, 1\)"):
-        est(x, y, (torch.randn(4, 2), torch.randn(3, 1)))
-    with pytest.raises(ValueError, match=r"c_dim=\(2, 1\) \(per-side\); pass c as a pair"):
-        est(x, y, torch.randn(4, 2))
-    with pytest.raises(ValueError, match="pair \\(c_x, c_y\\) of two tensors, got a tuple of length 3"):
-        est(x, y, (torch.randn(4, 2), torch.randn(4, 1), torch.randn(4, 1)))
-    bad = torch.randn(4, 1)
-    bad[0, 0] = float("nan")
-    with pytest.raises(ValueError, match="c_y contains NaN or inf"):
-        est(x, y, (torch.randn(4, 2), bad))
-    with pytest.raises(ValueError, match=r"c_dim=\(2, 1\) \(per-side conditioning"):
-        InfoNCEEstimator(3, 2, c_dim=(2, 1), condition_on="x")
-    with pytest.raises(ValueError, match="c_dim must be an integer >= 0 or a pair"):
-        InfoNCEEstimator(3, 2, c_dim=(2, 0))
-    with pytest.raises(ValueError, match="condition_on='x' pass a single tensor c"):
-        InfoNCEEstimator(3, 2, c_dim=1, condition_on="x")(x, y, (torch.randn(4, 1), torch.randn(4, 1)))
-    with pytest.raises(ValueError, match="CLUBEstimator: c must be a single tensor"):
-        CLUBEstimator(3, 2, c_dim=1, hidden_dim=4)(x, y, (torch.randn(4, 1), torch.randn(4, 1)))
-    with pytest.raises(ValueError, match=r"estimate_mi: c_x must be a 2-D tensor \(10, k\)"):
-        estimate_mi(torch.randn(10, 2), torch.randn(10, 2), (torch.randn(10, 1, 1), torch.randn(10, 1)),
-                    negatives="batch", batch_size=4)
-
-
 def test_club_q_option_is_checked():
     with pytest.raises(ValueError, match="q must be one of"):
         CLUBEstimator(3, 2, q="quadratic")
@@ -392,35 +311,3 @@ def test_fitted_standardization_makes_the_estimates_invariant_to_affine_maps(cls
     assert all(torch.allclose(out[k], plain.estimates(xs, ys)[k], atol=1e-10) for k in out)
 
 
-def test_weight_average_has_the_stated_warm_up():
-    from mmib.info.estimate import averaged
-
-    est = InfoNCEEstimator(2, 2, critic="bilinear")
-    with torch.no_grad():
-        est.critic.weight.zero_()
-    avg = averaged(est, 0.99)
-    ref = 0.0
-    for t in range(1, 40):
-        with torch.no_grad():
-            est.critic.weight.fill_(float(t))
-        avg.update_parameters(est)
-        n = t - 1  # updates before this one
-        ref = float(t) if n == 0 else ref + (1 - min(0.99, (1 + n) / (10 + n))) * (t - ref)
-        assert abs(float(avg.module.critic.weight[0, 0].detach()) - ref) < 1e-4 * max(1.0, ref)
-    assert averaged(est, 0.0) is None
-    with pytest.raises(ValueError, match=r"ema must be a decay in \[0, 1\)"):
-        averaged(est, 1.0)
-
-
-def test_estimate_mi_training_batch_and_its_errors():
-    x, y = correlated_gaussians(300, 2, 1.0, seed=0)
-    r = estimate_mi(x, y, steps=3, batch_size=16, eval_batches=2, critic_kwargs={"hidden_dim": 8})
-    assert len(r.history) == 3 and math.isfinite(r.value)
-    from mmib.info.estimate import default_train_batch
-
-    assert default_train_batch("infonce", "separable", 64, 300) == 300 and default_train_batch("club", "x", 64) == 512
-    assert default_train_batch("nce_club", "concat", 64, 10_000) == 64  # O(N²) steps: the evaluation batch
-    with pytest.raises(ValueError, match=r"train_batch_size must be an integer in \[2, 300\]"):
-        estimate_mi(x, y, steps=3, batch_size=16, train_batch_size=301)
-    with pytest.raises(ValueError, match="ema must be a decay"):
-        estimate_mi(x, y, steps=3, batch_size=16, ema=-0.5, critic_kwargs={"hidden_dim": 8})

@@ -1,0 +1,74 @@
+"""mmib.info.validate_report: the checks (claims) computed from a study's results, the command line that
+reproduces a configuration, and the compact JSON."""
+
+import json
+import math
+
+import pytest
+
+
+def test_conditional_check_states_its_tolerance_and_verdict():
+    from mmib.info.validate import StudyConfig, StudyResult
+    from mmib.info.validate_report import claims
+
+    cfg = StudyConfig(dims=(3,), mis=(1.0,), estimators=("infonce",), cond_rel_tolerance=0.1)
+    rows = [{"true_cmi": 2.0, "dim": 5, "negatives": "same_condition", "infonce": est, "infonce_sem": 0.01,
+             "nce_club": 3.0, "nce_club_sem": 0.02} for est in (1.85, 1.75)]
+    rows.append({**rows[0], "negatives": "batch", "infonce": 4.1})
+    lines = [c for c in claims(StudyResult(config=cfg, conditional=rows)) if c.startswith("conditional")]
+    assert "within 10% of the truth: holds (relative error -7.5%)" in lines[0]
+    assert "within 10% of the truth: DOES NOT HOLD (relative error -12.5%)" in lines[1]
+    assert "no tolerance applies" in lines[2]
+    with pytest.raises(ValueError, match="cond_rel_tolerance must be a fraction"):
+        StudyConfig(cond_rel_tolerance=1.5)
+
+
+def _level(true, mean, sem=0.1, mx=1.0, dead=0.0, sat=None):
+    return {"true": true, "mean": mean, "sem": sem, "std": 1.0, "max": mx, "dead": dead, "units": 16,
+            "saturation": sat}
+
+
+def test_claims_on_a_hand_made_staircase():
+    from mmib.info.validate import StudyConfig, StudyResult
+    from mmib.info.validate_report import claims
+
+    cfg = StudyConfig(dims=(3,), mis=(1.0, 2.0), estimators=("infonce", "club"), train_batch_size=16)
+    summary = {"infonce": {"3": [_level(1.0, 0.9, mx=2.7), _level(2.0, 2.5, dead=0.2)]},  # 2.5 > 2 + 2 s.e.m.
+               "club": {"3": [_level(1.0, 1.5, sat=0.9), _level(2.0, 1.7, sat=0.1)]}}  # 1.7 < 2 - 2 s.e.m.
+    oracle = {"infonce": {"3": [{"mean": 1.0}, {"mean": 4.0}]}}  # the second above log 16: not counted
+    res = StudyResult(config=cfg, summary=summary, oracle=oracle, log_batch=math.log(16),
+                      log_train_batch=math.log(16))
+    lines = claims(res)
+    assert lines[0] == ("InfoNCE <= log N = 2.773 on every training batch (N = 16): holds (largest batch value "
+                        "2.700).")
+    assert lines[1] == ("[Gaussian] infonce (lower bound): mean estimate at or below truth + 2 s.e.m. in 1/2 cells; "
+                        "not in: d=3/I=2 (2.50).")
+    assert lines[2] == "[Gaussian] infonce reaches 70% of its oracle row in 1/1 cells where the oracle is below log N."
+    assert lines[3] == ("[Gaussian] club (upper bound): mean estimate at or above truth - 2 s.e.m. in 1/2 cells; "
+                        "not in: d=3/I=2 (1.70).")
+    assert lines[4].startswith("[Gaussian] club: q's log-variance saturated (|tanh| > 0.99 on more than half of "
+                               "the held-out outputs) in 1/2 cells; there q cannot match")
+    assert lines[5].endswith("(largest fraction at any level: 20.0%): DOES NOT HOLD: nce d=3 (20%).")
+    summary["infonce"]["3"][0]["max"] = math.log(16) + 0.01
+    assert "DOES NOT HOLD (largest batch value 2.783)" in claims(res)[0]
+
+
+def test_command_line_lists_the_options_that_differ_from_the_defaults():
+    from mmib.info.validate import StudyConfig
+    from mmib.info.validate_report import command_line
+
+    assert command_line(StudyConfig()) == "mmib info validate --out docs/results"
+    cfg = StudyConfig(dims=(3, 5), mis=(1.0, 2.5), lr=3e-4, estimators=("infonce", "club"), standardize=False)
+    assert command_line(cfg, "out") == ("mmib info validate --dims 3,5 --mis 1,2.5 --estimators infonce,club "
+                                        "--lr 0.0003 --no-standardize --out out")
+
+
+def test_compact_json_is_one_key_per_line_and_round_trips():
+    from mmib.info.validate_report import compact_json
+
+    payload = {"config": {"dims": [3, 5], "name": "a b"}, "traces": [1.5, -2.0, 3], "x": None}
+    text = compact_json(payload)
+    assert json.loads(text) == payload
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[-1] == "}" and len(lines) == 2 + len(payload)
+    assert lines[2] == '"traces": [1.5,-2.0,3],'
