@@ -32,13 +32,6 @@ def test_gathered_negatives_equal_single_process(tmp_path):
             torch.testing.assert_close(got, v.grad, atol=1e-5, rtol=0, msg=f"{name}: gradient of {k}")
 
 
-def test_without_process_group_gather_is_a_no_op():
-    from mmib.utils.dist import gather_with_grad
-
-    x = torch.randn(3, 4)
-    assert gather_with_grad(x) is x
-
-
 @pytest.mark.distributed
 def test_two_process_training_writes_one_run(tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
