@@ -1,7 +1,5 @@
-"""The mmib command: errors are one line with the valid names and exit code 2."""
-
-import subprocess
-import sys
+"""mmib.cli.commands (train, demo, data list, methods) through the mmib command: errors are one line with the valid
+names and exit code 2."""
 
 import pytest
 
@@ -39,21 +37,6 @@ def test_errors_are_one_line_exit_2(capsys, argv, message):
     assert err.count("\n") == 1 and "Traceback" not in err
 
 
-def test_unknown_modality_in_eval(capsys, tmp_path):
-    code, _, _ = _run(capsys, "train", "data.views=[0,5]", "trainer.max_epochs=1", f"run_dir={tmp_path}", "name=x",
-                      "trainer.enable_progress_bar=false")
-    assert code == 0
-    code, out, err = _run(capsys, "eval", str(tmp_path / "x"), "--modalities", "fou,nope")
-    assert code == 2
-    assert err.startswith("mmib: error: unknown modality of data set 'mfeat' 'nope'; valid: fou, mor")
-
-
-def test_unknown_command_is_one_line():
-    r = subprocess.run([sys.executable, "-m", "mmib.cli", "frobnicate"], capture_output=True, text=True)
-    assert r.returncode == 2
-    assert "invalid choice: 'frobnicate'" in r.stderr and r.stderr.count("\n") == 1
-
-
 def test_train_writes_checkpoint_and_data_list(capsys, tmp_path):
     code, out, _ = _run(capsys, "train", "method=clip", "data=mfeat", "trainer.max_epochs=2", f"run_dir={tmp_path}",
                         "name=t", "trainer.enable_progress_bar=false")
@@ -64,21 +47,6 @@ def test_train_writes_checkpoint_and_data_list(capsys, tmp_path):
     assert code == 0 and "mfeat" in out and "fou vector (76,)" in out
     code, out, _ = _run(capsys, "methods")
     assert code == 0 and "clip" in out
-
-
-def test_eval_of_truncated_checkpoint_is_one_line_exit_2(capsys, tmp_path):
-    code, _, _ = _run(capsys, "train", "data.views=[0,5]", "trainer.max_epochs=1", f"run_dir={tmp_path}", "name=x",
-                      "trainer.enable_progress_bar=false", "data.batch_size=256")
-    assert code == 0
-    ckpts = tmp_path / "x" / "checkpoints"
-    data = (ckpts / "last.ckpt").read_bytes()
-    (ckpts / "trunc.ckpt").write_bytes(data[: len(data) // 3])
-    code, out, err = _run(capsys, "eval", str(ckpts / "trunc.ckpt"), "--protocols", "probe", "--no-progress")
-    assert code == 2
-    assert err.startswith(f"mmib: error: '{ckpts / 'trunc.ckpt'}': not a readable checkpoint (truncated or "
-                          "corrupted?): "), err
-    assert err.count("\n") == 1 and "Traceback" not in err
-    assert not (tmp_path / "x" / "results.json").exists()
 
 
 def test_demo_takes_trailing_overrides(capsys, tmp_path):
