@@ -1,9 +1,8 @@
-"""The pair_probe protocol (OVA-IB's trajectory-pair classification): known answers on synthetic groups.
-
-The identity test method's representation is its input, so the answer is known: when each group (trajectory) has its
-own centre, a probe on ``[z_a, z_b, |z_a − z_b|, z_a ⊙ z_b]`` tells same-group pairs from different-group ones, even
-for groups it never saw (the splits are by group); when the input ignores the group, it cannot beat chance (0.5).
-"""
+"""The pair_probe protocol (OVA-IB's trajectory-pair classification): known answers on synthetic groups. The
+identity test method's representation is its input, so the answer is known: when each group (trajectory) has
+its own centre, a probe on ``[z_a, z_b, |z_a − z_b|, z_a ⊙ z_b]`` tells same-group pairs from different-group
+ones, even for groups it never saw (the splits are by group); when the input ignores the group, it cannot beat
+chance (0.5)."""
 
 import numpy as np
 import pytest
@@ -15,7 +14,7 @@ from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.evaluate import evaluate
 from mmib.eval.protocols import EvalContext, pair_features, parse_protocols, run_pair_probe
 
-from .conftest import IdentityMethod
+from ..conftest import IdentityMethod
 
 FAST = {"max_epochs": 80, "patience": 10}
 

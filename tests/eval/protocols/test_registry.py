@@ -1,5 +1,6 @@
-"""The protocol registry: one record per protocol (options, run, tables, compared metrics, figures), the mapping form
-study analyses register into, and the report reading tables / comparisons from the records without torch."""
+"""The protocol registry: one record per protocol (options, run, tables, compared metrics, figures), the
+mapping form study analyses register into, and the report reading tables / comparisons from the records
+without torch."""
 
 import json
 import subprocess
@@ -7,7 +8,7 @@ import sys
 
 import pytest
 
-from mmib.errors import MMIBError
+from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.evaluate import evaluate
 from mmib.eval.protocols import (
     BUILTIN_PROTOCOLS,
@@ -15,11 +16,12 @@ from mmib.eval.protocols import (
     PROTOCOLS,
     Protocol,
     ProtocolRegistry,
+    parse_protocols,
 )
 from mmib.eval.report import protocol_tables, render_comparison, render_markdown
 from mmib.eval.tables import TableData
 
-from .conftest import IdentityMethod
+from ..conftest import IdentityMethod
 
 FAST = {"max_epochs": 20, "patience": 5}
 
@@ -103,3 +105,13 @@ def test_the_report_reads_the_registry_without_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     heavy, n = json.loads(out.splitlines()[-1])
     assert heavy == [] and n >= len(BUILTIN_PROTOCOLS)
+
+
+def test_parse_protocols_forms_and_errors():
+    ps = parse_protocols(["probe", {"subsets": {"probe": "mlp"}}, {"protocol": "probe", "name": "p2", "probes": ["mlp"]}])
+    assert [(p.kind, p.name) for p in ps] == [("probe", "probe"), ("subsets", "subsets"), ("probe", "p2")]
+    assert ps[2].options == {"probes": ["mlp"]}
+    with pytest.raises(UnknownNameError, match="unknown protocol 'probes'"):
+        parse_protocols(["probes"])
+    with pytest.raises(MMIBError, match="used twice"):
+        parse_protocols(["probe", "probe"])
