@@ -7,7 +7,9 @@ import torch
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.dataset import MultimodalDataset
 from mmib.data.spec import DatasetSpec, ModalitySpec
+from mmib.data.synthetic.cox_sim import make_cox_sim
 from mmib.methods.base import Method
+from mmib.methods.registry import build_method
 from mmib.objectives.base import LossOutput
 
 
@@ -71,3 +73,17 @@ class PredictingMethod(IdentityMethod):
 @pytest.fixture
 def latent_dm():
     return MultimodalDataModule(make_latent_dataset(), batch_size=64, seed=0)
+
+
+@pytest.fixture(scope="session")
+def trained_cox():
+    """A COX method on the cox_sim testbed after its first selection (eval mode), with its data module: shared by
+    the OOM metric tests (test_oom.py) and the oom protocol tests (protocols/test_oom.py)."""
+    ds = make_cox_sim(n_im=150, n_oom=150, n_val=20, n_test=60, seed=0)
+    dm = MultimodalDataModule(ds, batch_size=32, split_by="predefined")
+    meth = build_method("cox", ds.spec, {"name": "cox", "head_fit": {"steps": 20, "lr": 0.05}},
+                        {"vector": {"type": "mlp", "hidden": [16]}})
+    meth.build_cache(dm.split_batch("train"), len(ds))
+    meth.refresh(0)
+    meth.eval()
+    return meth, dm
