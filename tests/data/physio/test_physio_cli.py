@@ -12,7 +12,6 @@ import pytest
 
 from mmib.cli import main
 from mmib.cli import physio as physio_cli
-from mmib.data.physio import recordings as physio_recordings
 from mmib.data.physio.preprocess import PhysioInputError, read_eeg, read_fnirs
 from mmib.data.registry import build_dataset
 
@@ -151,13 +150,6 @@ def test_own_recordings_chain_simulate_preprocess_train_eval(study, signal_npz, 
     ds = dm.dataset
     sides = [set(ds.groups[dm.indices[s]].tolist()) for s in ("train", "val", "test")]
     assert all(sides) and not (sides[0] & sides[1] or sides[0] & sides[2] or sides[1] & sides[2])
-
-
-def test_subject_groups_follow_bids_labels():
-    ids, kind = physio_recordings.subject_groups(["sub-01_ses-1", "sub-02_ses-1", "sub-01_ses-2", Path("/x/sub-03")])
-    assert ids.tolist() == [0, 1, 0, 2] and kind == "subject"
-    ids, kind = physio_recordings.subject_groups(["s1", "sub-01", "s1"])  # not every stem names a subject
-    assert ids.tolist() == [0, 1, 0] and kind == "recording"
 
 
 def test_input_errors_name_the_problem(tmp_path, study):
