@@ -52,5 +52,14 @@ class UnknownNameError(MMIBError, KeyError):
         return self.args[0]
 
 
+def check_known(what: str, given: Iterable[str], valid: Iterable[str]) -> None:
+    """Raise :class:`UnknownNameError` naming every name of ``given`` that is not in ``valid`` (e.g. the keyword
+    arguments of an options dataclass: ``[f.name for f in dataclasses.fields(cls) if f.init]``)."""
+    valid = [str(v) for v in valid]
+    bad = [str(k) for k in given if str(k) not in valid]
+    if bad:
+        raise UnknownNameError(what, ", ".join(bad), valid)
+
+
 class MissingDependencyError(MMIBError, ImportError):
     """An optional dependency is not installed; the message names the extra to install."""

@@ -14,6 +14,7 @@ sidecar holding the same metadata with the pipeline settings and the input files
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -79,6 +80,9 @@ def _simulate(args: argparse.Namespace) -> int:
             extra[k] = json.loads(v)
         except json.JSONDecodeError:
             extra[k] = v
+    from mmib.errors import check_known
+
+    check_known("simulator parameter (--set)", extra, [f.name for f in dataclasses.fields(EEGFNIRSSimConfig) if f.init])
     try:
         cfg = EEGFNIRSSimConfig(
             n_subjects=args.subjects, trials_per_subject=args.trials, seed=args.seed, eeg_sfreq=args.eeg_sfreq,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
@@ -89,6 +90,12 @@ def load_eeg_fnirs_sim(
     for k, v in (("n_subjects", n_subjects), ("trials_per_subject", trials_per_subject), ("seed", seed),
                  ("eeg_sfreq", eeg_sfreq), ("fnirs_sfreq", fnirs_sfreq), ("n_fnirs_channels", n_fnirs_channels)):  # fmt: skip
         sim_kw.setdefault(k, v)
+    from mmib.errors import check_known
+
+    for what, given, cls in (("eeg_fnirs_sim simulator option", sim_kw, EEGFNIRSSimConfig),
+                             ("eeg_fnirs_sim eeg_pipeline option", eeg_pipeline or {}, EEGPipeline),
+                             ("eeg_fnirs_sim fnirs_pipeline option", fnirs_pipeline or {}, FNIRSPipeline)):
+        check_known(what, given, [f.name for f in dataclasses.fields(cls) if f.init])
     try:
         cfg = EEGFNIRSSimConfig(**sim_kw)
         eeg_cfg = EEGPipeline(**{"resample": eeg_resample, **dict(eeg_pipeline or {})})

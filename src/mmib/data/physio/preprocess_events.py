@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from mmib.data.physio.read_base import PhysioInputError, PhysioWarning
+from mmib.errors import did_you_mean
 
 
 def trial_conditions(raw) -> list[str]:
@@ -41,9 +42,10 @@ def trial_events(raw, conditions: Sequence[str] | None = None, source: str = "re
         conditions = trial_conditions(raw)
     missing = [c for c in conditions if c not in present]
     if missing:
+        hint = did_you_mean(", ".join(missing), present).strip()
         raise PhysioInputError(
             f"{source}: condition {', '.join(map(repr, missing))} not among the annotations "
-            f"({', '.join(present)})"
+            f"({', '.join(present)}){'; ' + hint if hint else ''}"
         )
     event_id = {c: i + 1 for i, c in enumerate(conditions)}
     events, _ = mne.events_from_annotations(raw, event_id=event_id, verbose="error")
