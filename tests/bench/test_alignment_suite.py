@@ -1,7 +1,7 @@
 """The alignment comparison's suites (issue 19): one protocol for every method (the primary suite tunes each headline
 method's temperature and learning rate with the same budget, the ablations inherit OVA-IB's values; the secondary
-suite fixes tau = 0.01 for all), the Symile checks, the tune block's ``inherit`` key, and the summarizing protocols
-``retrieval_mean`` / ``subset_sizes`` (mmib.bench.studies). Fast: configs are composed, nothing is trained."""
+suite fixes tau = 0.01 for all), the Symile checks, the tune block's ``inherit`` key (the summarizing protocols
+``retrieval_mean`` / ``subset_sizes``: tests/bench/test_studies.py). Fast: configs are composed, nothing is trained."""
 
 import copy
 
@@ -120,54 +120,3 @@ def test_inherit_copies_the_parents_values_and_leaves_the_budget_alone():
     cfg = {v.name: v.config for v in t.methods}
     assert cfg["clip-abl"] == cfg["clip"] == {"method.objective.temperature": 0.05} and cfg["ova_ib"] == {}
     assert s.tune.pending({}) == {"clip", "clip-abl"} and s.tune.pending({"clip": {}}) == set()
-
-
-class _Spec:
-    task = "classification"
-    name = "fake"
-
-
-class _Ctx:
-    spec = _Spec()
-    modalities = ("a", "b", "c")
-
-
-def test_retrieval_mean_averages_each_metric_over_the_directions(monkeypatch):
-    import mmib.eval.protocols as P
-    from mmib.bench.studies import retrieval_mean
-
-    rows = [{"id": f"method/{d}", "source": "method", "direction": d, "n_candidates": 300,
-             "metrics": {"R@1": r, "mAP": m, "class_top1": 0.5, "acc_1_of_10": a, "R@10": 0.9},
-             "chance": {"R@1": 1 / 300, "mAP": 0.02, "class_top1": 0.1, "acc_1_of_10": 0.1}}
-            for d, r, m, a in [("b+c->a", 0.1, 0.2, 0.6), ("a+c->b", 0.2, 0.4, 0.7), ("a+b->c", 0.6, 0.9, 0.8)]]
-    rows.append({**rows[0], "id": "raw/b+c->a", "source": "raw", "metrics": {**rows[0]["metrics"], "R@1": 0.0}})
-    monkeypatch.setattr(P, "run_retrieval", lambda ctx, opts: {"rows": rows, "notes": [], "options": opts})
-    res = retrieval_mean(_Ctx(), {"directions": "auto"})
-    by = {r["id"]: r for r in res["rows"]}
-    assert set(by) == {"method/mean", "raw/mean"}
-    m = by["method/mean"]
-    assert m["metrics"] == pytest.approx({"R@1": 0.3, "mAP": 0.5, "class_top1": 0.5, "acc_1_of_10": 0.7})
-    assert m["chance"]["R@1"] == pytest.approx(1 / 300) and "R@10" not in m["metrics"]
-    assert by["raw/mean"]["metrics"]["R@1"] == 0.0
-    with pytest.raises(MMIBError, match="metrics"):
-        retrieval_mean(_Ctx(), {"metrics": "R@1"})
-
-
-def test_subset_sizes_averages_over_the_subsets_of_each_size(monkeypatch):
-    import mmib.eval.protocols as P
-    from mmib.bench.studies import subset_sizes
-
-    acc = {("a",): 0.5, ("b",): 0.6, ("c",): 0.7, ("a", "b"): 0.8, ("a", "c"): 0.8, ("b", "c"): 0.9,
-           ("a", "b", "c"): 1.0}
-    rows = [{"id": f"method/{'+'.join(s)}/linear", "source": "method", "probe": "linear", "size": len(s),
-             "subset": list(s), "metrics": {"accuracy": v, "macro_f1": v / 2}, "chance": {"accuracy": 0.1}}
-            for s, v in acc.items()]
-    rows.append({"id": "method/a/own", "source": "method", "size": 1, "metrics": {"accuracy": 0.0}})  # not a probe
-    monkeypatch.setattr(P, "run_subsets", lambda ctx, opts: {"rows": rows, "notes": [], "options": opts,
-                                                             "primary_metric": "accuracy"})
-    res = subset_sizes(_Ctx(), {"probe": "linear"})
-    by = {r["id"]: r["metrics"] for r in res["rows"]}
-    assert {k: set(v) for k, v in by.items()} == {k: {"accuracy"} for k in ("method/size-1", "method/size-2",
-                                                                              "method/size-3", "method/all-subsets")}
-    assert {k: v["accuracy"] for k, v in by.items()} == pytest.approx(
-        {"method/size-1": 0.6, "method/size-2": 2.5 / 3, "method/size-3": 1.0, "method/all-subsets": 5.3 / 7})
