@@ -28,7 +28,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         "cond_steps": args.cond_steps, "club_q": args.club_q, "eval_batches": args.eval_batches,
         "nongaussian_estimators": args.nongaussian, "train_batch_size": args.train_batch, "ema": args.ema,
         "standardize": False if args.no_standardize else None,
-    }.items() if v is not None}
+        "input_map": {"none": None, "monotone": "monotone"}.get(args.input_map, "default"),
+    }.items() if v is not None and not (k == "input_map" and v == "default")}
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -69,6 +70,9 @@ def register_cli(subparsers) -> None:
                    help="decay of the weight average the estimates use (default: estimate_mi's, 0.99; 0: none)")
     v.add_argument("--no-standardize", action="store_true",
                    help="do not standardize each coordinate of x and y (default: standardized, as estimate_mi)")
+    v.add_argument("--input-map", choices=("none", "monotone"), default=None,
+                   help="a learned increasing map of every coordinate before the critics and CLUB's q "
+                        "(default: estimate_mi's)")
     v.add_argument("--eval-batches", type=int, default=None,
                    help="held-out batches per level for the estimate and its s.e.m. (default 32)")
     v.add_argument("--nongaussian", type=_csv(str), default=None,

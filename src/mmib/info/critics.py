@@ -173,6 +173,52 @@ class BilinearCritic(Critic):
         return x @ self.weight @ y.T
 
 
+class MonotoneMap(nn.Module):
+    """A learned, strictly increasing map of every coordinate, ``φ(u) = a u + Σ_k w_k tanh(b_k u + c_k)`` with
+    ``a, w_k, b_k > 0`` (softplus), ``k = 1..K`` per coordinate: the estimators' ``input_map="monotone"``.
+
+    The MI is invariant under an invertible map of each variable, so a critic that first learns such a map can
+    undo a monotone distortion of every coordinate (e.g. ``x³``) that an MLP on the raw values learns slowly. It
+    starts close to the identity (``a = 1``, ``w_k ≈ 0.018``; the ``b_k`` log-spaced over [0.3, 10], the ``c_k``
+    over [-2, 2], for standardized inputs). ``lr_scale``: the parameters are stored divided by it, so that Adam's
+    steps on them are ``lr_scale`` times those of the critic (measured in ``docs/guide/information.md``).
+
+    Example:
+        >>> phi = MonotoneMap(3)
+        >>> u = torch.linspace(-3, 3, 7)[:, None].expand(7, 3)
+        >>> bool((phi(u).diff(dim=0) > 0).all()), phi.log_derivative(u).shape
+        (True, torch.Size([7]))
+    """
+
+    def __init__(self, dim: int, components: int = 8, lr_scale: float = 30.0):
+        super().__init__()
+        _check_dim("dim", dim)
+        _check_dim("components", components)
+        if not (isinstance(lr_scale, (int, float)) and lr_scale > 0):
+            raise ValueError(f"lr_scale must be a number > 0, got {lr_scale!r}")
+        self.lr_scale = float(lr_scale)
+        inv_softplus = lambda v: torch.log(torch.expm1(torch.as_tensor(v, dtype=torch.float32)))  # noqa: E731
+        k = components
+        self.a = nn.Parameter(inv_softplus(torch.ones(dim)) / self.lr_scale)
+        self.w = nn.Parameter(torch.full((dim, k), -4.0) / self.lr_scale)
+        self.b = nn.Parameter(inv_softplus(torch.logspace(-0.5, 1.0, k)).repeat(dim, 1) / self.lr_scale)
+        self.c = nn.Parameter(torch.linspace(-2.0, 2.0, k).repeat(dim, 1) / self.lr_scale)
+
+    def _parts(self, u: torch.Tensor):
+        s = self.lr_scale
+        a, w, b = (nn.functional.softplus(p * s) for p in (self.a, self.w, self.b))
+        return a, w, b, torch.tanh(b * u[..., None] + self.c * s)
+
+    def forward(self, u: torch.Tensor) -> torch.Tensor:
+        a, w, _, t = self._parts(u)
+        return a * u + (w * t).sum(-1)
+
+    def log_derivative(self, u: torch.Tensor) -> torch.Tensor:
+        """``Σ_coordinates log φ'(u)`` per row, (N,): the log-Jacobian of the map (CLUB's likelihood needs it)."""
+        a, w, b, t = self._parts(u)
+        return torch.log(a + (w * b * (1 - t * t)).sum(-1)).sum(-1)
+
+
 #: critic classes by name (the ``critic=`` argument of the estimators)
 CRITICS: dict[str, type[Critic]] = {
     "separable": SeparableCritic,

@@ -31,6 +31,7 @@ DEFAULT_CLUB_Q = "mlp"
 DEFAULT_TRAIN_BATCH = 512
 DEFAULT_EMA = 0.99
 DEFAULT_STANDARDIZE = True
+DEFAULT_INPUT_MAP: str | None = None
 
 
 def default_critic_kwargs(critic, hidden_dim: int = DEFAULT_HIDDEN_DIM) -> dict:
@@ -132,6 +133,7 @@ def estimate_mi(
     train_batch_size: int | None = None,
     ema: float = DEFAULT_EMA,
     standardize: bool = DEFAULT_STANDARDIZE,
+    input_map: str | None = DEFAULT_INPUT_MAP,
 ) -> MIEstimateResult:
     """Train an estimator on ``(x, y[, c])`` and return its estimate of I(X;Y) or I(X;Y|C) in nats.
 
@@ -164,6 +166,8 @@ def estimate_mi(
         ema: decay of the moving average of the weights used for the estimate (0: the last weights).
         standardize: standardize every coordinate of ``x`` and ``y`` by its mean and standard deviation over
             all samples before the critic (:meth:`MIEstimator.fit_standardization`; ``c`` is not touched).
+        input_map: ``"monotone"``: a learned increasing map of every coordinate of ``x`` and ``y`` before the
+            critic / CLUB's q (:class:`~mmib.info.critics.MonotoneMap`); ``None``: none.
         seed: seeds the critic's initialization and the minibatch order (global RNG state is left untouched).
 
     Raises:
@@ -210,7 +214,7 @@ def estimate_mi(
             or not 2 <= train_batch_size <= n):
         raise ValueError(f"train_batch_size must be an integer in [2, {n}] (the number of samples), "
                          f"got {train_batch_size!r}")
-    kwargs: dict = {"negatives": negatives}
+    kwargs: dict = {"negatives": negatives, "input_map": input_map}
     if method != "club":
         if critic_kwargs is None and isinstance(critic, str):
             critic_kwargs = default_critic_kwargs(critic)

@@ -58,7 +58,10 @@ from mmib.info.conditioning import (
     is_pair,
     same_condition_mask,
 )
-from mmib.info.critics import Critic, build_critic, mlp
+from mmib.info.critics import Critic, MonotoneMap, build_critic, mlp
+
+#: the ``input_map`` values of the estimators
+INPUT_MAPS = (None, "monotone")
 
 
 class MIEstimator(nn.Module):
@@ -73,6 +76,10 @@ class MIEstimator(nn.Module):
         critic_kwargs: keyword arguments of the critic class (e.g. ``hidden_dim``).
         condition_on: ``"both"`` (``f([x,c],[y,c])``) or ``"x"`` (``f([x,c], y)``).
         negatives: ``"same_condition"`` (estimates I(X;Y|C)) or ``"batch"`` (FactorCL's code).
+        input_map: ``None`` or ``"monotone"``: a learned increasing map of every coordinate of ``x`` and ``y``
+            (:class:`~mmib.info.critics.MonotoneMap`, after the standardization, before the critic; ``c`` is not
+            mapped). The MI is unchanged by such maps; they let the critic undo a monotone distortion of each
+            coordinate (the validation's cubic rows).
 
     :meth:`fit_standardization` makes the estimator standardize ``x`` and ``y`` per coordinate before the critic
     (identity until called; :func:`estimate_mi` calls it by default).
@@ -82,8 +89,11 @@ class MIEstimator(nn.Module):
     primary = ""
 
     def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, critic: str | Critic = "concat",
-                 critic_kwargs: dict | None = None, condition_on: str = "both", negatives: str = "batch"):
+                 critic_kwargs: dict | None = None, condition_on: str = "both", negatives: str = "batch",
+                 input_map: str | None = None):
         super().__init__()
+        if input_map not in INPUT_MAPS:
+            raise ValueError(f"input_map must be one of {INPUT_MAPS}, got {input_map!r}")
         for name, v in (("x_dim", x_dim), ("y_dim", y_dim)):
             if not isinstance(v, int) or isinstance(v, bool) or v < 1:
                 raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -105,6 +115,9 @@ class MIEstimator(nn.Module):
         for name, d in (("x_scale", x_dim), ("y_scale", y_dim)):
             self.register_buffer(name, torch.ones(d), persistent=False)
         self.critic = self._build_critic(critic, critic_kwargs or {})
+        self.input_map = input_map
+        if input_map == "monotone":  # deterministic initialization: the critic's is unchanged
+            self.x_map, self.y_map = MonotoneMap(x_dim), MonotoneMap(y_dim)
 
     @torch.no_grad()
     def fit_standardization(self, x: torch.Tensor, y: torch.Tensor) -> MIEstimator:
@@ -122,6 +135,13 @@ class MIEstimator(nn.Module):
     def standardize(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``x`` and ``y`` with the fitted standardization applied (the identity unless it was fitted)."""
         return (x - self.x_loc) / self.x_scale, (y - self.y_loc) / self.y_scale
+
+    def critic_inputs(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the critic sees: the standardized ``x``, ``y``, through the learned monotone maps if any."""
+        x, y = self.standardize(x, y)
+        if self.input_map == "monotone":
+            x, y = self.x_map(x), self.y_map(y)
+        return x, y
 
     def _critic_dims(self) -> tuple[int, int]:
         kx, ky = c_widths(self.c_dim)
@@ -145,7 +165,7 @@ class MIEstimator(nn.Module):
         ``condition_on="x"``), ``f([x_i, c_x_i], [y_j, c_y_j])`` for a pair ``c=(c_x, c_y)``.
         """
         pair = self._check(x, y, c)
-        x, y = self.standardize(x, y)
+        x, y = self.critic_inputs(x, y)
         if pair is not None:
             x = torch.cat([x, pair[0]], dim=1)
             if self.condition_on == "both":
@@ -276,7 +296,7 @@ class CLUBEstimator(MIEstimator):
     primary = "club"
 
     def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, hidden_dim: int = 256, negatives: str = "batch",
-                 q: str = "mlp", **_ignored):
+                 q: str = "mlp", input_map: str | None = None, **_ignored):
         self._hidden_dim = hidden_dim
         if q not in CLUB_Q:
             raise ValueError(f"CLUBEstimator: q must be one of {CLUB_Q}, got {q!r}")
@@ -284,7 +304,8 @@ class CLUBEstimator(MIEstimator):
         if not isinstance(c_dim, int):
             raise ValueError(f"CLUBEstimator: c_dim must be an integer (q(y | [x, c]) conditions only x; per-side "
                              f"conditioning needs a critic-based estimator), got {c_dim!r}")
-        super().__init__(x_dim, y_dim, c_dim, critic="bilinear", condition_on="x", negatives=negatives)
+        super().__init__(x_dim, y_dim, c_dim, critic="bilinear", condition_on="x", negatives=negatives,
+                         input_map=input_map)
 
     def _build_critic(self, critic, kwargs) -> nn.Module:
         in_dim = self.x_dim + self.c_dim
@@ -302,9 +323,17 @@ class CLUBEstimator(MIEstimator):
             raise ValueError("CLUBEstimator: c must be a single tensor (q(y | [x, c]) conditions only x); per-side "
                              "c=(c_x, c_y) needs a critic-based estimator (infonce, nwj, mine, nce_club)")
         self._check(x, y, c)
-        x, y = self.standardize(x, y)
+        x, y = self.critic_inputs(x, y)
         xin = x if c is None else torch.cat([x, c], dim=1)
-        return self.critic.mu(xin), self.critic.logvar(xin), y  # (N, d) each; y standardized
+        return self.critic.mu(xin), self.critic.logvar(xin), y  # (N, d) each; y standardized (and mapped)
+
+    def _log_jacobian(self, y: torch.Tensor) -> torch.Tensor | float:
+        """log |dφ(y)/dy| per row with ``input_map="monotone"`` (0 otherwise): q(y|x) is then the density of the
+        flow ``φ(y) ~ N(μ(x), σ²(x))``, trained by maximum likelihood; the CLUB estimate is unchanged by it (the
+        term is the same for a y paired with its own x and with the others)."""
+        if self.input_map != "monotone":
+            return 0.0
+        return self.y_map.log_derivative((y - self.y_loc) / self.y_scale)
 
     @staticmethod
     def _log_q_paired(mu, logvar, y) -> torch.Tensor:
@@ -328,12 +357,12 @@ class CLUBEstimator(MIEstimator):
 
     def loss_and_estimates(self, x, y, c=None):
         lq, mask = self.log_q(x, y, c)
-        return -lq.diagonal().mean(), {"club": club_upper_bound(lq, mask)}
+        return -(lq.diagonal() + self._log_jacobian(y)).mean(), {"club": club_upper_bound(lq, mask)}
 
     def learning_loss(self, x, y, c=None) -> torch.Tensor:
         """Negative log-likelihood of q on the positive pairs (the diagonal only: O(N d), no N×N matrix)."""
-        mu, logvar, y = self._gaussian(x, y, c)
-        return -self._log_q_paired(mu, logvar, y).mean()
+        mu, logvar, ym = self._gaussian(x, y, c)
+        return -(self._log_q_paired(mu, logvar, ym) + self._log_jacobian(y)).mean()
 
 
 class NCECLUBEstimator(MIEstimator):

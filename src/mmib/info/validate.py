@@ -41,6 +41,7 @@ from mmib.info.estimate import (
     DEFAULT_CRITIC,
     DEFAULT_EMA,
     DEFAULT_HIDDEN_DIM,
+    DEFAULT_INPUT_MAP,
     DEFAULT_LR,
     DEFAULT_STANDARDIZE,
     averaged,
@@ -90,6 +91,7 @@ class StudyConfig:
     hidden_dim: int = DEFAULT_HIDDEN_DIM
     lr: float = DEFAULT_LR
     club_q: str = DEFAULT_CLUB_Q
+    input_map: str | None = DEFAULT_INPUT_MAP
     seed: int = 0
     cond_dim: int = 5
     cond_cmis: tuple[float, ...] = (0.5, 1.0, 2.0)
@@ -162,10 +164,10 @@ def _models(estimators) -> list[str]:
 
 def _build(cfg: StudyConfig, model: str, d: int):
     if model == "club":
-        return build_estimator("club", d, d, q=cfg.club_q, hidden_dim=cfg.hidden_dim)
+        return build_estimator("club", d, d, q=cfg.club_q, hidden_dim=cfg.hidden_dim, input_map=cfg.input_map)
     if model == "club_linear":
-        return build_estimator("club", d, d, q="linear")
-    return build_estimator(_MODEL_METHOD[model], d, d, critic=cfg.critic,
+        return build_estimator("club", d, d, q="linear", input_map=cfg.input_map)
+    return build_estimator(_MODEL_METHOD[model], d, d, critic=cfg.critic, input_map=cfg.input_map,
                            critic_kwargs=default_critic_kwargs(cfg.critic, cfg.hidden_dim))
 
 
