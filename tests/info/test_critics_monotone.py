@@ -81,7 +81,7 @@ def test_club_with_maps_is_the_flow_likelihood():
         xi, yi = est.x_map(x[i:i + 1]), y[i:i + 1]
         mu, lv = est.critic.mu(xi)[0].tolist(), est.critic.logvar(xi)[0].tolist()
         for d in range(2):
-            def phi_d(t, d=d):
+            def phi_d(t, d=d, yi=yi):
                 row = yi.clone()
                 row[0, d] = t
                 return est.y_map(row)[0, d]
