@@ -15,7 +15,8 @@ PAPER_KEYS = ("source", "metric", "reported", "notes", "scale", "protocol", "row
 
 
 def _paper_error(key: str, expected: str, got: Any) -> MMIBError:
-    return MMIBError(f"paper.{key}: expected {expected}, got {got!r} (the `paper` block of the run's config, "
+    where = f"paper.{key}" if key else "paper"
+    return MMIBError(f"{where}: expected {expected}, got {got!r} (the `paper` block of the run's config, "
                      "e.g. conf/experiment/<name>.yaml)")
 
 
