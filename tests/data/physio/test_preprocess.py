@@ -1,6 +1,6 @@
 """mmib.data.physio.preprocess: one recording into paired epochs - an EEG-only recording as arrays, trials paired in
-order on a shared clock or by aligned trigger times otherwise (with a warning for trials without a partner), and the JSON-ready
-pipeline settings. (Both modalities of a simulated recording: test_clock.py, test_io_roundtrip.py.)"""
+order on a shared clock or by aligned trigger times otherwise (with a warning for trials without a partner), and the
+JSON-ready pipeline settings. (Both modalities of a simulated recording: test_clock.py, test_io_roundtrip.py.)"""
 
 import json
 import warnings
