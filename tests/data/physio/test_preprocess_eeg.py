@@ -49,7 +49,8 @@ def test_epochs_window_channels_and_rate():
     assert ep.events[:, 2].tolist() == [1, 2, 1, 2, 1] and ep.event_id == {"a": 1, "b": 2}
     base = ep.get_data()[:, :, ep.times <= 0].mean(-1)
     np.testing.assert_allclose(base, 0.0, atol=1e-18)  # baseline-corrected
-    assert eeg_epochs(_raw(), EEGPipeline(tmin=0.0, tmax=1.0, baseline=None, resample=64.0), ["a"]).info["sfreq"] == 64.0
+    low = eeg_epochs(_raw(), EEGPipeline(tmin=0.0, tmax=1.0, baseline=None, resample=64.0), ["a"])
+    assert low.info["sfreq"] == 64.0 and len(low) == 3 and len(low.times) == 64  # 129 samples halved
     with pytest.raises(PhysioInputError, match=r"slow.*sampled at 80.0 Hz, too slow for a band up to 45.0 Hz"):
         eeg_epochs(_raw(sfreq=80.0), source="slow")
 
