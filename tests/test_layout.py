@@ -1,0 +1,36 @@
+"""The tests mirror the source tree (issue 23, ``docs/guide/layers.md``): every module ``src/mmib/<dirs>/<name>.py``
+has a test file ``tests/<dirs>/test_<name>.py`` (or ``test_<name>_<topic>.py``; for ``_name.py``: ``test_name*``),
+so that a newcomer finds a module's tests where the module is. ``__init__.py`` files and the generated
+``_manifest_data.py`` are exempt. Cross-cutting tests (run safety, bad input, recipes, ...) live beside these."""
+
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SRC, TESTS = ROOT / "src" / "mmib", ROOT / "tests"
+EXEMPT = {"__init__.py", "_manifest_data.py"}
+
+
+def mirrored(module: Path, src: Path = SRC, tests: Path = TESTS) -> list[Path]:
+    rel = module.relative_to(src)
+    folder = tests / rel.parent
+    return sorted(folder.glob(f"test_{module.stem.lstrip('_')}*.py")) if folder.is_dir() else []
+
+
+def modules(src: Path = SRC) -> list[Path]:
+    return sorted(p for p in src.rglob("*.py") if p.name not in EXEMPT)
+
+
+def test_every_module_has_its_mirrored_test_file():
+    missing = [str(m.relative_to(SRC)) for m in modules() if not mirrored(m)]
+    assert not missing, ("modules without tests/<same folders>/test_<module>*.py: " + ", ".join(missing))
+
+
+def test_the_rule_sees_a_module_without_tests(tmp_path):
+    """The check itself can fail: a new module with no test file is reported, and its test file satisfies it."""
+    (tmp_path / "src" / "pkg").mkdir(parents=True)
+    (tmp_path / "tests" / "pkg").mkdir(parents=True)
+    mod = tmp_path / "src" / "pkg" / "_thing.py"
+    mod.write_text("X = 1\n")
+    assert modules(tmp_path / "src") == [mod] and not mirrored(mod, tmp_path / "src", tmp_path / "tests")
+    (tmp_path / "tests" / "pkg" / "test_thing_topic.py").write_text("")
+    assert mirrored(mod, tmp_path / "src", tmp_path / "tests")
