@@ -5,6 +5,7 @@ import pytest
 
 from mmib.data.dataset import DataValidationError
 from mmib.data.registry import build_dataset, dataset_names
+from mmib.errors import UnknownNameError
 
 
 def test_registered():
@@ -33,7 +34,7 @@ def test_eeg_fnirs_sim_bad_options():
         build_dataset("eeg_fnirs_sim", target="nope")
     with pytest.raises(DataValidationError, match="representation"):
         build_dataset("eeg_fnirs_sim", representation="raw")
-    with pytest.raises(DataValidationError, match="no_such_field"):
+    with pytest.raises(UnknownNameError, match="unknown eeg_fnirs_sim simulator option 'no_such_field'"):
         build_dataset("eeg_fnirs_sim", simulator={"no_such_field": 1})
 
 

@@ -14,6 +14,7 @@ from mmib.cli import main
 from mmib.cli import physio as physio_cli
 from mmib.data.physio.preprocess import PhysioInputError, read_eeg, read_fnirs
 from mmib.data.registry import build_dataset
+from mmib.errors import UnknownNameError
 
 GUIDE = Path(__file__).resolve().parents[3] / "docs" / "guide" / "eeg-fnirs.md"
 SIM_LATENTS = {"e": 2, "k": 2, "A": 2, "G": 2, "synergy": 2, "subject": 3, "tau": 0, "efficiency": 0, "t0": 0,
@@ -163,7 +164,7 @@ def test_input_errors_name_the_problem(tmp_path, study):
         read_fnirs(bad)
     with pytest.raises(PhysioInputError, match="no recordings named"):
         _run(["physio", "preprocess", str(tmp_path), "--out", str(tmp_path / "o.npz")])
-    with pytest.raises(PhysioInputError, match="unknown simulator parameter"):
+    with pytest.raises(UnknownNameError, match=r"unknown simulator parameter \(--set\) 'bogus'"):
         _run(["physio", "simulate", "--out", str(tmp_path / "s"), "--set", "bogus=1"])
     with pytest.raises(PhysioInputError, match=r"--out .*o\.h5: expected a file name ending in \.npz"):
         _run(["physio", "preprocess", "--fnirs", str(study / "my_study" / "sub-01_nirs.snirf"),
