@@ -11,9 +11,18 @@ EXEMPT = {"__init__.py", "_manifest_data.py"}
 
 
 def mirrored(module: Path, src: Path = SRC, tests: Path = TESTS) -> list[Path]:
+    """The test files of ``module``: ``test_<stem>.py`` and ``test_<stem>_<topic>.py``, except those of a sibling
+    module whose name extends it (``test_preprocess_events.py`` belongs to ``preprocess_events.py``, not to
+    ``preprocess.py``)."""
     rel = module.relative_to(src)
     folder = tests / rel.parent
-    return sorted(folder.glob(f"test_{module.stem.lstrip('_')}*.py")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    stem = module.stem.lstrip("_")
+    longer = [p.stem.lstrip("_") for p in module.parent.glob("*.py") if p.stem.lstrip("_").startswith(stem + "_")]
+    return sorted(t for t in folder.glob("test_*.py")
+                  if (t.stem == f"test_{stem}" or t.stem.startswith(f"test_{stem}_"))
+                  and not any(t.stem == f"test_{o}" or t.stem.startswith(f"test_{o}_") for o in longer))
 
 
 def modules(src: Path = SRC) -> list[Path]:
@@ -31,6 +40,11 @@ def test_the_rule_sees_a_module_without_tests(tmp_path):
     (tmp_path / "tests" / "pkg").mkdir(parents=True)
     mod = tmp_path / "src" / "pkg" / "_thing.py"
     mod.write_text("X = 1\n")
-    assert modules(tmp_path / "src") == [mod] and not mirrored(mod, tmp_path / "src", tmp_path / "tests")
+    assert modules(tmp_path / "src") == [mod]
+    assert not mirrored(mod, tmp_path / "src", tmp_path / "tests")
+    # a test file of a sibling module whose name extends this one's does not count for it
+    (tmp_path / "src" / "pkg" / "thing_events.py").write_text("Y = 2\n")
+    (tmp_path / "tests" / "pkg" / "test_thing_events.py").write_text("")
+    assert not mirrored(mod, tmp_path / "src", tmp_path / "tests")
     (tmp_path / "tests" / "pkg" / "test_thing_topic.py").write_text("")
-    assert mirrored(mod, tmp_path / "src", tmp_path / "tests")
+    assert [p.name for p in mirrored(mod, tmp_path / "src", tmp_path / "tests")] == ["test_thing_topic.py"]
