@@ -4,7 +4,14 @@ import difflib
 
 import pytest
 
-from mmib.errors import MissingDependencyError, MMIBError, UnknownNameError, close_matches, did_you_mean
+from mmib.errors import (
+    MissingDependencyError,
+    MMIBError,
+    UnknownNameError,
+    check_known,
+    close_matches,
+    did_you_mean,
+)
 
 
 def test_close_matches_is_difflib_on_lowercased_names_and_keeps_the_valid_spelling():
@@ -53,3 +60,12 @@ def test_unknown_name_error_message_suggestions_and_types():
 def test_missing_dependency_error_is_an_import_error_and_an_mmib_error():
     e = MissingDependencyError("needs mne")
     assert isinstance(e, ImportError) and isinstance(e, MMIBError) and str(e) == "needs mne"
+
+
+def test_check_known_names_every_unknown_name_at_once():
+    check_known("option", {"lr": 1, "tau": 2}, ["lr", "tau", "seed"])  # all known: nothing
+    check_known("option", [], [])
+    with pytest.raises(UnknownNameError) as e:
+        check_known("option of 'x'", ["lr", "sed", "tua"], ["lr", "tau", "seed"])
+    assert str(e.value) == "unknown option of 'x' 'sed, tua'; did you mean 'seed' or 'tau'? valid: lr, seed, tau"
+    assert e.value.suggestions == ["seed", "tau"]

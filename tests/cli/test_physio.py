@@ -35,7 +35,8 @@ def test_simulate_flags_and_set_values_become_the_simulator_config(simulated, tm
                  "--set", "activation_duration=1.5", "--set", "iti_range=[20, 22]"]) == 0
     cfg = simulated["cfg"]
     assert isinstance(cfg, sim.EEGFNIRSSimConfig)
-    assert (cfg.n_subjects, cfg.trials_per_subject, cfg.seed, cfg.eeg_sfreq, cfg.n_fnirs_channels) == (3, 4, 7, 100.0, 4)
+    assert (cfg.n_subjects, cfg.trials_per_subject, cfg.seed) == (3, 4, 7)
+    assert (cfg.eeg_sfreq, cfg.n_fnirs_channels) == (100.0, 4)
     assert cfg.activation_duration == 1.5 and cfg.iti_range == (20, 22)  # --set values are JSON
     assert simulated["config"] == cfg.to_dict() and simulated["formats"] == ("bdf", "fif")
     lines = capsys.readouterr().out.splitlines()
@@ -45,7 +46,8 @@ def test_simulate_flags_and_set_values_become_the_simulator_config(simulated, tm
 
 @pytest.mark.parametrize("extra, message", [
     (["--set", "activation_duration"], "mmib: error: --set expects KEY=VALUE, got 'activation_duration'"),
-    (["--set", "no_such_field=1"], "mmib: error: physio simulate: unknown simulator parameter"),
+    (["--set", "activation_duraton=1"], "mmib: error: unknown simulator parameter (--set) 'activation_duraton'; "
+                                         "did you mean 'activation_duration'? valid: "),
     (["--subjects", "0"], "mmib: error: EEG+fNIRS simulator: n_subjects must be >= 1, got 0"),
     (["--trials", "1"], "mmib: error: EEG+fNIRS simulator: trials_per_subject must be >= 2, got 1"),
 ])
