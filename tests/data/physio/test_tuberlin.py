@@ -108,3 +108,18 @@ def test_sessions_and_malformed_fields_are_named(tmp_path):
     one_mrk = _save(tmp_path / "f", two, _mrk())
     with pytest.raises(PhysioInputError, match="1 marker sessions for 2 data sessions"):
         read_tuberlin(one_mrk, "eeg")
+
+
+@pytest.mark.parametrize("times, classes, expected", [((700.0,), (1,), ["right"]),  # one marker: y (2, 1) squeezed
+                                                      ((100.0, 900.0), (0, 0), ["left", "left"])])
+def test_squeezed_marker_matrices(tmp_path, times, classes, expected):
+    """pymatreader squeezes mrk.y: a single marker's (classes, 1) column and a single class's (1, markers) row
+    both read back."""
+    x = np.random.default_rng(1).normal(size=(N, 1))
+    cnt = {"x": x, "fs": FS, "clab": np.array(["Cz"], dtype=object)}
+    mrk = _mrk(times, classes)
+    if len(set(classes)) == 1 and len(classes) > 1:  # a single class
+        mrk = {"time": np.array(times), "y": np.ones((1, len(times))), "className": np.array(["left"], dtype=object)}
+    raw = read_tuberlin(_save(tmp_path, cnt, mrk), "eeg")
+    assert list(raw.annotations.description) == expected
+    np.testing.assert_allclose(raw.annotations.onset, np.array(times) / 1000.0)

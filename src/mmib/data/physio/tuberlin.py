@@ -237,8 +237,10 @@ def _tuberlin_annotations(mrk: Any, path: Path, sfreq: float, t_end: float):
 
     t = np.asarray(_need(mrk, "time", path, "mrk"), dtype=float).ravel() / 1000.0
     if "y" in mrk and "className" in mrk:
-        y = np.atleast_2d(np.asarray(mrk["y"], dtype=float))
+        y = np.asarray(mrk["y"], dtype=float)
         names = _strings(mrk["className"])
+        if y.ndim < 2:  # MATLAB readers squeeze (classes, 1) and (1, markers) alike: one marker, or one class
+            y = y.reshape(-1, 1) if len(t) == 1 else np.atleast_2d(y)
         if y.shape != (len(names), len(t)):
             raise PhysioInputError(f"TU Berlin file {path}: mrk.y has shape {y.shape}, expected ({len(names)} "
                                    f"classes, {len(t)} markers)")  # fmt: skip
