@@ -44,14 +44,15 @@ def test_flags_become_the_study_config(recorded, tmp_path, capsys):
     assert main(["info", "validate", "--out", out, "--stem", "est", "--dims", "3,4", "--mis", "1,2.5", "--steps",
                  "6", "--estimators", "infonce,club", "--critic", "concat", "--hidden-dim", "8", "--lr", "0.01",
                  "--club-q", "linear", "--train-batch", "32", "--ema", "0", "--no-standardize", "--eval-batches",
-                 "4", "--nongaussian", "", "--cond-steps", "5", "--seed", "3", "--no-progress"]) == 0
+                 "4", "--nongaussian", "", "--cond-steps", "5", "--seed", "3", "--input-map", "monotone",
+                 "--no-progress"]) == 0
     cfg = recorded["cfg"]
     assert isinstance(cfg, validate.StudyConfig)
     assert (cfg.dims, cfg.mis, cfg.steps_per_level, cfg.estimators) == ((3, 4), (1.0, 2.5), 6, ("infonce", "club"))
     assert (cfg.critic, cfg.hidden_dim, cfg.lr, cfg.club_q, cfg.train_batch_size, cfg.ema) == \
         ("concat", 8, 0.01, "linear", 32, 0.0)
     assert cfg.standardize is False and cfg.eval_batches == 4 and cfg.nongaussian_estimators == ()
-    assert cfg.cond_steps == 5 and cfg.seed == 3
+    assert cfg.cond_steps == 5 and cfg.seed == 3 and cfg.input_map == "monotone"
     assert recorded["out"] == out and recorded["stem"] == "est"
     text = capsys.readouterr().out
     assert text.splitlines()[0] == "claim one" and f"table: {tmp_path / 'est.md'}" in text
@@ -63,6 +64,8 @@ def test_unset_flags_keep_the_study_defaults_and_quick_its_small_preset(recorded
     assert main(["info", "validate", "--quick", "--steps", "7", "--out", str(tmp_path), "--no-progress"]) == 0
     assert recorded["cfg"] == validate.StudyConfig.quick(steps_per_level=7)
     assert recorded["cfg"].dims == (20, 50)
+    assert main(["info", "validate", "--input-map", "none", "--out", str(tmp_path), "--no-progress"]) == 0
+    assert recorded["cfg"].input_map is None
 
 
 def test_bad_values_are_one_line_exit_2(recorded, capsys):
