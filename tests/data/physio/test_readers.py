@@ -282,6 +282,7 @@ def test_tuberlin_round_trip_and_preprocess(tmp_path):
     _assert_events(eeg, TRIALS, 1e-9)
     nirs = read_fnirs(nirs_mat)
     assert nirs.ch_names == ["S1_D1 760", "S1_D1 850", "S2_D2 760", "S2_D2 850"]
+    assert nirs.info["sfreq"] == NIRS_SF and set(nirs.get_channel_types()) == {"fnirs_cw_amplitude"}
     np.testing.assert_allclose(nirs.get_data(), _intensity(2), rtol=1e-12)
     d = source_detector_distances(nirs.info)
     assert np.all((d > 0.015) & (d < 0.05)), d  # AF7-Fp1, C3-FC3 on the 10-05 template
@@ -331,7 +332,8 @@ def test_bids_eeg_and_nirs_through_mne_bids(tmp_path):
     np.testing.assert_allclose(raw.get_data(picks=EEG_CH), _eeg_data(), atol=2e-8)
     _assert_events(raw, TRIALS, 1.0 / EEG_SF)
     nirs = read_bids(recs[0]["fnirs"], "fnirs")
-    assert set(nirs.get_channel_types()) == {"fnirs_cw_amplitude"}
+    assert set(nirs.get_channel_types()) == {"fnirs_cw_amplitude"} and nirs.info["sfreq"] == NIRS_SF
+    np.testing.assert_allclose(nirs.get_data(), _intensity(2), rtol=1e-6)
     _assert_events(nirs, NIRS_TRIALS, 1.0 / NIRS_SF)
     # end to end: EEG and NIRS of each subject, different trials per device (EEG 4, NIRS 11 → clock alignment
     # matches by time: the EEG's 4 triggers are not among the NIRS ones, so they cannot be paired)
