@@ -60,9 +60,9 @@ def test_band_power_of_a_sine_is_half_its_squared_amplitude(method):
     cfg = EEGPipeline(tmin=0.0, tmax=4.0, baseline=None, psd_method=method)
     absolute, relative, names = eeg_band_powers(eeg_epochs(_raw(), cfg), cfg)
     assert names == ["delta", "theta", "alpha", "beta", "gamma"] and absolute.shape == (5, 3, 5)
-    if method == "welch":  # (MNE's multitaper PSD, normalization="length", is not per Hz: absolute values differ)
-        np.testing.assert_allclose(absolute[:, 0, 2], 8**2 / 2, rtol=0.05)  # Fz: 10 Hz, 8 µV -> 32 µV² in alpha
-        np.testing.assert_allclose(absolute[:, 1, 3], 4**2 / 2, rtol=0.05)  # Cz: 20 Hz, 4 µV -> 8 µV² in beta
+    # both methods in µV² (multitaper with normalization="full": MNE's default "length" is not per Hz)
+    np.testing.assert_allclose(absolute[:, 0, 2], 8**2 / 2, rtol=0.05)  # Fz: 10 Hz, 8 µV -> 32 µV² in alpha
+    np.testing.assert_allclose(absolute[:, 1, 3], 4**2 / 2, rtol=0.05)  # Cz: 20 Hz, 4 µV -> 8 µV² in beta
     np.testing.assert_allclose(absolute[:, 0, 2] / absolute[:, 1, 3], 4.0, rtol=0.05)  # (8 / 4)²
     assert relative[:, 0, 2].min() > 0.98 and relative[:, 1, 3].min() > 0.98
     np.testing.assert_allclose(relative.sum(-1), 1.0)

@@ -101,6 +101,8 @@ def eeg_band_powers(epochs, cfg: EEGPipeline | None = None) -> tuple[np.ndarray,
     kw: dict[str, Any] = {}
     if cfg.psd_method == "welch":
         kw["n_fft"] = int(min(len(epochs.times), 2 * sfreq))
+    else:  # MNE's multitaper default ("length") is not per Hz: "full" makes the band powers µV², as Welch's
+        kw["normalization"] = "full"
     spec = epochs.compute_psd(method=cfg.psd_method, fmin=fmin, fmax=fmax, verbose="error", **kw)
     psd, freqs = spec.get_data(return_freqs=True)
     psd = psd * 1e12  # V²/Hz → µV²/Hz
