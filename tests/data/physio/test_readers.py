@@ -81,8 +81,9 @@ def write_brainvision(folder: Path) -> Path:
     return folder / "rec.vhdr"
 
 
-def write_eeglab(folder: Path) -> Path:
-    """EEGLAB .set: a MATLAB file holding the EEG struct (data in the file, events with 1-based latencies)."""
+def write_eeglab(folder: Path, fdt: bool = False) -> Path:
+    """EEGLAB .set: a MATLAB file holding the EEG struct (data in the file, events with 1-based latencies); with
+    ``fdt`` the data go to a separate rec.fdt (float32, MATLAB's column order: channel fastest) that EEG.data names."""
     from scipy.io import savemat
 
     x = (_eeg_data() * 1e6).astype(np.float32)
@@ -92,6 +93,9 @@ def write_eeglab(folder: Path) -> Path:
     eeg = {"setname": "rec", "nbchan": float(len(EEG_CH)), "trials": 1.0, "pnts": float(x.shape[1]),
            "srate": EEG_SF, "xmin": 0.0, "xmax": (x.shape[1] - 1) / EEG_SF, "data": x, "chanlocs": chanlocs,
            "event": event, "epoch": np.zeros((0, 0)), "ref": "common", "icawinv": np.zeros((0, 0))}  # fmt: skip
+    if fdt:
+        x.T.astype("<f4").tofile(folder / "rec.fdt")
+        eeg["data"] = "rec.fdt"
     savemat(folder / "rec.set", {"EEG": eeg}, appendmat=False)
     return folder / "rec.set"
 
@@ -108,8 +112,9 @@ EEG_FORMATS = {
     "fif": lambda f: write_edf_like(f, "fif"),
     "brainvision": write_brainvision,
     "eeglab": write_eeglab,
+    "eeglab_fdt": lambda f: write_eeglab(f, fdt=True),
 }
-EEG_TOL = {"edf": 2e-8, "bdf": 1e-9, "fif": 1e-12, "brainvision": 1e-9, "eeglab": 1e-9}  # V
+EEG_TOL = {"edf": 2e-8, "bdf": 1e-9, "fif": 1e-12, "brainvision": 1e-9, "eeglab": 1e-9, "eeglab_fdt": 1e-9}  # V
 
 
 @pytest.mark.parametrize("fmt", sorted(EEG_FORMATS))
