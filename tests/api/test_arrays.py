@@ -24,7 +24,8 @@ def test_as_numeric_keeps_numbers_and_names_the_modality_otherwise():
     a = as_numeric("eeg", t)
     assert isinstance(a, np.ndarray) and a.shape == (3, 2) and np.array_equal(a, t.numpy())
     assert as_numeric("eeg", [[1, 2], [3, 4]]).dtype.kind == "i"
-    with pytest.raises(DataValidationError, match=r"^fit: modality 'eeg': expected a real numeric array .* got strings"):
+    with pytest.raises(DataValidationError, match=r"^fit: modality 'eeg': expected a real numeric array .* "
+                                                  r"got strings"):
         as_numeric("eeg", np.array([["a", "b"]]), where="fit: ")
     with pytest.raises(DataValidationError, match="got booleans"):
         as_numeric("eeg", np.ones((2, 2), bool))

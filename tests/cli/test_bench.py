@@ -49,7 +49,8 @@ def test_list_prints_every_packaged_suite(capsys):
     names = packaged_suites()
     assert [ln.split()[0] for ln in lines] == names
     demo = load_suite("demo")
-    assert f"{len(demo.methods)} variants × {len(demo.data)} data × {len(demo.seeds)} seeds" in lines[names.index("demo")]
+    counts = f"{len(demo.methods)} variants × {len(demo.data)} data × {len(demo.seeds)} seeds"
+    assert counts in lines[names.index("demo")]
 
 
 def test_dry_run_prints_the_selected_runs_status_and_writes_nothing(suite_file, tmp_path, capsys):
