@@ -28,8 +28,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         "cond_steps": args.cond_steps, "club_q": args.club_q, "eval_batches": args.eval_batches,
         "nongaussian_estimators": args.nongaussian, "train_batch_size": args.train_batch, "ema": args.ema,
         "standardize": False if args.no_standardize else None,
-        "input_map": {"none": None, "monotone": "monotone"}.get(args.input_map, "default"),
-    }.items() if v is not None and not (k == "input_map" and v == "default")}
+    }.items() if v is not None}
+    if args.input_map is not None:  # "none" is an explicit choice, not "the default"
+        overrides["input_map"] = None if args.input_map == "none" else args.input_map
     cfg = StudyConfig.quick(**overrides) if args.quick else StudyConfig(**overrides)
     if args.threads:
         torch.set_num_threads(args.threads)
