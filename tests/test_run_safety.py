@@ -217,18 +217,20 @@ def _flip_tensor_byte(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_a_flipped_byte_in_a_tensor_is_detected_everywhere(finished, tmp_path, capsys):
+def test_a_flipped_byte_in_a_tensor_is_detected_everywhere(finished, tmp_path, capsys, snapshot):
     run = _copy_run(finished, tmp_path)
     last = run / "checkpoints" / "last.ckpt"
     read_checkpoint(last)  # intact: loads
     _flip_tensor_byte(last)
     torch.load(last, weights_only=True)  # the archive itself still reads: only the digest can tell
+    before = snapshot(tmp_path)
     with pytest.raises(MMIBError, match="does not match its digest"):
         load_method(str(last))
     assert main(["eval", str(run), "--protocols", "probe", "--probe", "linear"]) == 2
     assert "does not match its digest" in capsys.readouterr().err
     assert main(["train", *BASE, f"run_dir={tmp_path}", "name=done", "resume=last", "trainer.max_epochs=2"]) == 2
     assert "does not match its digest" in capsys.readouterr().err
+    assert snapshot(tmp_path) == before  # the run (and its corrupted checkpoint) untouched, nothing written
 
 
 class _Payload:
@@ -285,7 +287,7 @@ def test_api_fit_twice_replaces_its_own_run_only(fitted):
         other.fit(X)
 
 
-def test_api_model_file_round_trip_and_failures(fitted, tmp_path):
+def test_api_model_file_round_trip_and_failures(fitted, tmp_path, snapshot):
     m, X = fitted
     path = tmp_path / "model.pt"
     m.save(path)
@@ -299,10 +301,12 @@ def test_api_model_file_round_trip_and_failures(fitted, tmp_path):
     torch.save({"weights": torch.zeros(3)}, tmp_path / "torchfile.pt")
     cases = {"flipped.pt": "does not match its digest", "foreign.pt": "not an mmib model file",
              "torchfile.pt": "not an mmib model file", ".": "is a folder", "missing.pt": "cannot read the model file"}
+    before = snapshot(tmp_path, m.run_dir_)
     for name, msg in cases.items():
         with pytest.raises(MMIBError, match=msg) as e:
             mmib.MultimodalModel.load(tmp_path / name)
         assert "\n" not in str(e.value)
+    assert snapshot(tmp_path, m.run_dir_) == before  # no file changed, none written
 
 
 def test_api_model_file_of_an_older_mmib_still_loads_safely(fitted, tmp_path):
