@@ -173,6 +173,10 @@ class BilinearCritic(Critic):
         return x @ self.weight @ y.T
 
 
+#: tanh components per coordinate of :class:`MonotoneMap` (the default)
+MONOTONE_COMPONENTS = 8
+
+
 class MonotoneMap(nn.Module):
     """A learned, strictly increasing map of every coordinate, ``φ(u) = a u + Σ_k w_k tanh(b_k u + c_k)`` with
     ``a, w_k, b_k > 0`` (softplus), ``k = 1..K`` per coordinate: the estimators' ``input_map="monotone"``.
@@ -190,7 +194,7 @@ class MonotoneMap(nn.Module):
         (True, torch.Size([7]))
     """
 
-    def __init__(self, dim: int, components: int = 8, lr_scale: float = 30.0):
+    def __init__(self, dim: int, components: int = MONOTONE_COMPONENTS, lr_scale: float = 30.0):
         super().__init__()
         _check_dim("dim", dim)
         _check_dim("components", components)

@@ -31,7 +31,7 @@ DEFAULT_CLUB_Q = "mlp"
 DEFAULT_TRAIN_BATCH = 512
 DEFAULT_EMA = 0.99
 DEFAULT_STANDARDIZE = True
-DEFAULT_INPUT_MAP: str | None = None
+DEFAULT_INPUT_MAP: str | None = "monotone"
 
 
 def default_critic_kwargs(critic, hidden_dim: int = DEFAULT_HIDDEN_DIM) -> dict:
@@ -166,8 +166,10 @@ def estimate_mi(
         ema: decay of the moving average of the weights used for the estimate (0: the last weights).
         standardize: standardize every coordinate of ``x`` and ``y`` by its mean and standard deviation over
             all samples before the critic (:meth:`MIEstimator.fit_standardization`; ``c`` is not touched).
-        input_map: ``"monotone"``: a learned increasing map of every coordinate of ``x`` and ``y`` before the
-            critic / CLUB's q (:class:`~mmib.info.critics.MonotoneMap`); ``None``: none.
+        input_map: ``"monotone"`` (default): a learned increasing map of every coordinate of ``x`` and ``y``
+            before the critic / CLUB's q (:class:`~mmib.info.critics.MonotoneMap`; the MI is unchanged by it, and it
+            lets the critic undo a monotone distortion of each coordinate: the validation's cubic rows); ``None``:
+            the standardized values as they are.
         seed: seeds the critic's initialization and the minibatch order (global RNG state is left untouched).
 
     Raises:

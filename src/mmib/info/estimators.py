@@ -87,6 +87,9 @@ class MIEstimator(nn.Module):
 
     #: the key of :meth:`estimates` that :meth:`forward` returns
     primary = ""
+    #: how much larger Adam's steps on the ``input_map="monotone"`` maps are than on the critic
+    #: (:class:`~mmib.info.critics.MonotoneMap` ``lr_scale``; measured in ``docs/guide/information.md``)
+    input_map_lr_scale = 30.0
 
     def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, critic: str | Critic = "concat",
                  critic_kwargs: dict | None = None, condition_on: str = "both", negatives: str = "batch",
@@ -117,7 +120,8 @@ class MIEstimator(nn.Module):
         self.critic = self._build_critic(critic, critic_kwargs or {})
         self.input_map = input_map
         if input_map == "monotone":  # deterministic initialization: the critic's is unchanged
-            self.x_map, self.y_map = MonotoneMap(x_dim), MonotoneMap(y_dim)
+            self.x_map = MonotoneMap(x_dim, lr_scale=self.input_map_lr_scale)
+            self.y_map = MonotoneMap(y_dim, lr_scale=self.input_map_lr_scale)
 
     @torch.no_grad()
     def fit_standardization(self, x: torch.Tensor, y: torch.Tensor) -> MIEstimator:
@@ -294,6 +298,8 @@ class CLUBEstimator(MIEstimator):
     """
 
     primary = "club"
+    #: smaller steps on the input maps than the critics': at 30× a tenth of q's ReLU units died at d = 200
+    input_map_lr_scale = 10.0
 
     def __init__(self, x_dim: int, y_dim: int, c_dim: int = 0, hidden_dim: int = 256, negatives: str = "batch",
                  q: str = "mlp", input_map: str | None = None, **_ignored):

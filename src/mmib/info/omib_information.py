@@ -126,7 +126,8 @@ def estimate_information(views: Sequence[torch.Tensor], steps: int = 2000, batch
     bs = min(batch_size, n)
     kw = dict(method="mine", steps=steps, batch_size=bs, lr=lr, critic="concat",
               critic_kwargs={"hidden_dim": hidden_dim}, eval_batches=eval_batches,
-              ema=0.0, standardize=False)  # OMIB's protocol: last weights, raw views (not estimate_mi's defaults)
+              ema=0.0, standardize=False, input_map=None)  # OMIB's protocol: last weights, raw views (not
+    # estimate_mi's defaults)
     raw_h = [float(estimate_mi(v, v, seed=seed + i, **kw)) for i, v in enumerate(views)]
     raw_i = {}
     for k, (i, j) in enumerate(itertools.combinations(range(len(views)), 2)):

@@ -9,7 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mmib.info.critics import MONOTONE_COMPONENTS
 from mmib.info.estimate import DEFAULT_EMBED_DIM
+from mmib.info.estimators import CLUBEstimator, MIEstimator
 from mmib.info.gaussian import gaussian_club_value
 from mmib.info.validate import (
     DIAG_SAMPLES,
@@ -156,6 +158,8 @@ def command_line(cfg: StudyConfig, out: str = "docs/results") -> str:
                          if isinstance(v, tuple) else f"{flag} {v:g}" if isinstance(v, float) else f"{flag} {v}")
     if cfg.standardize != base.standardize:
         parts.append("--no-standardize")
+    if cfg.input_map != base.input_map:
+        parts.append(f"--input-map {cfg.input_map or 'none'}")
     return " ".join(parts + [f"--out {out}"])
 
 
@@ -175,7 +179,13 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         + f"; CLUB: Gaussian q = `{cfg.club_q}` (width {cfg.hidden_dim}) and, as `club_linear`, the "
         f"linear-Gaussian q; estimates with the moving average of the weights (decay {cfg.ema:g}); every "
         f"coordinate {'standardized' if cfg.standardize else 'not standardized'} by the statistics of "
-        f"{4 * DIAG_SAMPLES} samples of the first level; seed {cfg.seed}. These are the defaults of `estimate_mi`. "
+        f"{4 * DIAG_SAMPLES} samples of the first level"
+        + ("; then a learned increasing map of every coordinate of x and y before the critic and CLUB's q "
+           f"(`input_map=\"monotone\"`: `MonotoneMap`, {MONOTONE_COMPONENTS} tanh components per coordinate; its "
+           f"steps {MIEstimator.input_map_lr_scale:g}× the critic's, {CLUBEstimator.input_map_lr_scale:g}× in CLUB's q; "
+           "CLUB's q then is the flow φ(y) ~ N(μ(x), σ²(x)) with its log-Jacobian)"
+           if cfg.input_map == "monotone" else "")
+        + f"; seed {cfg.seed}. These are the defaults of `estimate_mi`. "
         f"Entries: mean ± s.e.m. "
         f"over {cfg.eval_batches} held-out batches of {cfg.batch_size} evaluated after each level's training "
         f"(nats). Dead units and saturation on {DIAG_SAMPLES} held-out samples after each level "
