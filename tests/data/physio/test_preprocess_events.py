@@ -6,7 +6,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mmib.data.physio.preprocess_events import trial_conditions, trial_events, warn_dropped_epochs
+from mmib.data.physio.preprocess_events import epochs_for, trial_conditions, trial_events, warn_dropped_epochs
 from mmib.data.physio.read_base import PhysioInputError, PhysioWarning
 
 
@@ -52,3 +52,21 @@ def test_warn_dropped_epochs_names_count_and_window():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         warn_dropped_epochs(epochs, 2, raw, "rec.edf")  # nothing dropped: silent
+
+
+def test_epochs_for_window_baseline_resample_and_dropped_trials():
+    """The shared epoching step: cfg's window and resampling; a trial past the end is dropped with a warning naming
+    the source and the count; the data are the signal's (here a ramp, baseline-corrected)."""
+    from types import SimpleNamespace
+
+    raw = _raw([2.0, 10.0, 29.5], ["a", "a", "a"])
+    raw._data[0] = np.arange(raw.n_times) / 100.0  # a ramp of 1 per second
+    events, event_id, _ = trial_events(raw)
+    cfg = SimpleNamespace(tmin=-0.5, tmax=1.0, baseline=(None, 0.0), resample=50.0)
+    with pytest.warns(PhysioWarning, match=r"rec: 1 of 3 trials dropped"):
+        ep = epochs_for(raw, events, event_id, cfg, raw, "rec")
+    assert len(ep) == 2 and ep.info["sfreq"] == 50.0
+    assert ep.tmin == pytest.approx(-0.5) and ep.times[-1] == pytest.approx(1.0, abs=0.02)
+    x = ep.get_data()[0, 0]  # the ramp minus its mean over [-0.5, 0]: 0.25 at t = 0, 1.25 at t = 1
+    assert x[np.argmin(abs(ep.times))] == pytest.approx(0.25, abs=0.03)
+    assert x[-1] == pytest.approx(1.25, abs=0.03)

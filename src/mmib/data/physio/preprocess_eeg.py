@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
-from mmib.data.physio.preprocess_events import trial_events, warn_dropped_epochs
+from mmib.data.physio.preprocess_events import epochs_for, trial_events
 from mmib.data.physio.read_base import PhysioInputError
 
 
@@ -60,7 +60,6 @@ class EEGPipeline:
 
 def eeg_epochs(raw, cfg: EEGPipeline | None = None, conditions=None, source: str = "EEG recording"):
     """Filtered, baseline-corrected EEG epochs (``mne.Epochs``, volts) around the annotated trials."""
-    import mne
 
     cfg = cfg or EEGPipeline()
     events, event_id, _ = trial_events(raw, conditions, source)
@@ -77,14 +76,7 @@ def eeg_epochs(raw, cfg: EEGPipeline | None = None, conditions=None, source: str
         raw.filter(cfg.l_freq, cfg.h_freq, verbose="error")
     if cfg.reference == "average":
         raw.set_eeg_reference("average", verbose="error")
-    epochs = mne.Epochs(
-        raw, events, event_id, tmin=cfg.tmin, tmax=cfg.tmax, baseline=cfg.baseline, preload=True,
-        reject_by_annotation=False, verbose="error",
-    )  # fmt: skip
-    warn_dropped_epochs(epochs, len(events), raw, source)
-    if cfg.resample:
-        epochs.resample(cfg.resample, verbose="error")
-    return epochs
+    return epochs_for(raw, events, event_id, cfg, raw, source)
 
 
 def eeg_band_powers(epochs, cfg: EEGPipeline | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:

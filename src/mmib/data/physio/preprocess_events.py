@@ -53,7 +53,23 @@ def trial_events(raw, conditions: Sequence[str] | None = None, source: str = "re
     return events, event_id, onsets
 
 
-def warn_dropped_epochs(epochs, n_events: int, raw, source: str) -> None:
+def epochs_for(signal, events, event_id, cfg, raw, source: str):
+    """``mne.Epochs`` of ``signal`` (the preprocessed recording) around ``events``, with ``cfg``'s window
+    (``tmin``, ``tmax``), ``baseline`` and ``resample`` — the one epoching step of the EEG and fNIRS pipelines; a
+    warning naming ``source`` when trials fall past the end of ``raw`` (the recording as read)."""
+    import mne
+
+    epochs = mne.Epochs(
+        signal, events, event_id, tmin=cfg.tmin, tmax=cfg.tmax, baseline=cfg.baseline, preload=True,
+        reject_by_annotation=False, verbose="error",
+    )  # fmt: skip
+    warn_dropped_epochs(epochs, len(events), raw, source, stacklevel=4)
+    if cfg.resample:
+        epochs.resample(cfg.resample, verbose="error")
+    return epochs
+
+
+def warn_dropped_epochs(epochs, n_events: int, raw, source: str, stacklevel: int = 3) -> None:
     """Warn, naming ``source``, when MNE dropped epochs (their window runs past the recording's start or end)."""
     n_drop = n_events - len(epochs)
     if n_drop > 0:
@@ -64,5 +80,5 @@ def warn_dropped_epochs(epochs, n_events: int, raw, source: str) -> None:
             f"{source}: {n_drop} of {n_events} trials dropped ({', '.join(reasons) or 'no data'}: the epoch window "
             f"[{epochs.tmin:g}, {epochs.tmax:g}] s runs past the recording, which ends at {raw.times[-1]:.1f} s)",
             PhysioWarning,
-            stacklevel=3,
+            stacklevel=stacklevel,
         )

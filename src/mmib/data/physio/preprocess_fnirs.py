@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from mmib.data.physio.preprocess_events import trial_events, warn_dropped_epochs
+from mmib.data.physio.preprocess_events import epochs_for, trial_events
 from mmib.data.physio.read_base import PhysioInputError
 
 
@@ -138,19 +138,11 @@ def fnirs_haemoglobin(raw, cfg: FNIRSPipeline | None = None, source: str = "fNIR
 
 def fnirs_epochs(raw, cfg: FNIRSPipeline | None = None, conditions=None, source: str = "fNIRS recording"):
     """HbO/HbR epochs (``mne.Epochs``, mol/L) around the annotated trials; see :class:`FNIRSPipeline`."""
-    import mne
 
     cfg = cfg or FNIRSPipeline()
     events, event_id, _ = trial_events(raw, conditions, source)
     haemo = fnirs_haemoglobin(raw, cfg, source)
-    epochs = mne.Epochs(
-        haemo, events, event_id, tmin=cfg.tmin, tmax=cfg.tmax, baseline=cfg.baseline, preload=True,
-        reject_by_annotation=False, verbose="error",
-    )  # fmt: skip
-    warn_dropped_epochs(epochs, len(events), raw, source)
-    if cfg.resample:
-        epochs.resample(cfg.resample, verbose="error")
-    return epochs
+    return epochs_for(haemo, events, event_id, cfg, raw, source)
 
 
 def fnirs_features(epochs, window: tuple[float, float] | None = None) -> tuple[np.ndarray, list[str]]:
