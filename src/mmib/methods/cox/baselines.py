@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch.nn import functional as F
@@ -75,8 +75,27 @@ class COXBaseline(COXMethod):
         """CE on the labelled pairs + reconstruction of the pairs (connection only; same sampling as COX)."""
         return self._supervised(batch, sel, labelled, z_o, logits, terms)[0]
 
+    def _supervised_start(self, batch: Batch) -> _Start:
+        """The OOM rows of a batch through g^O and the head, and the supervised part of the loss on them."""
+        sel, labelled, x_o, _ = self._oom_rows(batch)
+        lengths = _subset_lengths(batch, self.oom, sel)
+        z_o = self.encode_oom(x_o, lengths)
+        logits = self.oom_head(z_o)
+        terms: dict[str, torch.Tensor] = {}
+        loss = self._supervised_part(batch, sel, labelled, z_o, logits, terms)
+        return _Start(loss, logits, labelled, terms, x_o, lengths)
+
     def _noisy(self, x: torch.Tensor) -> torch.Tensor:
         return x + self.noise_std * torch.randn_like(x)
+
+
+class _Start(NamedTuple):
+    loss: torch.Tensor
+    logits: torch.Tensor  # (rows with the OOM modality, classes)
+    labelled: torch.Tensor  # which of those rows have a label (and the IM modalities)
+    terms: dict[str, torch.Tensor]
+    x_o: torch.Tensor
+    lengths: Any
 
 
 @register_method("cox_random")
@@ -107,11 +126,8 @@ class COXERMMethod(COXBaseline):
 
     def erm(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
         """The ERM loss of a batch with the OOM logits of its rows, their labelled mask and the logged terms."""
-        sel, labelled, x_o, _ = self._oom_rows(batch)
-        z_o = self.encode_oom(x_o, _subset_lengths(batch, self.oom, sel))
-        logits = self.oom_head(z_o)
-        terms: dict[str, torch.Tensor] = {}
-        return self._supervised_part(batch, sel, labelled, z_o, logits, terms), logits, labelled, terms
+        st = self._supervised_start(batch)
+        return st.loss, st.logits, st.labelled, st.terms
 
     def loss(self, batch: Batch) -> LossOutput:
         loss, _, _, terms = self.erm(batch)
@@ -158,12 +174,7 @@ class COXSSLMethod(COXBaseline):
     Options = COXSSLOptions
 
     def loss(self, batch: Batch) -> LossOutput:
-        sel, labelled, x_o, _ = self._oom_rows(batch)
-        lengths = _subset_lengths(batch, self.oom, sel)
-        z_o = self.encode_oom(x_o, lengths)
-        logits = self.oom_head(z_o)
-        terms: dict[str, torch.Tensor] = {}
-        loss = self._supervised_part(batch, sel, labelled, z_o, logits, terms)
+        loss, logits, labelled, terms, x_o, lengths = self._supervised_start(batch)
         if x_o.shape[0] >= 2:
             cons = nt_xent(self.encode_oom(self._noisy(x_o), lengths), self.encode_oom(self._noisy(x_o), lengths),
                            self.opts.temperature)
@@ -213,12 +224,7 @@ class COXMoCoMethod(COXBaseline):
         self._momentum_update()
 
     def loss(self, batch: Batch) -> LossOutput:
-        sel, labelled, x_o, _ = self._oom_rows(batch)
-        lengths = _subset_lengths(batch, self.oom, sel)
-        z_o = self.encode_oom(x_o, lengths)
-        logits = self.oom_head(z_o)
-        terms: dict[str, torch.Tensor] = {}
-        loss = self._supervised_part(batch, sel, labelled, z_o, logits, terms)
+        loss, logits, labelled, terms, x_o, lengths = self._supervised_start(batch)
         if bool(labelled.any()):
             ent = entropy_of_logits(logits[~labelled])
             loss = loss + self.opts.entmin_weight * ent
