@@ -85,7 +85,7 @@ def test_evaluate_after_load(tmp_path):
     assert 0.0 <= met_a["accuracy"] <= 1.0
     with pytest.raises(UnknownNameError, match="unknown modality of data set 'arrays' 'c'"):
         loaded.evaluate(Xn, yn, modalities=["c"])
-    with pytest.raises(DataValidationError, match=r"evaluate: modality \['b'\] requested but not given in X"):
+    with pytest.raises(DataValidationError, match=r"evaluate\(X, y\): modality \['b'\] requested but not given in X"):
         loaded.evaluate({"a": Xn["a"]}, yn, modalities=["a", "b"])
     with pytest.raises(DataValidationError, match=r"labels y: expected 400 entries \(one per sample\), got 10"):
         loaded.evaluate(Xn, yn[:10])

@@ -149,14 +149,7 @@ class MultimodalModel:
             raise UnknownNameError("space of transform", str(space), ["representation", "embedding"])
         if not isinstance(batch_size, int) or batch_size < 1:
             raise MMIBError(f"transform: batch_size must be a positive integer, got {batch_size!r}")
-        if not isinstance(X, Mapping):
-            raise DataValidationError(f"transform: X must be a dict {{modality name: array (N, ...)}}, got "
-                                      f"{type(X).__name__}")
-        mods = self.spec_.check_modalities(modalities if modalities is not None else [str(k) for k in X])
-        missing = [m for m in mods if m not in X]
-        if missing:
-            raise DataValidationError(f"transform: modality {missing} requested but not given in X")
-        arrays = checked_arrays(self.spec_, {m: X[m] for m in mods}, "transform: ")
+        mods, arrays = self._given_modalities(X, modalities, "transform")
         n = len(arrays[mods[0]])
         out = []
         for s in range(0, n, batch_size):
@@ -216,20 +209,25 @@ class MultimodalModel:
         return train_probe(xtr, ytr, xva, yva, xte, yte, dm.spec.task, dm.spec.n_classes,
                            ProbeConfig(kind=probe, seed=seed))
 
+    def _given_modalities(self, X: Any, modalities: Sequence[str] | None, who: str
+                          ) -> tuple[list[str], dict[str, Any]]:
+        """The requested modalities (default: those of ``X``) and their checked arrays; errors name ``who``."""
+        if not isinstance(X, Mapping):
+            raise DataValidationError(f"{who}: X must be a dict {{modality name: array (N, ...)}}, got "
+                                      f"{type(X).__name__}")
+        mods = self.spec_.check_modalities(modalities if modalities is not None else [str(k) for k in X])
+        missing = [m for m in mods if m not in X]
+        if missing:
+            raise DataValidationError(f"{who}: modality {missing} requested but not given in X")
+        return mods, checked_arrays(self.spec_, {m: X[m] for m in mods}, f"{who}: ")
+
     def _evaluate_on_arrays(self, X: Mapping[str, Any], y: Any, probe: str, modalities: Sequence[str] | None,
                             seed: int) -> dict[str, float]:
         """The probe trained and tested on a seeded split of labelled arrays (no fit data at hand)."""
         from mmib.data.datamodule import split_indices
         from mmib.eval.probe import ProbeConfig, train_probe
 
-        if not isinstance(X, Mapping):
-            raise DataValidationError(f"evaluate(X, y): X must be a dict {{modality name: array (N, ...)}}, got "
-                                      f"{type(X).__name__}")
-        mods = self.spec_.check_modalities(modalities if modalities is not None else [str(k) for k in X])
-        missing = [m for m in mods if m not in X]
-        if missing:
-            raise DataValidationError(f"evaluate: modality {missing} requested but not given in X")
-        given = checked_arrays(self.spec_, {m: X[m] for m in mods}, "evaluate(X, y): ")
+        mods, given = self._given_modalities(X, modalities, "evaluate(X, y)")
         ya = as_labels(y, "evaluate(X, y): ")
         classes = getattr(self, "classes_", None)
         if ya.dtype.kind == "U":  # class names: the fit's classes if known, else their sorted order here
