@@ -11,9 +11,6 @@ from typing import Any
 from mmib.eval.report import fmt, learned_temperature_lines, make_console, md_table
 from mmib.utils.io import atomic_write_json, atomic_write_text
 
-#: the protocols mmib ships (mmib.eval.protocols); others are study analyses registered by suites
-BUILTIN_KINDS = ("probe", "pair_probe", "subsets", "retrieval", "info_probe", "plots", "oom")
-
 
 def fmt_mean_std(mean: float, std: float, n: int, metric: str = "") -> str:
     if math.isnan(mean):
@@ -58,7 +55,10 @@ def table_metrics(kind: str, metric_names: Sequence[str], primary: str | None = 
     """The metrics of one protocol's tables, in order: every metric for the probe protocol and registered study
     protocols, the paper's retrieval metrics for retrieval, the primary metric (else the first) for the others.
     The kept results file stores these (:func:`mmib.bench.results.pack_results`), so the tables can be rebuilt."""
-    if kind == "probe" or kind not in BUILTIN_KINDS:
+    from mmib.eval.protocols.registry import BUILTIN_PROTOCOLS
+
+    # the protocols mmib ships; the others are study analyses registered by suites
+    if kind == "probe" or kind not in BUILTIN_PROTOCOLS:
         return list(metric_names)
     if kind == "retrieval":
         return [m for m in ("mAP", "R@1", "R@10", "median_rank", "class_top1", "acc_1_of_10") if m in metric_names]
