@@ -127,3 +127,17 @@ def test_packaged_cox_suite_is_a_five_seed_study():
     d = next(d for d in s.data if d.name == "sim-semi")
     c = to_container(compose_config(run_overrides(s, v, d, 3, Path("/tmp/unused"), progress=False)))
     assert c["data"]["seed"] == 3 and c["seed"] == 3 and c["method"]["optim"]["lr"] == 1e-3
+
+
+@pytest.mark.parametrize("connections", [True, False])
+def test_trace_computes_the_head_diagnostics_only_for_a_method_declaring_connections(connections):
+    """The Fig. 5/6 diagnostics need COX's heads and connections: OOMTrace asks the method's declared OOM state
+    (Method.oom_state().connections), not its attributes; a method without an OOM state is a named error."""
+    from mmib.methods.base import OOMState
+
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(split_batch=lambda split: {}))
+    module = SimpleNamespace(name="m", oom_state=lambda epoch=None: OOMState("oom", connections=connections))
+    assert OOMTrace()._make_tracker(trainer, module).with_heads is connections
+    none = SimpleNamespace(name="plain", oom_state=lambda epoch=None: None)
+    with pytest.raises(MMIBError, match="method 'plain' names no OOM modality"):
+        OOMTrace()._make_tracker(trainer, none)

@@ -81,15 +81,13 @@ class OOMTrace(L.Callback):
         self.history = [dict(h) for h in state_dict.get("history", [])]
 
     def _make_tracker(self, trainer, pl_module):
-        from mmib.eval.oom import OOMTracker, oom_modality_of
+        from mmib.eval.oom import OOMTracker, oom_state_of
 
         dm = getattr(trainer, "datamodule", None)
         if dm is None or not hasattr(dm, "split_batch"):
             raise MMIBError("OOMTrace: the run trains without an mmib data module (trainer.datamodule)")
-        oom_modality_of(pl_module)  # a clear error for a method without an OOM modality
-        return OOMTracker(dm, split=self.split, every_n_epochs=1,
-                          with_heads=callable(getattr(pl_module, "components", None))
-                          and hasattr(pl_module, "optimal_heads"))
+        state = oom_state_of(pl_module)  # a clear error for a method without an OOM modality
+        return OOMTracker(dm, split=self.split, every_n_epochs=1, with_heads=state.connections)
 
     def on_train_epoch_end(self, trainer, pl_module) -> None:
         epoch = trainer.current_epoch

@@ -49,12 +49,16 @@ class OOMState:
       None for a method without phases;
     * ``anchors``: ``(row ids, pseudo-labels)`` of the current anchors (data set rows and the classes the method
       assigned them; empty tensors before the first selection), or None for a method without anchors. Evaluation
-      only: :func:`mmib.eval.oom.anchor_label_accuracy` scores them against the hidden labels.
+      only: :func:`mmib.eval.oom.anchor_label_accuracy` scores them against the hidden labels;
+    * ``connections``: True for a method with COX's parts — per-IM-modality heads ``im_heads``, the optimal heads
+      ``optimal_heads`` and the connections ``components`` — on which the Fig. 5/6 diagnostics of
+      :class:`mmib.eval.oom.OOMTracker` (A/D agreement, h_k^* accuracy, mapping MMD, entropy) are computed.
     """
 
     modality: str
     phase: str | None = None
     anchors: tuple[torch.Tensor, torch.Tensor] | None = None
+    connections: bool = False
 
 
 class Method(L.LightningModule):

@@ -286,3 +286,13 @@ def test_no_prior_kl_unless_beta_positive(monkeypatch):
         meth_b.loss(_dm(ds).split_batch("train"))
 
 
+
+
+def test_cox_declares_its_connections_in_its_oom_state():
+    from mmib.methods.base import OOMState
+
+    assert OOMState("x").connections is False  # the default for every other method
+    ds = make_cox_sim(seed=0, **SMALL)
+    for name in ("cox", "cox_erm"):  # COX and its baselines carry the heads and connections
+        state = _method(ds, name=name).oom_state(0)
+        assert state.connections is True and state.modality == "oom"

@@ -230,8 +230,8 @@ class COXMethod(CoxPerceptors, CoxSelection, Method):
 
     def oom_state(self, epoch: int | None = None) -> OOMState:
         """COX's out-of-modal state (:meth:`Method.oom_state`): the OOM modality, the schedule's phase at ``epoch``
-        (:meth:`phase`) and the current anchors (:meth:`anchor_pseudolabels`)."""
-        return OOMState(self.oom, self.phase(epoch), self.anchor_pseudolabels())
+        (:meth:`phase`), the current anchors (:meth:`anchor_pseudolabels`) and its connections and heads."""
+        return OOMState(self.oom, self.phase(epoch), self.anchor_pseudolabels(), connections=True)
 
     def configure_optimizers(self):
         opt_cfg = options_dict(self.opts.optim)
