@@ -23,7 +23,7 @@ def sim_dm():
 N, SPLITS = 300, {"train": (0, 180), "val": (180, 240), "test": (240, 300)}
 
 
-def _latents(rng):
+def latents_of(rng):
     e = rng.integers(0, 2, N)
     a, g = rng.integers(0, 2, N), rng.integers(0, 2, N)
     return {"e": e, "k": rng.integers(0, 3, N), "A": a, "G": g, "synergy": (a + g) % 2, "tau": rng.normal(size=N),
@@ -85,7 +85,7 @@ def fake_study():
     """``make(method=...)`` -> (ctx, latents, feature groups); ``method="rus"`` gives a :class:`FakeRUS`."""
     def make(method=None):
         rng = np.random.default_rng(0)
-        lat = _latents(rng)
+        lat = latents_of(rng)
         feats = _features(lat, rng)
         if method == "rus":
             method = FakeRUS(lat, rng)

@@ -17,18 +17,18 @@ def quick(monkeypatch):
     """Four latents (k, A, G and the synergy built from them) and two regularization strengths: the selection logic
     is the module's, the number of scikit-learn fits small."""
     monkeypatch.setattr(ceiling, "CANDIDATES", {t: ceiling.CANDIDATES[t] for t in ("k", "A", "G", "synergy")})
-    monkeypatch.setattr(ceiling, "_linear_probe", functools.partial(probes._linear_probe, grid=(0.1, 10.0)))
+    monkeypatch.setattr(ceiling, "linear_probe", functools.partial(probes.linear_probe, grid=(0.1, 10.0)))
 
 
 def test_the_ceiling_is_the_best_candidate_on_val_and_each_latent_sits_where_it_was_put(fake_study, quick):
     ctx, lat, _ = fake_study()
     res = ceiling.compute_ceiling(ctx)
     assert ceiling.compute_ceiling(ctx) is res  # computed once per evaluation
-    idx = probes._splits(ctx)
+    idx = probes.split_indices_of(ctx)
     for target, scopes in ceiling.CANDIDATES.items():
-        rows = probes._rows_for(lat, target, idx)
+        rows = probes.rows_for(lat, target, idx)
         assert res["n_test"][target] == len(rows["test"])
-        assert res["chance"][target] == probes._chance(probes.TARGETS[target][0], lat[target][rows["train"]])
+        assert res["chance"][target] == probes.chance_level(probes.TARGETS[target][0], lat[target][rows["train"]])
         for scope in ("eeg", "fnirs", "both", "all"):
             cands = {k: f for k, f in res["candidates"].items()
                      if k[0] == target and (scope == "all" or k[1] == scope)}
@@ -45,7 +45,7 @@ def test_the_ceiling_is_the_best_candidate_on_val_and_each_latent_sits_where_it_
     xor = res["candidates"][("synergy", "both", "XOR of G and A decoders")]
     for s in ("train", "val", "test"):
         np.testing.assert_array_equal(xor.pred[s], (g.pred[s] + a.pred[s]) % 2)
-    assert xor.test == pytest.approx(probes._score(lat["synergy"][probes._rows_for(lat, "synergy", idx)["test"]],
+    assert xor.test == pytest.approx(probes.probe_score(lat["synergy"][probes.rows_for(lat, "synergy", idx)["test"]],
                                                    xor.pred["test"], "classification"))
     assert np.isnan(xor.reg) and score[("synergy", "eeg")] < 0.7 and score[("synergy", "all")] > 0.75
 

@@ -18,9 +18,9 @@ def quick(monkeypatch):
     """The latents the checks read, one regularization strength: the module's logic, few scikit-learn fits."""
     keep = ("e", "k", "A", "G", "tau", "synergy")
     monkeypatch.setattr(ceiling, "CANDIDATES", {t: ceiling.CANDIDATES[t] for t in keep})
-    one = functools.partial(probes._linear_probe, grid=(1.0,))
-    monkeypatch.setattr(ceiling, "_linear_probe", one)
-    monkeypatch.setattr(checks, "_linear_probe", one)
+    one = functools.partial(probes.linear_probe, grid=(1.0,))
+    monkeypatch.setattr(ceiling, "linear_probe", one)
+    monkeypatch.setattr(checks, "linear_probe", one)
 
 
 def test_off_target_checks_and_done_rows_follow_their_thresholds(fake_study, quick):

@@ -22,7 +22,7 @@ def test_linear_probe_chooses_the_regularization_on_val_and_scores_test():
 
     xs, ys = zip(*(split(n) for n in (60, 200, 300)))
     x, y = dict(zip(("train", "val", "test"), xs)), dict(zip(("train", "val", "test"), ys))
-    f = probes._linear_probe(x, y, "classification")
+    f = probes.linear_probe(x, y, "classification")
     vals = {}
     mu, sd = x["train"].mean(0), x["train"].std(0)
     for c in (0.01, 0.1, 1.0, 10.0, 100.0):  # the reference: sklearn by hand for every C
@@ -36,7 +36,7 @@ def test_linear_probe_chooses_the_regularization_on_val_and_scores_test():
     assert f.reg == best and f.val == pytest.approx(vals[best][0]) and f.test == pytest.approx(vals[best][1])
     # regression: ridge, R² on test
     yr = {s: 2.0 * x[s][:, 1] + 0.1 * rng.standard_normal(len(x[s])) for s in x}
-    fr = probes._linear_probe(x, yr, "regression")
+    fr = probes.linear_probe(x, yr, "regression")
     assert fr.test > 0.95
 
 
@@ -51,26 +51,26 @@ def test_pool_of_token_outputs():
 def test_a_single_class_train_split_predicts_that_class():
     x = {s: np.random.default_rng(0).normal(size=(n, 3)) for s, n in (("train", 10), ("val", 6), ("test", 6))}
     y = {"train": np.ones(10, int), "val": np.array([1, 0, 1, 0, 1, 0]), "test": np.ones(6, int)}
-    f = probes._linear_probe(x, y, "classification")
+    f = probes.linear_probe(x, y, "classification")
     assert all((f.pred[s] == 1).all() for s in x) and f.val == pytest.approx(0.5) and f.reg == 0.01
 
 
 def test_rows_targets_and_chance(fake_study):
     ctx, lat, _ = fake_study()
-    idx = probes._splits(ctx)
+    idx = probes.split_indices_of(ctx)
     assert {s: (i[0], len(i)) for s, i in idx.items()} == {"train": (0, 180), "val": (180, 60), "test": (240, 60)}
-    assert probes._rows_for(lat, "k", idx) == idx  # e and k: every trial
-    rows = probes._rows_for(lat, "synergy", idx)  # the others: task trials (e = 1) only
+    assert probes.rows_for(lat, "k", idx) == idx  # e and k: every trial
+    rows = probes.rows_for(lat, "synergy", idx)  # the others: task trials (e = 1) only
     for s in idx:
         np.testing.assert_array_equal(rows[s], idx[s][lat["e"][idx[s]] == 1])
-    t = probes._target(lat, "synergy", rows["test"])
+    t = probes.target_values(lat, "synergy", rows["test"])
     assert t.dtype == np.int64 and np.array_equal(t, lat["synergy"][rows["test"]])
-    assert probes._target(lat, "tau", rows["test"]).dtype == np.float64
-    assert probes._chance("classification", np.array([0, 2, 1, 1])) == pytest.approx(1 / 3)
-    assert probes._chance("classification", np.zeros(4)) == 0.5 and probes._chance("regression", np.zeros(4)) == 0.0
-    got = probes._latents(ctx)
+    assert probes.target_values(lat, "tau", rows["test"]).dtype == np.float64
+    assert probes.chance_level("classification", np.array([0, 2, 1, 1])) == pytest.approx(1 / 3)
+    assert probes.chance_level("classification", np.zeros(4)) == 0.5 and probes.chance_level("regression", np.zeros(4)) == 0.0
+    got = probes.latents_of(ctx)
     assert set(got) == set(probes.TARGETS) and np.array_equal(got["k"], lat["k"])
-    assert {s: list(v) for s, v in probes._sorted_idx({"a": np.array([3, 1, 2])}).items()} == {"a": [1, 2, 3]}
+    assert {s: list(v) for s, v in probes.sorted_indices({"a": np.array([3, 1, 2])}).items()} == {"a": [1, 2, 3]}
 
 
 def test_missing_latents_and_empty_splits_are_named(fake_study):
@@ -78,16 +78,16 @@ def test_missing_latents_and_empty_splits_are_named(fake_study):
     del ctx.dm.dataset.latents["tau"]
     with pytest.raises(MMIBError, match=r"data set 'fake' lacks the latents \['tau'\] \(expected those of "
                                         r"eeg_fnirs_sim: e, k, A, G, tau"):
-        probes._latents(ctx)
+        probes.latents_of(ctx)
     ctx.dm.indices["val"] = np.array([], int)
     with pytest.raises(MMIBError, match="the val split is empty"):
-        probes._splits(ctx)
+        probes.split_indices_of(ctx)
 
 
 def test_method_arrays_follow_the_index_order_across_batches(fake_study):
     ctx, _, _ = fake_study("rus")
     perm = np.random.default_rng(1).permutation(300)
-    comps, hid = probes._method_arrays(ctx, {"all": perm, "few": np.array([5, 2])}, want_hidden=True)
+    comps, hid = probes.method_arrays(ctx, {"all": perm, "few": np.array([5, 2])}, want_hidden=True)
     assert hid == {"all": {}, "few": {}}  # the fake has no hidden(batch)
     for name, full in ctx.method.comps.items():
         np.testing.assert_array_equal(comps["all"][name], full.numpy()[perm])  # two batches of 256 and 44 rows

@@ -23,7 +23,7 @@ Registered on import (the suite lists this module under ``imports:``):
   probes (4 layers) of the synergy-type targets, and for R/U/S models the Spearman ρ of each component's norm with
   A (‖Z_U_fnirs‖ should follow A), cross-modal retrieval with the R heads and the mean |cos| between components.
 
-Every probe here uses the same split and the same probe family (``_linear_probe``: standardized features, logistic
+Every probe here uses the same split and the same probe family (``linear_probe``: standardized features, logistic
 regression or ridge from scikit-learn with the regularization chosen on val) for components, encoder outputs and
 hand-made features, so a component's number stands beside what the data allow. Latents other than ``e`` and ``k``
 are expressed on task trials only and are probed there (``e = 1``, every split).

@@ -14,13 +14,13 @@ from mmib.bench.extensions import register_protocol
 from mmib.bench.study_eeg_fnirs.probes import (
     RUS_COMPONENTS,
     TARGETS,
-    _chance,
-    _latents,
-    _method_arrays,
-    _rows_for,
-    _sorted_idx,
-    _splits,
-    _target,
+    chance_level,
+    latents_of,
+    method_arrays,
+    rows_for,
+    sorted_indices,
+    split_indices_of,
+    target_values,
 )
 
 
@@ -54,11 +54,11 @@ def eeg_fnirs_analyses(ctx, options: Mapping[str, Any] | None = None) -> dict[st
             raise UnknownNameError("target of eeg_fnirs_analyses.mlp_targets", t, list(TARGETS))
     out = {"protocol": "eeg_fnirs_analyses", "options": asdict(opt), "plots": {}, "primary_metric": "score",
            "notes": [], "rows": []}
-    lat = _latents(ctx)
-    idx = _sorted_idx(_splits(ctx))
+    lat = latents_of(ctx)
+    idx = sorted_indices(split_indices_of(ctx))
     is_rus = ctx.capable("components") and set(RUS_COMPONENTS) <= set(ctx.component_names())
     if is_rus:
-        comps, _ = _method_arrays(ctx, idx, False)
+        comps, _ = method_arrays(ctx, idx, False)
         reps = {"S": ["S"], "RU": ["R_eeg", "R_fnirs", "U_eeg", "U_fnirs"], "all five": list(RUS_COMPONENTS)}
     else:
         feats = ctx.features("train", ctx.modalities, ["concat"])
@@ -72,8 +72,8 @@ def eeg_fnirs_analyses(ctx, options: Mapping[str, Any] | None = None) -> dict[st
     if opt.mlp:
         for target in opt.mlp_targets:
             task = TARGETS[target][0]
-            rows = _rows_for(lat, target, idx)
-            y = {s: _target(lat, target, r) for s, r in rows.items()}
+            rows = rows_for(lat, target, idx)
+            y = {s: target_values(lat, target, r) for s, r in rows.items()}
             for rep, names in reps.items():
                 x = {s: np.concatenate([comps[s][n][np.searchsorted(idx[s], rows[s])] for n in names], 1)
                      for s in idx}
@@ -84,7 +84,7 @@ def eeg_fnirs_analyses(ctx, options: Mapping[str, Any] | None = None) -> dict[st
                 out["rows"].append({"id": f"mlp/{rep}/{target}", "source": "method", "representation": rep,
                                     "latent": target, "label": f"MLP probe {rep} → {target}",
                                     "metrics": {"score": float(score)},
-                                    "chance": {"score": _chance(task, y["train"])}})
+                                    "chance": {"score": chance_level(task, y["train"])}})
     if not is_rus:
         return out
     task_rows = idx["test"][lat["e"][idx["test"]] == 1]

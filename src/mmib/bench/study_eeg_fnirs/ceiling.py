@@ -12,14 +12,14 @@ import numpy as np
 from mmib.bench.extensions import register_protocol
 from mmib.bench.study_eeg_fnirs.probes import (
     TARGETS,
-    _chance,
-    _Fit,
-    _latents,
-    _linear_probe,
-    _rows_for,
-    _score,
-    _splits,
-    _target,
+    ProbeFit,
+    chance_level,
+    latents_of,
+    linear_probe,
+    probe_score,
+    rows_for,
+    split_indices_of,
+    target_values,
 )
 
 #: candidate feature sets per latent and scope (names of :func:`eeg_fnirs_feature_groups` groups)
@@ -91,22 +91,22 @@ def _name(groups: Sequence[str]) -> str:
 
 def compute_ceiling(ctx, eeg_tmin: float = -0.5, fnirs_tmin: float = -2.0) -> dict[str, Any]:
     """Every candidate's val/test score per latent and scope, the chosen one per scope and overall (cached)."""
-    key = ("eeg_fnirs_ceiling", id(ctx.dm.dataset), eeg_tmin, fnirs_tmin, tuple(map(len, _splits(ctx).values())))
+    key = ("eeg_fnirs_ceiling", id(ctx.dm.dataset), eeg_tmin, fnirs_tmin, tuple(map(len, split_indices_of(ctx).values())))
     if key in ctx._cache:
         return ctx._cache[key]
     feats = feature_groups(ctx, eeg_tmin, fnirs_tmin)
-    lat = _latents(ctx)
-    idx = _splits(ctx)
+    lat = latents_of(ctx)
+    idx = split_indices_of(ctx)
     res: dict[str, Any] = {"candidates": {}, "best": {}, "chance": {}, "n_test": {}, "fits": {}}
     for target, scopes in CANDIDATES.items():
         task = TARGETS[target][0]
-        rows = _rows_for(lat, target, idx)
-        y = {s: _target(lat, target, r) for s, r in rows.items()}
-        res["chance"][target] = _chance(task, y["train"])
+        rows = rows_for(lat, target, idx)
+        y = {s: target_values(lat, target, r) for s, r in rows.items()}
+        res["chance"][target] = chance_level(task, y["train"])
         res["n_test"][target] = int(len(rows["test"]))
         for scope, cands in scopes.items():
             for groups in cands:
-                f = _linear_probe({s: np.concatenate([feats[g][r] for g in groups], 1) for s, r in rows.items()},
+                f = linear_probe({s: np.concatenate([feats[g][r] for g in groups], 1) for s, r in rows.items()},
                                   y, task)
                 res["candidates"][(target, scope, _name(groups))] = f
         # the synergy target: the G decoder's and the A decoder's scores (each chosen on val), their product, and
@@ -118,10 +118,10 @@ def compute_ceiling(ctx, eeg_tmin: float = -0.5, fnirs_tmin: float = -2.0) -> di
                 dec[part] = max(c, key=lambda kv: kv[1].val)[1]
             prod = {s: np.stack([dec["G"].out[s], dec["A"].out[s], dec["G"].out[s] * dec["A"].out[s]], 1)
                     for s in rows}
-            res["candidates"][(target, "both", "product of G and A decoders")] = _linear_probe(prod, y, task)
+            res["candidates"][(target, "both", "product of G and A decoders")] = linear_probe(prod, y, task)
             pred = {s: (dec["G"].pred[s] + dec["A"].pred[s]) % 2 for s in rows}
-            res["candidates"][(target, "both", "XOR of G and A decoders")] = _Fit(
-                _score(y["val"], pred["val"], task), _score(y["test"], pred["test"], task), float("nan"), {}, pred)
+            res["candidates"][(target, "both", "XOR of G and A decoders")] = ProbeFit(
+                probe_score(y["val"], pred["val"], task), probe_score(y["test"], pred["test"], task), float("nan"), {}, pred)
         for scope in ("eeg", "fnirs", "both", "all"):
             c = [(k, v) for k, v in res["candidates"].items() if k[0] == target and (scope == "all" or k[1] == scope)]
             k, f = max(c, key=lambda kv: kv[1].val)

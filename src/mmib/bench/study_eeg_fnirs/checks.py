@@ -14,14 +14,14 @@ from mmib.bench.study_eeg_fnirs.ceiling import compute_ceiling
 from mmib.bench.study_eeg_fnirs.probes import (
     RUS_COMPONENTS,
     TARGETS,
-    _Fit,
-    _latents,
-    _linear_probe,
-    _method_arrays,
-    _rows_for,
-    _sorted_idx,
-    _splits,
-    _target,
+    ProbeFit,
+    latents_of,
+    linear_probe,
+    method_arrays,
+    rows_for,
+    sorted_indices,
+    split_indices_of,
+    target_values,
 )
 
 #: off-target pairs of the issue (component -> latents it must not decode) and whose modality the control uses
@@ -51,13 +51,13 @@ class ChecksOptions:
 
 
 def _probe_rep(arr: Mapping[str, Mapping[str, np.ndarray]], names: Sequence[str], idx: Mapping[str, np.ndarray],
-               rows: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task: str) -> _Fit:
+               rows: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task: str) -> ProbeFit:
     """Probe the concatenation of ``names`` (arrays aligned with ``idx``) on the rows ``rows`` of each split."""
     x = {}
     for s in idx:
-        pos = np.searchsorted(idx[s], rows[s])  # idx sorted (_sorted_idx), rows a subset of it
+        pos = np.searchsorted(idx[s], rows[s])  # idx sorted (sorted_indices), rows a subset of it
         x[s] = np.concatenate([arr[s][n][pos] for n in names], 1)
-    return _linear_probe(x, y, task)
+    return linear_probe(x, y, task)
 
 
 def _checks(ctx, opt: ChecksOptions) -> dict[str, Any]:
@@ -71,28 +71,28 @@ def _checks(ctx, opt: ChecksOptions) -> dict[str, Any]:
 def _compute_checks(ctx, opt: ChecksOptions) -> dict[str, Any]:
     out: dict[str, Any] = {"notes": [], "rows": []}
     ceil = compute_ceiling(ctx, opt.eeg_tmin, opt.fnirs_tmin)
-    lat = _latents(ctx)
-    idx = _sorted_idx(_splits(ctx))
+    lat = latents_of(ctx)
+    idx = sorted_indices(split_indices_of(ctx))
     has_hidden = callable(getattr(ctx.method, "hidden", None))
-    comps, hid = _method_arrays(ctx, idx, has_hidden)
+    comps, hid = method_arrays(ctx, idx, has_hidden)
     if not has_hidden:
         out["notes"].append(f"method '{ctx.method.name}' has no hidden(batch): positive controls from the hand-made "
                             "features only")
-    cache: dict[tuple, _Fit] = {}
+    cache: dict[tuple, ProbeFit] = {}
 
-    def fit(kind: str, source: dict, names: Sequence[str], target: str) -> _Fit:
+    def fit(kind: str, source: dict, names: Sequence[str], target: str) -> ProbeFit:
         """A probe of ``target`` on ``source``'s ``names`` (components or encoder outputs), fitted once."""
         k = (kind, tuple(names), target)
         if k not in cache:
-            rows = _rows_for(lat, target, idx)
-            y = {s: _target(lat, target, r) for s, r in rows.items()}
+            rows = rows_for(lat, target, idx)
+            y = {s: target_values(lat, target, r) for s, r in rows.items()}
             cache[k] = _probe_rep(source, names, idx, rows, y, TARGETS[target][0])
         return cache[k]
 
-    def comp_fit(names: Sequence[str], target: str) -> _Fit:
+    def comp_fit(names: Sequence[str], target: str) -> ProbeFit:
         return fit("c", comps, names, target)
 
-    def hidden_fit(mods: Sequence[str], target: str) -> _Fit | None:
+    def hidden_fit(mods: Sequence[str], target: str) -> ProbeFit | None:
         if not has_hidden or not all(m in hid["train"] for m in mods):
             return None
         return fit("h", hid, mods, target)

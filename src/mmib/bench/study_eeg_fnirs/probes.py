@@ -1,4 +1,4 @@
-"""The EEG + fNIRS study's shared parts: the probed latents (:data:`TARGETS`), the probe family (``_linear_probe``:
+"""The EEG + fNIRS study's shared parts: the probed latents (:data:`TARGETS`), the probe family (``linear_probe``:
 standardized features, logistic regression or ridge with the regularization chosen on val), the run's split and
 latents, and the method's components and encoder outputs on every split."""
 
@@ -20,7 +20,7 @@ RUS_COMPONENTS = ("R_eeg", "R_fnirs", "U_eeg", "U_fnirs", "S")
 
 
 # ---------------------------------------------------------------------------------------------------- probes
-def _score(y: np.ndarray, pred: np.ndarray, task: str) -> float:
+def probe_score(y: np.ndarray, pred: np.ndarray, task: str) -> float:
     from sklearn.metrics import balanced_accuracy_score, r2_score
 
     if task == "classification":
@@ -29,7 +29,7 @@ def _score(y: np.ndarray, pred: np.ndarray, task: str) -> float:
 
 
 @dataclass
-class _Fit:
+class ProbeFit:
     val: float
     test: float
     reg: float
@@ -38,8 +38,8 @@ class _Fit:
     pred: dict[str, np.ndarray]
 
 
-def _linear_probe(x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task: str,
-                  grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), clip: float = 5.0) -> _Fit:
+def linear_probe(x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task: str,
+                  grid: Sequence[float] = (0.01, 0.1, 1.0, 10.0, 100.0), clip: float = 5.0) -> ProbeFit:
     """Logistic regression (classification) or ridge (regression) on features standardized with train statistics
     (clipped at ± ``clip`` standard deviations), fitted on ``x["train"]``; the inverse regularization strength C (ridge: alpha = 1 / C) with the best val score
     (balanced accuracy / R²) is kept and scored on test."""
@@ -50,7 +50,7 @@ def _linear_probe(x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task
     # standardized with train statistics and clipped at ±clip: one artefact-laden trial or subject (a motion spike in
     # an amplitude, a failed latency fit) cannot dominate a linear prediction on held-out subjects
     z = {s: np.clip((np.asarray(v, np.float64) - mu) / sd, -clip, clip) for s, v in x.items()}
-    best: _Fit | None = None
+    best: ProbeFit | None = None
     for c in grid:
         if task == "classification":
             if len(np.unique(y["train"])) < 2:
@@ -70,19 +70,19 @@ def _linear_probe(x: Mapping[str, np.ndarray], y: Mapping[str, np.ndarray], task
                 out[s] = d if d.ndim == 1 else d
             else:
                 pred[s] = out[s] = m.predict(z[s])
-        f = _Fit(_score(y["val"], pred["val"], task), _score(y["test"], pred["test"], task), c, out, pred)
+        f = ProbeFit(probe_score(y["val"], pred["val"], task), probe_score(y["test"], pred["test"], task), c, out, pred)
         if best is None or f.val > best.val + 1e-12:
             best = f
     assert best is not None
     return best
 
 
-def _chance(task: str, y_train: np.ndarray) -> float:
+def chance_level(task: str, y_train: np.ndarray) -> float:
     return 1.0 / max(2, len(np.unique(y_train))) if task == "classification" else 0.0
 
 
 # ---------------------------------------------------------------------------------------------------- data
-def _splits(ctx) -> dict[str, np.ndarray]:
+def split_indices_of(ctx) -> dict[str, np.ndarray]:
     idx = ctx.dm.indices
     for s in ("train", "val", "test"):
         if len(idx[s]) == 0:
@@ -92,7 +92,7 @@ def _splits(ctx) -> dict[str, np.ndarray]:
     return {s: np.asarray(idx[s]) for s in ("train", "val", "test")}
 
 
-def _latents(ctx) -> dict[str, np.ndarray]:
+def latents_of(ctx) -> dict[str, np.ndarray]:
     from mmib.errors import MMIBError
 
     lat = ctx.dm.dataset.latents or {}
@@ -103,19 +103,19 @@ def _latents(ctx) -> dict[str, np.ndarray]:
     return {k: np.asarray(v.numpy() if hasattr(v, "numpy") else v) for k, v in lat.items()}
 
 
-def _rows_for(lat: Mapping[str, np.ndarray], target: str, idx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def rows_for(lat: Mapping[str, np.ndarray], target: str, idx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The sample indices of each split on which ``target`` is probed (task trials for the task-trial latents)."""
     if not TARGETS[target][1]:
         return dict(idx)
     return {s: i[lat["e"][i] == 1] for s, i in idx.items()}
 
 
-def _target(lat: Mapping[str, np.ndarray], target: str, rows: np.ndarray) -> np.ndarray:
+def target_values(lat: Mapping[str, np.ndarray], target: str, rows: np.ndarray) -> np.ndarray:
     v = lat[target][rows]
     return v.astype(np.int64) if TARGETS[target][0] == "classification" else v.astype(np.float64)
 
 
-def _sorted_idx(idx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def sorted_indices(idx: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {s: np.sort(i) for s, i in idx.items()}
 
 
@@ -135,7 +135,7 @@ def _pool(t) -> np.ndarray:
     return t.reshape(t.shape[0], -1).numpy()
 
 
-def _method_arrays(ctx, idx: Mapping[str, np.ndarray], want_hidden: bool) -> tuple[dict, dict]:
+def method_arrays(ctx, idx: Mapping[str, np.ndarray], want_hidden: bool) -> tuple[dict, dict]:
     """Components and (when the method has ``hidden``) per-modality encoder outputs of every split's samples."""
     import torch
 
