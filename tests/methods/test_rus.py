@@ -1,15 +1,11 @@
-"""``rus``: structure (each head sees only its modality, S sees both), the reconstruction targets and the
-physiological augmentations against numpy references, the loss wiring, errors, and (slow) the D.5 claims on a small
-simulation."""
+"""``rus``: structure (each head sees only its modality, S sees both), the loss wiring, the augmentation pipelines it
+builds, errors, and (slow) the D.5 claims on a small simulation. (Its reconstruction targets and physiological
+augmentations are tested against numpy references in tests/data/physio/test_targets.py and test_augment.py.)"""
 
-import numpy as np
 import pytest
 import torch
 
 from mmib.config import compose_config, to_container
-from mmib.data.physio.augment import BandSNR, ChannelDropout, HRFAmplitude, HRFDelay, TimeMask
-from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
-from mmib.data.physio.targets import band_power_targets, chromophore_groups, hemodynamic_targets
 from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError
 from mmib.methods.registry import build_method
@@ -102,79 +98,6 @@ def test_grl_reverses_the_adversary_gradient_into_the_unique_head():
         torch.testing.assert_close(p.grad, -g)
     for g, p in zip(adv_plain, m.adversaries["eeg"].parameters()):
         torch.testing.assert_close(p.grad, g)  # the adversary itself descends
-
-
-def test_band_power_targets_match_numpy_periodogram():
-    rate, t = 128.0, 256
-    tt = np.arange(t) / rate
-    x = np.stack([np.sin(2 * np.pi * 10 * tt) + 0.3 * np.sin(2 * np.pi * 20 * tt),
-                  0.5 * np.sin(2 * np.pi * 35 * tt) + np.random.default_rng(0).normal(0, 0.1, t)])[None]
-    got = band_power_targets(torch.tensor(x, dtype=torch.float64), rate).numpy()[0]
-    f = np.fft.rfftfreq(t, 1 / rate)
-    p = (np.abs(np.fft.rfft(x[0] - x[0].mean(-1, keepdims=True), axis=-1)) ** 2).mean(0)
-    bp = np.array([p[(f >= lo) & (f < hi)].sum() for lo, hi in EEG_BANDS.values()])
-    np.testing.assert_allclose(got, np.log(bp / bp.sum() + 1e-12), rtol=1e-6, atol=1e-6)
-    assert list(EEG_BANDS)[int(np.argmax(got))] == "alpha"
-
-
-def test_hemodynamic_targets_and_chromophore_groups():
-    assert chromophore_groups(SPEC.modality("fnirs")) == [[0, 2, 4], [1, 3, 5]]
-    plain = ModalitySpec("f", "signal", (3, 10), rate=10.0)
-    assert chromophore_groups(plain) == [[0, 1, 2]]
-    x = torch.randn(5, 6, 60, dtype=torch.float64)
-    got = hemodynamic_targets(x, [[0, 2, 4], [1, 3, 5]]).numpy()
-    xn = x.numpy()
-    ref = []
-    for g in ([0, 2, 4], [1, 3, 5]):
-        s = xn[:, g].mean(1)
-        ref += [s.max(-1), s.min(-1), s.mean(-1)]
-    np.testing.assert_allclose(got, np.stack(ref, 1), rtol=1e-12)
-
-
-def test_hrf_delay_shifts_by_whole_samples_with_edge_padding():
-    aug = HRFDelay("signal", rate=10.0, max_shift_s=0.5)
-    x = torch.arange(2 * 3 * 20, dtype=torch.float32).reshape(2, 3, 20)
-    g = torch.Generator().manual_seed(3)
-    shift = torch.round((-0.5 + torch.rand(2, generator=torch.Generator().manual_seed(3))) * 10).long()
-    y = aug(x, g)
-    for n in range(2):
-        src = np.clip(np.arange(20) - int(shift[n]), 0, 19)
-        np.testing.assert_array_equal(y[n].numpy(), x[n].numpy()[:, src])
-
-
-def test_band_snr_changes_only_one_band_and_zero_db_is_identity():
-    x = torch.randn(4, 2, 256, dtype=torch.float64)
-    same = BandSNR("signal", rate=128.0, max_db=0.0)(x, torch.Generator().manual_seed(0))
-    torch.testing.assert_close(same, x)
-    y = BandSNR("signal", rate=128.0, max_db=12.0)(x, torch.Generator().manual_seed(0))
-    f = np.fft.rfftfreq(256, 1 / 128)
-    px, py = np.abs(np.fft.rfft(x.numpy(), axis=-1)), np.abs(np.fft.rfft(y.numpy(), axis=-1))
-    for n in range(4):
-        ratio = py[n] / px[n]  # (C, F)
-        changed = ~np.isclose(ratio, 1.0, atol=1e-9).all(0)
-        bands = [name for name, (lo, hi) in EEG_BANDS.items() if changed[(f >= lo) & (f < hi)].any()]
-        assert len(bands) <= 1
-        inside = np.zeros_like(changed)
-        if bands:
-            lo, hi = EEG_BANDS[bands[0]]
-            inside = (f >= lo) & (f < hi)
-            assert np.allclose(ratio[:, inside], ratio[0, inside][0])  # one gain for the whole band
-        assert not changed[~inside].any()
-
-
-def test_channel_dropout_time_mask_and_amplitude():
-    x = torch.ones(50, 4, 30)
-    y = ChannelDropout("signal", p_channel=0.9)(x, torch.Generator().manual_seed(0))
-    kept = (y.abs().sum(-1) > 0).sum(1)
-    assert int(kept.min()) >= 1 and float((y == 0).float().mean()) > 0.5
-    z = TimeMask("signal", max_fraction=0.5)(x, torch.Generator().manual_seed(0))
-    for n in range(50):
-        zero = np.flatnonzero((z[n] == 0).all(0).numpy())
-        assert len(zero) <= 15 and (len(zero) == 0 or zero[-1] - zero[0] + 1 == len(zero))  # one segment
-        assert bool((z[n] == 0).all(0).eq((z[n] == 0).any(0)).all())  # every channel masked alike
-    a = HRFAmplitude("signal", 0.8, 1.25)(x, torch.Generator().manual_seed(0))
-    gains = a[:, 0, 0]
-    assert torch.allclose(a, gains[:, None, None].expand_as(a)) and float(gains.min()) >= 0.8 and float(gains.max()) <= 1.25
 
 
 def test_hrf_delay_is_off_by_default():

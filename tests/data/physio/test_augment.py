@@ -1,7 +1,8 @@
 """mmib.data.physio.augment: the physiological augmentations of the rus views (time mask, channel dropout, band SNR,
-HRF amplitude) do what they say, and the default / configured pipelines. (HRF delay and band SNR against a numpy
-reference are also in tests/methods/test_rus.py.)"""
+HRF amplitude, HRF delay) do what they say (HRF delay and band SNR also against a numpy reference), and the default /
+configured pipelines."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -15,6 +16,7 @@ from mmib.data.physio.augment import (
     build_rus_augmentation,
     default_rus_augmentation,
 )
+from mmib.data.physio.eeg_fnirs_sim import EEG_BANDS
 from mmib.data.spec import ModalitySpec
 from mmib.errors import MMIBError, UnknownNameError
 
@@ -105,3 +107,49 @@ def test_build_rus_augmentation_fills_the_rate_and_names_errors():
         build_rus_augmentation(eeg, [{"name": "time_mask", "fraction": 0.2}])
     with pytest.raises(MMIBError, match=r"augmentation 'noise': probability p must lie in \[0, 1\]"):
         build_rus_augmentation(eeg, [{"name": "noise", "p": -1}])
+
+
+def test_hrf_delay_shifts_by_whole_samples_with_edge_padding():
+    aug = HRFDelay("signal", rate=10.0, max_shift_s=0.5)
+    x = torch.arange(2 * 3 * 20, dtype=torch.float32).reshape(2, 3, 20)
+    g = torch.Generator().manual_seed(3)
+    shift = torch.round((-0.5 + torch.rand(2, generator=torch.Generator().manual_seed(3))) * 10).long()
+    y = aug(x, g)
+    for n in range(2):
+        src = np.clip(np.arange(20) - int(shift[n]), 0, 19)
+        np.testing.assert_array_equal(y[n].numpy(), x[n].numpy()[:, src])
+
+
+def test_band_snr_changes_only_one_band_and_zero_db_is_identity():
+    x = torch.randn(4, 2, 256, dtype=torch.float64)
+    same = BandSNR("signal", rate=128.0, max_db=0.0)(x, torch.Generator().manual_seed(0))
+    torch.testing.assert_close(same, x)
+    y = BandSNR("signal", rate=128.0, max_db=12.0)(x, torch.Generator().manual_seed(0))
+    f = np.fft.rfftfreq(256, 1 / 128)
+    px, py = np.abs(np.fft.rfft(x.numpy(), axis=-1)), np.abs(np.fft.rfft(y.numpy(), axis=-1))
+    for n in range(4):
+        ratio = py[n] / px[n]  # (C, F)
+        changed = ~np.isclose(ratio, 1.0, atol=1e-9).all(0)
+        bands = [name for name, (lo, hi) in EEG_BANDS.items() if changed[(f >= lo) & (f < hi)].any()]
+        assert len(bands) <= 1
+        inside = np.zeros_like(changed)
+        if bands:
+            lo, hi = EEG_BANDS[bands[0]]
+            inside = (f >= lo) & (f < hi)
+            assert np.allclose(ratio[:, inside], ratio[0, inside][0])  # one gain for the whole band
+        assert not changed[~inside].any()
+
+
+def test_channel_dropout_time_mask_and_amplitude():
+    x = torch.ones(50, 4, 30)
+    y = ChannelDropout("signal", p_channel=0.9)(x, torch.Generator().manual_seed(0))
+    kept = (y.abs().sum(-1) > 0).sum(1)
+    assert int(kept.min()) >= 1 and float((y == 0).float().mean()) > 0.5
+    z = TimeMask("signal", max_fraction=0.5)(x, torch.Generator().manual_seed(0))
+    for n in range(50):
+        zero = np.flatnonzero((z[n] == 0).all(0).numpy())
+        assert len(zero) <= 15 and (len(zero) == 0 or zero[-1] - zero[0] + 1 == len(zero))  # one segment
+        assert bool((z[n] == 0).all(0).eq((z[n] == 0).any(0)).all())  # every channel masked alike
+    a = HRFAmplitude("signal", 0.8, 1.25)(x, torch.Generator().manual_seed(0))
+    gains = a[:, 0, 0]
+    assert torch.allclose(a, gains[:, None, None].expand_as(a)) and float(gains.min()) >= 0.8 and float(gains.max()) <= 1.25

@@ -14,6 +14,8 @@ from mmib.data.physio.targets import (
     band_envelope_targets,
     band_peak_targets,
     band_power_targets,
+    chromophore_groups,
+    hemodynamic_targets,
     reconstruction_targets,
     require_rate,
     target_dim,
@@ -23,6 +25,7 @@ from mmib.data.spec import ModalitySpec
 from mmib.errors import MMIBError, UnknownNameError
 
 RATE = 128.0
+FNIRS_CH = tuple(f"S{i}_D{i} {c}" for i in range(1, 4) for c in ("hbo", "hbr"))
 
 
 def _windowed_reference(x: np.ndarray, rate: float, window_s: float) -> np.ndarray:
@@ -109,3 +112,30 @@ def test_reconstruction_targets_check_the_modality():
         reconstruction_targets("band_pwr", torch.randn(4, 7), vec)
     with pytest.raises(MMIBError, match="needs its sampling rate"):
         reconstruction_targets("band_power", torch.randn(4, 2, 64), ModalitySpec("e", "signal", (2, 64)))
+
+
+def test_band_power_targets_match_numpy_periodogram():
+    rate, t = 128.0, 256
+    tt = np.arange(t) / rate
+    x = np.stack([np.sin(2 * np.pi * 10 * tt) + 0.3 * np.sin(2 * np.pi * 20 * tt),
+                  0.5 * np.sin(2 * np.pi * 35 * tt) + np.random.default_rng(0).normal(0, 0.1, t)])[None]
+    got = band_power_targets(torch.tensor(x, dtype=torch.float64), rate).numpy()[0]
+    f = np.fft.rfftfreq(t, 1 / rate)
+    p = (np.abs(np.fft.rfft(x[0] - x[0].mean(-1, keepdims=True), axis=-1)) ** 2).mean(0)
+    bp = np.array([p[(f >= lo) & (f < hi)].sum() for lo, hi in EEG_BANDS.values()])
+    np.testing.assert_allclose(got, np.log(bp / bp.sum() + 1e-12), rtol=1e-6, atol=1e-6)
+    assert list(EEG_BANDS)[int(np.argmax(got))] == "alpha"
+
+
+def test_hemodynamic_targets_and_chromophore_groups():
+    assert chromophore_groups(ModalitySpec("fnirs", "signal", (6, 60), rate=10.0, channels=FNIRS_CH)) == [[0, 2, 4], [1, 3, 5]]
+    plain = ModalitySpec("f", "signal", (3, 10), rate=10.0)
+    assert chromophore_groups(plain) == [[0, 1, 2]]
+    x = torch.randn(5, 6, 60, dtype=torch.float64)
+    got = hemodynamic_targets(x, [[0, 2, 4], [1, 3, 5]]).numpy()
+    xn = x.numpy()
+    ref = []
+    for g in ([0, 2, 4], [1, 3, 5]):
+        s = xn[:, g].mean(1)
+        ref += [s.max(-1), s.min(-1), s.mean(-1)]
+    np.testing.assert_allclose(got, np.stack(ref, 1), rtol=1e-12)
