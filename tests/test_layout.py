@@ -48,3 +48,11 @@ def test_the_rule_sees_a_module_without_tests(tmp_path):
     assert not mirrored(mod, tmp_path / "src", tmp_path / "tests")
     (tmp_path / "tests" / "pkg" / "test_thing_topic.py").write_text("")
     assert [p.name for p in mirrored(mod, tmp_path / "src", tmp_path / "tests")] == ["test_thing_topic.py"]
+
+
+MAX_LINES = 450  # issue 23: rooms cut along their seams, none larger than this
+
+
+def test_no_module_exceeds_the_line_limit():
+    long = {str(m.relative_to(SRC)): n for m in modules() if (n := len(m.read_text().splitlines())) > MAX_LINES}
+    assert not long, f"modules over {MAX_LINES} lines (cut them along a seam, not into _part2 files): {long}"
