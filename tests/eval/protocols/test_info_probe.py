@@ -2,7 +2,6 @@
 without latents is skipped with a note, and info_probe.where probes a latent on the rows where it is
 expressed."""
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
@@ -14,17 +13,10 @@ from mmib.eval.protocols import (
 
 from ..conftest import IdentityMethod
 
-FAST = {"max_epochs": 60, "patience": 10}
 
-
-def _png_ok(path):
-    img = mpimg.imread(path)
-    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
-
-
-def test_information_probes_show_what_each_representation_holds(latent_dm, tmp_path):
+def test_information_probes_show_what_each_representation_holds(latent_dm, tmp_path, fast_probe, png_ok):
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
-    res = run_info_probe(ctx, {"include_raw": False, "probe_options": FAST})
+    res = run_info_probe(ctx, {"include_raw": False, "probe_options": fast_probe})
     m = res["matrix"]
     assert m["latents"] == ["za", "zb", "shared", "cont", "y"]
     assert m["representations"] == ["rep:a", "rep:b", "rep:c", "concat", "fused", "component:A", "component:B"]
@@ -36,7 +28,7 @@ def test_information_probes_show_what_each_representation_holds(latent_dm, tmp_p
     assert v["rep:c", "cont"] > 0.5 and v["rep:a", "cont"] < 0.1  # R² for the continuous latent
     assert m["kinds"]["cont"] == "regression" and ch["cont"] == 0.0
     assert v["concat", "za"] > 0.9 and v["concat", "zb"] > 0.9
-    _png_ok(tmp_path / res["plots"]["info_probe_matrix"])
+    png_ok(tmp_path / res["plots"]["info_probe_matrix"])
 
 
 def test_info_probe_without_latents_is_skipped_with_a_note(latent_dm):
@@ -51,7 +43,7 @@ def test_info_probe_without_latents_is_skipped_with_a_note(latent_dm):
     assert res["rows"] == [] and "no ground-truth latents" in res["notes"][0]
 
 
-def test_info_probe_where_probes_a_latent_on_the_rows_where_it_is_expressed():
+def test_info_probe_where_probes_a_latent_on_the_rows_where_it_is_expressed(fast_probe):
     # 'amp' shows in modality a only when gate = 1 (as an amplitude exists only on task trials): probed on every row
     # it is diluted by the gate = 0 rows, probed on gate = 1 it is clear; the condition reaches every split
     from mmib.data.datamodule import MultimodalDataModule
@@ -68,7 +60,7 @@ def test_info_probe_where_probes_a_latent_on_the_rows_where_it_is_expressed():
     dm = MultimodalDataModule(MultimodalDataset(spec, {"a": a, "b": b}, y=gate, latents={"gate": gate, "amp": amp}),
                               batch_size=64, seed=0)
     ctx = EvalContext(IdentityMethod(spec), dm)
-    opts = {"include_raw": False, "include_label": False, "representations": ["rep:a"], "probe_options": FAST}
+    opts = {"include_raw": False, "include_label": False, "representations": ["rep:a"], "probe_options": fast_probe}
     plain = run_info_probe(ctx, opts)
     gated = run_info_probe(ctx, {**opts, "where": {"amp": {"gate": 1}}})
     score = {r["latent"]: r["metrics"]["score"] for r in plain["rows"]}
