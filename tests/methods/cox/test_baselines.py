@@ -8,28 +8,12 @@ import math
 import pytest
 import torch
 
-from mmib.data.datamodule import MultimodalDataModule
-from mmib.data.synthetic.cox_sim import make_cox_sim
-from mmib.methods.registry import build_method
-
-SMALL = {"n_im": 120, "n_oom": 120, "n_val": 20, "n_test": 30}
-
-
-def _method(ds, **cfg):
-    base = {"name": "cox", "head_fit": {"steps": 10, "lr": 0.05}, "centroid_steps": 5, "mmd_steps": 5}
-    base.update(cfg)
-    return build_method(base["name"], ds.spec, base, {"vector": {"type": "mlp", "hidden": [16]}})
-
-
-def _dm(ds, bs=32):
-    return MultimodalDataModule(ds, batch_size=bs, split_by="predefined", seed=0)
-
 
 @pytest.mark.parametrize("name", ["cox_random", "cox_erm", "cox_entmin", "cox_ssl", "cox_moco", "cox_aligned"])
-def test_baselines_train_one_step(name):
-    ds = make_cox_sim(**SMALL, seed=0)
-    meth = _method(ds, name=name)
-    dm = _dm(ds)
+def test_baselines_train_one_step(name, small_cox_sim, cox_method, cox_dm):
+    ds = small_cox_sim(seed=0)
+    meth = cox_method(ds, name=name)
+    dm = cox_dm(ds)
     meth.build_cache(dm.split_batch("train"), len(ds))
     before = {k: v.clone() for k, v in meth.state_dict().items()}
     meth.train()

@@ -9,25 +9,10 @@ import torch
 from torch.nn import functional as F
 
 from mmib.config import compose_config
-from mmib.data.datamodule import MultimodalDataModule
 from mmib.data.dataset import MultimodalDataset
 from mmib.data.spec import DatasetSpec, ModalitySpec
-from mmib.data.synthetic.cox_sim import make_cox_sim
 from mmib.errors import MMIBError
 from mmib.methods.cox import COXMethod, VIBConnection
-from mmib.methods.registry import build_method
-
-SMALL = {"n_im": 120, "n_oom": 120, "n_val": 20, "n_test": 30}
-
-
-def _method(ds, **cfg):
-    base = {"name": "cox", "head_fit": {"steps": 10, "lr": 0.05}, "centroid_steps": 5, "mmd_steps": 5}
-    base.update(cfg)
-    return build_method(base["name"], ds.spec, base, {"vector": {"type": "mlp", "hidden": [16]}})
-
-
-def _dm(ds, bs=32):
-    return MultimodalDataModule(ds, batch_size=bs, split_by="predefined", seed=0)
 
 
 # ------------------------------------------------------------------ VIB
@@ -48,12 +33,12 @@ def test_vib_shapes_and_sampling():
 
 # ------------------------------------------------------------------ gradient hygiene
 @pytest.mark.parametrize("perceptor", ["random_linear", "pretrain"])
-def test_no_gradient_into_frozen_parts(perceptor):
-    ds = make_cox_sim(**SMALL, seed=0)
+def test_no_gradient_into_frozen_parts(perceptor, small_cox_sim, cox_method, cox_dm):
+    ds = small_cox_sim(seed=0)
     pc = {"type": perceptor, "dim": 16, "epochs": 1, "method": {"name": "clip", "representation_dim": 8,
                                                                "embed_dim": 8, "head_layers": 1}}
-    meth = _method(ds, perceptor=pc, connect_epochs=0)
-    dm = _dm(ds)
+    meth = cox_method(ds, perceptor=pc, connect_epochs=0)
+    dm = cox_dm(ds)
     meth.build_cache(dm.split_batch("train"), len(ds))
     meth.refresh(0)
     frozen = {n: p.detach().clone() for n, p in meth.named_parameters()
@@ -79,9 +64,9 @@ def test_no_gradient_into_frozen_parts(perceptor):
 
 
 @pytest.mark.parametrize("detach", [False, True])
-def test_reconstruction_gradient_reaches_oom_learner_only_without_detach(detach):
-    ds = make_cox_sim(**SMALL, seed=0)
-    meth = _method(ds, detach_oom_target=detach)
+def test_reconstruction_gradient_reaches_oom_learner_only_without_detach(detach, small_cox_sim, cox_method):
+    ds = small_cox_sim(seed=0)
+    meth = cox_method(ds, detach_oom_target=detach)
     meth.train()
     z_o = meth.encode_oom(torch.randn(6, 32))
     rec, _ = meth._recon(z_o, {m: torch.randn(6, 16) for m in meth.im})
@@ -91,7 +76,7 @@ def test_reconstruction_gradient_reaches_oom_learner_only_without_detach(detach)
 
 
 # ------------------------------------------------------------------ L = M, K = 1 reduction
-def test_all_paired_single_im_reduces_to_supervised_plus_reconstruction():
+def test_all_paired_single_im_reduces_to_supervised_plus_reconstruction(cox_method, cox_dm):
     rng = np.random.default_rng(0)
     n = 64
     y = rng.integers(0, 3, n)
@@ -99,8 +84,8 @@ def test_all_paired_single_im_reduces_to_supervised_plus_reconstruction():
                        task="classification", n_classes=3)
     ds = MultimodalDataset(spec, {"im": rng.normal(size=(n, 4)) + y[:, None], "oom": rng.normal(size=(n, 5))},
                            y=y, split=np.array(["train"] * 48 + ["val"] * 8 + ["test"] * 8))
-    meth = _method(ds, connect_epochs=0, oom_dim=4)
-    dm = _dm(ds, bs=16)
+    meth = cox_method(ds, connect_epochs=0, oom_dim=4)
+    dm = cox_dm(ds, bs=16)
     meth.build_cache(dm.split_batch("train"), len(ds))
     meth.refresh(0)
     assert meth._roles["in_d"].sum() == 0 and (meth._roles["label"] >= 0).sum() == 0  # no unlabelled OOM rows
@@ -133,11 +118,11 @@ def _train_params(ds, overrides, tmp_path):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("scenario", ["semi", "unsup"])
-def test_labels_of_unpaired_oom_rows_are_never_read(scenario, tmp_path):
+def test_labels_of_unpaired_oom_rows_are_never_read(scenario, tmp_path, small_cox_sim):
     over = [f"method.scenario={scenario}", "method.connect_epochs=1", "method.warmup_epochs=1"]
-    ds = make_cox_sim(**SMALL, scenario=scenario, seed=0)
+    ds = small_cox_sim(scenario=scenario, seed=0)
     a = _train_params(ds, over, tmp_path / "a")
-    ds2 = make_cox_sim(**SMALL, scenario=scenario, seed=0)
+    ds2 = small_cox_sim(scenario=scenario, seed=0)
     only_oom = (ds2.mask["oom"] & ~ds2.mask["im1"]).numpy() & (ds2.split == "train")
     y = ds2.y.numpy().copy()
     y[only_oom] = (y[only_oom] + 1) % 10
@@ -162,32 +147,32 @@ def test_mmib_train_method_cox_data_cox_sim(tmp_path):
     assert set(res.method.components(b)) == {"oom", "hstar:im1", "hstar:im2", "map:im1", "map:im2"}
 
 
-def test_bad_configs_raise_clear_errors():
-    ds = make_cox_sim(**SMALL, seed=0)
+def test_bad_configs_raise_clear_errors(small_cox_sim, cox_method):
+    ds = small_cox_sim(seed=0)
     with pytest.raises(MMIBError, match="scenario"):
-        _method(ds, scenario="weak")
+        cox_method(ds, scenario="weak")
     with pytest.raises(MMIBError, match="no_warmup"):
-        _method(ds, ablation="no_warmup")
+        cox_method(ds, ablation="no_warmup")
     with pytest.raises(MMIBError, match="oom_modality"):
-        _method(ds, oom_modality="audio")
+        cox_method(ds, oom_modality="audio")
     with pytest.raises(MMIBError, match="oom_dim"):
-        _method(ds, ablation="no_connection", oom_dim=8)
+        cox_method(ds, ablation="no_connection", oom_dim=8)
     with pytest.raises(MMIBError, match="perceptor.type"):
-        _method(ds, perceptor={"type": "imagebind"})
+        cox_method(ds, perceptor={"type": "imagebind"})
     with pytest.raises(MMIBError, match="run_dir"):
-        _method(ds, perceptor={"type": "run"})
-    assert isinstance(_method(ds), COXMethod)
+        cox_method(ds, perceptor={"type": "run"})
+    assert isinstance(cox_method(ds), COXMethod)
     with pytest.raises(MMIBError, match=r"method.ablation must be one of 'none', 'no_connection', 'no_exploration', "
                                         r"'no_warmup', got 'no_vib'"):
-        _method(ds, ablation="no_vib")
+        cox_method(ds, ablation="no_vib")
 
 
 # ------------------------------------------------------------------ ablations: the loss terms each one produces
-def _explore_terms(ds, **cfg):
+def _explore_terms(cox_method, cox_dm, ds, **cfg):
     """Build on ``ds``, cache, refresh into the first explore epoch, and return (method, loss terms) of one training
     loss on the whole training split (so that the batch holds every anchor and disagreement row)."""
-    meth = _method(ds, **cfg)
-    batch = _dm(ds).split_batch("train")
+    meth = cox_method(ds, **cfg)
+    batch = cox_dm(ds).split_batch("train")
     meth.build_cache(batch, len(ds))
     epoch = meth.connect_epochs if meth.scenario == "semi" else meth.warmup_epochs
     for e in range(epoch + 1):
@@ -199,16 +184,16 @@ def _explore_terms(ds, **cfg):
 
 
 @pytest.mark.parametrize("case", ["none", "no_exploration", "no_connection", "no_warmup", "mmd"])
-def test_each_ablation_builds_and_produces_its_loss_terms(case, monkeypatch):
+def test_each_ablation_builds_and_produces_its_loss_terms(case, monkeypatch, small_cox_sim, cox_method, cox_dm):
     monkeypatch.setattr(COXMethod, "current_epoch", property(lambda self: getattr(self, "current_epoch_override", 0)))
     scen = "unsup" if case in ("no_warmup", "mmd") else "semi"
-    ds = make_cox_sim(**SMALL, scenario=scen, seed=0)
+    ds = small_cox_sim(scenario=scen, seed=0)
     cfg = {"scenario": scen, "connect_epochs": 0}
     if case in ("no_exploration", "no_connection", "no_warmup"):
         cfg["ablation"] = case
     if case == "mmd":
         cfg.update(warmup_selection="mmd", warmup_epochs=1)
-    meth, out = _explore_terms(ds, **cfg)
+    meth, out = _explore_terms(cox_method, cox_dm, ds, **cfg)
     terms = set(out.terms)
     assert torch.isfinite(out.loss)
     if case == "none":
@@ -220,7 +205,7 @@ def test_each_ablation_builds_and_produces_its_loss_terms(case, monkeypatch):
     elif case == "no_connection":
         assert len(meth.connections) == 0 and not meth.use_connection
         assert "recon" not in terms and {"ce_labelled", "kl"} <= terms
-        b = _dm(ds).split_batch("test")
+        b = cox_dm(ds).split_batch("test")
         meth.eval()
         comps = meth.components(b)
         assert torch.equal(comps["map:im1"], b["x"]["im1"])  # raw IM features, no mapping
@@ -241,9 +226,9 @@ def _closed_form_prior_kl(mu, logvar):
 
 
 @pytest.mark.parametrize("beta", [0.5, 2.0])
-def test_beta_adds_the_prior_kl_to_the_loss(beta):
-    ds = make_cox_sim(**SMALL, seed=0)
-    meth = _method(ds, connection={"beta": beta})
+def test_beta_adds_the_prior_kl_to_the_loss(beta, small_cox_sim, cox_method, cox_dm):
+    ds = small_cox_sim(seed=0)
+    meth = cox_method(ds, connection={"beta": beta})
     meth.train()
     g = torch.Generator().manual_seed(0)
     z_o = torch.randn(6, 16, generator=g)
@@ -261,38 +246,38 @@ def test_beta_adds_the_prior_kl_to_the_loss(beta):
     assert float(loss.detach() - terms["recon"]) == pytest.approx(beta * float(want), rel=1e-5)
     # and through the full loss (eval mode: the batch's own labelled pairs, deterministic v = mu)
     meth.eval()
-    out = meth.loss(_dm(ds).split_batch("train"))
+    out = meth.loss(cox_dm(ds).split_batch("train"))
     rest = out.loss.detach() - out.terms["ce_labelled"] - out.terms["recon"]
     assert float(rest) == pytest.approx(beta * float(out.terms["kl_prior"]), rel=1e-4)
 
 
-def test_no_prior_kl_unless_beta_positive(monkeypatch):
+def test_no_prior_kl_unless_beta_positive(monkeypatch, small_cox_sim, cox_method, cox_dm):
     import mmib.methods.cox.method as cox_mod
 
     def boom(*a, **k):
         raise AssertionError("gaussian_kl_to_prior called with beta = 0")
 
-    ds = make_cox_sim(**SMALL, seed=0)
-    meth = _method(ds)  # default connection.beta = 0
+    ds = small_cox_sim(seed=0)
+    meth = cox_method(ds)  # default connection.beta = 0
     assert meth.beta == 0.0
     monkeypatch.setattr(cox_mod, "gaussian_kl_to_prior", boom)
     meth.eval()
-    out = meth.loss(_dm(ds).split_batch("train"))
+    out = meth.loss(cox_dm(ds).split_batch("train"))
     assert "kl_prior" not in out.terms
     assert float(out.loss.detach()) == pytest.approx(float(out.terms["ce_labelled"] + out.terms["recon"]), rel=1e-6)
-    meth_b = _method(ds, connection={"beta": 1.0})
+    meth_b = cox_method(ds, connection={"beta": 1.0})
     meth_b.eval()
     with pytest.raises(AssertionError, match="beta = 0"):  # the patch is live: beta > 0 does call it
-        meth_b.loss(_dm(ds).split_batch("train"))
+        meth_b.loss(cox_dm(ds).split_batch("train"))
 
 
 
 
-def test_cox_declares_its_connections_in_its_oom_state():
+def test_cox_declares_its_connections_in_its_oom_state(small_cox_sim, cox_method):
     from mmib.methods.base import OOMState
 
     assert OOMState("x").connections is False  # the default for every other method
-    ds = make_cox_sim(seed=0, **SMALL)
+    ds = small_cox_sim(seed=0)
     for name in ("cox", "cox_erm"):  # COX and its baselines carry the heads and connections
-        state = _method(ds, name=name).oom_state(0)
+        state = cox_method(ds, name=name).oom_state(0)
         assert state.connections is True and state.modality == "oom"

@@ -9,28 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from mmib.data.datamodule import MultimodalDataModule
-from mmib.data.synthetic.cox_sim import make_cox_sim
-from mmib.methods.registry import build_method
-
-SMALL = {"n_im": 120, "n_oom": 120, "n_val": 20, "n_test": 30}
-
-
-def _method(ds, **cfg):
-    base = {"name": "cox", "head_fit": {"steps": 10, "lr": 0.05}, "centroid_steps": 5, "mmd_steps": 5}
-    base.update(cfg)
-    return build_method(base["name"], ds.spec, base, {"vector": {"type": "mlp", "hidden": [16]}})
-
-
-def _dm(ds, bs=32):
-    return MultimodalDataModule(ds, batch_size=bs, split_by="predefined", seed=0)
-
 
 # ------------------------------------------------------------------ schedules
-def test_semi_and_unsup_schedules_select_sets():
-    ds = make_cox_sim(**SMALL, scenario="unsup", seed=0)
-    meth = _method(ds, scenario="unsup", warmup_epochs=1)
-    meth.build_cache(_dm(ds).split_batch("train"), len(ds))
+def test_semi_and_unsup_schedules_select_sets(small_cox_sim, cox_method, cox_dm):
+    ds = small_cox_sim(scenario="unsup", seed=0)
+    meth = cox_method(ds, scenario="unsup", warmup_epochs=1)
+    meth.build_cache(cox_dm(ds).split_batch("train"), len(ds))
     info = meth.refresh(0)
     assert meth.phase(0) == "warmup" and 0 < info["n_anchor"] <= 12  # T = 10% of 120 (fewer if |A| < T)
     info = meth.refresh(1)
@@ -41,12 +25,12 @@ def test_semi_and_unsup_schedules_select_sets():
     assert bool((meth._roles["partner"][lab >= 0] >= 0).all())
 
 
-def test_mmd_warmup_selection_fits_the_connection_before_eq14_and_literal_does_not():
-    ds = make_cox_sim(**SMALL, scenario="unsup", seed=0)
+def test_mmd_warmup_selection_fits_the_connection_before_eq14_and_literal_does_not(small_cox_sim, cox_method, cox_dm):
+    ds = small_cox_sim(scenario="unsup", seed=0)
     changed = {}
     for sel in ("literal", "mmd"):
-        meth = _method(ds, scenario="unsup", warmup_selection=sel, warmup_epochs=1)
-        meth.build_cache(_dm(ds).split_batch("train"), len(ds))
+        meth = cox_method(ds, scenario="unsup", warmup_selection=sel, warmup_epochs=1)
+        meth.build_cache(cox_dm(ds).split_batch("train"), len(ds))
         before = {k: v.clone() for k, v in meth.connections.state_dict().items()}
         info = meth.refresh(0)
         assert meth.phase(0) == "warmup" and info["n_anchor"] > 0
@@ -55,12 +39,12 @@ def test_mmd_warmup_selection_fits_the_connection_before_eq14_and_literal_does_n
 
 
 # ------------------------------------------------------------------ evaluation-only diagnostics
-def test_entropy_on_d_and_anchor_accuracy_diagnostics():
+def test_entropy_on_d_and_anchor_accuracy_diagnostics(small_cox_sim, cox_method, cox_dm):
     from mmib.eval.oom import anchor_label_accuracy, disagreement_entropy
 
-    ds = make_cox_sim(**SMALL, scenario="unsup", seed=0)
-    meth = _method(ds, scenario="unsup", warmup_epochs=1)
-    train_b = _dm(ds).split_batch("train")
+    ds = small_cox_sim(scenario="unsup", seed=0)
+    meth = cox_method(ds, scenario="unsup", warmup_epochs=1)
+    train_b = cox_dm(ds).split_batch("train")
     meth.build_cache(train_b, len(ds))
     rows, labels = meth.anchor_pseudolabels()
     assert len(rows) == 0
@@ -73,7 +57,7 @@ def test_entropy_on_d_and_anchor_accuracy_diagnostics():
     assert got["anchor_acc"] == pytest.approx(want) and got["n_anchor"] == len(rows)
     info = meth.refresh(1)  # explore: entropy of h^O on the training D, in nats, within [0, log C]
     assert 0.0 <= info["entropy_D"] <= math.log(10) + 1e-6
-    ent = disagreement_entropy(meth, _dm(ds).split_batch("test"))
+    ent = disagreement_entropy(meth, cox_dm(ds).split_batch("test"))
     for v in ent.values():
         assert math.isnan(v) or 0.0 <= v <= math.log(10) + 1e-6
 
