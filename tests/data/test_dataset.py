@@ -5,17 +5,6 @@ import pytest
 import torch
 
 from mmib.data.dataset import DataValidationError, MultimodalDataset, collate_multimodal, validate_batch
-from mmib.data.spec import DatasetSpec, ModalitySpec
-
-
-def _spec(task="classification"):
-    return DatasetSpec(
-        "toy",
-        (ModalitySpec("a", "vector", (5,)), ModalitySpec("s", "signal", (2, 8))),
-        task=task,
-        n_classes=3 if task == "classification" else None,
-        latents={"z": 2},
-    )
 
 
 def _arrays(n=10, seed=0):
@@ -23,9 +12,9 @@ def _arrays(n=10, seed=0):
     return {"a": rng.normal(size=(n, 5)), "s": rng.normal(size=(n, 2, 8)).astype(np.float32)}
 
 
-def test_sample_and_batch_layout():
+def test_sample_and_batch_layout(toy_spec):
     x = _arrays()
-    ds = MultimodalDataset(_spec(), x, y=np.arange(10) % 3, latents={"z": np.arange(10) % 2})
+    ds = MultimodalDataset(toy_spec(), x, y=np.arange(10) % 3, latents={"z": np.arange(10) % 2})
     s = ds[3]
     assert set(s) == {"x", "mask", "y", "latents", "index"}
     assert s["x"]["a"].shape == (5,) and s["x"]["a"].dtype == torch.float32
@@ -51,29 +40,29 @@ def test_sample_and_batch_layout():
         (lambda x: x.pop("s"), r"modality 's' has no array"),
     ],
 )
-def test_bad_input_is_named(mutate, match):
+def test_bad_input_is_named(mutate, match, toy_spec):
     x = _arrays()
     mutate(x)
     with pytest.raises(DataValidationError, match=match):
-        MultimodalDataset(_spec(), x, y=np.zeros(10, int))
+        MultimodalDataset(toy_spec(), x, y=np.zeros(10, int))
 
 
-def test_nan_and_inf_name_modality_and_sample():
+def test_nan_and_inf_name_modality_and_sample(toy_spec):
     x = _arrays()
     x["s"][7, 1, 3] = np.nan
     with pytest.raises(DataValidationError, match=r"modality 's': NaN or inf in sample 7"):
-        MultimodalDataset(_spec(), x)
+        MultimodalDataset(toy_spec(), x)
     x = _arrays()
     x["a"][2, 0] = np.inf
     with pytest.raises(DataValidationError, match=r"modality 'a': NaN or inf in sample 2"):
-        MultimodalDataset(_spec(), x)
+        MultimodalDataset(toy_spec(), x)
 
 
-def test_missing_modality_may_hold_nan_and_is_zeroed():
+def test_missing_modality_may_hold_nan_and_is_zeroed(toy_spec):
     x = _arrays()
     x["s"][4] = np.nan
     mask = {"s": np.arange(10) != 4}
-    ds = MultimodalDataset(_spec(), x, mask=mask)
+    ds = MultimodalDataset(toy_spec(), x, mask=mask)
     b = ds.get_batch([3, 4])
     assert torch.isfinite(b["x"]["s"]).all()
     assert b["x"]["s"][1].abs().sum() == 0
@@ -81,19 +70,19 @@ def test_missing_modality_may_hold_nan_and_is_zeroed():
     assert b["mask"]["a"].tolist() == [True, True]
 
 
-def test_labels_checked():
+def test_labels_checked(toy_spec):
     with pytest.raises(DataValidationError, match=r"class indices must lie in \[0, 2\], got range \[0, 5\]"):
-        MultimodalDataset(_spec(), _arrays(), y=np.arange(10) % 6)
+        MultimodalDataset(toy_spec(), _arrays(), y=np.arange(10) % 6)
     with pytest.raises(DataValidationError, match="classification expects integer class indices"):
-        MultimodalDataset(_spec(), _arrays(), y=np.linspace(0, 1, 10))
+        MultimodalDataset(toy_spec(), _arrays(), y=np.linspace(0, 1, 10))
     with pytest.raises(DataValidationError, match=r"labels y: expected 10 entries"):
-        MultimodalDataset(_spec(), _arrays(), y=np.zeros(4, int))
+        MultimodalDataset(toy_spec(), _arrays(), y=np.zeros(4, int))
     with pytest.raises(DataValidationError, match=r"labels y: NaN or inf in sample 1"):
-        MultimodalDataset(_spec("regression"), _arrays(), y=np.array([0, np.nan] + [0] * 8))
+        MultimodalDataset(toy_spec("regression"), _arrays(), y=np.array([0, np.nan] + [0] * 8))
 
 
-def test_validate_batch_errors():
-    spec = _spec()
+def test_validate_batch_errors(toy_spec):
+    spec = toy_spec()
     ds = MultimodalDataset(spec, _arrays())
     b = ds.get_batch([0, 1, 2])
     assert validate_batch(b, spec) == ("a", "s")
@@ -111,12 +100,12 @@ def test_validate_batch_errors():
         validate_batch({"x": {"zz": torch.zeros(3, 5)}}, spec)
 
 
-def test_memmap_streams(tmp_path):
+def test_memmap_streams(tmp_path, toy_spec):
     x = _arrays(50)
     path = tmp_path / "a.npy"
     np.save(path, x["a"].astype(np.float32))
     mm = np.load(path, mmap_mode="r")
-    ds = MultimodalDataset(_spec(), {"a": mm, "s": x["s"]})
+    ds = MultimodalDataset(toy_spec(), {"a": mm, "s": x["s"]})
     assert isinstance(ds.x["a"], np.memmap)
     b = ds.get_batch([7, 3, 40])
     torch.testing.assert_close(b["x"]["a"], torch.tensor(x["a"][[7, 3, 40]], dtype=torch.float32))

@@ -7,17 +7,7 @@ from mmib.data.spec import KIND_NDIM, MODALITY_KINDS, DatasetSpec, DataValidatio
 from mmib.errors import MMIBError, UnknownNameError
 
 
-def _spec(task="classification"):
-    return DatasetSpec(
-        "toy",
-        (ModalitySpec("a", "vector", (5,)), ModalitySpec("s", "signal", (2, 8))),
-        task=task,
-        n_classes=3 if task == "classification" else None,
-        latents={"z": 2},
-    )
-
-
-def test_spec_errors():
+def test_spec_errors(toy_spec):
     with pytest.raises(ValueError, match="kind must be one of"):
         ModalitySpec("a", "audio", (3,))
     with pytest.raises(ValueError, match=r"a signal has 2 per-sample dimensions, got shape \(3,\)"):
@@ -25,8 +15,8 @@ def test_spec_errors():
     with pytest.raises(ValueError, match="duplicate modality names"):
         DatasetSpec("d", (ModalitySpec("a", "vector", (3,)), ModalitySpec("a", "vector", (3,))))
     with pytest.raises(UnknownNameError, match=r"unknown modality of data set 'toy' 'q'; valid: a, s"):
-        _spec().check_modalities(["q"])
-    spec = _spec()
+        toy_spec().check_modalities(["q"])
+    spec = toy_spec()
     assert DatasetSpec.from_dict(spec.to_dict()) == spec
 
 
@@ -62,14 +52,14 @@ def test_infer_kind_from_the_per_sample_shape():
         ModalitySpec.infer("x", (1, 2, 3, 4))
 
 
-def test_dataset_spec_task_and_modalities():
+def test_dataset_spec_task_and_modalities(toy_spec):
     with pytest.raises(DataValidationError, match="needs at least one modality"):
         DatasetSpec("d", ())
     with pytest.raises(DataValidationError, match="task must be one of"):
         DatasetSpec("d", (ModalitySpec("a", "vector", (3,)),), task="ranking")
     with pytest.raises(DataValidationError, match="a classification task needs n_classes >= 2"):
         DatasetSpec("d", (ModalitySpec("a", "vector", (3,)),), task="classification", n_classes=1)
-    spec = _spec()
+    spec = toy_spec()
     assert spec.modality_names == ("a", "s") and spec.modality("s").kind == "signal"
     with pytest.raises(UnknownNameError, match="'q'"):
         spec.modality("q")
