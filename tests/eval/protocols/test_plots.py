@@ -1,6 +1,5 @@
 """mmib.eval.protocols.plots: the UMAP panels with and without the viz extra, and the t-SNE iterations option."""
 
-import matplotlib.image as mpimg
 import numpy as np
 import pytest
 
@@ -10,11 +9,6 @@ from mmib.eval.protocols import (
 )
 
 from ..conftest import IdentityMethod
-
-
-def _png_ok(path):
-    img = mpimg.imread(path)
-    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
 
 
 # ------------------------------------------------------------------------------------------------ UMAP (viz extra)
@@ -43,7 +37,7 @@ def _fake_umap_module():
 
 
 @pytest.mark.parametrize("setting", [True, "auto"])
-def test_umap_plot_with_the_extra_installed(latent_dm, tmp_path, monkeypatch, setting):
+def test_umap_plot_with_the_extra_installed(latent_dm, tmp_path, monkeypatch, png_ok, setting):
     import sys
 
     from mmib.eval.protocols import run_plots
@@ -54,7 +48,7 @@ def test_umap_plot_with_the_extra_installed(latent_dm, tmp_path, monkeypatch, se
     res = run_plots(ctx, {"curves": False, "tsne": False, "umap": setting, "max_points": 50})
     assert res["plots"] == {"umap": "plots/umap.png"}
     assert not any("UMAP skipped" in n for n in res["notes"])
-    _png_ok(tmp_path / "plots" / "umap.png")
+    png_ok(tmp_path / "plots" / "umap.png")
     # one call per panel (the method's representation, the raw features), seeded, on the sampled points
     assert _FakeUMAP.calls == [(2, 4, (50, 19)), (2, 4, (50, 19))]
 

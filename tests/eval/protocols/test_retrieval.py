@@ -1,7 +1,6 @@
 """mmib.eval.protocols.retrieval: the retrieval directions and the retrieval protocol's known answers (a data
 set whose modalities share a per-sample key), with the raw baseline and the Symile paper's metrics."""
 
-import matplotlib.image as mpimg
 import pytest
 
 from mmib.errors import MMIBError, UnknownNameError
@@ -14,12 +13,7 @@ from mmib.eval.protocols import (
 from ..conftest import IdentityMethod
 
 
-def _png_ok(path):
-    img = mpimg.imread(path)
-    assert img.ndim == 3 and img.shape[0] > 50 and img.shape[1] > 50
-
-
-def test_retrieval_protocol_known_answer(latent_dm, tmp_path):
+def test_retrieval_protocol_known_answer(latent_dm, tmp_path, png_ok):
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
     res = run_retrieval(ctx, {"directions": ["a->b", "c->a", "a+b->c"]})
     by = {r["id"]: r for r in res["rows"]}
@@ -33,7 +27,7 @@ def test_retrieval_protocol_known_answer(latent_dm, tmp_path):
     assert by["raw/a->b"]["metrics"] == by["method/a->b"]["metrics"]
     n = by["method/a->b"]["n_candidates"]
     assert n == len(latent_dm.indices["test"]) and by["method/a->b"]["chance"]["R@1"] == pytest.approx(1 / n)
-    _png_ok(tmp_path / res["plots"]["retrieval"])
+    png_ok(tmp_path / res["plots"]["retrieval"])
     # the Symile paper's metrics beside: class-level top-1 (label = shared, which a and b both carry) and 1 of 10
     ab = by["method/a->b"]
     assert ab["chance"]["acc_1_of_10"] == pytest.approx(0.1) and ab["metrics"]["acc_1_of_10"] > 0.5

@@ -7,16 +7,13 @@ import math
 
 import torch
 
-from mmib.data.synthetic.cox_sim import make_cox_sim
 from mmib.methods.registry import build_method
 
-SMALL = {"n_im": 120, "n_oom": 120, "n_val": 20, "n_test": 30}
 
-
-def test_pretrained_perceptor_ignores_the_oom_modalitys_encoder_settings():
+def test_pretrained_perceptor_ignores_the_oom_modalitys_encoder_settings(small_cox_sim):
     # per-modality encoder settings may name the OOM modality (its own encoder); the IM perceptor is built on the
     # IM modalities alone and must not reject them as unknown
-    ds = make_cox_sim(**SMALL, seed=0)
+    ds = small_cox_sim(seed=0)
     pc = {"type": "pretrain", "dim": 16, "epochs": 1, "method": {"name": "clip", "representation_dim": 8,
                                                                 "embed_dim": 8, "head_layers": 1}}
     enc = {"vector": {"type": "mlp", "hidden": [16]}, "modalities": {"oom": {"hidden": [12]}}}
