@@ -288,7 +288,7 @@ def run_conditional_check(cfg: StudyConfig, reporter=None) -> list[dict]:
                     torch.manual_seed(cfg.seed)
                     est = build_estimator("nce_club", d, d, c_dim=d, critic=cfg.critic,
                                           critic_kwargs=default_critic_kwargs(cfg.critic, cfg.hidden_dim),
-                                          negatives=negatives)
+                                          negatives=negatives, input_map=cfg.input_map)
                 opt = torch.optim.Adam(est.parameters(), lr=cfg.lr)
                 gen = torch.Generator().manual_seed(cfg.seed + 1)
                 if cfg.standardize:
