@@ -187,12 +187,8 @@ def time_all_ms(objs: dict, zs: list[torch.Tensor], warmup: int, repeats: int) -
     return {name: (1e3 * statistics.median(ts[name]), 1e3 * statistics.median(cs[name])) for name in objs}
 
 
-def profile_passes(m: int, n: int, d: int, repeats: int = 5) -> None:
-    """Pass-by-pass profile of one OVA-IB step (kernel='eager') with torch.profiler (labelled ranges)."""
-    from torch.profiler import ProfilerActivity, profile
-
-    import mmib.objectives.projection.layout as ova_mod
-
+def _profile_setup(m: int, n: int, d: int, repeats: int):
+    """The profiled step's inputs, the OVA-IB objective (both warmed up) and pairwise CLIP's best step time (s)."""
     gen = torch.Generator().manual_seed(0)
     zs = [torch.randn(n, d, generator=gen).requires_grad_(True) for _ in range(m)]
     objs = make_objectives(n, m, d)
@@ -200,7 +196,16 @@ def profile_passes(m: int, n: int, d: int, repeats: int = 5) -> None:
     for _ in range(2):
         step(clip, zs)
         step(ova, zs)
-    t_clip = min(_timed(clip, zs) for _ in range(repeats))
+    return zs, ova, min(_timed(clip, zs) for _ in range(repeats))
+
+
+def profile_passes(m: int, n: int, d: int, repeats: int = 5) -> None:
+    """Pass-by-pass profile of one OVA-IB step (kernel='eager') with torch.profiler (labelled ranges)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    import mmib.objectives.projection.layout as ova_mod
+
+    zs, ova, t_clip = _profile_setup(m, n, d, repeats)
     ova_mod.PROFILE_PASSES = True
     try:
         step(ova, zs)
@@ -246,14 +251,7 @@ def profile_ops(m: int, n: int, d: int, repeats: int = 5) -> None:
     """Operator-level profile of one OVA-IB step (kernel='eager'), self CPU time grouped by :data:`OP_GROUPS`."""
     from torch.profiler import ProfilerActivity, profile
 
-    gen = torch.Generator().manual_seed(0)
-    zs = [torch.randn(n, d, generator=gen).requires_grad_(True) for _ in range(m)]
-    objs = make_objectives(n, m, d)
-    clip, ova = objs["clip"], objs["ova_ib"]
-    for _ in range(2):
-        step(clip, zs)
-        step(ova, zs)
-    t_clip = min(_timed(clip, zs) for _ in range(repeats))
+    zs, ova, t_clip = _profile_setup(m, n, d, repeats)
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         t0 = time.perf_counter()
         for _ in range(repeats):
