@@ -3,7 +3,8 @@ trained together against one by one.
 
 1. ``mmib train method=ova_ib data=mfeat trainer.max_epochs=2`` (the 6-view digits) and ``mmib eval`` of that run
    with its default protocols, each a fresh process timed end to end (imports included), ``--repeats`` times
-   (a new run each time; the medians are compared). Goal: eval <= training. The in-process split of the last
+   (a new run each time, evaluated with ``--no-cache``: nothing is read from the raw-probe cache of an earlier
+   repeat; the medians are compared). Goal: eval <= training. The in-process split of the last
    repeat (training loop; each protocol) is printed beside, from ``run.json`` and ``results.json``.
 2. On that run's representations: the 2^6 − 1 = 63 linear subset probes by ``fit_linear_probes`` (trained
    together) and by ``fit_probe`` one subset at a time, interleaved ``--repeats`` times, in one process; the ratio of
@@ -144,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(repeats):  # a fresh run each time: no representation cache from an earlier evaluation
             t_train.append(_timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
                                           f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"]))
-            t_eval.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress"]))
+            t_eval.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress", "--no-cache"]))
             if a.also:
                 with tempfile.TemporaryDirectory() as out:
                     t_also.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress", "--no-cache",

@@ -126,3 +126,22 @@ def test_eval_reuses_representations_of_the_same_checkpoint(trained_run, monkeyp
     assert len(calls) == 1
     assert main([*args, "--no-cache"]) == 0
     assert len(calls) == 4
+
+
+def test_eval_reads_raw_probes_back_unless_no_cache(trained_run, tmp_path, monkeypatch):
+    """The raw-feature probes go to $MMIB_CACHE_DIR/probes and are read back by the next ``mmib eval`` (same rows);
+    --no-cache neither reads nor writes them."""
+    monkeypatch.setenv("MMIB_CACHE_DIR", str(tmp_path / "cache"))
+    args = ["eval", str(trained_run), "--protocols", "probe", "--probe", "linear", "--no-progress",
+            "--option", "probe.probe_options={max_epochs: 20}", "--out"]
+    assert main([*args, str(tmp_path / "off"), "--no-cache"]) == 0
+    off = json.loads((tmp_path / "off" / "results.json").read_text())
+    assert "probe_cache" not in off and not (tmp_path / "cache").exists()
+    runs = []
+    for name in ("first", "second"):
+        assert main([*args, str(tmp_path / name)]) == 0
+        runs.append(json.loads((tmp_path / name / "results.json").read_text()))
+    assert [(r["probe_cache"]["hits"], r["probe_cache"]["misses"]) for r in runs] == [(0, 1), (1, 0)]
+    assert len(list((tmp_path / "cache" / "probes").rglob("*.json"))) == 1
+    rows = [r["protocols"]["probe"]["rows"] for r in (off, *runs)]
+    assert rows[0] == rows[1] == rows[2] and [row["source"] for row in rows[0]] == ["method", "raw"]

@@ -166,7 +166,8 @@ def register_cli(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--out", default=None, help="output folder (default: the run folder)")
     e.add_argument("--no-cache", action="store_true",
                    help="extract the representations again instead of reusing <run>/cache/representations (kept "
-                        "per checkpoint hash)")
+                        "per checkpoint hash), and fit the raw-feature probes again instead of reading them from "
+                        "$MMIB_CACHE_DIR/probes (kept per content hash of their inputs)")
     e.add_argument("--seed", type=int, default=None, help="probe seed (default: the run's seed)")
     e.add_argument("--no-progress", action="store_true")
     e.add_argument("--trust-pickle", action="store_true",

@@ -40,9 +40,14 @@ def evaluate(
     extra: dict[str, Any] | None = None,
     cache_dir: str | os.PathLike | None = None,
     cache_key: str | None = None,
+    probe_cache: bool = True,
 ) -> dict[str, Any]:
     """Run ``protocols`` (see :func:`~mmib.eval.protocols.parse_protocols`; default: all) on ``method`` with the
     splits of ``dm``. With ``out_dir``, writes ``results.json``, ``report.md`` and the plots there.
+
+    ``probe_cache``: read and keep the probes on raw features (the ``raw`` baselines, which do not depend on the
+    method) in the disk cache ``$MMIB_CACHE_DIR/probes`` (:mod:`mmib.eval.probe.cache`), so that the runs of a suite
+    on the same data split fit them once; False fits every probe.
 
     Under several processes (e.g. after a DDP fit, where Lightning re-ran the command on every rank) rank 0 alone
     evaluates and writes; the other ranks wait for it (a barrier when a process group exists) and get a result with
@@ -57,13 +62,14 @@ def evaluate(
                 "protocols": {}, "out_dir": str(out_dir) if out_dir is not None else None}
     try:
         return _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
-                                   cache_dir, cache_key)
+                                   cache_dir, cache_key, probe_cache)
     finally:
         barrier()
 
 
 def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
-                        cache_dir=None, cache_key=None):
+                        cache_dir=None, cache_key=None, probe_cache=True):
+    from mmib.eval.probe.cache import ProbeCache
     from mmib.runs import git_commit, package_versions
 
     specs: list[ProtocolSpec] = parse_protocols(protocols)
@@ -89,14 +95,17 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
     if temperature is not None:  # a learned temperature: its start and end values, flagged if it barely moved
         results["learned_temperature"] = temperature
     method.eval()
+    pcache = ProbeCache() if probe_cache else None
     with ProgressReporter(enabled=progress) as reporter:
         ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
                           reporter=reporter, cache_dir=Path(cache_dir) if cache_dir is not None else None,
-                          cache_key=cache_key)
+                          cache_key=cache_key, probe_cache=pcache)
         for spec in specs:
             res = run_protocol(ctx, spec)
             results["protocols"][spec.name] = res
             results["timings"][spec.name] = res["seconds"]
+    if pcache is not None:  # how many raw-feature probe results were read back (hits) or fitted and stored (misses)
+        results["probe_cache"] = {"folder": str(pcache.folder), "hits": pcache.hits, "misses": pcache.misses}
     results["timings"]["eval_total"] = round(time.time() - t0, 3)
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results["paper_vs_ours"] = paper_comparison(results)  # None unless the run's config has a `paper` block
@@ -146,7 +155,8 @@ def evaluate_run(
     ``out_dir`` (default: the run folder). ``trust_pickle``: honour the run's ``data.trust_pickle`` (see
     :func:`mmib.runs.load_run`). ``cache``: keep the extracted representations in ``<run>/cache/representations``,
     keyed by the checkpoint's and the run config's SHA-256, so that a later evaluation of the same checkpoint (other
-    protocols, other probe options) skips the extraction."""
+    protocols, other probe options) skips the extraction, and use the disk cache of the raw-feature probes
+    (``probe_cache`` of :func:`evaluate`); False: neither."""
     from mmib.config import to_container
     from mmib.runs import load_run
 
@@ -159,7 +169,7 @@ def evaluate_run(
     key = _file_digest(ckpt, run / "config.yaml") if cache else None
     return evaluate(method, dm, protocols, out_dir=out_dir if out_dir is not None else run, run_dir=run, config=c,
                     seed=int(c.get("seed", 0)) if seed is None else int(seed), progress=progress, checkpoint=ckpt,
-                    cache_dir=run / "cache" / "representations" if cache else None, cache_key=key)
+                    cache_dir=run / "cache" / "representations" if cache else None, cache_key=key, probe_cache=cache)
 
 
 def _file_digest(*paths: str | os.PathLike) -> str:

@@ -1,12 +1,13 @@
-"""The context a protocol runs in (:class:`EvalContext`): the method, the data module, the seed, where plots go, and
-the representations of a split, extracted once per evaluation (and cached on disk per checkpoint)."""
+"""The context a protocol runs in (:class:`EvalContext`): the method, the data module, the seed, where plots go, the
+representations of a split, extracted once per evaluation (and cached on disk per checkpoint), and the disk cache of
+the raw-feature probes (:meth:`EvalContext.cached_probes`)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import zipfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,6 +15,8 @@ import numpy as np
 import torch
 
 from mmib.data.datamodule import MultimodalDataModule
+from mmib.eval.probe.cache import ProbeCache, array_digest, probe_key
+from mmib.eval.probe.config import ProbeResult
 from mmib.eval.representations import SplitFeatures, extract_split
 from mmib.methods.base import Method
 from mmib.utils.progress import ProgressReporter
@@ -34,7 +37,11 @@ class EvalContext:
     #: checkpoint's and the run config's hash); None: extract in memory only
     cache_dir: Path | None = None
     cache_key: str | None = None
+    #: the disk cache of probe results on raw features (independent of the method, so shared by every run on the
+    #: same data split); None: every probe is fitted
+    probe_cache: ProbeCache | None = None
     _cache: dict = field(default_factory=dict, repr=False)
+    _digests: dict = field(default_factory=dict, repr=False)
 
     @property
     def spec(self):
@@ -72,6 +79,24 @@ class EvalContext:
                 have.features.update(new.features)
             self._cache[key] = have
         return have
+
+    def feature_digest(self, split: str, modalities: Sequence[str], representation: str) -> str | None:
+        """:func:`~mmib.eval.probe.cache.array_digest` of a representation of a split, computed once."""
+        key = (split, self.spec.check_modalities(modalities), representation)
+        if key not in self._digests:
+            self._digests[key] = array_digest(self.features(split, key[1], [representation]).features[representation])
+        return self._digests[key]
+
+    def cached_probes(self, inputs: Sequence[tuple[str, Sequence[str], str]], arrays: Sequence,
+                      settings: Mapping, compute: Callable[[], list[ProbeResult]]) -> list[ProbeResult]:
+        """``compute()``, or, when the probe cache is on and every input is a raw representation (``raw``,
+        ``raw:<m>``: then the probe does not depend on the method), the results stored under the key of the inputs'
+        features (``(split, modalities, representation)`` each), the other ``arrays`` the probe sees (targets, row
+        selections; None where absent) and the ``settings`` (probe config, task, classes, ...)."""
+        if self.probe_cache is None or not inputs or not all(r == "raw" or r.startswith("raw:") for *_, r in inputs):
+            return compute()
+        digests = [self.feature_digest(s, m, r) for s, m, r in inputs] + [array_digest(a) for a in arrays]
+        return self.probe_cache.results(probe_key(digests, settings), compute)
 
     def _cache_file(self, split: str, mods: Sequence[str], rep: str) -> Path | None:
         if self.cache_dir is None or self.cache_key is None or rep.startswith("raw"):

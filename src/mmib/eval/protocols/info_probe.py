@@ -132,10 +132,17 @@ def run_info_probe(ctx: EvalContext, options: Mapping[str, Any] | None = None) -
             score_key = "accuracy" if task == "classification" else "r2"
             for i, rep in enumerate(reps):
                 cfg = ProbeConfig.from_options(opt.probe, opt.probe_options, seed=ctx.seed)
-                r = fit_probe(sub(tr.features[rep], ktr), ytr,
-                              sub(va.features[rep], kva) if va is not None else None, yva,
-                              sub(te.features[rep], kte), yte, task,
-                              n_values if task == "classification" and n_values else None, cfg)
+                n_cls = n_values if task == "classification" and n_values else None
+
+                args = (sub(tr.features[rep], ktr), ytr, sub(va.features[rep], kva) if va is not None else None,
+                        yva, sub(te.features[rep], kte), yte, task, n_cls, cfg)
+
+                def fit(args=args) -> list:
+                    return [fit_probe(*args)]
+
+                inputs = [("train", mods, rep), ("test", mods, rep)] + ([("val", mods, rep)] if va is not None else [])
+                r = ctx.cached_probes(inputs, [ytr, yte, yva, ktr, kte, kva],
+                                      {"fit": "fit_probe", "config": cfg, "task": task, "n_classes": n_cls}, fit)[0]
                 score = r.metrics[score_key]
                 chance = r.chance[score_key] if task == "classification" else 0.0
                 above = (score - chance) / (1 - chance) if task == "classification" and chance < 1 else score

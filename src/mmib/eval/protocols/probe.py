@@ -49,8 +49,14 @@ def _probe_row(ctx: EvalContext, source: str, rep: str, probe: str, mods: Sequen
     va = ctx.features("val", mods, [rep]) if len(ctx.dm.indices["val"]) else None
     te = ctx.features("test", mods, [rep])
     cfg = ProbeConfig.from_options(probe, options, seed=ctx.seed)
-    r = fit_probe(tr.features[rep], tr.y, va.features[rep] if va else None, va.y if va else None,
-                  te.features[rep], te.y, ctx.spec.task, ctx.spec.n_classes, cfg)
+
+    def fit() -> list[ProbeResult]:
+        return [fit_probe(tr.features[rep], tr.y, va.features[rep] if va else None, va.y if va else None,
+                          te.features[rep], te.y, ctx.spec.task, ctx.spec.n_classes, cfg)]
+
+    inputs = [(s, mods, rep) for s, sf in (("train", tr), ("val", va), ("test", te)) if sf is not None]
+    settings = {"fit": "fit_probe", "config": cfg, "task": ctx.spec.task, "n_classes": ctx.spec.n_classes}
+    r = ctx.cached_probes(inputs, [tr.y, va.y if va else None, te.y], settings, fit)[0]
     return _row_of(r, source, rep, probe, label_prefix, extra)
 
 

@@ -80,10 +80,17 @@ def _batched_subset_rows(ctx: EvalContext, opt: SubsetOptions, subsets: list[tup
         tr = ctx.features("train", mods, names)
         va = ctx.features("val", mods, names) if has_val else None
         te = ctx.features("test", mods, names)
-        results = fit_linear_probes([tr.features[k] for k in names], tr.y,
-                                    [va.features[k] for k in names] if va else None, va.y if va else None,
-                                    [te.features[k] for k in names], te.y, problems, ctx.spec.task,
-                                    ctx.spec.n_classes, cfg)
+        def fit(tr=tr, va=va, te=te, names=names) -> list:
+            return fit_linear_probes([tr.features[k] for k in names], tr.y,
+                                     [va.features[k] for k in names] if va else None, va.y if va else None,
+                                     [te.features[k] for k in names], te.y, problems, ctx.spec.task,
+                                     ctx.spec.n_classes, cfg)
+
+        inputs = [(s, mods, k) for s, sf in (("train", tr), ("val", va), ("test", te)) if sf is not None
+                  for k in names]
+        settings = {"fit": "fit_linear_probes", "problems": problems, "config": cfg, "task": ctx.spec.task,
+                    "n_classes": ctx.spec.n_classes}
+        results = ctx.cached_probes(inputs, [tr.y, va.y if va else None, te.y], settings, fit)
         rep = opt.representation if source == "method" else "raw"
         prefix = ctx.method.name if source == "method" else "raw features"
         for sub, r in zip(subsets, results):
