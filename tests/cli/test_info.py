@@ -42,8 +42,8 @@ def recorded(monkeypatch, tmp_path):
 def test_flags_become_the_study_config(recorded, tmp_path, capsys):
     out = str(tmp_path / "o")
     assert main(["info", "validate", "--out", out, "--stem", "est", "--dims", "3,4", "--mis", "1,2.5", "--steps",
-                 "6", "--estimators", "infonce,club", "--critic", "concat", "--hidden-dim", "8", "--lr", "0.01",
-                 "--club-q", "linear", "--train-batch", "32", "--ema", "0", "--no-standardize", "--eval-batches",
+                 "6", "--first-steps", "9", "--estimators", "infonce,club", "--critic", "concat", "--hidden-dim", "8",
+                 "--lr", "0.01", "--club-q", "linear", "--train-batch", "32", "--ema", "0", "--no-standardize", "--eval-batches",
                  "4", "--nongaussian", "", "--cond-steps", "5", "--seed", "3", "--input-map", "monotone",
                  "--no-progress"]) == 0
     cfg = recorded["cfg"]
@@ -53,6 +53,7 @@ def test_flags_become_the_study_config(recorded, tmp_path, capsys):
         ("concat", 8, 0.01, "linear", 32, 0.0)
     assert cfg.standardize is False and cfg.eval_batches == 4 and cfg.nongaussian_estimators == ()
     assert cfg.cond_steps == 5 and cfg.seed == 3 and cfg.input_map == "monotone"
+    assert cfg.first_level_steps == 9 and cfg.level_steps() == (9, 6)
     assert recorded["out"] == out and recorded["stem"] == "est"
     text = capsys.readouterr().out
     assert text.splitlines()[0] == "claim one" and f"table: {tmp_path / 'est.md'}" in text

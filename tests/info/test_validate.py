@@ -6,11 +6,19 @@ import math
 import pytest
 
 from mmib.errors import UnknownNameError
-from mmib.info.validate import STUDY_ESTIMATORS, StudyConfig, oracle_rows, run_conditional_check, train_batch
+from mmib.info.validate import (
+    STUDY_ESTIMATORS,
+    StudyConfig,
+    oracle_rows,
+    run_conditional_check,
+    run_gaussian_study,
+    train_batch,
+)
 
 
 @pytest.mark.parametrize("kwargs,match", [
     (dict(steps_per_level=1), "steps_per_level must be a positive integer"),
+    (dict(first_level_steps=1), "first_level_steps must be a positive integer"),
     (dict(eval_batches=1), "eval_batches must be a positive integer"),
     (dict(hidden_dim=0), "hidden_dim must be a positive integer"),
     (dict(train_batch_size=1), "train_batch_size must be an integer >= 2"),
@@ -32,6 +40,53 @@ def test_unknown_estimators_and_quick_overrides():
         StudyConfig(nongaussian_estimators=("nope",))
     q = StudyConfig.quick(dims=(4,), seed=3)
     assert q.dims == (4,) and q.seed == 3 and q.mis == (2.0, 6.0, 10.0) and q.steps_per_level == 150
+    assert q.level_steps() == (150, 150, 150)  # the quick preset keeps equal levels
+
+
+def test_the_first_level_is_a_cold_start_of_estimate_mis_length():
+    import inspect
+
+    from mmib.info.estimate import DEFAULT_STEPS, estimate_mi
+
+    cfg = StudyConfig()
+    assert inspect.signature(estimate_mi).parameters["steps"].default == DEFAULT_STEPS == cfg.first_level_steps
+    assert cfg.level_steps() == (DEFAULT_STEPS, 400, 400, 400, 400)
+    assert StudyConfig(steps_per_level=2000).level_steps() == (2000,) * 5  # the first level: at least the others
+    assert StudyConfig(mis=(1.0, 2.0), steps_per_level=10, first_level_steps=3).level_steps() == (10, 10)
+    assert StudyConfig(mis=(1.0,), first_level_steps=1500).level_steps() == (1500,)
+
+
+class _Recorder:
+    """A reporter that records every task's total and the steps it was advanced by."""
+
+    def __init__(self):
+        self.totals, self.done = {}, {}
+
+    def task(self, description, total):
+        self.totals[description], self.done[description] = total, 0
+        rec = self
+
+        class Ctx:
+            def __enter__(self):
+                def advance(n=1):
+                    rec.done[description] += n
+                return advance
+
+            def __exit__(self, *exc):
+                return False
+
+        return Ctx()
+
+
+def test_staircase_trains_the_first_level_longer_then_steps_per_level():
+    cfg = StudyConfig(dims=(2,), mis=(0.5, 1.0), steps_per_level=2, first_level_steps=5, batch_size=8, hidden_dim=4,
+                      train_batch_size=8, eval_batches=2, estimators=("infonce",), nongaussian_estimators=("infonce",),
+                      cond_cmis=(1.0,), cond_steps=2, cond_eval_batches=2)
+    rec = _Recorder()
+    res = run_gaussian_study(cfg, rec)
+    assert len(res.traces["infonce"]["2"]) == 5 + 2  # one training value per step: 5 at the first level, 2 after
+    assert rec.totals["Gaussian / cubic staircases"] == rec.done["Gaussian / cubic staircases"] == 2 * (5 + 2)
+    assert [lv["true"] for lv in res.summary_nongaussian["infonce"]["2"]] == [0.5, 1.0]
 
 
 def test_train_batch_is_the_override_or_estimate_mis_default():

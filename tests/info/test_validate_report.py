@@ -61,6 +61,33 @@ def test_command_line_lists_the_options_that_differ_from_the_defaults():
     cfg = StudyConfig(dims=(3, 5), mis=(1.0, 2.5), lr=3e-4, estimators=("infonce", "club"), standardize=False)
     assert command_line(cfg, "out") == ("mmib info validate --dims 3,5 --mis 1,2.5 --estimators infonce,club "
                                         "--lr 0.0003 --no-standardize --out out")
+    assert command_line(StudyConfig(first_level_steps=1500)) == \
+        "mmib info validate --first-steps 1500 --out docs/results"
+
+
+def test_the_page_states_the_steps_of_the_first_level_and_of_the_others():
+    from mmib.info.validate import StudyConfig
+    from mmib.info.validate_report import _steps_text
+
+    text = _steps_text(StudyConfig())
+    assert text.startswith("Adam steps per MI value: 1000 at the first level (the cold start") and \
+        "`estimate_mi`'s default `steps`), 400 at each later one" in text
+    assert "`estimate_mi`" not in _steps_text(StudyConfig(first_level_steps=700))
+    assert _steps_text(StudyConfig(steps_per_level=2000)) == "2000 Adam steps per MI value"
+    assert _steps_text(StudyConfig(mis=(1.0,), first_level_steps=500)) == "500 Adam steps per MI value"
+
+
+def test_a_result_written_before_first_level_steps_loads_with_equal_levels(tmp_path):
+    from dataclasses import asdict
+
+    from mmib.info.validate import StudyConfig, StudyResult
+    from mmib.info.validate_report import compact_json, load_result
+
+    payload = asdict(StudyResult(config=StudyConfig(dims=(3,), mis=(1.0, 2.0), steps_per_level=250)))
+    del payload["config"]["first_level_steps"]
+    path = tmp_path / "old.json"
+    path.write_text(compact_json(payload))
+    assert load_result(path).config.level_steps() == (250, 250)
 
 
 def test_compact_json_is_one_key_per_line_and_round_trips():

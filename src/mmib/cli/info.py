@@ -23,9 +23,9 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from mmib.utils.progress import ProgressReporter
 
     overrides = {k: v for k, v in {
-        "dims": args.dims, "mis": args.mis, "steps_per_level": args.steps, "estimators": args.estimators,
-        "critic": args.critic, "hidden_dim": args.hidden_dim, "lr": args.lr, "seed": args.seed,
-        "cond_steps": args.cond_steps, "club_q": args.club_q, "eval_batches": args.eval_batches,
+        "dims": args.dims, "mis": args.mis, "steps_per_level": args.steps, "first_level_steps": args.first_steps,
+        "estimators": args.estimators, "critic": args.critic, "hidden_dim": args.hidden_dim, "lr": args.lr,
+        "seed": args.seed, "cond_steps": args.cond_steps, "club_q": args.club_q, "eval_batches": args.eval_batches,
         "nongaussian_estimators": args.nongaussian, "train_batch_size": args.train_batch, "ema": args.ema,
         "standardize": False if args.no_standardize else None,
     }.items() if v is not None}
@@ -54,6 +54,9 @@ def register_cli(subparsers) -> None:
     v.add_argument("--stem", default="estimators", help="file name stem of the outputs (default: estimators)")
     v.add_argument("--quick", action="store_true", help="small study: d 20,50; MI 2,6,10; 150 steps per level")
     v.add_argument("--steps", type=int, default=None, help="Adam steps per true-MI level (default 400)")
+    v.add_argument("--first-steps", type=int, default=None,
+                   help="Adam steps of the first level, the cold start (default: estimate_mi's steps, 1000; "
+                        "at least --steps)")
     v.add_argument("--estimators", type=_csv(str), default=None,
                    help="comma-separated subset of infonce,nwj,mine,club,club_linear,nce_club,nce_club_offdiag")
     v.add_argument("--dims", type=_csv(int), default=None, help="comma-separated dimensions (default 20,50,100,200)")

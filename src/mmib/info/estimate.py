@@ -32,6 +32,11 @@ DEFAULT_TRAIN_BATCH = 512
 DEFAULT_EMA = 0.99
 DEFAULT_STANDARDIZE = True
 DEFAULT_INPUT_MAP: str | None = "monotone"
+#: Adam steps of :func:`estimate_mi`, which trains its estimator from its initialization (a cold start); also the
+#: steps of the first level of ``mmib info validate``'s staircase (``StudyConfig.first_level_steps``), the one level
+#: whose networks start cold (400 steps were too few there for the input maps at d = 200 on the cubic data;
+#: ``docs/guide/information.md``)
+DEFAULT_STEPS = 1000
 
 
 def default_critic_kwargs(critic, hidden_dim: int = DEFAULT_HIDDEN_DIM) -> dict:
@@ -118,7 +123,7 @@ def estimate_mi(
     y: torch.Tensor,
     c: Condition = None,
     method: str = "infonce",
-    steps: int = 1000,
+    steps: int = DEFAULT_STEPS,
     batch_size: int = 64,
     seed: int = 0,
     critic: str = DEFAULT_CRITIC,

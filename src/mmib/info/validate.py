@@ -3,13 +3,15 @@
 **Gaussian staircase.** For each dimension d, every estimator is trained online on a stream of fresh batches
 (batch 64) of :func:`~mmib.info.gaussian.correlated_gaussians`; the true MI steps through ``mis`` (default
 2, 4, 6, 8, 10 nats), ``steps_per_level`` Adam steps per value, the critic carrying over from one value to the
-next (as in FactorCL / CLUB's notebook). After each level the trained estimator is evaluated on ``eval_batches``
-fresh held-out batches of the same size (mean ± s.e.m.), and diagnosed on 1,024 held-out samples
-(:mod:`mmib.info.diagnostics`: dead ReLU units, saturation). InfoNCE, NCE-CLUB (both variants) come from one
-InfoNCE-trained critic. The defaults (critic, width, learning rate, CLUB's q, the rows per training step, the weight
-average the estimates use, input standardization) are those of :func:`~mmib.info.estimate.estimate_mi`: the
-training batches are ``train_batch_size`` rows (512 by default; the evaluation stays at ``batch_size``), the
-standardization is fitted on 4,096 samples of the first level's data.
+next (as in FactorCL / CLUB's notebook). The first level is the cold start (every network, input maps included,
+starts from its initialization) and trains ``first_level_steps`` Adam steps (default: the ``steps`` of
+:func:`~mmib.info.estimate.estimate_mi`, 1,000; at least ``steps_per_level``). After each level the trained
+estimator is evaluated on ``eval_batches`` fresh held-out batches of the same size (mean ± s.e.m.), and
+diagnosed on 1,024 held-out samples (:mod:`mmib.info.diagnostics`: dead ReLU units, saturation). InfoNCE,
+NCE-CLUB (both variants) come from one InfoNCE-trained critic. The defaults (critic, width, learning rate,
+CLUB's q, the rows per training step, the weight average the estimates use, input standardization) are those
+of :func:`~mmib.info.estimate.estimate_mi`: the training batches are ``train_batch_size`` rows (512 by default;
+the evaluation stays at ``batch_size``), the standardization is fitted on 4,096 samples of the first level's data.
 
 **Oracle rows.** Every bound evaluated with its optimal critic (the pointwise MI; CLUB's exact q) on the same number
 of fresh batches of the same size: the ceiling each bound can reach at this batch size.
@@ -44,6 +46,7 @@ from mmib.info.estimate import (
     DEFAULT_INPUT_MAP,
     DEFAULT_LR,
     DEFAULT_STANDARDIZE,
+    DEFAULT_STEPS,
     averaged,
     default_critic_kwargs,
     default_train_batch,
@@ -78,6 +81,9 @@ class StudyConfig:
     dims: tuple[int, ...] = (20, 50, 100, 200)
     mis: tuple[float, ...] = (2.0, 4.0, 6.0, 8.0, 10.0)
     steps_per_level: int = 400
+    # the first level, where every network starts from its initialization: estimate_mi's steps (a cold start);
+    # at least steps_per_level (see level_steps)
+    first_level_steps: int = DEFAULT_STEPS
     batch_size: int = 64
     # rows per training step, the weight average the estimate uses, input standardization: estimate_mi's defaults
     train_batch_size: int | None = None  # None: estimate_mi's default_train_batch (512; concat critic: batch_size)
@@ -108,11 +114,13 @@ class StudyConfig:
         if self.train_batch_size is not None and (not isinstance(self.train_batch_size, int)
                                                   or self.train_batch_size < 2):
             raise ValueError(f"train_batch_size must be an integer >= 2 (or None), got {self.train_batch_size!r}")
-        for name in ("steps_per_level", "batch_size", "hidden_dim", "cond_steps", "cond_eval_batches",
-                     "eval_batches"):
+        for name in ("steps_per_level", "first_level_steps", "batch_size", "hidden_dim", "cond_steps",
+                     "cond_eval_batches", "eval_batches"):
             v = getattr(self, name)
-            if not isinstance(v, int) or v < (2 if name in ("steps_per_level", "eval_batches") else 1):
-                raise ValueError(f"{name} must be a positive integer (steps_per_level, eval_batches >= 2), "
+            if not isinstance(v, int) or v < (2 if name in ("steps_per_level", "first_level_steps", "eval_batches")
+                                              else 1):
+                raise ValueError(f"{name} must be a positive integer (steps_per_level, first_level_steps, "
+                                 f"eval_batches >= 2), "
                                  f"got {v!r}")
         if not self.dims or any(not isinstance(d, int) or d < 1 for d in self.dims):
             raise ValueError(f"dims must be positive integers, got {self.dims!r}")
@@ -126,10 +134,15 @@ class StudyConfig:
     @classmethod
     def quick(cls, **overrides) -> StudyConfig:
         """A small configuration (a minute or so): two dimensions, three MI values, short training."""
-        base = dict(dims=(20, 50), mis=(2.0, 6.0, 10.0), steps_per_level=150, cond_cmis=(1.0,), cond_steps=300,
-                    cond_eval_batches=50, eval_batches=8)
+        base = dict(dims=(20, 50), mis=(2.0, 6.0, 10.0), steps_per_level=150, first_level_steps=150,
+                    cond_cmis=(1.0,), cond_steps=300, cond_eval_batches=50, eval_batches=8)
         base.update(overrides)
         return cls(**base)
+
+    def level_steps(self) -> tuple[int, ...]:
+        """Adam steps of each MI level: ``max(first_level_steps, steps_per_level)`` at the first (the cold start),
+        ``steps_per_level`` at every later one (their networks start from the previous level's)."""
+        return (max(self.first_level_steps, self.steps_per_level),) + (self.steps_per_level,) * (len(self.mis) - 1)
 
 
 @dataclass
@@ -197,9 +210,9 @@ def _staircase(cfg: StudyConfig, d: int, model: str, wanted: list[str], transfor
     n_train = train_batch(cfg, model)
     trace = {e: [] for e in wanted}
     levels: dict[str, list] = {e: [] for e in wanted}
-    for mi in cfg.mis:
+    for mi, n_steps in zip(cfg.mis, cfg.level_steps(), strict=True):
         batch_vals = {e: [] for e in wanted}
-        for _ in range(cfg.steps_per_level):
+        for _ in range(n_steps):
             x, y = draw(n_train, mi, gen)
             loss, vals = est.loss_and_estimates(x, y)
             opt.zero_grad(set_to_none=True)
@@ -238,7 +251,7 @@ def run_gaussian_study(cfg: StudyConfig, reporter=None) -> StudyResult:
     res = StudyResult(config=cfg, log_batch=math.log(cfg.batch_size), log_train_batch=math.log(train_batch(cfg, "nce")))
     runs = [("gaussian", m) for m in _models(cfg.estimators)]
     runs += [("cubic", m) for m in _models(cfg.nongaussian_estimators)]
-    total = len(cfg.dims) * len(runs) * len(cfg.mis) * cfg.steps_per_level
+    total = len(cfg.dims) * len(runs) * sum(cfg.level_steps())
     with _task(reporter, "Gaussian / cubic staircases", total) as advance:
         for d in cfg.dims:
             for data, model in runs:

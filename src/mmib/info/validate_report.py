@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from mmib.info.critics import MONOTONE_COMPONENTS
-from mmib.info.estimate import DEFAULT_EMBED_DIM
+from mmib.info.estimate import DEFAULT_EMBED_DIM, DEFAULT_STEPS
 from mmib.info.estimators import CLUBEstimator, MIEstimator
 from mmib.info.gaussian import gaussian_club_value
 from mmib.info.validate import (
@@ -141,7 +141,8 @@ def _tables(res: StudyResult, summary: dict, title: str) -> list[str]:
     return out
 
 
-_FLAGS = {"dims": "--dims", "mis": "--mis", "steps_per_level": "--steps", "estimators": "--estimators",
+_FLAGS = {"dims": "--dims", "mis": "--mis", "steps_per_level": "--steps", "first_level_steps": "--first-steps",
+          "estimators": "--estimators",
           "nongaussian_estimators": "--nongaussian", "critic": "--critic", "hidden_dim": "--hidden-dim", "lr": "--lr",
           "train_batch_size": "--train-batch", "ema": "--ema",
           "club_q": "--club-q", "eval_batches": "--eval-batches", "seed": "--seed", "cond_steps": "--cond-steps"}
@@ -163,6 +164,17 @@ def command_line(cfg: StudyConfig, out: str = "docs/results") -> str:
     return " ".join(parts + [f"--out {out}"])
 
 
+def _steps_text(cfg: StudyConfig) -> str:
+    """The steps per level, as the page states them."""
+    first, *rest = cfg.level_steps()
+    if not rest or first == cfg.steps_per_level:
+        return f"{first} Adam steps per MI value"
+    same = "; `estimate_mi`'s default `steps`" if first == DEFAULT_STEPS else ""
+    return (f"Adam steps per MI value: {first} at the first level (the cold start: every network, input maps "
+            f"included, starts from its initialization{same}), {cfg.steps_per_level} at each later one (starting "
+            "from the previous level's weights)")
+
+
 def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
     cfg = res.config
     out = [
@@ -173,7 +185,7 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         "Produced by `mmib info validate` (`mmib.info.validate`). FactorCL Fig. 3 protocol (spec A.8.1/D.1.3): "
         f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, estimates "
         f"evaluated at batch {cfg.batch_size}, one estimator trained online through the staircase, "
-        f"{cfg.steps_per_level} Adam steps per MI value (lr {cfg.lr}; the paper uses 4000) on fresh batches of "
+        + _steps_text(cfg) + f" (lr {cfg.lr}; the paper uses 4000) on fresh batches of "
         f"{train_batch(cfg, 'nce')} (CLUB: {train_batch(cfg, 'club')}), critic `{cfg.critic}` with hidden width {cfg.hidden_dim}"
         + (f" (embeddings {DEFAULT_EMBED_DIM}, linear skip)" if cfg.critic == "separable" else "")
         + f"; CLUB: Gaussian q = `{cfg.club_q}` (width {cfg.hidden_dim}) and, as `club_linear`, the "
@@ -238,8 +250,7 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
     nd = len(cfg.dims)
     fig, axes = plt.subplots(2, nd, figsize=(4.2 * nd, 7.5), squeeze=False)
     colors = dict(zip(STUDY_ESTIMATORS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    S = cfg.steps_per_level
-    truth = np.repeat(np.asarray(cfg.mis, dtype=float), S)
+    truth = np.repeat(np.asarray(cfg.mis, dtype=float), cfg.level_steps())
     kernel = np.ones(smooth) / smooth
     for j, d in enumerate(cfg.dims):
         ax = axes[0, j]
@@ -291,6 +302,7 @@ def load_result(path: str | Path) -> StudyResult:
     payload = json.loads(Path(path).read_text())
     payload.pop("claims", None)
     cfg = payload.pop("config")
+    cfg.setdefault("first_level_steps", cfg.get("steps_per_level", 400))  # written before the field: equal levels
     cfg = StudyConfig(**{k: tuple(v) if isinstance(v, list) else v for k, v in cfg.items()})
     return StudyResult(config=cfg, **payload)
 
