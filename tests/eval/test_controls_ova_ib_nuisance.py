@@ -1,6 +1,7 @@
 """OVA-IB's minimality control (slow), with the controls suite's settings (src/mmib/bench/suites/controls.yaml, data
 nuisance3, variants ova_ib-beta0 / ova_ib-beta10): the share of each modality's embedding variance that its private
-nuisance explains. The suite's linear probe asks whether the nuisance is *decodable* (it is, with any beta: R^2 about
+nuisance explains (the suite measures the same with its embedding_share protocol, mmib.bench.study_controls).
+The suite's linear probe asks whether the nuisance is *decodable* (it is, with any beta: R^2 about
 0.95); this asks how much of the embedding it *occupies*, which is what the minimality term
 ||z^(m) - mean_{i != m} z^(i)||^2 acts on. docs/results/controls.md: beta = 1 (the paper's) leaves it as beta = 0
 does (about 0.25 on seeds 0-2), beta = 10 lowers it to about 0.1."""
@@ -9,21 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-
-def variance_share(z: np.ndarray, latent: np.ndarray) -> float:
-    """R^2 of the (row-normalized) embedding z regressed linearly on a latent: the share of z's variance it explains."""
-    a = np.hstack([latent - latent.mean(0), np.ones((len(latent), 1))])
-    zc = z - z.mean(0)
-    resid = zc - a @ np.linalg.lstsq(a, zc, rcond=None)[0]
-    return float(1 - (resid**2).sum() / (zc**2).sum())
-
-
-def test_variance_share_closed_form():
-    rng = np.random.default_rng(0)
-    u, v = rng.standard_normal((4000, 3)), rng.standard_normal((4000, 3))
-    z = np.hstack([u, 2 * v])  # u explains 3 of the 3 + 12 units of variance
-    assert variance_share(z, u) == pytest.approx(3 / 15, abs=0.02)
-    assert variance_share(z, np.hstack([u, v])) == pytest.approx(1.0, abs=1e-9)
+from mmib.bench.study_controls import variance_share
 
 
 def nuisance_and_essence_share(run_dir) -> tuple[float, float]:

@@ -44,7 +44,8 @@ def evaluation_spec(suite: Suite, variant: MethodVariant, data: DataEntry) -> An
     fingerprints of suites without them stay as they were — callbacks and evaluation data."""
     extra = {k: v for k, v in (("callbacks", [*suite.callbacks, *variant.callbacks]), ("eval_data", data.eval_data))
              if v}
-    return {"protocols": suite.protocols, **extra} if extra else suite.protocols
+    protocols = suite.protocols_for(data.name)
+    return {"protocols": protocols, **extra} if extra else protocols
 
 
 def read_json_record(p: Path) -> dict[str, Any] | None:

@@ -98,7 +98,7 @@ def _execute(run: PlannedRun, suite: Suite, progress: bool) -> dict[str, Any]:
     bench = {"suite": suite.name, "variant": run.variant.name, "method": run.variant.method, "data": run.data.name,
              "data_config": run.data.data, "seed": run.seed, "fingerprint": run.fingerprint,
              "folder": run.folder.name}
-    return evaluate(method, dm, suite.protocols, out_dir=run.folder, run_dir=run.folder, config=c, seed=run.seed,
+    return evaluate(method, dm, suite.protocols_for(run.data.name), out_dir=run.folder, run_dir=run.folder, config=c, seed=run.seed,
                     progress=progress, checkpoint=str(run.folder / "checkpoints" / "last.ckpt"),
                     extra={"bench": bench})
 

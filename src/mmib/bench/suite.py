@@ -24,6 +24,7 @@ A packaged suite runs by name (``mmib bench demo`` → ``mmib/bench/suites/demo.
       - probe: {probes: [linear, mlp]}
       - subsets
       - {protocol: retrieval, directions: ["fou+fac->kar"]}
+      - {protocol: embedding_share, only_data: [mfeat-3v]}   # a protocol for some data entries only (`only_data`)
     leaderboard: {protocol: probe, row: method/concat/linear, metric: accuracy}   # optional
     callbacks: ["my_pkg.traces:EpochTrace"]  # Lightning callbacks built for every run (also per method variant)
     imports: [my_pkg.analyses]           # modules imported first (they register study protocols: register_protocol)
@@ -102,6 +103,16 @@ class Suite:
     imports: list[str] = field(default_factory=list)
     #: free text the report shows under the suite's description (e.g. "chaotic across machines: 5 seeds")
     notes: str = ""
+    #: per entry of ``protocols``: the data entries it runs on (its ``only_data``), None for all
+    protocol_only_data: list[list[str] | None] = field(default_factory=list)
+
+    def protocols_for(self, data_name: str) -> list[Any] | None:
+        """The protocols a run on data entry ``data_name`` evaluates (and is fingerprinted with): those without
+        ``only_data`` and those whose ``only_data`` names it. None: the default protocols."""
+        if self.protocols is None:
+            return None
+        scopes = self.protocol_only_data or [None] * len(self.protocols)
+        return [p for p, only in zip(self.protocols, scopes) if only is None or data_name in only]
 
     def to_dict(self) -> dict[str, Any]:
         from dataclasses import asdict
@@ -218,7 +229,7 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
         seeds = [seeds]
     if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) for s in seeds):
         raise MMIBError(f"suite '{name}': seeds must be a non-empty list of integers, got {seeds!r}")
-    protocols = raw.get("protocols")
+    protocols, protocol_only_data = _protocol_scopes(raw.get("protocols"), name, data_names)
     parse_protocols(protocols)  # validate now, not after hours of training
     lb = _mapping(raw.get("leaderboard"), "leaderboard")
     _check_keys(lb, LEADERBOARD_KEYS, f"suite '{name}' leaderboard")
@@ -228,9 +239,38 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
     return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds], tune=tune,
                  callbacks=parse_callbacks(raw.get("callbacks"), f"suite '{name}' callbacks"), imports=imports,
                  notes=str(raw.get("notes") or ""),
-                 protocols=list(protocols) if protocols is not None else None,
+                 protocols=list(protocols) if protocols is not None else None, protocol_only_data=protocol_only_data,
                  trainer=_mapping(raw.get("trainer"), "trainer"), overrides=_mapping(raw.get("overrides"), "overrides"),
                  leaderboard=lb, description=str(raw.get("description") or ""), source=source)
+
+
+def _protocol_scopes(spec: Any, name: str, data_names: Sequence[str]) -> tuple[Any, list[list[str] | None]]:
+    """The suite's protocol entries without their ``only_data`` key (a suite key, not a protocol option; only in the
+    mapping forms ``{kind: {..., only_data: [...]}}`` and ``{protocol: kind, ..., only_data: [...]}``), and each
+    entry's ``only_data`` (None: every data entry)."""
+    if not isinstance(spec, (list, tuple)):
+        return spec, []
+    out, scopes = [], []
+    for i, entry in enumerate(spec):
+        only = None
+        if isinstance(entry, Mapping) and "protocol" in entry and "only_data" in entry:
+            entry = dict(entry)
+            only = entry.pop("only_data")
+        elif isinstance(entry, Mapping) and len(entry) == 1:
+            kind, opts = next(iter(entry.items()))
+            if isinstance(opts, Mapping) and "only_data" in opts:
+                opts = dict(opts)
+                only = opts.pop("only_data")
+                entry = {kind: opts}
+        if only is not None:
+            only = _name_list(only, f"suite '{name}' protocols[{i}].only_data")
+            for dn in only or ():
+                if dn not in data_names:
+                    raise UnknownNameError(f"data entry in only_data of suite '{name}' protocols[{i}]", dn,
+                                           list(data_names))
+        out.append(entry)
+        scopes.append(only)
+    return out, scopes
 
 
 def _name_list(value: Any, where: str) -> list[str] | None:
