@@ -7,6 +7,8 @@ import torch
 
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.probe.config import (
+    FULL_BATCH_LINEAR_MAX_EPOCHS,
+    FULL_BATCH_MLP_PATIENCE,
     PROBE_DESCRIPTIONS,
     PROBES,
     TASKS,
@@ -21,6 +23,19 @@ def test_learning_rate_default_depends_on_the_kind():
     assert ProbeConfig().lr == 1e-2 and ProbeConfig(kind="mlp").lr == 1e-3
     assert ProbeConfig(kind="mlp", lr=0.5).lr == 0.5
     assert set(PROBE_DESCRIPTIONS) == set(TASKS) and all(set(d) == set(PROBES) for d in PROBE_DESCRIPTIONS.values())
+
+
+def test_epochs_and_patience_defaults_depend_on_full_batch_early_stopping():
+    lin, mlp = ProbeConfig("linear"), ProbeConfig("mlp")
+    assert lin.max_epochs is None and lin.patience is None
+    assert lin.schedule(2048) == (FULL_BATCH_LINEAR_MAX_EPOCHS, 20) == (150, 20)  # one batch, early-stopped
+    assert mlp.schedule(1400) == (300, FULL_BATCH_MLP_PATIENCE) == (300, 5)
+    for cfg in (lin, mlp):  # mini-batches, or no validation split: the general defaults
+        assert cfg.schedule(2049) == (300, 20) and cfg.schedule(100, validation=False) == (300, 20)
+    assert ProbeConfig("linear", batch_size=64).schedule(100) == (300, 20)
+    assert ProbeConfig("linear", max_epochs=400).schedule(100) == (400, 20)  # values given always win
+    assert ProbeConfig("mlp", patience=20).schedule(100) == (300, 20)
+    assert ProbeConfig("mlp", max_epochs=7, patience=2).schedule(10**6, validation=False) == (7, 2)
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -134,3 +134,21 @@ def test_balanced_class_weight_recovers_a_rare_class_the_plain_probe_drops():
     assert bal.description.endswith("(class-balanced cross-entropy)") and plain.description.endswith("(cross-entropy)")
     with pytest.raises(MMIBError, match="class_weight must be none or balanced"):
         ProbeConfig(class_weight="auto")
+
+
+@pytest.mark.parametrize("kind", ["linear", "mlp"])
+def test_default_schedule_is_the_explicit_one(kind):
+    """fit_probe trains with ProbeConfig.schedule: the defaults give the same probe as the resolved values given
+    explicitly, and an MLP trained on one batch stops 5 epochs after its best (20 with patience=20)."""
+    x, y = _classes(n=300, sep=1.0, seed=3)
+    data = _split(x, y)
+    default = fit_probe(*data, "classification", 3, ProbeConfig(kind, hidden=32))
+    epochs, patience = ProbeConfig(kind).schedule(len(data[1]))
+    explicit = fit_probe(*data, "classification", 3, ProbeConfig(kind, hidden=32, max_epochs=epochs,
+                                                                  patience=patience))
+    assert default.to_dict() == explicit.to_dict() and np.array_equal(default.predictions, explicit.predictions)
+    if kind == "mlp":
+        longer = fit_probe(*data, "classification", 3, ProbeConfig(kind, hidden=32, patience=20))
+        assert longer.epochs - default.epochs == 15 and longer.metrics == default.metrics  # the same best epoch
+    else:
+        assert default.epochs <= 150

@@ -209,10 +209,11 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
     best = torch.full((n_prob,), float("inf"))
     best_state: list[torch.Tensor] | None = None
     bad = torch.zeros(n_prob, dtype=torch.long)
-    stopped_at = torch.full((n_prob,), int(cfg.max_epochs), dtype=torch.long)
+    max_epochs, patience = cfg.schedule(n, Xva is not None)
+    stopped_at = torch.full((n_prob,), max_epochs, dtype=torch.long)
     act = Active(torch.arange(n_prob), None)
     step = 0
-    for epoch in range(1, cfg.max_epochs + 1):
+    for epoch in range(1, max_epochs + 1):
         perm = torch.randperm(n, generator=g) if bs < n else None
         for start in range(0, n, bs):
             if perm is None:
@@ -248,7 +249,7 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
                 if bool(sel.any()):
                     best_state[b][act.rows[b][sel]] = act.w[b][sel]
         bad[active[~better]] += 1
-        done = bad[active] >= cfg.patience
+        done = bad[active] >= patience
         if bool(done.any()):
             stopped_at[active[done]] = epoch
             if bool(done.all()):
@@ -274,7 +275,7 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
             chance = regression_chance(y_train, y_test)
         results.append(ProbeResult(
             metrics=metrics, chance=chance, probe="linear", description=description,
-            epochs=int(stopped_at[p]) if Xva is not None else int(cfg.max_epochs),
+            epochs=int(stopped_at[p]) if Xva is not None else max_epochs,
             best_val_loss=float(best[p]) if Xva is not None else float("nan"), n_train=n,
             n_val=0 if Xva is None else len(y_val), n_test=len(y_test), dim=sum(dims[b] for b in prob),
             predictions=pred))

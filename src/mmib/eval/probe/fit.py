@@ -26,7 +26,7 @@ def fit_probe(
     """Train a probe on frozen features (train split), early-stop on val, and evaluate on test.
 
     Classification: accuracy, balanced accuracy, macro-F1; regression: MSE, MAE, R². ``x_val=None`` trains for
-    ``max_epochs`` without early stopping.
+    ``max_epochs`` without early stopping (:meth:`ProbeConfig.schedule`: the epochs and patience used).
     """
     cfg = config or ProbeConfig()
     with torch_threads(cfg.threads):
@@ -92,8 +92,9 @@ def _fit_probe(x_train, y_train, x_val, y_val, x_test, y_test, task, n_classes, 
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     n = len(Xtr)
     bs = min(int(cfg.batch_size), n)
+    max_epochs, patience = cfg.schedule(n, Xva is not None)
     best, best_state, bad, epoch = float("inf"), None, 0, 0
-    for epoch in range(1, cfg.max_epochs + 1):
+    for epoch in range(1, max_epochs + 1):
         model.train()
         perm = torch.randperm(n, generator=g) if bs < n else None
         for start in range(0, n, bs):
@@ -115,7 +116,7 @@ def _fit_probe(x_train, y_train, x_val, y_val, x_test, y_test, task, n_classes, 
             best_state = {k: v.clone() for k, v in model.state_dict().items()}
         else:
             bad += 1
-            if bad >= cfg.patience:
+            if bad >= patience:
                 break
     if best_state is not None:
         model.load_state_dict(best_state)
