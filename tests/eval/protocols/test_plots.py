@@ -69,7 +69,7 @@ def test_umap_without_the_extra(latent_dm, tmp_path, monkeypatch):
 
 
 def test_tsne_iterations_option(latent_dm, tmp_path, monkeypatch):
-    """plots.tsne_iterations reaches scikit-learn's TSNE (default 500); below its 250-step minimum it is an error."""
+    """plots.tsne_iterations reaches scikit-learn's TSNE (default 350); below its 250-step minimum it is an error."""
     from sklearn import manifold
 
     from mmib.eval.protocols import run_plots
@@ -85,6 +85,6 @@ def test_tsne_iterations_option(latent_dm, tmp_path, monkeypatch):
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, seed=0, out_dir=tmp_path)
     assert run_plots(ctx, {"curves": False, "umap": False, "max_points": 60})["plots"] == {"tsne": "plots/tsne.png"}
     run_plots(ctx, {"curves": False, "umap": False, "max_points": 60, "tsne_iterations": 1000})
-    assert seen == [500, 500, 1000, 1000]  # one map per panel: the representation and the raw features
+    assert seen == [350, 350, 1000, 1000]  # one map per panel: the representation and the raw features
     with pytest.raises(MMIBError, match="tsne_iterations must be an integer >= 250"):
         run_plots(ctx, {"curves": False, "umap": False, "tsne_iterations": 100})

@@ -98,23 +98,23 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
             w[present] = len(y_train) / (present.sum() * counts[present])
             weight = torch.as_tensor(w, dtype=torch.float32)
 
-        def target(y):  # (rows,) class indices -> (one-hot (C, rows), per-row weight / total weight)
+        def target(y):  # (rows,) class indices -> (class indices, per-row weight / total weight)
             y = torch.as_tensor(np.asarray(y), dtype=torch.long)
-            onehot = torch.zeros(out_dim, len(y))
-            onehot[y, torch.arange(len(y))] = 1.0
             wy = torch.ones(len(y)) if weight is None else weight[y]
-            return onehot, wy / wy.sum()
+            return y, wy / wy.sum()
 
-        def loss_and_grad(logits, t, grad=True):  # (P, C, n) -> per-problem loss (P,), dL/dlogits (P, C, n)
-            onehot, wn = t
-            z = logits - logits.amax(1, keepdim=True)
-            ez = z.exp()
+        def loss_and_grad(logits, t, grad=True):  # (P, C, n), overwritten -> per-problem loss (P,), dL/dlogits
+            y, wn = t
+            at = y.view(1, 1, -1).expand(logits.shape[0], 1, -1)  # each row's class, in every problem
+            z = logits.sub_(logits.amax(1, keepdim=True))
+            nll = z.gather(1, at).squeeze(1)  # the true class's z (P, n)
+            ez = z.exp_()
             se = ez.sum(1, keepdim=True)
-            nll = se.log().squeeze(1) - (z * onehot).sum(1)  # (P, n)
-            loss = nll @ wn
+            loss = (se.log().squeeze(1) - nll) @ wn
             if not grad:
                 return loss, None
-            return loss, ez.div_(se).sub_(onehot).mul_(wn)
+            # (softmax − one-hot) · row weight, in place: the same arithmetic as ez / se − onehot, then · wn
+            return loss, ez.div_(se).scatter_add_(1, at, torch.full(at.shape, -1.0)).mul_(wn)
     else:
         out_dim = int(y_train.reshape(len(y_train), -1).shape[1])
         yt = y_train.reshape(len(y_train), -1).astype(np.float32)
@@ -222,7 +222,7 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
                 idx = perm[start : start + bs]
                 Xb = [x[idx] for x in Xtr]
                 if task == "classification":
-                    Tb = (Ttr[0][:, idx], Ttr[1][idx] / Ttr[1][idx].sum())
+                    Tb = (Ttr[0][idx], Ttr[1][idx] / Ttr[1][idx].sum())
                 else:
                     Tb = Ttr[:, idx]
             per, gl = loss_and_grad(act.logits(Xb), Tb)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from mmib.errors import MMIBError, UnknownNameError
+from mmib.eval.plots import TSNE_ITERATIONS  # light: matplotlib is imported when a figure is drawn
 from mmib.eval.protocols.base import Protocol, new_result, parse_options
 
 if TYPE_CHECKING:
@@ -20,11 +21,11 @@ if TYPE_CHECKING:
 @dataclass
 class PlotOptions:
     """``plots``: training curves (from the run's CSV logs), t-SNE (and UMAP) of a representation (at most
-    ``max_points`` test rows; ``tsne_iterations`` t-SNE steps, default 500, scikit-learn's default 1000)."""
+    ``max_points`` test rows; ``tsne_iterations`` t-SNE steps, default 350, scikit-learn's default 1000)."""
 
     curves: bool = True
     tsne: bool = True
-    tsne_iterations: int = 500
+    tsne_iterations: int = TSNE_ITERATIONS
     umap: bool | str = "auto"
     color_by: str = "label"
     representation: str = "concat"
