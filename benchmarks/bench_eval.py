@@ -14,12 +14,13 @@ trained together against one by one.
    ``--no-cache`` so that it does not read the representations the current version stored), timed the same way.
    With ``--also "ARGS"``: after each repeat's ``mmib eval``, the same run evaluated with these extra arguments
    (e.g. ``--probe linear --option plots.tsne=false``, ``--no-cache``), timed the same way.
-3. With ``--compare RESULTS_JSON`` (an earlier ``mmib eval`` of some run, e.g. by an older version of mmib): that
-   run evaluated again now (default protocols, no representation cache, into a temporary folder) and the largest
-   difference of every metric of the probe and subsets tables, rows matched by id.
+3. With ``--compare RESULTS_JSON [...]`` (earlier ``mmib eval`` results of some runs, e.g. one run per seed evaluated
+   by an older version of mmib): each run evaluated again now (default protocols, ``--no-cache``, into a temporary
+   folder) and the largest difference of every metric of the probe and subsets tables, rows matched by id; with
+   several, each row's accuracy differences against that row's standard deviation over the runs (the seed spread).
 
     .venv/bin/python benchmarks/bench_eval.py [--repeats 3] [--quick] [--keep DIR] [--before SRC] [--also ARGS]
-                                              [--compare RESULTS_JSON]
+                                              [--compare RESULTS_JSON [RESULTS_JSON ...]]
 
 Timings depend on the machine and its load: the load average and core count are printed with them.
 """
@@ -89,27 +90,51 @@ def _subset_probes(run: Path, repeats: int) -> None:
           f"{same_epochs}/{len(problems)} probes")
 
 
-def _compare(reference: Path) -> None:
-    """Evaluate the run of an earlier results.json again and print the largest differences of its tables."""
+def _compare(references: list[Path]) -> None:
+    """Evaluate the run of each earlier results.json again and print the largest differences of its tables; with
+    several (e.g. the runs of several seeds), also each row's differences against its spread over those runs."""
     import json
 
-    ref = json.loads(reference.read_text())
-    run = Path(ref["run_dir"])
-    with tempfile.TemporaryDirectory() as out:
-        t = _timed(_mmib() + ["eval", str(run), "--no-cache", "--no-progress", "--out", out])
-        now = json.loads((Path(out) / "results.json").read_text())
-    print(f"tables of {run} now vs {reference} (eval {t:.2f} s now, rows matched by id):")
-    for proto in ("probe", "subsets"):
-        a = {r["id"]: r for r in ref["protocols"][proto]["rows"]}
-        b = {r["id"]: r for r in now["protocols"][proto]["rows"]}
-        if set(a) != set(b):
-            print(f"  {proto}: different rows: only before {sorted(set(a) - set(b))}, only now {sorted(set(b) - set(a))}")
-        common = [k for k in a if k in b]
-        worst = {m: max(abs(a[k]["metrics"][m] - b[k]["metrics"][m]) for k in common) for m in a[common[0]]["metrics"]}
-        epochs = sum(a[k].get("epochs") == b[k].get("epochs") for k in common)
-        print(f"  {proto:8s} {len(common)} rows; largest |difference|: "
-              + ", ".join(f"{m} {v:.4f}" for m, v in worst.items()) + f"; same early-stopping epoch in {epochs}/"
-              f"{len(common)}")
+    import numpy as np
+
+    diffs: dict[str, dict[str, list[tuple[float, float]]]] = {"probe": {}, "subsets": {}}
+    for reference in references:
+        ref = json.loads(reference.read_text())
+        run = Path(ref["run_dir"])
+        with tempfile.TemporaryDirectory() as out:
+            t = _timed(_mmib() + ["eval", str(run), "--no-cache", "--no-progress", "--out", out])
+            now = json.loads((Path(out) / "results.json").read_text())
+        print(f"tables of {run} now vs {reference} (eval {t:.2f} s now, rows matched by id):")
+        for proto in ("probe", "subsets"):
+            a = {r["id"]: r for r in ref["protocols"][proto]["rows"]}
+            b = {r["id"]: r for r in now["protocols"][proto]["rows"]}
+            if set(a) != set(b):
+                print(f"  {proto}: different rows: only before {sorted(set(a) - set(b))}, only now "
+                      f"{sorted(set(b) - set(a))}")
+            common = [k for k in a if k in b]
+            worst = {m: max(abs(a[k]["metrics"][m] - b[k]["metrics"][m]) for k in common)
+                     for m in a[common[0]]["metrics"]}
+            epochs = sum(a[k].get("epochs") == b[k].get("epochs") for k in common)
+            print(f"  {proto:8s} {len(common)} rows; largest |difference|: "
+                  + ", ".join(f"{m} {v:.4f}" for m, v in worst.items()) + f"; same early-stopping epoch in {epochs}/"
+                  f"{len(common)}")
+            for k in common:
+                primary = "accuracy" if "accuracy" in a[k]["metrics"] else next(iter(a[k]["metrics"]))
+                before, after = a[k]["metrics"][primary], b[k]["metrics"][primary]
+                diffs[proto].setdefault(k, []).append((before, after - before))
+    if len(references) < 2:
+        return
+    print(f"over the {len(references)} runs (the seed spread: each row's standard deviation over the runs, before):")
+    for proto, rows in diffs.items():
+        full = {k: v for k, v in rows.items() if len(v) == len(references)}
+        d = np.array([x[1] for v in full.values() for x in v])
+        spread = {k: float(np.std([x[0] for x in v], ddof=1)) for k, v in full.items()}
+        mean = {k: float(np.mean([x[1] for x in v])) for k, v in full.items()}
+        beyond = sorted(k for k in full if abs(mean[k]) > spread[k])
+        print(f"  {proto:8s} {len(full)} rows x {len(references)} runs: {int((d != 0).sum())} values changed, mean "
+              f"difference {d.mean():+.4f}, largest |difference| {np.abs(d).max():.4f}; median seed spread "
+              f"{np.median(list(spread.values())):.4f}; rows whose mean difference exceeds their spread: "
+              f"{len(beyond)}{' (' + ', '.join(beyond) + ')' if beyond else ''}")
 
 
 def _split(run: Path) -> str:
@@ -132,8 +157,9 @@ def main(argv: list[str] | None = None) -> None:
                     help="a src folder of another mmib version: its eval of each run is timed too")
     ap.add_argument("--also", default=None, metavar="ARGS",
                     help="extra mmib eval arguments: the run's eval with them is timed too")
-    ap.add_argument("--compare", default=None, metavar="RESULTS_JSON",
-                    help="an earlier evaluation's results.json: evaluate its run again and compare the tables")
+    ap.add_argument("--compare", default=None, nargs="+", metavar="RESULTS_JSON",
+                    help="earlier evaluations' results.json (e.g. one per seed): evaluate each run again and compare "
+                         "the tables, with several also against the spread over the runs")
     a = ap.parse_args(argv)
     repeats = 1 if a.quick else a.repeats
     with tempfile.TemporaryDirectory() as tmp:
@@ -171,7 +197,7 @@ def main(argv: list[str] | None = None) -> None:
         print("  " + _split(run_dir / "bench-eval"))
         _subset_probes(run_dir / "bench-eval", repeats)
     if a.compare:
-        _compare(Path(a.compare))
+        _compare([Path(c) for c in a.compare])
 
 
 if __name__ == "__main__":
