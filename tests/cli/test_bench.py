@@ -64,6 +64,22 @@ def test_dry_run_prints_the_selected_runs_status_and_writes_nothing(suite_file, 
     assert not out.exists()
 
 
+def test_dry_run_tells_kept_records_from_stale_ones(suite_file, tmp_path, capsys, monkeypatch):
+    import mmib.bench.archive as archive
+    from mmib.bench.plan import plan_suite
+    from mmib.bench.suite import load_suite
+
+    out = tmp_path / "out"
+    fp = {p.folder.name: p.fingerprint for p in plan_suite(load_suite(suite_file), out)}
+    records = {"clip-a-mf2-s0": {"complete": True, "bench": {"fingerprint": fp["clip-a-mf2-s0"]}},
+               "clip-b-mf2-s0": {"complete": True, "bench": {"fingerprint": "an-earlier-config"}}}
+    monkeypatch.setattr(archive, "previous_results", lambda *a, **k: {"records": records, "tune": {}})
+    assert main(["bench", str(suite_file), "--out", str(out), "--dry-run", "--no-archive"]) == 0
+    printed = {ln.split()[1].rsplit("/", 1)[-1]: ln.split()[0] for ln in capsys.readouterr().out.splitlines()}
+    assert printed == {"clip-a-mf2-s0": "kept", "clip-a-mf2-s1": "new", "clip-b-mf2-s0": "stale",
+                       "clip-b-mf2-s1": "new"}
+
+
 def test_a_run_passes_the_flags_to_run_suite(suite_file, tmp_path, monkeypatch):
     calls = []
 

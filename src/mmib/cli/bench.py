@@ -34,7 +34,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         from pathlib import Path
 
         from mmib.bench.archive import previous_results, sync_archive
-        from mmib.bench.plan import default_out_dir, plan_suite, select_runs
+        from mmib.bench.plan import complete_for, default_out_dir, plan_suite, select_runs
 
         out = Path(args.out or default_out_dir(suite))
         plan = plan_suite(suite, out, previous=previous_results(suite, out, args.results))
@@ -45,7 +45,12 @@ def _cmd_bench(args: argparse.Namespace) -> int:
                 if r.status not in ("done", "tune") and sync_archive([r], archive, restore=False)[0]:
                     restorable.add(r.folder)
         for r in select_runs(suite, plan, **sel):
-            status = "archived" if r.folder in restorable else "kept" if r.record is not None else r.status
+            if r.folder in restorable:
+                status = "archived"
+            elif r.record is not None:  # in the results file: of this configuration, or of an earlier one (redone)
+                status = "kept" if complete_for(r.record, r.fingerprint) else "stale"
+            else:
+                status = r.status
             print(f"{status:<9} {r.folder}")
         return 0
     from mmib.bench.runner import run_suite
