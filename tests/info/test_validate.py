@@ -41,6 +41,8 @@ def test_unknown_estimators_and_quick_overrides():
     q = StudyConfig.quick(dims=(4,), seed=3)
     assert q.dims == (4,) and q.seed == 3 and q.mis == (2.0, 6.0, 10.0) and q.steps_per_level == 150
     assert q.level_steps() == (150, 150, 150)  # the quick preset keeps equal levels
+    assert StudyConfig.quick(steps_per_level=6).level_steps() == (6, 6, 6)
+    assert StudyConfig.quick(steps_per_level=6, first_level_steps=20).level_steps() == (20, 6, 6)
 
 
 def test_the_first_level_is_a_cold_start_of_estimate_mis_length():

@@ -133,10 +133,12 @@ class StudyConfig:
 
     @classmethod
     def quick(cls, **overrides) -> StudyConfig:
-        """A small configuration (a minute or so): two dimensions, three MI values, short training."""
-        base = dict(dims=(20, 50), mis=(2.0, 6.0, 10.0), steps_per_level=150, first_level_steps=150,
-                    cond_cmis=(1.0,), cond_steps=300, cond_eval_batches=50, eval_batches=8)
+        """A small configuration (a minute or so): two dimensions, three MI values, short training, every level
+        of the same length (``first_level_steps`` = ``steps_per_level`` unless given)."""
+        base = dict(dims=(20, 50), mis=(2.0, 6.0, 10.0), steps_per_level=150, cond_cmis=(1.0,), cond_steps=300,
+                    cond_eval_batches=50, eval_batches=8)
         base.update(overrides)
+        base.setdefault("first_level_steps", base["steps_per_level"])
         return cls(**base)
 
     def level_steps(self) -> tuple[int, ...]:

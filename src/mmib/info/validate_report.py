@@ -171,8 +171,8 @@ def _steps_text(cfg: StudyConfig) -> str:
         return f"{first} Adam steps per MI value"
     same = "; `estimate_mi`'s default `steps`" if first == DEFAULT_STEPS else ""
     return (f"Adam steps per MI value: {first} at the first level (the cold start: every network, input maps "
-            f"included, starts from its initialization{same}), {cfg.steps_per_level} at each later one (starting "
-            "from the previous level's weights)")
+            f"included, starts from its initialization{same}), {cfg.steps_per_level} at each later one, which "
+            "starts from the previous level's weights")
 
 
 def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
