@@ -35,7 +35,7 @@ from mmib.objectives.base import (
     l2_normalize,
     resolve_min_temperature,
 )
-from mmib.objectives.projection.all_anchors import _GramAllAnchors
+from mmib.objectives.projection.all_anchors import _GramAllAnchors, gram_two_modalities
 from mmib.objectives.projection.layout import check_kernel, one_vs_rest_inputs
 from mmib.objectives.projection.volumes import (
     GRAM_RIDGE,
@@ -210,7 +210,8 @@ class GRAMLoss(_TupleContrastive):
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
         min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         kernel: ``"eager"`` (default; with every modality as anchor and local candidates, the loss is the fused
-            pass :class:`_GramAllAnchors`) or ``"compiled"`` (the volume's elementwise algebra of
+            pass :class:`_GramAllAnchors`, at M = 2 with nonzero rows and scale · vol < 80 the one-volume-matrix
+            path :func:`gram_two_modalities`) or ``"compiled"`` (the volume's elementwise algebra of
             :class:`_GramVolumes` fused by ``torch.compile``, then one cross-entropy per direction; needs a C++
             compiler; falls back to eager with a warning; measured slower than the default's fused pass with all
             anchors, docs/methods/gram.md).
@@ -256,6 +257,11 @@ class GRAMLoss(_TupleContrastive):
     def _fused_losses(self, zs, anchors, scale):
         if self.kernel != "eager" or anchors != list(range(len(zs))):
             return None
+        if len(zs) == 2 and self.positive_in_denominator:
+            # M = 2: the two anchors' volume matrices are each other's transpose (unit rows): one of them, CLIP-like
+            per = gram_two_modalities(zs[0], zs[1], scale, GRAM_RIDGE, VOLUME_EPS, self.label_smoothing)
+            if per is not None:
+                return torch.stack([per, per])
         # every modality as anchor (the default): volumes, both cross-entropies and the gradient in one fused
         # pass per block of anchor rows (_GramAllAnchors)
         return _GramAllAnchors.apply(scale, GRAM_RIDGE, VOLUME_EPS, self.label_smoothing, self.positive_in_denominator,

@@ -9,13 +9,14 @@ import torch
 
 import mmib.objectives.projection.layout as layout
 from mmib.objectives import GRAMLoss
-from mmib.objectives.projection.all_anchors import _GramAllAnchors
+from mmib.objectives.projection import all_anchors
+from mmib.objectives.projection.all_anchors import _GramAllAnchors, _GramTwoModalities
 
 
 @pytest.mark.parametrize("m,n,d,pid,smoothing,learn,block,degenerate", [
     (3, 7, 5, True, 0.1, True, 32768, False),
     (4, 9, 6, False, 0.0, True, 30, False),   # one anchor row per block: a whole column hidden in a block
-    (2, 6, 4, True, 0.1, False, 40, False),
+    (2, 6, 4, False, 0.0, False, 40, False),  # M = 2, decoupled form: not the two-modality path
     (5, 8, 6, True, 0.2, True, 50, True),
 ])
 def test_gram_fused_pass_equals_the_volume_function_path(m, n, d, pid, smoothing, learn, block, degenerate,
@@ -45,3 +46,55 @@ def test_gram_fused_pass_equals_the_volume_function_path(m, n, d, pid, smoothing
         torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
 
 
+
+
+def _gram_and_reference(zs, monkeypatch, **kw):
+    """GRAMLoss's loss, terms and gradients (embeddings, learned temperature) and the same from _GramVolumes +
+    contrastive_ce (the fused passes switched off), in float64."""
+    outs = []
+    for fused in (True, False):
+        loss_fn = GRAMLoss(**kw).double()
+        if not fused:
+            monkeypatch.setattr(loss_fn, "_fused_losses", lambda *a: None)
+        z = [x.clone().requires_grad_() for x in zs]
+        out = loss_fn({f"m{i}": x for i, x in enumerate(z)})
+        extra = [loss_fn.temperature.tau_offset] if loss_fn.temperature.learnable else []
+        outs.append((out, torch.autograd.grad(out.loss, [*z, *extra])))
+    return outs
+
+
+@pytest.mark.parametrize("smoothing,learn,seed", [(0.1, True, 0), (0.0, False, 1), (0.2, True, 2)])
+def test_gram_two_modality_path_equals_the_volume_function_path(smoothing, learn, seed, monkeypatch,
+                                                                float64_embeddings, assert_close_f64):
+    zs = float64_embeddings(2, 9, 5, seed, False)
+    zs[1][4] = zs[0][4] * 3.0  # a collinear pair: a volume of √ridge
+    calls = {"two": 0, "all": 0}
+    for name, cls in (("two", _GramTwoModalities), ("all", _GramAllAnchors)):
+        real = cls.apply
+        monkeypatch.setattr(cls, "apply", lambda *a, _r=real, _n=name: calls.__setitem__(_n, calls[_n] + 1) or _r(*a))
+    (out, g1), (out2, g2) = _gram_and_reference(zs, monkeypatch, temperature=0.2, label_smoothing=smoothing,
+                                                learn_temperature=learn)
+    assert calls == {"two": 1, "all": 0}
+    assert_close_f64(out.loss, out2.loss)
+    for key in out.terms:
+        assert_close_f64(out.terms[key], out2.terms[key])
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["zero row", "large scale"])
+def test_gram_two_modality_path_falls_back_to_the_general_pass(case, monkeypatch, float64_embeddings,
+                                                               assert_close_f64):
+    zs = float64_embeddings(2, 7, 4, 3, False)
+    temperature = 0.2
+    if case == "zero row":  # the anchors' volume matrices differ by the ridge there
+        zs[0][2] = 0.0
+    else:  # scale · vol could exceed EXP_LOGIT_BOUND: exp(−scale·vol) unshifted could underflow
+        temperature = 1.0 / (all_anchors.EXP_LOGIT_BOUND + 1.0)
+    assert all_anchors.gram_two_modalities(*[torch.nn.functional.normalize(z, dim=-1) for z in zs],
+                                           torch.tensor(1.0 / temperature, dtype=torch.float64), 1e-10, 1e-20,
+                                           0.1) is None
+    (out, g1), (out2, g2) = _gram_and_reference(zs, monkeypatch, temperature=temperature)
+    assert_close_f64(out.loss, out2.loss)
+    for a, b in zip(g1, g2):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-12)

@@ -137,3 +137,89 @@ class _GramAllAnchors(torch.autograd.Function):
         if ctx.needs_input_grad[0]:  # ∂L/∂scale = Σ (½ G/N)(−vol)
             g_scale = (grad_loss.to(gvol.dtype) * gvol).sum() * (-0.5 / ctx.n)
         return g_scale, None, None, None, None, *grads
+
+
+#: the two-modality path of GRAM (:func:`gram_two_modalities`) exponentiates the logits −scale·vol directly
+#: (softmax = exp(l) / Σ exp(l), no shift by the maximum); it is taken only when scale · (a bound on vol) stays below
+#: this, so that exp(l) ≥ e^−80 (far from float32's underflow at e^−87)
+EXP_LOGIT_BOUND = 80.0
+
+
+class _GramTwoModalities(torch.autograd.Function):
+    """GRAM's all-anchors loss at M = 2 from one volume matrix: vol[n, t] = √max(‖a_n‖²(‖b_t‖² + λ) − c², ε) with
+    c = Z_a Z_bᵀ (the Schur complement at k = 1), L = ½ [CE_rows(−scale·vol) + CE_cols(−scale·vol)] label-smoothed,
+    and its gradient formed in the forward (one Gram matmul and two in the backward, as pairwise CLIP).
+
+    The second anchor's volume matrix is this one's transpose up to where the ridge enters (λ‖b_t‖² against
+    λ‖a_n‖²), so on unit embeddings (the caller checks that no row is zero) the two anchors' losses agree to float
+    rounding and one is computed. The softmaxes are exp(l) / Σ exp(l) without a shift (the caller checks that
+    scale · vol stays below :data:`EXP_LOGIT_BOUND`), so that one exponential serves the rows and the columns.
+    With G = ∂L/∂l = (softmax_rows + softmax_cols − 2(1−ε) onehot − 2ε/N) / (2N) and t = G/vol (0 where the
+    volume was clamped): ∂L/∂c = scale · t c, ∂L/∂‖a_n‖² = −(scale/2) Σ_t t (‖b_t‖² + λ), ∂L/∂‖b_t‖² =
+    −(scale/2) Σ_n t ‖a_n‖², ∂L/∂scale = −Σ G vol.
+    """
+
+    @staticmethod
+    def forward(ctx, scale, ridge, eps, smoothing, za, zb):  # noqa: D102
+        beta, sm = float(scale), float(smoothing)
+        n, dtype = za.shape[0], za.dtype
+        sq_a = (za.to(torch.float64) ** 2).sum(-1)
+        sq_b = (zb.to(torch.float64) ** 2).sum(-1) + ridge
+        c = za @ zb.T
+        vol = torch.outer(sq_a.to(dtype), sq_b.to(dtype)).addcmul_(c, c, value=-1.0)  # det G
+        mask = None
+        if bool(vol.min() <= eps):
+            mask = vol > eps
+            vol.clamp_min_(eps)
+        vol.sqrt_()
+        e = torch.mul(vol, -beta).exp_()  # exp(l), l = −scale·vol
+        rs, cs = e.sum(1), e.sum(0)
+        mean_r, mean_c = vol.mean(1) * -beta, vol.mean(0) * -beta
+        diag_l = vol.diagonal() * -beta
+        ce_r = rs.log() - (1.0 - sm) * diag_l - sm * mean_r
+        ce_c = cs.log() - (1.0 - sm) * diag_l - sm * mean_c
+        loss = 0.5 * (ce_r.mean() + ce_c.mean())
+        if not any(ctx.needs_input_grad):
+            return loss
+        g = torch.mul(e, rs.reciprocal_()[:, None]).addcmul_(e, cs.reciprocal_()[None, :])  # the softmaxes' sum
+        del e
+        g.diagonal().sub_(2.0 * (1.0 - sm))
+        if sm:
+            g.sub_(2.0 * sm / n)  # 2N · G
+        g_scale = -torch.dot(g.view(-1), vol.view(-1)) / (2 * n)  # ∂L/∂scale = −Σ G vol
+        t = g.div_(vol)
+        if mask is not None:
+            t.mul_(mask)
+        g_sa = t @ sq_b.to(dtype)  # Σ_t t (‖b_t‖² + λ)
+        g_sb = t.T @ sq_a.to(dtype)
+        gc = t.mul_(c)
+        ctx.save_for_backward(gc, g_sa, g_sb, g_scale, za, zb)
+        ctx.beta, ctx.n = beta, n
+        return loss
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):  # noqa: D102
+        gc, g_sa, g_sb, g_scale, za, zb = ctx.saved_tensors
+        f = grad_loss * (ctx.beta / (2 * ctx.n))  # ∂L/∂c = f · gc, ∂L/∂‖a‖² = −(f/2) g_sa (∂‖a‖²/∂a = 2a)
+        grad_a = torch.addmm(za * (g_sa * -f)[:, None], gc, zb, alpha=f)
+        grad_b = torch.addmm(zb * (g_sb * -f)[:, None], gc.T, za, alpha=f)
+        gs = grad_loss * g_scale if ctx.needs_input_grad[0] else None
+        return gs, None, None, None, grad_a, grad_b
+
+
+def gram_two_modalities(za: torch.Tensor, zb: torch.Tensor, scale: torch.Tensor, ridge: float, eps: float,
+                        smoothing: float) -> torch.Tensor | None:
+    """GRAM's all-anchors loss for M = 2 unit embeddings (:class:`_GramTwoModalities`; the standard InfoNCE form),
+    or None when its conditions do not hold (a zero row, where the two anchors' volume matrices differ by the
+    ridge, or scale · vol possibly above :data:`EXP_LOGIT_BOUND`): then the caller runs :class:`_GramAllAnchors`."""
+    if za.device.type != "cpu":
+        return None
+    sq_a, sq_b = (za.detach() ** 2).sum(-1), (zb.detach() ** 2).sum(-1)
+    if bool(torch.minimum(sq_a.min(), sq_b.min()) < 0.5):
+        return None
+    beta = float(scale.detach()) if isinstance(scale, torch.Tensor) else float(scale)
+    bound = beta * (float(sq_a.max()) * (float(sq_b.max()) + ridge)) ** 0.5
+    if not bound < EXP_LOGIT_BOUND:
+        return None
+    return _GramTwoModalities.apply(scale, float(ridge), float(eps), float(smoothing), za, zb)
