@@ -104,7 +104,12 @@ def _small_cholesky_entries(kmat: torch.Tensor) -> tuple[list[list[torch.Tensor]
     contiguous vectors over the flattened batch. The matrices are transposed to (k, k, batch) once, so that every
     step is one elementwise operation over the whole batch."""
     k = kmat.shape[-1]
-    kt = kmat.reshape(-1, k, k).permute(1, 2, 0).contiguous()  # (k, k, B)
+    return _cholesky_entries_kkb(kmat.reshape(-1, k, k).permute(1, 2, 0).contiguous())
+
+
+def _cholesky_entries_kkb(kt: torch.Tensor) -> tuple[list[list[torch.Tensor]], list[list[torch.Tensor]], bool]:
+    """:func:`_small_cholesky_entries` of matrices laid out entry-major, ``kt`` (k, k, batch) contiguous."""
+    k = kt.shape[0]
     el: list[list[torch.Tensor]] = [[] for _ in range(k)]
     ok = True
     for j in range(k):
@@ -151,18 +156,36 @@ def inverse_factor_entries(kmat: torch.Tensor, what: str) -> tuple[list[list[tor
     """
     k = kmat.shape[-1]
     if k <= 8 and kmat.device.type == "cpu":
-        el, inv, ok = _small_cholesky_entries(kmat)
-        if not ok:
-            raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
-        linv = _entries_to_matrices(inv, kmat.shape[:-2])
-        diag = torch.stack([el[j][j] for j in range(k)], 1)
-    else:
-        eye = torch.eye(k, dtype=kmat.dtype, device=kmat.device)
-        chol, info = torch.linalg.cholesky_ex(kmat)
-        if bool((info > 0).any()):
-            raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
-        linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
-        flat = linv.reshape(-1, k, k)
-        inv = [[flat[:, i, j].contiguous() for j in range(i + 1)] for i in range(k)]
-        diag = torch.diagonal(chol, dim1=-2, dim2=-1).reshape(-1, k)
+        return inverse_factor_entries_kkb(kmat.reshape(-1, k, k).permute(1, 2, 0).contiguous(), kmat.shape[:-2],
+                                          what)
+    eye = torch.eye(k, dtype=kmat.dtype, device=kmat.device)
+    chol, info = torch.linalg.cholesky_ex(kmat)
+    if bool((info > 0).any()):
+        raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
+    linv = torch.linalg.solve_triangular(chol, eye.expand_as(chol), upper=False)
+    flat = linv.reshape(-1, k, k)
+    inv = [[flat[:, i, j].contiguous() for j in range(i + 1)] for i in range(k)]
+    diag = torch.diagonal(chol, dim1=-2, dim2=-1).reshape(-1, k)
     return inv, linv.mT @ linv, diag.prod(1) ** 2
+
+
+def inverse_factor_entries_kkb(kt: torch.Tensor, batch: torch.Size, what: str):
+    """:func:`inverse_factor_entries` of matrices laid out entry-major, ``kt`` (k, k, B) contiguous (B = the
+    flattened ``batch``), on the CPU: K⁻¹ = L⁻ᵀL⁻¹ and det K = (Π L_jj)² from the entries, each step one elementwise
+    operation over the batch (no per-matrix products); K⁻¹ is returned as (*batch, k, k)."""
+    k = kt.shape[0]
+    el, inv, ok = _cholesky_entries_kkb(kt)
+    if not ok:
+        raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
+    kinv = kt.new_empty(k, k, kt.shape[-1])
+    for i in range(k):  # (K⁻¹)_ij = Σ_{p ≥ max(i, j)} (L⁻¹)_pi (L⁻¹)_pj
+        for j in range(i + 1):
+            e = torch.mul(inv[i][i], inv[i][j], out=kinv[i, j])
+            for p in range(i + 1, k):
+                e.addcmul_(inv[p][i], inv[p][j])
+            if j < i:
+                kinv[j, i] = e
+    det = el[0][0] * el[0][0]
+    for j in range(1, k):
+        det.mul_(el[j][j]).mul_(el[j][j])
+    return inv, kinv.permute(2, 0, 1).reshape(*batch, k, k), det

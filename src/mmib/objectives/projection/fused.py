@@ -190,21 +190,21 @@ def volumes_backward(
 def sufficiency_block(
     x: torch.Tensor,
     coef: torch.Tensor,
-    zn_inv: torch.Tensor,
-    beta: torch.Tensor,
+    zb_inv: torch.Tensor,
     r0: torch.Tensor,
     lam: float,
     positive_in_denominator: bool,
 ) -> tuple[torch.Tensor, ...]:
     """One block of anchor rows of OVA-IB's fused sufficiency pass
-    (``mmib.objectives.projection.one_vs_all._OneVsAllSufficiency``, ``kernel="compiled"``): the same algebra as its eager loop, one expression per output.
+    (``mmib.objectives.projection.one_vs_all._OneVsAllSufficiency``, ``kernel="compiled"``): the same algebra as its
+    eager loop, one expression per output.
 
     ``x`` (A, k, rb, N): the cross entries of the block's anchor rows (anchor-major); ``coef`` (A, k, k, 1, N): L⁻¹
-    per candidate (lower triangle); ``zn_inv`` (A, rb, 1): 1/‖z‖; ``beta``: the scale 1/τ (0-d); ``r0``: the first
-    row of the block (0-d integer tensor; the targets are on the diagonal). Returns ``(loss_rows (A, rb), rowdot
-    (A, rb), grad_x (A, k, rb, N), acc (A, 2, k(k+1)/2, N))``: the rows' cross-entropies, Σ_t (softmax − onehot)·s,
-    g₁ w + (λ/2) gh v (half the gradient w.r.t. the cross entries, per unit of scale/N) and the column sums over the
-    block's rows of g₁ w_i w_j and gh w_i w_j (i ≤ j).
+    per candidate (lower triangle); ``zb_inv`` (A, rb, 1): scale/‖z‖ (scale = 1/τ); ``r0``: the first row of the
+    block (0-d integer tensor; the targets are on the diagonal). Returns ``(loss_rows (A, rb), rowdot (A, rb),
+    grad_x (A, k, rb, N), acc (A, 2, k(k+1)/2, N))``: the rows' cross-entropies, scale · Σ_t (softmax − onehot)·s,
+    scale · (g₁ w + (λ/2) gh v) (half the gradient w.r.t. the cross entries, per unit of 1/N) and the column sums
+    over the block's rows of scale · g₁ w_i w_j and scale · gh w_i w_j (i ≤ j).
     """
     k, rb, n = x.shape[1], x.shape[2], x.shape[3]
     xs = [x[:, i] for i in range(k)]
@@ -215,9 +215,8 @@ def sufficiency_block(
     p = q1 - lam * _sum_sq(w)
     p_ok = p > EPS2
     p = p.clamp_min(EPS2)
-    inv = torch.rsqrt(p) * zn_inv
-    s = q1 * inv
-    logits = s * beta
+    inv = torch.rsqrt(p) * zb_inv
+    logits = q1 * inv  # scale · s
     cols = torch.arange(n, device=x.device)
     diag = cols[None, :] == (torch.arange(rb, device=x.device) + r0)[:, None]  # (rb, N): the targets
     pos = torch.where(diag, logits, 0.0).sum(-1)
@@ -230,8 +229,8 @@ def sufficiency_block(
         prob = torch.exp(masked - lse)
     loss_rows = lse.squeeze(-1) - pos
     g = prob - diag.to(prob.dtype)
-    rowdot = (g * s).sum(-1)
-    gh = torch.where(p_ok, s / p, 0.0) * g
+    rowdot = (g * logits).sum(-1)
+    gh = torch.where(p_ok, logits / p, 0.0) * g
     g1 = g * inv - 0.5 * gh
     v = _upper(_lower(w, cf), cf)
     grad_x = torch.stack([g1 * w[i] + (0.5 * lam) * gh * v[i] for i in range(k)], 1)

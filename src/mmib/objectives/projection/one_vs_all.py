@@ -14,7 +14,6 @@ from mmib.objectives.projection.fused import EPS2
 from mmib.objectives.projection.layout import check_kernel, profile_pass, row_blocks
 from mmib.objectives.projection.pairs import (
     lower_inplace,
-    lower_into,
     pair_backward,
     pair_cross,
     tuple_factors,
@@ -63,23 +62,24 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         sq = torch.diagonal(full, dim1=1, dim2=2).T  # (M, N) ‖z_a‖², float64
         z_ok = sq > EPS2
         sq_c = sq.clamp_min(EPS2)
-        zn_inv = sq_c.rsqrt().to(dtype)
+        zb_inv = (beta * sq_c.rsqrt()).to(dtype)  # scale / ‖z‖: the block algebra carries the factor scale
         loss_rows = zs[0].new_empty(m, n)
         rowdot = zs[0].new_empty(m, n)
         blocks = row_blocks(n, m * n, device)
         pairs = [(i, j) for j in range(k) for i in range(j + 1)]  # the upper triangle of a k×k matrix
         # Σ over anchor rows of g₁ w_i w_j and gh w_i w_j, accumulated elementwise over the blocks, reduced at the end
         acc = zs[0].new_zeros(m, 2, len(pairs), blocks[0].stop, n) if need_grad else None
+        # K⁻¹ per candidate as coefficient rows (v = K⁻¹w in k² multiply-adds instead of L⁻¹ then L⁻ᵀ)
+        kic = kinv.permute(2, 3, 0, 1).to(dtype).contiguous().view(k, k, m, 1, n) if need_grad else None
         pf.__exit__(None, None, None)
         if kernel == "compiled" and need_grad:
             coef_t = torch.zeros(m, k, k, 1, n, dtype=dtype, device=device)
             for i in range(k):
                 for j in range(i + 1):
                     coef_t[:, i, j] = coef[i][j]
-            beta_t = torch.tensor(beta, dtype=dtype, device=device)
             for r in blocks:
                 with profile_pass("compiled block"):
-                    out = fused.call("sufficiency_block", cross[:, :, r], coef_t, zn_inv[:, r, None], beta_t,
+                    out = fused.call("sufficiency_block", cross[:, :, r], coef_t, zb_inv[:, r, None],
                                       torch.tensor(r.start, device=device), lam, bool(positive_in_denominator),
                                       who="OVA-IB kernel='compiled'")
                 if out is None:  # compilation failed (warned once): the eager loop below does every block
@@ -108,12 +108,11 @@ class _OneVsAllSufficiency(torch.autograd.Function):
             if clamped:
                 p_ok = p > EPS2
                 p.clamp_min_(EPS2)
-            inv_ = torch.rsqrt(p).mul_(zn_inv[:, r, None])  # 1 / (‖z‖ √P)
-            s = q1.mul_(inv_)
+            inv_ = torch.rsqrt(p).mul_(zb_inv[:, r, None])  # scale / (‖z‖ √P)
+            logits = q1.mul_(inv_)  # scale · s
             ps.__exit__(None, None, None)
             ps = profile_pass("cross-entropy")
             ps.__enter__()
-            logits = s * beta
             if positive_in_denominator:
                 lp = torch.log_softmax(logits, -1)
                 loss_rows[:, r] = -lp.diagonal(r0, 1, 2)
@@ -124,7 +123,8 @@ class _OneVsAllSufficiency(torch.autograd.Function):
                 diag.fill_(float("-inf"))
                 lse = torch.logsumexp(logits, -1, keepdim=True)
                 loss_rows[:, r] = lse.squeeze(-1) - pos
-                prob = logits.sub_(lse).exp_()
+                prob = torch.sub(logits, lse).exp_()
+                diag.copy_(pos)
             ps.__exit__(None, None, None)
             if not need_grad:
                 continue
@@ -132,12 +132,12 @@ class _OneVsAllSufficiency(torch.autograd.Function):
             ps.__enter__()
             g = prob
             g.diagonal(r0, 1, 2).sub_(1.0)  # N · ∂CE/∂logits = softmax − onehot
-            rowdot[:, r] = (g * s).sum(-1)
-            gh = torch.div(s, p)
+            rowdot[:, r] = (g * logits).sum(-1)
+            gh = torch.div(logits, p)
             if clamped:
                 gh.mul_(p_ok)
-            gh.mul_(g)  # g s/P (0 where P was clamped)
-            g1 = g.mul_(inv_).add_(gh, alpha=-0.5)  # g ∂s/∂q1;  g ∂s/∂q2 = (λ/2) gh
+            gh.mul_(g)  # scale · g s/P (0 where P was clamped)
+            g1 = g.mul_(inv_).add_(gh, alpha=-0.5)  # scale · g ∂s/∂q1;  g ∂s/∂q2 = (λ/2) gh
             ps.__exit__(None, None, None)
             with profile_pass("contractions over anchors"):
                 e = wb.new_empty(m, 2, *wb.shape[1:])  # (M, 2, k, rb, N): g₁ w and gh w
@@ -149,8 +149,10 @@ class _OneVsAllSufficiency(torch.autograd.Function):
             with profile_pass("gradient of the cross entries"):
                 vb = torch.empty_like(wb)
                 vs = vb.unbind(1)
-                lower_into(ws, coef, vs)
-                upper_inplace(vs, coef)  # v = K⁻¹w
+                for i in range(k):  # v = K⁻¹w
+                    vi = torch.mul(ws[0], kic[i][0], out=vs[i])
+                    for j in range(1, k):
+                        vi.addcmul_(ws[j], kic[i][j])
                 e1 = e[:, 0].unbind(1)
                 for i in range(k):  # ∂/∂c_i = 2(g₁ w_i + (λ/2) gh v_i): into the cross block (no longer needed)
                     torch.addcmul(e1[i], vs[i], gh, value=0.5 * lam, out=xs[i])
@@ -168,18 +170,18 @@ class _OneVsAllSufficiency(torch.autograd.Function):
                 s12 = acc.sum(3)[:, :, sym].to(kinv.dtype).permute(0, 3, 1, 2).reshape(m, n, 2, k, k)
                 s1, s2 = s12[:, :, 0], (0.5 * lam) * s12[:, :, 1]
                 s2k = s2 @ kinv
-                grad_k = -(s1 + s2k + s2k.mT)  # (M, N, k, k): ∂L_a/∂K up to the factor scale/N
+                grad_k = -(s1 + s2k + s2k.mT)  # (M, N, k, k): ∂L_a/∂K up to the factor 1/N
                 grad_sq = -rowdot.to(sq.dtype) / (2.0 * sq_c) * z_ok  # (M, N): ∂L_a/∂‖z_a‖², same factor
-                grad_scale = rowdot.sum(1) / n  # (M,): ∂L_a/∂scale
+                grad_scale = rowdot.sum(1) / (n * beta)  # (M,): ∂L_a/∂scale
                 ctx.save_for_backward(cross, grad_k, grad_sq, grad_scale, zstack, *zs)
-        ctx.beta, ctx.n = beta, n
+        ctx.n = n
         return loss, mini
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss, grad_mini):  # noqa: D102
         cross, grad_k, grad_sq, grad_scale, zstack, *zs = ctx.saved_tensors
-        c = grad_loss.to(grad_k.dtype) * (ctx.beta / ctx.n)  # ∂/∂(the per-anchor factor) of every gradient part
+        c = grad_loss.to(grad_k.dtype) / ctx.n  # ∂/∂(the per-anchor factor) of every gradient part (× scale)
         # minimality: Σ_a g_a ∂L_M^(a)/∂G_bc = C (H diag(g) H)_bc with H = I − 11ᵀ/M, the same for every row
         m = zstack.shape[1]
         h = torch.eye(m, dtype=grad_k.dtype, device=grad_k.device) - 1.0 / m

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 
 import torch
 
-from mmib.objectives.projection.factor import inverse_factor_entries, small_dtype
+from mmib.objectives.projection.factor import inverse_factor_entries, inverse_factor_entries_kkb, small_dtype
 from mmib.objectives.projection.layout import profile_pass
 
 
@@ -71,14 +71,20 @@ def tuple_factors(zs: Sequence[torch.Tensor], ridge: float, what: str):
     """``(zstack (N, M, d), full (N, M, M) per-row Gram matrices in float64, inv, K⁻¹ (M, N, k, k), det K (M·N,))``
     for the M one-vs-rest tuples: K = (Gram of the other modalities) + ridge·I per anchor and candidate; ``inv``
     the entries of L⁻¹ as vectors over (anchor, candidate) (:func:`inverse_factor_entries`)."""
-    m = len(zs)
+    m, k = len(zs), len(zs) - 1
     zstack = torch.stack(zs, 1)  # (N, M, d)
     z64 = zstack.to(small_dtype(zstack))
     full = z64 @ z64.mT
-    idx = torch.as_tensor(others_of(m), device=full.device)  # (M, k)
-    eye = torch.eye(m - 1, dtype=full.dtype, device=full.device)
-    kmat = full[:, idx[:, :, None], idx[:, None, :]].transpose(0, 1) + ridge * eye  # (M, N, k, k)
-    inv, kinv, det = inverse_factor_entries(kmat, what)
+    n = full.shape[0]
+    idx = torch.as_tensor(others_of(m), device=full.device).T  # (k, M): idx[i, a] = the i-th other modality of a
+    if k <= 8 and full.device.type == "cpu":  # the K entries laid out (k, k, M·N) directly
+        kt = full.permute(1, 2, 0)[idx[:, None, :], idx[None, :, :]]  # (k, k, M, N)
+        kt.diagonal(0, 0, 1).add_(ridge)
+        inv, kinv, det = inverse_factor_entries_kkb(kt.reshape(k, k, m * n), torch.Size((m, n)), what)
+    else:
+        eye = torch.eye(k, dtype=full.dtype, device=full.device)
+        kmat = full[:, idx.T[:, :, None], idx.T[:, None, :]].transpose(0, 1) + ridge * eye  # (M, N, k, k)
+        inv, kinv, det = inverse_factor_entries(kmat, what)
     return zstack, full, inv, kinv, det
 
 
