@@ -13,20 +13,25 @@ from mmib.objectives.projection import all_anchors
 from mmib.objectives.projection.all_anchors import _GramAllAnchors, _GramTwoModalities
 
 
-@pytest.mark.parametrize("m,n,d,pid,smoothing,learn,block,degenerate", [
-    (3, 7, 5, True, 0.1, True, 32768, False),
-    (4, 9, 6, False, 0.0, True, 30, False),   # one anchor row per block: a whole column hidden in a block
-    (2, 6, 4, False, 0.0, False, 40, False),  # M = 2, decoupled form: not the two-modality path
-    (5, 8, 6, True, 0.2, True, 50, True),
+@pytest.mark.parametrize("m,n,d,pid,smoothing,learn,block,degenerate,temperature", [
+    (3, 7, 5, True, 0.1, True, 32768, False, 0.2),
+    (4, 9, 6, False, 0.0, True, 30, False, 0.2),   # one anchor row per block: a whole column hidden in a block
+    (2, 6, 4, False, 0.0, False, 40, False, 0.2),  # M = 2, decoupled form: not the two-modality path
+    (5, 8, 6, True, 0.2, True, 50, True, 0.2),
+    # scale 100 > EXP_LOGIT_BOUND: the softmaxes from the shifted logsumexp (running column maximum)
+    (3, 7, 5, True, 0.1, True, 32768, False, 0.01),
+    (4, 9, 6, False, 0.0, True, 30, True, 0.01),
 ])
 def test_gram_fused_pass_equals_the_volume_function_path(m, n, d, pid, smoothing, learn, block, degenerate,
+                                                        temperature,
                                                         monkeypatch, float64_embeddings, assert_close_f64):
     monkeypatch.setattr(layout, "BLOCK_ELEMENTS", block)
     zs = float64_embeddings(m, n, d, 1, degenerate)
     calls = []
     real = _GramAllAnchors.apply
     monkeypatch.setattr(_GramAllAnchors, "apply", lambda *a: calls.append(1) or real(*a))
-    kw = dict(temperature=0.2, label_smoothing=smoothing, positive_in_denominator=pid, learn_temperature=learn)
+    kw = dict(temperature=temperature, label_smoothing=smoothing, positive_in_denominator=pid,
+              learn_temperature=learn)
     fused = GRAMLoss(**kw).double()
     z1 = [z.clone().requires_grad_() for z in zs]
     out = fused({f"m{i}": z for i, z in enumerate(z1)})

@@ -16,6 +16,11 @@ from mmib.objectives.projection.pairs import (
     upper_inplace,
 )
 
+#: the fused GRAM passes exponentiate the logits −scale·vol directly (softmax = exp(l) / Σ exp(l), no shift by the
+#: maximum, one exponential for the rows and the columns) only when scale · (a bound on vol) stays below this, so that
+#: exp(l) ≥ e^−80 (far from float32's underflow at e^−87); above it, the shifted logsumexp as before
+EXP_LOGIT_BOUND = 80.0
+
 
 class _GramAllAnchors(torch.autograd.Function):
     """GRAM's loss for every anchor, L^(a) = ½ [CE_rows(−scale·vol_a) + CE_cols(−scale·vol_a)] with label smoothing,
@@ -29,6 +34,8 @@ class _GramAllAnchors(torch.autograd.Function):
     ∂L/∂vol = −scale G, g = ∂L/∂vol / (2 vol) (0 where det G was clamped), ∂L/∂c = −2 g det K w,
     ∂L/∂K = Σ_anchors g det K w wᵀ + (Σ_anchors g r) det K K⁻¹, ∂L/∂‖a‖² = Σ_t g det K, ∂L/∂scale = −Σ G vol.
     Label-smoothed CE = (1−ε) CE + ε mean_t(−log softmax) needs only each row's (column's) logsumexp and mean.
+    While scale · √(max det K · max ‖a‖²) (a bound on the volumes) is below :data:`EXP_LOGIT_BOUND`, the sums
+    are of exp(l) itself (no running maximum), and pass 2 forms both softmaxes from one exponential.
 
     Inputs: ``scale`` (0-d, 1/τ), ``ridge``, ``eps`` (volume floor), ``smoothing``, ``positive_in_denominator``, the
     M unit embeddings. Output: (M,) losses.
@@ -55,6 +62,9 @@ class _GramAllAnchors(torch.autograd.Function):
         diag_l = zs[0].new_empty(m, n)
         masks: dict[int, torch.Tensor] = {}
         blocks = row_blocks(n, m * n, device)
+        # vol ≤ √(det K ‖a‖²): while scale times that bound stays below EXP_LOGIT_BOUND, the softmaxes are
+        # exp(l) / Σ exp(l) without a shift (one exponential per pass serves the rows and the columns)
+        fast = beta * float((det.max() * torch.diagonal(full, dim1=1, dim2=2).max()).sqrt()) < EXP_LOGIT_BOUND
         for bi, r in enumerate(blocks):  # pass 1: volumes, row logsumexp, column logsumexp online
             r0 = r.start
             xs = cross[:, :, r].unbind(1)
@@ -74,11 +84,20 @@ class _GramAllAnchors(torch.autograd.Function):
             mean_col.add_(logits.sum(1), alpha=1.0 / n)
             if not positive_in_denominator:
                 logits.diagonal(r0, 1, 2).fill_(float("-inf"))
+            if fast:
+                e = logits.exp_()
+                torch.sum(e, -1, out=lse_row[:, r])
+                col_sum.add_(e.sum(1))
+                continue
             lse_row[:, r] = torch.logsumexp(logits, -1)
             new_max = torch.maximum(col_max, logits.amax(1))
             col_sum.mul_((col_max - new_max).exp_()).add_(logits.sub_(new_max[:, None]).exp_().sum(1))
             col_max = new_max
-        lse_col = col_sum.log_().add_(col_max)
+        if fast:
+            lse_row.log_()
+            lse_col = col_sum.log_()
+        else:
+            lse_col = col_sum.log_().add_(col_max)
         sm = float(smoothing)
         ce_row = lse_row - (1.0 - sm) * diag_l - sm * mean_row
         ce_col = lse_col - (1.0 - sm) * diag_l - sm * mean_col
@@ -91,12 +110,18 @@ class _GramAllAnchors(torch.autograd.Function):
         grad_sq = zs[0].new_empty(m, n)
         gvol = zs[0].new_zeros(m)
         shift = 2.0 * sm / n
+        if fast:
+            inv_row, inv_col = lse_row.neg().exp_(), lse_col.neg().exp_()
         for bi, r in enumerate(blocks):  # pass 2: the gradient
             r0, rb = r.start, r.stop - r.start
             v = vol[:, r]
             logits = v * (-beta)
-            g = torch.sub(logits, lse_row[:, r, None]).exp_()
-            g.add_(torch.sub(logits, lse_col[:, None, :]).exp_())
+            if fast:  # exp(l − lse_row) + exp(l − lse_col) = exp(l) (1/Σ_row + 1/Σ_col)
+                e = logits.exp_()
+                g = torch.mul(e, inv_row[:, r, None]).addcmul_(e, inv_col[:, None, :])
+            else:
+                g = torch.sub(logits, lse_row[:, r, None]).exp_()
+                g.add_(torch.sub(logits, lse_col[:, None, :]).exp_())
             gd = g.diagonal(r0, 1, 2)
             if positive_in_denominator:
                 gd.sub_(2.0 * (1.0 - sm))
@@ -137,12 +162,6 @@ class _GramAllAnchors(torch.autograd.Function):
         if ctx.needs_input_grad[0]:  # ∂L/∂scale = Σ (½ G/N)(−vol)
             g_scale = (grad_loss.to(gvol.dtype) * gvol).sum() * (-0.5 / ctx.n)
         return g_scale, None, None, None, None, *grads
-
-
-#: the two-modality path of GRAM (:func:`gram_two_modalities`) exponentiates the logits −scale·vol directly
-#: (softmax = exp(l) / Σ exp(l), no shift by the maximum); it is taken only when scale · (a bound on vol) stays below
-#: this, so that exp(l) ≥ e^−80 (far from float32's underflow at e^−87)
-EXP_LOGIT_BOUND = 80.0
 
 
 class _GramTwoModalities(torch.autograd.Function):
