@@ -27,6 +27,13 @@ def test_dead_units_counts_units_never_positive_on_the_held_out_pairs():
     club = CLUBEstimator(3, 3, hidden_dim=5)
     frac, units = dead_unit_fraction(club, x, y)
     assert units == 10 and frac == 0.0  # the μ and log σ² networks
+    relus = [m for m in club.modules() if isinstance(m, torch.nn.ReLU)]
+    first = [m for m in club.modules() if isinstance(m, torch.nn.Linear) and m.out_features == 5]
+    assert len(relus) == 2 and len(first) == 2
+    with torch.no_grad():  # kill 4 of the 5 units of one network: 0.8 in that layer (pooled over both it would be 0.4)
+        first[0].weight[:4] = 0.0
+        first[0].bias[:4] = -1.0
+    assert dead_unit_fraction(club, x, y) == (0.8, 10)
     assert dead_unit_fraction(CLUBEstimator(3, 3, q="linear"), x, y) == (0.0, 0)
 
 

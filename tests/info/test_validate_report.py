@@ -48,7 +48,7 @@ def test_claims_on_a_hand_made_staircase():
                         "not in: d=3/I=2 (1.70).")
     assert lines[4].startswith("[Gaussian] club: q's log-variance saturated (|tanh| > 0.99 on more than half of "
                                "the held-out outputs) in 1/2 cells; there q cannot match")
-    assert lines[5].endswith("(largest fraction at any level: 20.0%): DOES NOT HOLD: nce d=3 (20%).")
+    assert lines[5].endswith("(largest fraction in any ReLU layer at any level: 20.0%): DOES NOT HOLD: nce d=3 (20%).")
     summary["infonce"]["3"][0]["max"] = math.log(16) + 0.01
     assert "DOES NOT HOLD (largest batch value 2.783)" in claims(res)[0]
 

@@ -2,7 +2,8 @@
 
 - :func:`dead_unit_fraction`: a ReLU unit is *dead* when its output is <= 0 on every one of the held-out samples
   it is shown (1,024 by convention, evaluated in batches of the estimator's batch size; for a pair critic every
-  pair of a batch counts, joint and product-of-marginals). A network whose units died cannot move its output.
+  pair of a batch counts, joint and product-of-marginals); the fraction reported is that of the worst ReLU layer.
+  A network whose units died cannot move its output.
 - :func:`saturation`: for critic-based estimators, the fraction of held-out rows whose softmax over the batch puts
   more than ``0.99`` on the positive pair (such a row already contributes ``log N`` to InfoNCE: the critic is at the
   bound's ceiling, not the truth's); for CLUB with the MLP q, the fraction of its ``tanh`` log-variance outputs with
@@ -38,10 +39,14 @@ def _batches(n: int, batch_size: int):
 
 def dead_unit_fraction(est: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64
                        ) -> tuple[float, int]:
-    """``(fraction of dead ReLU units, number of ReLU units)`` of ``est`` on the held-out ``(x, y)``.
+    """``(fraction of dead ReLU units in the worst layer, number of ReLU units)`` of ``est`` on the held-out
+    ``(x, y)``.
 
     Every ``nn.ReLU`` module of the estimator is hooked; a unit (the last axis of the module's output) is alive if
-    any of its outputs on the held-out batches is > 0. Returns ``(0.0, 0)`` for a network without ReLU units.
+    any of its outputs on the held-out batches is > 0. The fraction is the largest over the ReLU layers (e.g. CLUB's
+    μ and log σ² networks, each layer of a critic), so a bound on it holds for every network of the estimator;
+    pooling the layers would let one dying network hide behind a healthy one. Returns ``(0.0, 0)`` for a network
+    without ReLU units.
     """
     alive: dict[int, torch.Tensor] = {}
     handles = []
@@ -64,8 +69,7 @@ def dead_unit_fraction(est: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_s
     total = sum(int(a.numel()) for a in alive.values())
     if total == 0:
         return 0.0, 0
-    dead = sum(int((~a).sum()) for a in alive.values())
-    return dead / total, total
+    return max(float((~a).sum()) / a.numel() for a in alive.values()), total
 
 
 def saturation(est: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64) -> float | None:

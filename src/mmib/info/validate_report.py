@@ -74,8 +74,9 @@ def _check_table(res: StudyResult, summary: dict, label: str) -> list[str]:
     if nets:
         worst = max(nets.values())
         bad = [f"{m} d={d} ({v:.0%})" for (m, d), v in nets.items() if v > MAX_DEAD]
-        lines.append(f"[{label}] dead ReLU units <= {MAX_DEAD:.0%} in every trained network (largest fraction at "
-                     f"any level: {worst:.1%}): {'holds' if not bad else 'DOES NOT HOLD: ' + ', '.join(bad)}.")
+        lines.append(f"[{label}] dead ReLU units <= {MAX_DEAD:.0%} in every trained network (largest fraction in any "
+                     f"ReLU layer at any level: {worst:.1%}): "
+                     f"{'holds' if not bad else 'DOES NOT HOLD: ' + ', '.join(bad)}.")
     return lines
 
 
@@ -120,7 +121,7 @@ def _tables(res: StudyResult, summary: dict, title: str) -> list[str]:
         if not names:
             continue
         out += [f"## {title}, d = {d}", "", "| estimator | " + " | ".join(f"I = {m:g}" for m in cfg.mis)
-                + " | dead ReLU units (max over levels) | saturation (per level) |",
+                + " | dead ReLU units (worst layer, max over levels) | saturation (per level) |",
                 "|---|" + "---|" * (len(cfg.mis) + 2)]
         for e in names:
             levels = summary[e][str(d)]
@@ -201,7 +202,8 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         f"Entries: mean ± s.e.m. "
         f"over {cfg.eval_batches} held-out batches of {cfg.batch_size} evaluated after each level's training "
         f"(nats). Dead units and saturation on {DIAG_SAMPLES} held-out samples after each level "
-        "(`mmib.info.diagnostics`: a ReLU unit is dead if its output is <= 0 on all of them; saturation = share of "
+        "(`mmib.info.diagnostics`: a ReLU unit is dead if its output is <= 0 on all of them, and the fraction is that "
+        "of the estimator's worst ReLU layer; saturation = share of "
         "rows whose softmax puts > 0.99 on the positive, or for CLUB's MLP q the share of |tanh log σ²| > 0.99). "
         f"Run time {res.seconds:.0f} s ({res.environment.get('threads', '?')} torch thread(s), torch "
         f"{res.environment.get('torch', '?')}).",
