@@ -231,7 +231,8 @@ def gram_two_modalities(za: torch.Tensor, zb: torch.Tensor, scale: torch.Tensor,
                         smoothing: float) -> torch.Tensor | None:
     """GRAM's all-anchors loss for M = 2 unit embeddings (:class:`_GramTwoModalities`; the standard InfoNCE form),
     or None when its conditions do not hold (a zero row, where the two anchors' volume matrices differ by the
-    ridge, or scale · vol possibly above :data:`EXP_LOGIT_BOUND`): then the caller runs :class:`_GramAllAnchors`."""
+    ridge, scale · vol possibly above :data:`EXP_LOGIT_BOUND`, or not on the CPU, where it is not measured): then
+    the caller runs :class:`_GramAllAnchors`."""
     if za.device.type != "cpu":
         return None
     sq_a, sq_b = (za.detach() ** 2).sum(-1), (zb.detach() ** 2).sum(-1)
