@@ -129,9 +129,9 @@ class OVAIBLoss(nn.Module):
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
         kernel: ``"eager"`` (default) or ``"compiled"``: each block of the fused pass (:class:`_OneVsAllSufficiency`)
             as one ``torch.compile``d function (needs a C++ compiler; the first step per M compiles, 5–20 s here;
-            steps measured 1.12–1.33× faster than eager by wall clock, 1.14–1.25× by CPU time, at M = 3, 4, 6 and
-            N = 256, 1024 in docs/results/alignment/bench-objectives.txt (2026-12-07), about equal at M = 2; falls
-            back to eager with a warning when compilation fails).
+            steps measured 1.10–1.30× faster than eager by wall clock, 1.12–1.30× by CPU time, at M = 3, 4, 6 and
+            N = 256, 1024 in docs/results/alignment/bench-objectives.txt (2026-12-07, 13:39 UTC run), about equal at
+            M = 2; falls back to eager with a warning when compilation fails).
 
     Embeddings are L2-normalized before the score and the minimality term ([decision], docs/methods/ova_ib.md).
 
