@@ -62,7 +62,8 @@ def register_cli(subparsers) -> None:
     v.add_argument("--dims", type=_csv(int), default=None, help="comma-separated dimensions (default 20,50,100,200)")
     v.add_argument("--mis", type=_csv(float), default=None, help="comma-separated true MIs in nats (default 2..10)")
     v.add_argument("--critic", choices=("concat", "separable", "bilinear"), default=None,
-                   help="critic of InfoNCE / NWJ / MINE / NCE-CLUB (default: estimate_mi's, separable)")
+                   help="critic of InfoNCE / NWJ / MINE / NCE-CLUB (default: estimate_mi's for each: separable; "
+                        "NWJ and MINE concat)")
     v.add_argument("--hidden-dim", type=int, default=None,
                    help="critic and CLUB-q hidden width (default: estimate_mi's, 512)")
     v.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: estimate_mi's, 1e-3)")

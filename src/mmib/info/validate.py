@@ -40,7 +40,6 @@ from mmib.errors import UnknownNameError
 from mmib.info.diagnostics import dead_unit_fraction, gaussian_oracle_estimates, saturation
 from mmib.info.estimate import (
     DEFAULT_CLUB_Q,
-    DEFAULT_CRITIC,
     DEFAULT_EMA,
     DEFAULT_HIDDEN_DIM,
     DEFAULT_INPUT_MAP,
@@ -48,6 +47,7 @@ from mmib.info.estimate import (
     DEFAULT_STANDARDIZE,
     DEFAULT_STEPS,
     averaged,
+    default_critic,
     default_critic_kwargs,
     default_train_batch,
 )
@@ -93,7 +93,7 @@ class StudyConfig:
     estimators: tuple[str, ...] = tuple(STUDY_ESTIMATORS)
     # the non-Gaussian (cubic) staircase: which estimators run on it (empty: none)
     nongaussian_estimators: tuple[str, ...] = ("infonce", "club", "club_linear", "nce_club")
-    critic: str = DEFAULT_CRITIC
+    critic: str | None = None  # None: each estimator's default (estimate_mi's default_critic: NWJ, MINE concat)
     hidden_dim: int = DEFAULT_HIDDEN_DIM
     lr: float = DEFAULT_LR
     club_q: str = DEFAULT_CLUB_Q
@@ -169,8 +169,13 @@ def train_batch(cfg: StudyConfig, model: str) -> int:
     default for the method and critic."""
     if cfg.train_batch_size is not None:
         return cfg.train_batch_size
-    return default_train_batch("club" if model.startswith("club") else _MODEL_METHOD[model], cfg.critic,
+    return default_train_batch("club" if model.startswith("club") else _MODEL_METHOD[model], model_critic(cfg, model),
                                cfg.batch_size)
+
+
+def model_critic(cfg: StudyConfig, model: str) -> str:
+    """The critic of ``model`` (``nce``, ``nwj``, ``mine``): ``cfg.critic``, else estimate_mi's default for it."""
+    return cfg.critic or default_critic(_MODEL_METHOD.get(model, model))
 
 
 def _models(estimators) -> list[str]:
@@ -182,8 +187,9 @@ def _build(cfg: StudyConfig, model: str, d: int):
         return build_estimator("club", d, d, q=cfg.club_q, hidden_dim=cfg.hidden_dim, input_map=cfg.input_map)
     if model == "club_linear":
         return build_estimator("club", d, d, q="linear", input_map=cfg.input_map)
-    return build_estimator(_MODEL_METHOD[model], d, d, critic=cfg.critic, input_map=cfg.input_map,
-                           critic_kwargs=default_critic_kwargs(cfg.critic, cfg.hidden_dim))
+    critic = model_critic(cfg, model)
+    return build_estimator(_MODEL_METHOD[model], d, d, critic=critic, input_map=cfg.input_map,
+                           critic_kwargs=default_critic_kwargs(critic, cfg.hidden_dim))
 
 
 def _mean_sem(vals) -> tuple[float, float]:
@@ -301,8 +307,9 @@ def run_conditional_check(cfg: StudyConfig, reporter=None) -> list[dict]:
             for negatives, per_cond in modes:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(cfg.seed)
-                    est = build_estimator("nce_club", d, d, c_dim=d, critic=cfg.critic,
-                                          critic_kwargs=default_critic_kwargs(cfg.critic, cfg.hidden_dim),
+                    est = build_estimator("nce_club", d, d, c_dim=d, critic=model_critic(cfg, "nce"),
+                                          critic_kwargs=default_critic_kwargs(model_critic(cfg, "nce"),
+                                                                              cfg.hidden_dim),
                                           negatives=negatives, input_map=cfg.input_map)
                 opt = torch.optim.Adam(est.parameters(), lr=cfg.lr)
                 gen = torch.Generator().manual_seed(cfg.seed + 1)

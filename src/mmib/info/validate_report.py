@@ -20,6 +20,7 @@ from mmib.info.validate import (
     STUDY_ESTIMATORS,
     StudyConfig,
     StudyResult,
+    model_critic,
     train_batch,
 )
 from mmib.utils.io import atomic_write_text, save_figure_png
@@ -187,8 +188,11 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, estimates "
         f"evaluated at batch {cfg.batch_size}, one estimator trained online through the staircase, "
         + _steps_text(cfg) + f" (lr {cfg.lr}; the paper uses 4000) on fresh batches of "
-        f"{train_batch(cfg, 'nce')} (CLUB: {train_batch(cfg, 'club')}), critic `{cfg.critic}` with hidden width {cfg.hidden_dim}"
-        + (f" (embeddings {DEFAULT_EMBED_DIM}, linear skip)" if cfg.critic == "separable" else "")
+        f"{train_batch(cfg, 'nce')} (CLUB: {train_batch(cfg, 'club')}), critic `{model_critic(cfg, 'nce')}` with hidden "
+        f"width {cfg.hidden_dim}"
+        + (f" (embeddings {DEFAULT_EMBED_DIM}, linear skip)" if model_critic(cfg, "nce") == "separable" else "")
+        + (f" (NWJ, MINE: `{model_critic(cfg, 'nwj')}`, trained on batches of {train_batch(cfg, 'nwj')})"
+           if model_critic(cfg, "nwj") != model_critic(cfg, "nce") else "")
         + f"; CLUB: Gaussian q = `{cfg.club_q}` (width {cfg.hidden_dim}) and, as `club_linear`, the "
         f"linear-Gaussian q; estimates with the moving average of the weights (decay {cfg.ema:g}); every "
         f"coordinate {'standardized' if cfg.standardize else 'not standardized'} by the statistics of "
