@@ -99,3 +99,18 @@ def test_compact_json_is_one_key_per_line_and_round_trips():
     lines = text.splitlines()
     assert lines[0] == "{" and lines[-1] == "}" and len(lines) == 2 + len(payload)
     assert lines[2] == '"traces": [1.5,-2.0,3],'
+
+
+def test_the_page_text_states_the_steps_and_each_estimators_critic():
+    from mmib.info.validate import StudyConfig, StudyResult
+    from mmib.info.validate_report import _steps_text, markdown_report
+
+    cfg = StudyConfig(dims=(3,), mis=(1.0, 2.0), estimators=("infonce", "nwj"))
+    summary = {"infonce": {"3": [_level(1.0, 0.9), _level(2.0, 1.8)]}, "nwj": {"3": [_level(1.0, 0.8), _level(2.0, 1.7)]}}
+    res = StudyResult(config=cfg, summary=summary, log_batch=math.log(64), log_train_batch=math.log(512))
+    page = markdown_report(res)
+    assert _steps_text(cfg) in page and "1000 at the first level" in page
+    assert "critic `separable`" in page and "(NWJ, MINE: `concat`, trained on batches of 64)" in page
+    one = markdown_report(StudyResult(config=StudyConfig(dims=(3,), mis=(1.0, 2.0), estimators=("infonce", "nwj"),
+                                                         critic="concat"), summary=summary))
+    assert "critic `concat`" in one and "NWJ, MINE:" not in one
