@@ -17,14 +17,24 @@ under ``imports:``).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from mmib.bench.extensions import register_protocol
+from mmib.eval.protocols.base import new_result, parse_options
 
-EMBEDDING_SHARE_KEYS = ("latents", "split", "fit_split")
 DEFAULT_SHARE_LATENTS = {"nuisance": "nuisance_{m}", "essence": "essence"}
+
+
+@dataclass
+class EmbeddingShareOptions:
+    """``embedding_share``'s options (see the module docstring)."""
+
+    latents: dict[str, str] = field(default_factory=lambda: dict(DEFAULT_SHARE_LATENTS))
+    split: str = "test"
+    fit_split: str = "train"
 
 
 def variance_share(z: np.ndarray, latent: np.ndarray, z_fit: np.ndarray | None = None,
@@ -52,21 +62,15 @@ def variance_share(z: np.ndarray, latent: np.ndarray, z_fit: np.ndarray | None =
 def embedding_share(ctx, options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     from mmib.errors import MMIBError, UnknownNameError
 
-    opts = dict(options or {})
-    for k in opts:
-        if k not in EMBEDDING_SHARE_KEYS:
-            raise UnknownNameError("option of protocol 'embedding_share'", str(k), list(EMBEDDING_SHARE_KEYS))
-    latents = opts.get("latents", DEFAULT_SHARE_LATENTS)
+    opt = parse_options(EmbeddingShareOptions, options, "embedding_share")
+    latents, split, fit_split = opt.latents, str(opt.split), str(opt.fit_split)
     if not isinstance(latents, Mapping) or not latents or not all(isinstance(v, str) for v in latents.values()):
         raise MMIBError(f"embedding_share: latents must be a mapping name -> latent name ('{{m}}' = the modality), "
                         f"got {latents!r}")
-    split, fit_split = str(opts.get("split", "test")), str(opts.get("fit_split", "train"))
     for what, sp in (("split", split), ("fit_split", fit_split)):
         if sp not in ("train", "val", "test"):
             raise UnknownNameError(f"{what} of protocol 'embedding_share'", sp, ["train", "val", "test"])
-    res = {"protocol": "embedding_share", "options": {"latents": dict(latents), "split": split,
-                                                      "fit_split": fit_split},
-           "rows": [], "notes": [], "plots": {}, "primary_metric": "share"}
+    res = {**new_result("embedding_share", opt), "primary_metric": "share"}
     mods = ctx.modalities
     declared = dict(ctx.spec.latents)
     sf = ctx.features(split, mods, [f"emb:{m}" for m in mods])

@@ -307,9 +307,9 @@ def run_conditional_check(cfg: StudyConfig, reporter=None) -> list[dict]:
             for negatives, per_cond in modes:
                 with torch.random.fork_rng(devices=[]):
                     torch.manual_seed(cfg.seed)
-                    est = build_estimator("nce_club", d, d, c_dim=d, critic=model_critic(cfg, "nce"),
-                                          critic_kwargs=default_critic_kwargs(model_critic(cfg, "nce"),
-                                                                              cfg.hidden_dim),
+                    critic = model_critic(cfg, "nce")
+                    est = build_estimator("nce_club", d, d, c_dim=d, critic=critic,
+                                          critic_kwargs=default_critic_kwargs(critic, cfg.hidden_dim),
                                           negatives=negatives, input_map=cfg.input_map)
                 opt = torch.optim.Adam(est.parameters(), lr=cfg.lr)
                 gen = torch.Generator().manual_seed(cfg.seed + 1)
