@@ -114,3 +114,44 @@ def test_the_page_text_states_the_steps_and_each_estimators_critic():
     one = markdown_report(StudyResult(config=StudyConfig(dims=(3,), mis=(1.0, 2.0), estimators=("infonce", "nwj"),
                                                          critic="concat"), summary=summary))
     assert "critic `concat`" in one and "NWJ, MINE:" not in one
+
+
+def _plotted_result():
+    from mmib.info.validate import StudyConfig, StudyResult
+
+    cfg = StudyConfig(dims=(3,), mis=(1.0, 2.0, 4.0), estimators=("infonce",), steps_per_level=3,
+                      first_level_steps=5)
+    summary = {"infonce": {"3": [_level(1.0, 0.9), _level(2.0, 1.8), _level(4.0, 2.5)]}}
+    traces = {"infonce": {"3": [0.1 * i for i in range(11)]}}
+    return StudyResult(config=cfg, summary=summary, traces=traces, log_batch=math.log(64),
+                       log_train_batch=math.log(512))
+
+
+def test_the_plot_draws_the_truth_staircase_with_each_levels_steps(tmp_path, monkeypatch):
+    """The 'true MI' line of the traces panel: 5 steps at the first level, 3 at each later one, the same length as
+    the training trace (a wrong staircase would misplace every level against the traces)."""
+    import numpy as np
+
+    from mmib.info import validate_report
+    from mmib.info.validate_report import truth_staircase
+
+    res = _plotted_result()
+    expected = [1.0] * 5 + [2.0] * 3 + [4.0] * 3
+    assert truth_staircase(res.config).tolist() == expected
+    captured = {}
+    monkeypatch.setattr(validate_report, "save_figure_png", lambda fig, path, dpi: captured.setdefault("fig", fig))
+    validate_report.plot(res, tmp_path / "p.png", smooth=2)
+    lines = {ln.get_label(): ln for ln in captured["fig"].axes[0].get_lines()}
+    assert np.asarray(lines["true MI"].get_ydata()).tolist() == expected
+    assert len(lines["infonce"].get_xdata()) == len(expected) - 1  # the smoothed trace (window 2)
+
+
+def test_the_plot_refuses_a_trace_that_does_not_match_the_staircase(tmp_path):
+    from mmib.info.validate_report import plot
+
+    res = _plotted_result()
+    res.traces["infonce"]["3"] = res.traces["infonce"]["3"][:9]  # levels of 3 steps each: an older config's trace
+    with pytest.raises(ValueError, match=r"estimator 'infonce', d = 3: its training trace has 9 steps, the "
+                                         r"staircase of the configuration 11 \(level steps \[5, 3, 3\]\)"):
+        plot(res, tmp_path / "p.png")
+    assert not (tmp_path / "p.png").exists()

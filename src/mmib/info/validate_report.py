@@ -246,6 +246,12 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
     return "\n".join(out)
 
 
+def truth_staircase(cfg: StudyConfig) -> np.ndarray:
+    """The true MI at every training step of the online staircase (the plot's "true MI" line): each level's value
+    for that level's number of steps (``cfg.level_steps()``: the first level may be longer)."""
+    return np.repeat(np.asarray(cfg.mis, dtype=float), cfg.level_steps())
+
+
 def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
     import matplotlib
 
@@ -256,12 +262,16 @@ def plot(res: StudyResult, path: Path, smooth: int = 25) -> None:
     nd = len(cfg.dims)
     fig, axes = plt.subplots(2, nd, figsize=(4.2 * nd, 7.5), squeeze=False)
     colors = dict(zip(STUDY_ESTIMATORS, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
-    truth = np.repeat(np.asarray(cfg.mis, dtype=float), cfg.level_steps())
+    truth = truth_staircase(cfg)
     kernel = np.ones(smooth) / smooth
     for j, d in enumerate(cfg.dims):
         ax = axes[0, j]
         for e in cfg.estimators:
             tr = np.asarray(res.traces[e][str(d)])
+            if len(tr) != len(truth):
+                raise ValueError(f"estimator '{e}', d = {d}: its training trace has {len(tr)} steps, the staircase "
+                                 f"of the configuration {len(truth)} (level steps {list(cfg.level_steps())}); the "
+                                 f"result and its config do not match")
             ax.plot(tr, color=colors[e], alpha=0.15, lw=0.5)
             if len(tr) >= smooth:
                 ax.plot(np.arange(smooth - 1, len(tr)), np.convolve(tr, kernel, "valid"), color=colors[e], lw=1.2,
