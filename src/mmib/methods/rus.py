@@ -31,7 +31,10 @@ on, for the second view only (``hrf_delay_scope: s_view``, the default: that vie
 Issue 20 (defaults; each has the design's literal setting as an option, ``docs/methods/rus.md``, "Variants"):
 token positions in **seconds** relative to the trial marker, one clock for both modalities (``positions``,
 ``time_start``); a **product interaction** W_a H_a ⊙ W_b H_b in the synergy fusion (``interaction``); the synergy
-objective ``unimodal_hsic`` = L_S + λ_syn Σ_m nHSIC(Z_S, H_m) (``synergy``; ``literal`` = L_S alone); the
+objective ``unimodal_hsic`` = L_S + λ_syn Σ_m nHSIC(Z_S, H_m) (``synergy``; ``literal`` = L_S alone;
+``interaction`` = Z_S is the functional-ANOVA interaction term of the synergy path g(x_a, x_b), g minus its means over
+partners of either modality — K in-batch derangements in training (``synergy_partners``), a reference bank of R
+training inputs saved in the checkpoint at evaluation (``synergy_bank``) — with L_S on it); the
 time-resolved EEG target ``band_envelope_peak`` (the channel-mean band envelope plus each band's peak window power
 over channels and windows) with λ_U = 3; the ``filterbank`` token encoder (:class:`~mmib.nn.encoders.FilterbankEncoder`:
 log band power every 0.25 s) for a signal with a time-resolved band target, unless ``encoder.modalities.<m>.type``
@@ -71,7 +74,14 @@ from mmib.methods.rus_options import RUSOptions
 from mmib.nn.fusion_transformer import FusionTransformer, TokenEncoder
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput, l2_normalize
-from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
+from mmib.objectives.rus import (
+    GradientReversal,
+    RUSLoss,
+    interaction_from_partners,
+    interaction_with_reference,
+    neg_sim_loss,
+    random_derangements,
+)
 
 HRF_DELAY_SCOPES = ("s_view", "both")
 
@@ -135,6 +145,8 @@ class RUSMethod(Method):
         self.positions = o.positions
         self.synergy = o.synergy
         self.syn_grad = o.syn_grad
+        if self.synergy == "interaction":
+            self._init_interaction(spec, o)
         # reconstruction targets per modality
         tcfg = dict(o.targets)
         bad = [m for m in tcfg if m not in self.mods]
@@ -259,6 +271,26 @@ class RUSMethod(Method):
         seed = o.augment_seed
         self.generator = make_generator(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
 
+    def _init_interaction(self, spec: DatasetSpec, o: RUSOptions) -> None:
+        """``synergy: interaction``: check K and R, and register the reference bank (R clean training inputs of
+        each modality, buffers saved in the checkpoint; ``syn_bank_count`` of them filled, ``syn_bank_next`` the
+        ring position of the next write)."""
+        if isinstance(o.synergy_partners, bool) or not isinstance(o.synergy_partners, int) or o.synergy_partners < 1:
+            raise MMIBError(f"method 'rus': method.synergy_partners must be an integer >= 1 (the number of in-batch "
+                            f"derangements for the partner means of synergy 'interaction'), got {o.synergy_partners!r}")
+        if isinstance(o.synergy_bank, bool) or not isinstance(o.synergy_bank, int) or o.synergy_bank < 2:
+            raise MMIBError(f"method 'rus': method.synergy_bank must be an integer >= 2 (the number of training inputs "
+                            f"kept as the reference of synergy 'interaction'), got {o.synergy_bank!r}")
+        self.partners = o.synergy_partners
+        self.bank_size = o.synergy_bank
+        for ms in spec.modalities:
+            if not ms.name.isidentifier():
+                raise MMIBError(f"method 'rus': synergy 'interaction' keeps a reference bank per modality, and the "
+                                f"modality name '{ms.name}' is not an identifier")
+            self.register_buffer(f"syn_bank_{ms.name}", torch.zeros(self.bank_size, *ms.shape))
+        self.register_buffer("syn_bank_count", torch.zeros((), dtype=torch.long))
+        self.register_buffer("syn_bank_next", torch.zeros((), dtype=torch.long))
+
     # ------------------------------------------------------------------ checkpoints keep the augmentation RNG
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -298,20 +330,95 @@ class RUSMethod(Method):
             hf = torch.cat([hf, self.product_norm(prod)], dim=1)
         return self.head_s(hf)
 
-    def _forward_tokens(self, toks: Mapping[str, torch.Tensor], mods: Sequence[str]) -> dict[str, torch.Tensor]:
+    def _synergy_pairs(self, toks: Mapping[str, torch.Tensor], hidden: Mapping[str, torch.Tensor],
+                       ia: torch.Tensor, ib: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
+        """g(x_a[ia[p]], x_b[ib[p]]) for every pair p: the synergy path (:meth:`_synergy`) on the first modality of
+        sample ia[p] with the second modality of sample ib[p], in chunks of ``chunk`` pairs."""
+        a, b = self.mods
+        outs = [self._synergy({a: toks[a][ia[s:s + chunk]], b: toks[b][ib[s:s + chunk]]},
+                              {a: hidden[a][ia[s:s + chunk]], b: hidden[b][ib[s:s + chunk]]})
+                for s in range(0, len(ia), chunk)]
+        return torch.cat(outs)
+
+    def _interaction_in_batch(self, toks: Mapping[str, torch.Tensor],
+                              hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Training estimate of the interaction term of g (:func:`~mmib.objectives.rus.interaction_from_partners`):
+        partners from K random derangements of the batch (drawn from the augmentation generator), 1 + K passes."""
+        a = self.mods[0]
+        n = toks[a].shape[0]
+        dev = toks[a].device
+        perms = random_derangements(n, self.partners, self.generator).to(dev)
+        diag = self._synergy(toks, hidden)
+        rows = torch.arange(n, device=dev).repeat(self.partners)
+        mism = self._synergy_pairs(toks, hidden, rows, perms.reshape(-1)).reshape(self.partners, n, -1)
+        return interaction_from_partners(diag, mism, perms)
+
+    def _interaction_with_bank(self, toks: Mapping[str, torch.Tensor],
+                               hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Evaluation value of the interaction term of g against the reference bank (R training inputs, their tokens
+        recomputed with the current weights; :func:`~mmib.objectives.rus.interaction_with_reference`): Z_S of a
+        sample depends on that sample and the bank only, never on the rest of the batch. 1 + 2R passes per sample
+        plus R² for the bank."""
+        count = int(self.syn_bank_count)
+        if count == 0:
+            raise MMIBError("method 'rus': synergy 'interaction' computes Z_S against a reference bank of training "
+                            "inputs, and the bank is empty: train the model first (the bank is filled during "
+                            "training and saved in its checkpoint)")
+        bank_x = {m: getattr(self, f"syn_bank_{m}")[:count] for m in self.mods}
+        btoks = self._tokens(bank_x, self.mods)
+        bh = {m: self._hidden(btoks, m) for m in self.mods}
+        n = toks[self.mods[0]].shape[0]
+        dev = toks[self.mods[0]].device
+        allt = {m: torch.cat([toks[m], btoks[m]]) for m in self.mods}
+        allh = {m: torch.cat([hidden[m], bh[m]]) for m in self.mods}
+        q = torch.arange(n, device=dev).repeat_interleave(count)
+        r = n + torch.arange(count, device=dev).repeat(n)
+        diag = self._synergy(toks, hidden)
+        rows = self._synergy_pairs(allt, allh, q, r).reshape(n, count, -1)
+        cols = self._synergy_pairs(allt, allh, r, q).reshape(n, count, -1)
+        ri = n + torch.arange(count, device=dev).repeat_interleave(count)
+        rj = n + torch.arange(count, device=dev).repeat(count)
+        ref = self._synergy_pairs(allt, allh, ri, rj).reshape(count, count, -1)
+        return interaction_with_reference(diag, rows, cols, ref)
+
+    @torch.no_grad()
+    def _fill_bank(self, x: Mapping[str, torch.Tensor]) -> None:
+        """Write the clean inputs of a training batch into the reference bank (a ring of R samples)."""
+        n = x[self.mods[0]].shape[0]
+        take = min(n, self.bank_size)
+        start = int(self.syn_bank_next)
+        pos = (start + torch.arange(take)) % self.bank_size
+        for m in self.mods:
+            bank = getattr(self, f"syn_bank_{m}")
+            bank[pos.to(bank.device)] = x[m][:take].detach().to(bank.dtype)
+        self.syn_bank_next.fill_((start + take) % self.bank_size)
+        self.syn_bank_count.fill_(min(self.bank_size, int(self.syn_bank_count) + take))
+
+    def _forward_tokens(self, toks: Mapping[str, torch.Tensor], mods: Sequence[str], with_s: bool = True,
+                        in_batch: bool = False) -> dict[str, torch.Tensor]:
+        """H_m, Z_R_m, Z_U_m for ``mods`` and Z_S when both modalities are given (and ``with_s``). With ``synergy:
+        interaction`` Z_S is the interaction term of the synergy path: against in-batch partners (``in_batch``,
+        training) or against the reference bank (evaluation)."""
         out: dict[str, torch.Tensor] = {}
         for m in mods:
             h = self._hidden(toks, m)
             out[f"H_{m}"] = h
             out[f"R_{m}"] = self.head_r[m](h)
             out[f"U_{m}"] = self.head_u[m](h)
-        if len(mods) == 2:
-            out["S"] = self._synergy(toks, {m: out[f"H_{m}"] for m in self.mods})
+        if len(mods) == 2 and with_s:
+            hidden = {m: out[f"H_{m}"] for m in self.mods}
+            if self.synergy != "interaction":
+                out["S"] = self._synergy(toks, hidden)
+            elif in_batch:
+                out["S"] = self._interaction_in_batch(toks, hidden)
+            else:
+                out["S"] = self._interaction_with_bank(toks, hidden)
         return out
 
-    def _forward(self, x: Mapping[str, torch.Tensor], mods: Sequence[str]) -> dict[str, torch.Tensor]:
-        """H_m, Z_R_m, Z_U_m for ``mods`` and H_fused, Z_S when both modalities are given."""
-        return self._forward_tokens(self._tokens(x, mods), mods)
+    def _forward(self, x: Mapping[str, torch.Tensor], mods: Sequence[str], with_s: bool = True,
+                 in_batch: bool = False) -> dict[str, torch.Tensor]:
+        """H_m, Z_R_m, Z_U_m for ``mods`` and Z_S when both modalities are given (see :meth:`_forward_tokens`)."""
+        return self._forward_tokens(self._tokens(x, mods), mods, with_s, in_batch)
 
     def _check_complete(self, batch: Batch) -> None:
         for m in self.mods:
@@ -327,10 +434,14 @@ class RUSMethod(Method):
         x = batch["x"]
         if x[self.mods[0]].shape[0] < 2:
             raise MMIBError("method 'rus': the contrastive terms need batches of at least 2 samples")
+        if self.synergy == "interaction" and self.training:
+            self._fill_bank(x)
         v1, v2 = self.augment(x), self.augment(x, s_view=True)  # v2 feeds L_S only
         toks1 = self._tokens(v1, self.mods)
-        o1 = self._forward_tokens(toks1, self.mods)
-        s2 = self._forward(v2, self.mods)["S"]
+        # interaction: each view draws its own partners, so the partner noise of the two views is independent and
+        # L_S cannot be lowered by an additive g whose partner-mean residue is shared by both views
+        o1 = self._forward_tokens(toks1, self.mods, in_batch=True)
+        s2 = self._forward(v2, self.mods, in_batch=True)["S"]
         targets = {m: reconstruction_targets(t, x[m], self.spec.modality(m)) for m, t in self.targets.items()
                    if t != "none"}
         recon = {m: (self.decoders[m](o1[f"U_{m}"]), targets[m]) for m in targets}
@@ -386,7 +497,7 @@ class RUSMethod(Method):
         if space not in SPACES:
             raise MMIBError(f"unknown representation space '{space}'; valid: {', '.join(SPACES)}")
         mods = self.modalities_of(batch, modalities)
-        out = self._forward(batch["x"], mods)
+        out = self._forward(batch["x"], mods, with_s=False)
         key = "H" if space == "representation" else "R"
         return {m: out[f"{key}_{m}"] for m in mods}
 

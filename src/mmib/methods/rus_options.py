@@ -45,7 +45,9 @@ class RUSOptions:
     positions: Literal["seconds", "index"] = "seconds"
     time_start: dict[str, Any] = field(default_factory=dict)  # {modality: seconds}
     time_resolution_s: float = 0.05
-    synergy: Literal["literal", "unimodal_hsic"] = "unimodal_hsic"
+    synergy: Literal["literal", "unimodal_hsic", "interaction"] = "unimodal_hsic"
+    synergy_partners: int = 4  # interaction: K random in-batch derangements per view in training (1 + K passes)
+    synergy_bank: int = 64  # interaction: R training inputs kept (and saved) as the evaluation reference
     weights: RUSWeights = field(default_factory=RUSWeights)
     syn_grad: Literal["fusion", "all"] = "fusion"
     hsic_pairs: Literal["modality", "all"] = "modality"

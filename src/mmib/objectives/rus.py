@@ -12,6 +12,10 @@
     loss in as ``cross``).
 * ``L_S`` = symmetric InfoNCE between the synergy heads of two augmented fused views Z'_S, Z''_S (CoMM's idea).
 * ``L_orth`` = mean over pairs of different components of the batch-mean |cos| between them (:func:`orthogonality_loss`).
+* The synergy variant ``interaction`` of the method makes Z_S the functional-ANOVA (Hoeffding) interaction term of its
+  fusion g(a, b): g(a_i, b_i) − mean over partners b of g(a_i, b) − mean over partners a of g(a, b_i) + the all-pairs
+  mean (:func:`interaction_from_partners` with in-batch derangements, :func:`random_derangements`;
+  :func:`interaction_with_reference` against a fixed reference set; :func:`double_center` for a full table).
 
 Every function is pure tensor in, tensor out; :class:`RUSLoss` validates its weights in ``__init__`` and returns a
 :class:`~mmib.objectives.base.LossOutput` with the named terms.
@@ -156,6 +160,69 @@ def hsic_penalty(components: Mapping[str, torch.Tensor], exclude: Sequence[tuple
     if not pairs:
         raise ValueError("hsic_penalty: every pair is excluded")
     return torch.stack(list(pairs.values())).mean(), pairs
+
+
+def random_derangements(n: int, k: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """``k`` random permutations of ``range(n)`` without fixed points, as a (k, n) long tensor (CPU): row π with
+    π[i] ≠ i. Each is one n-cycle through a uniformly random order (p[0] → p[1] → … → p[n−1] → p[0])."""
+    if n < 2:
+        raise ValueError(f"random_derangements: needs n >= 2 samples, got {n}")
+    if k < 1:
+        raise ValueError(f"random_derangements: needs k >= 1, got {k}")
+    out = torch.empty(k, n, dtype=torch.long)
+    for r in range(k):
+        p = torch.randperm(n, generator=generator)
+        out[r, p] = torch.roll(p, -1)
+    return out
+
+
+def interaction_from_partners(diag: torch.Tensor, mismatched: torch.Tensor, partners: torch.Tensor) -> torch.Tensor:
+    """The functional-ANOVA (Hoeffding) interaction of a two-argument function g, estimated with in-batch partners:
+
+        S_i = g(a_i, b_i) − mean_k g(a_i, b_{π_k(i)}) − mean_k g(a_{π_k⁻¹(i)}, b_i) + mean_{k,j} g(a_j, b_{π_k(j)})
+
+    ``diag`` (N, d): g(a_i, b_i); ``mismatched`` (K, N, d): g(a_i, b_{π_k(i)}); ``partners`` (K, N): the
+    permutations π_k (derangements: no sample is its own partner). The row mean (over b given a_i) and the column
+    mean (over a given b_j) both come from the K mismatched evaluations — row i of pass k pairs a_i with b_{π_k(i)},
+    and row π_k⁻¹(j) pairs b_j with a_{π_k⁻¹(j)} — and the all-pairs mean is their grand mean, so the estimate costs
+    1 + K evaluations of g per sample."""
+    if diag.dim() != 2 or mismatched.dim() != 3 or mismatched.shape[1:] != diag.shape:
+        raise ValueError(f"interaction_from_partners: expects diag (N, d) and mismatched (K, N, d), got "
+                         f"{tuple(diag.shape)} and {tuple(mismatched.shape)}")
+    if tuple(partners.shape) != tuple(mismatched.shape[:2]):
+        raise ValueError(f"interaction_from_partners: partners must be (K, N) = {tuple(mismatched.shape[:2])}, got "
+                         f"{tuple(partners.shape)}")
+    inv = torch.argsort(partners.to(diag.device), dim=1)  # inv[k, j] = π_k⁻¹(j)
+    col = torch.stack([mismatched[k, inv[k]] for k in range(partners.shape[0])]).mean(0)
+    return diag - mismatched.mean(0) - col + mismatched.mean((0, 1))
+
+
+def interaction_with_reference(diag: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor,
+                               ref: torch.Tensor) -> torch.Tensor:
+    """The functional-ANOVA interaction of g against a fixed reference set {(a_r, b_r)}, r = 1…R:
+
+        S_i = g(a_i, b_i) − mean_r g(a_i, b_r) − mean_r g(a_r, b_i) + mean_{r,s} g(a_r, b_s)
+
+    ``diag`` (N, d), ``rows`` (N, R, d) = g(a_i, b_r), ``cols`` (N, R, d) = g(a_r, b_i), ``ref`` (R, R, d) =
+    g(a_r, b_s) (all R² pairs, the diagonal included). S_i depends on sample i and the reference only. With the
+    reference = the samples themselves this is :func:`double_center` of the full matrix."""
+    n, d = diag.shape
+    if rows.shape != cols.shape or rows.dim() != 3 or rows.shape[0] != n or rows.shape[2] != d:
+        raise ValueError(f"interaction_with_reference: rows and cols must be (N={n}, R, d={d}), got "
+                         f"{tuple(rows.shape)} and {tuple(cols.shape)}")
+    r = rows.shape[1]
+    if tuple(ref.shape) != (r, r, d):
+        raise ValueError(f"interaction_with_reference: ref must be (R, R, d) = {(r, r, d)}, got {tuple(ref.shape)}")
+    return diag - rows.mean(1) - cols.mean(1) + ref.mean((0, 1))
+
+
+def double_center(g: torch.Tensor) -> torch.Tensor:
+    """S[i, j] = g[i, j] − mean_l g[i, l] − mean_k g[k, j] + mean_{k,l} g[k, l] of a (N_a, N_b, d) tensor of
+    evaluations g(a_i, b_j): the exact functional-ANOVA interaction for the empirical product of the two marginals
+    (its mean over j for every i, and over i for every j, is 0)."""
+    if g.dim() != 3:
+        raise ValueError(f"double_center: expects (N_a, N_b, d), got {tuple(g.shape)}")
+    return g - g.mean(1, keepdim=True) - g.mean(0, keepdim=True) + g.mean((0, 1), keepdim=True)
 
 
 class _ReverseGrad(torch.autograd.Function):
