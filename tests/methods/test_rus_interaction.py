@@ -137,3 +137,26 @@ def test_bank_is_saved_and_loaded_with_the_checkpoint(tmp_path):
 def test_bad_options_are_clear_errors(cfg, match):
     with pytest.raises(MMIBError, match=match):
         build_method("rus", SPEC, {**SMALL, **cfg}, ENC)
+
+
+def test_unique_source_reads_the_detached_unique_components():
+    m = build_method("rus", SPEC, {**SMALL, "synergy_source": "unique", "synergy_bank": 6}, ENC)
+    assert isinstance(m.fusion, torch.nn.Identity) and m.head_s[0].in_features == 2 * 8 + 16
+    seen = {}
+    m.head_s.register_forward_hook(lambda mod, inp, out: seen.update(inp=inp[0]))
+    b = _batch(6)
+    with torch.no_grad():
+        toks = m._tokens(b["x"], m.mods)
+        h = {k: m._hidden(toks, k) for k in m.mods}
+        m._synergy(toks, h)
+        u = {k: m.head_u[k](h[k]) for k in m.mods}
+    prod = m.product_norm(m.product["eeg"](u["eeg"]) * m.product["fnirs"](u["fnirs"]))
+    torch.testing.assert_close(seen["inp"], torch.cat([u["eeg"], u["fnirs"], prod], 1))
+    # L_S alone: no gradient into the unique heads or the encoders through the S path
+    m.objective.lambda_r = m.objective.lambda_u = m.objective.lambda_orth = 0.0
+    m.train().loss(b).loss.backward()
+    assert m.head_s[0].weight.grad.abs().sum() > 0 and m.product["eeg"].weight.grad.abs().sum() > 0
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.head_u.parameters())
+    assert all(p.grad is None or p.grad.abs().sum() == 0 for p in m.tokenizers.parameters())
+    with pytest.raises(MMIBError, match="synergy_source must be one of"):
+        build_method("rus", SPEC, {**SMALL, "synergy_source": "tokens"}, ENC)

@@ -199,8 +199,14 @@ class RUSMethod(Method):
         self.head_r = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
         self.head_u = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
         self.interaction = o.interaction
-        if self.fusion_kind == "cross_attention":
-            self.fusion: nn.Module = FusionTransformer(self.mods, d, n_heads=heads, n_layers=o.fusion_layers)
+        self.synergy_source = o.synergy_source
+        src = d  # size of each modality's input to the product branch
+        if self.synergy_source == "unique":
+            # the S path reads the (detached) unique components [Z_U_a, Z_U_b], not the tokens: no fusion Transformer
+            self.fusion: nn.Module = nn.Identity()
+            fused, src = 2 * k, k
+        elif self.fusion_kind == "cross_attention":
+            self.fusion = FusionTransformer(self.mods, d, n_heads=heads, n_layers=o.fusion_layers)
             fused = d
         else:
             self.fusion = nn.Identity()
@@ -208,7 +214,7 @@ class RUSMethod(Method):
         if self.interaction == "product":
             # multiplicative interaction of the two unimodal representations: products of a linear read-out of each
             # (a low-rank bilinear form), so that a parity of an EEG and an fNIRS factor is linear in H_fused
-            self.product = nn.ModuleDict({m: nn.Linear(d, d) for m in self.mods})
+            self.product = nn.ModuleDict({m: nn.Linear(src, d) for m in self.mods})
             self.product_norm = nn.LayerNorm(d)
             fused += d
         self.head_s = MLP(fused, k, [hh])
@@ -319,8 +325,12 @@ class RUSMethod(Method):
         return self.temporal[m](tokens[m])
 
     def _synergy(self, toks: Mapping[str, torch.Tensor], hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Z_S from the tokens and the unimodal representations of both modalities."""
-        if self.fusion_kind == "cross_attention":
+        """Z_S from the tokens and the unimodal representations of both modalities (``synergy_source: unique``: from
+        the detached unique components Z_U_m = Head_U_m(H_m) instead)."""
+        if self.synergy_source == "unique":
+            hidden = {m: self.head_u[m](hidden[m]).detach() for m in self.mods}
+            hf = torch.cat([hidden[m] for m in self.mods], dim=1)
+        elif self.fusion_kind == "cross_attention":
             hf = self.fusion(toks, None, self.mods)
         else:
             hf = torch.cat([hidden[m] for m in self.mods], dim=1)
