@@ -5,7 +5,9 @@ trained together against one by one.
    with its default protocols, each a fresh process timed end to end (imports included), ``--repeats`` times
    (a new run each time, evaluated with ``--no-cache``: nothing is read from the raw-probe cache of an earlier
    repeat; the medians are compared). Goal: eval <= training. The in-process split of the last
-   repeat (training loop; each protocol) is printed beside, from ``run.json`` and ``results.json``.
+   repeat (training loop; each protocol) is printed beside, from ``run.json`` and ``results.json``. Each process's
+   CPU time (user + system, from ``getrusage``) is printed too, with its eval / train ratio: on a loaded machine the
+   wall times swing with the other processes, the CPU times much less.
 2. On that run's representations: the 2^6 − 1 = 63 linear subset probes by ``fit_linear_probes`` (trained
    together) and by ``fit_probe`` one subset at a time, interleaved ``--repeats`` times, in one process; the ratio of
    the medians, and the largest difference between the two tables (they should agree to floating-point order).
@@ -30,6 +32,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
+import resource
 import shlex
 import statistics
 import subprocess
@@ -44,12 +47,17 @@ def _mmib() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "mmib.cli"]
 
 
-def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """(wall seconds, CPU seconds) of a fresh process: the CPU time is its user + system time (``getrusage`` of the
+    children), which other processes on a loaded machine inflate far less than the wall time."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     r = subprocess.run(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    wall = time.perf_counter() - t
     if r.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{r.stderr[-2000:]}")
-    return time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
 def _subset_probes(run: Path, repeats: int) -> None:
@@ -102,7 +110,7 @@ def _compare(references: list[Path]) -> None:
         ref = json.loads(reference.read_text())
         run = Path(ref["run_dir"])
         with tempfile.TemporaryDirectory() as out:
-            t = _timed(_mmib() + ["eval", str(run), "--no-cache", "--no-progress", "--out", out])
+            t, _ = _timed(_mmib() + ["eval", str(run), "--no-cache", "--no-progress", "--out", out])
             now = json.loads((Path(out) / "results.json").read_text())
         print(f"tables of {run} now vs {reference} (eval {t:.2f} s now, rows matched by id):")
         for proto in ("probe", "subsets"):
@@ -167,25 +175,40 @@ def main(argv: list[str] | None = None) -> None:
         mmib = _mmib()
         load = os.getloadavg()[0]
         t_train, t_eval, t_before, t_also = [], [], [], []
+        cpu: dict[str, list[float]] = {"train": [], "eval": [], "also": [], "before": []}
+
+        def timed(kind: str, cmd: list[str], env: dict[str, str] | None = None) -> float:
+            wall, used = _timed(cmd, env)
+            cpu[kind].append(used)
+            return wall
+
         env = {**os.environ, "PYTHONPATH": str(Path(a.before).resolve())} if a.before else None
         for _ in range(repeats):  # a fresh run each time: no representation cache from an earlier evaluation
-            t_train.append(_timed(mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
-                                          f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"]))
-            t_eval.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress", "--no-cache"]))
+            t_train.append(timed("train", mmib + ["train", "method=ova_ib", "data=mfeat", "trainer.max_epochs=2",
+                                                  f"run_dir={run_dir}", "name=bench-eval", "overwrite=true"]))
+            t_eval.append(timed("eval", mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress", "--no-cache"]))
             if a.also:
                 with tempfile.TemporaryDirectory() as out:
-                    t_also.append(_timed(mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress", "--no-cache",
-                                                 "--out", out, *shlex.split(a.also)]))
+                    t_also.append(timed("also", mmib + ["eval", str(run_dir / "bench-eval"), "--no-progress",
+                                                        "--no-cache", "--out", out, *shlex.split(a.also)]))
             if env is not None:
                 with tempfile.TemporaryDirectory() as out:
-                    t_before.append(_timed([sys.executable, "-m", "mmib.cli", "eval", str(run_dir / "bench-eval"),
-                                            "--no-progress", "--no-cache", "--out", out], env))
+                    t_before.append(timed("before", [sys.executable, "-m", "mmib.cli", "eval",
+                                                     str(run_dir / "bench-eval"), "--no-progress", "--no-cache",
+                                                     "--out", out], env))
         m_train, m_eval = statistics.median(t_train), statistics.median(t_eval)
         print(f"{os.cpu_count()} cores, load average (1 min) {load:.2f} before / {os.getloadavg()[0]:.2f} after")
         print(f"ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included, median of {repeats}:")
         print(f"  mmib train {m_train:7.2f} s   mmib eval (default protocols) {m_eval:7.2f} s   "
               f"eval / train  {m_eval / m_train:5.2f}  ({'<=' if m_eval <= m_train else '>'} 1 goal)")
         print("  each repeat (train / eval, s): " + ", ".join(f"{x:.2f} / {y:.2f}" for x, y in zip(t_train, t_eval)))
+        c_train, c_eval = statistics.median(cpu["train"]), statistics.median(cpu["eval"])
+        print(f"  CPU time (user + system) mmib train {c_train:7.2f} s   mmib eval {c_eval:7.2f} s   eval / train  "
+              f"{c_eval / c_train:5.2f}  ({'<=' if c_eval <= c_train else '>'} 1 goal)")
+        for kind, label in (("also", a.also), ("before", f"by {a.before}")):
+            if cpu[kind]:
+                c = statistics.median(cpu[kind])
+                print(f"  CPU time mmib eval {label}: {c:7.2f} s   eval / train  {c / c_train:5.2f}")
         if t_also:
             m_also = statistics.median(t_also)
             print(f"  mmib eval {a.also} (--no-cache): {m_also:7.2f} s   eval / train  {m_also / m_train:5.2f}   "
