@@ -155,3 +155,12 @@ def test_the_plot_refuses_a_trace_that_does_not_match_the_staircase(tmp_path):
                                          r"staircase of the configuration 11 \(level steps \[5, 3, 3\]\)"):
         plot(res, tmp_path / "p.png")
     assert not (tmp_path / "p.png").exists()
+
+
+def test_the_dead_unit_cell_gives_the_worst_layers_fraction_and_the_units_in_all():
+    from mmib.info.validate_report import _tables
+
+    res = _plotted_result()
+    res.summary["infonce"]["3"][2]["dead"] = 0.0996
+    table = "\n".join(_tables(res, res.summary, "Gaussian"))
+    assert "| 10.0% (16 units in all) |" in table and "worst layer, max over levels" in table

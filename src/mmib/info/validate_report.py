@@ -127,7 +127,7 @@ def _tables(res: StudyResult, summary: dict, title: str) -> list[str]:
         for e in names:
             levels = summary[e][str(d)]
             units = levels[0]["units"]
-            dead = f"{max(lv['dead'] for lv in levels):.1%} of {units}" if units else "— (no ReLU)"
+            dead = f"{max(lv['dead'] for lv in levels):.1%} ({units} units in all)" if units else "— (no ReLU)"
             out.append(f"| {e} ({STUDY_ESTIMATORS[e][1]}) | "
                        + " | ".join(f"{lv['mean']:.2f} ± {lv['sem']:.2f}" for lv in levels)
                        + f" | {dead} | {' / '.join(_fmt_sat(lv['saturation']) for lv in levels)} |")
