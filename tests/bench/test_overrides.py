@@ -16,3 +16,23 @@ def test_fingerprint_ignores_cache_switches_and_the_default_gather_switch():
     gathered = {**base, "method": {"name": "comm", "objective": {"temperature": 0.1, "gather_distributed": True}}}
     assert config_fingerprint(gathered, ["probe"]) != fp
     assert config_fingerprint({**base, "trainer": {"max_epochs": 3}}, ["probe"]) != fp
+
+
+def test_fingerprint_leaves_out_an_option_added_at_its_former_behaviour():
+    # rus gained synergy_partners / synergy_bank / synergy_source (issue 20); at the values that reproduce the code of
+    # before they do not enter the fingerprint (finished rus runs stay done); any other value, or another method
+    # with a key of the same name, does
+    from mmib.bench.overrides import NEUTRAL_OPTIONS, config_fingerprint
+
+    before = {"method": {"name": "rus", "synergy": "unimodal_hsic", "weights": {"S": 1.0}}, "seed": 0}
+    added = {"method": {**before["method"], **{k: v for name, k, v in NEUTRAL_OPTIONS if name == "rus"}}, "seed": 0}
+    assert set(added["method"]) >= {"synergy_partners", "synergy_bank", "synergy_source"}
+    fp = config_fingerprint(before, ["probe"])
+    assert config_fingerprint(added, ["probe"]) == fp
+    for key, other in (("synergy_partners", 8), ("synergy_bank", 32), ("synergy_source", "unique"),
+                       ("synergy_partners", 4.0)):
+        changed = {"method": {**added["method"], key: other}, "seed": 0}
+        assert config_fingerprint(changed, ["probe"]) != fp, key
+    foreign = {"method": {"name": "comm", "synergy_source": "fusion"}, "seed": 0}
+    assert config_fingerprint(foreign, []) != config_fingerprint({"method": {"name": "comm"}, "seed": 0}, [])
+

@@ -19,6 +19,29 @@ if TYPE_CHECKING:  # types only: suite.py imports tune.py, which imports this mo
 #: config keys that do not change what a run computes (left out of the fingerprint)
 _NOT_FINGERPRINTED = ("run_dir", "name", "resume", "overwrite")
 
+#: options added after runs had finished, at the value that reproduces what the code computed before they existed:
+#: ``(method name, key in method, value)``. At that value the key is left out of the fingerprint, so adding an option
+#: does not make every finished run of the method stale; any other value enters it. Add an entry only when the
+#: value is the former behaviour exactly (the same numbers, the same random draws) and say why here.
+#: ``rus``: ``synergy_partners`` and ``synergy_bank`` act only with ``synergy: interaction`` (new), ``synergy_source:
+#: fusion`` is the one path of before (issue 20, 2026-12-07).
+NEUTRAL_OPTIONS: tuple[tuple[str, str, Any], ...] = (
+    ("rus", "synergy_partners", 4),
+    ("rus", "synergy_bank", 64),
+    ("rus", "synergy_source", "fusion"),
+)
+
+
+def _drop_neutral_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    method = cfg.get("method")
+    if not isinstance(method, dict):
+        return cfg
+    drop = {k for name, k, v in NEUTRAL_OPTIONS if method.get("name") == name and k in method and method[k] == v
+            and type(method[k]) is type(v)}
+    if not drop:
+        return cfg
+    return {**cfg, "method": {k: v for k, v in method.items() if k not in drop}}
+
 
 def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: int, out_dir: Path,
                   progress: bool = True) -> list[str]:
@@ -64,6 +87,6 @@ def _drop_cache_keys(d: Any) -> Any:
 def config_fingerprint(cfg: dict[str, Any], protocols: Any) -> str:
     c = {k: v for k, v in cfg.items() if k not in _NOT_FINGERPRINTED}
     c["trainer"] = {k: v for k, v in (c.get("trainer") or {}).items() if k != "enable_progress_bar"}
-    c = _drop_cache_keys(c)
+    c = _drop_neutral_options(_drop_cache_keys(c))
     text = json.dumps({"config": c, "protocols": protocols}, sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()[:16]
