@@ -70,18 +70,12 @@ from mmib.data.spec import DatasetSpec, ModalitySpec
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.registry import register_method
+from mmib.methods.rus_interaction import InteractionSynergy
 from mmib.methods.rus_options import RUSOptions
 from mmib.nn.fusion_transformer import FusionTransformer, TokenEncoder
 from mmib.nn.heads import MLP
 from mmib.objectives.base import LossOutput, l2_normalize
-from mmib.objectives.rus import (
-    GradientReversal,
-    RUSLoss,
-    interaction_from_partners,
-    interaction_with_reference,
-    neg_sim_loss,
-    random_derangements,
-)
+from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
 
 HRF_DELAY_SCOPES = ("s_view", "both")
 
@@ -123,7 +117,7 @@ class _GRUPool(nn.Module):
 
 
 @register_method("rus")
-class RUSMethod(Method):
+class RUSMethod(InteractionSynergy, Method):
     """Explicit R/U/S decomposition of two modalities (EEG + fNIRS design, spec C.4–C.7)."""
 
     exact_modalities = 2
@@ -277,26 +271,6 @@ class RUSMethod(Method):
         seed = o.augment_seed
         self.generator = make_generator(int(torch.randint(0, 2**62, (1,))) if seed is None else seed)
 
-    def _init_interaction(self, spec: DatasetSpec, o: RUSOptions) -> None:
-        """``synergy: interaction``: check K and R, and register the reference bank (R clean training inputs of
-        each modality, buffers saved in the checkpoint; ``syn_bank_count`` of them filled, ``syn_bank_next`` the
-        ring position of the next write)."""
-        if isinstance(o.synergy_partners, bool) or not isinstance(o.synergy_partners, int) or o.synergy_partners < 1:
-            raise MMIBError(f"method 'rus': method.synergy_partners must be an integer >= 1 (the number of in-batch "
-                            f"derangements for the partner means of synergy 'interaction'), got {o.synergy_partners!r}")
-        if isinstance(o.synergy_bank, bool) or not isinstance(o.synergy_bank, int) or o.synergy_bank < 2:
-            raise MMIBError(f"method 'rus': method.synergy_bank must be an integer >= 2 (the number of training inputs "
-                            f"kept as the reference of synergy 'interaction'), got {o.synergy_bank!r}")
-        self.partners = o.synergy_partners
-        self.bank_size = o.synergy_bank
-        for ms in spec.modalities:
-            if not ms.name.isidentifier():
-                raise MMIBError(f"method 'rus': synergy 'interaction' keeps a reference bank per modality, and the "
-                                f"modality name '{ms.name}' is not an identifier")
-            self.register_buffer(f"syn_bank_{ms.name}", torch.zeros(self.bank_size, *ms.shape))
-        self.register_buffer("syn_bank_count", torch.zeros((), dtype=torch.long))
-        self.register_buffer("syn_bank_next", torch.zeros((), dtype=torch.long))
-
     # ------------------------------------------------------------------ checkpoints keep the augmentation RNG
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         super().on_save_checkpoint(checkpoint)
@@ -339,70 +313,6 @@ class RUSMethod(Method):
             prod = self.product[a](hidden[a]) * self.product[b](hidden[b])
             hf = torch.cat([hf, self.product_norm(prod)], dim=1)
         return self.head_s(hf)
-
-    def _synergy_pairs(self, toks: Mapping[str, torch.Tensor], hidden: Mapping[str, torch.Tensor],
-                       ia: torch.Tensor, ib: torch.Tensor, chunk: int = 2048) -> torch.Tensor:
-        """g(x_a[ia[p]], x_b[ib[p]]) for every pair p: the synergy path (:meth:`_synergy`) on the first modality of
-        sample ia[p] with the second modality of sample ib[p], in chunks of ``chunk`` pairs."""
-        a, b = self.mods
-        outs = [self._synergy({a: toks[a][ia[s:s + chunk]], b: toks[b][ib[s:s + chunk]]},
-                              {a: hidden[a][ia[s:s + chunk]], b: hidden[b][ib[s:s + chunk]]})
-                for s in range(0, len(ia), chunk)]
-        return torch.cat(outs)
-
-    def _interaction_in_batch(self, toks: Mapping[str, torch.Tensor],
-                              hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Training estimate of the interaction term of g (:func:`~mmib.objectives.rus.interaction_from_partners`):
-        partners from K random derangements of the batch (drawn from the augmentation generator), 1 + K passes."""
-        a = self.mods[0]
-        n = toks[a].shape[0]
-        dev = toks[a].device
-        perms = random_derangements(n, self.partners, self.generator).to(dev)
-        diag = self._synergy(toks, hidden)
-        rows = torch.arange(n, device=dev).repeat(self.partners)
-        mism = self._synergy_pairs(toks, hidden, rows, perms.reshape(-1)).reshape(self.partners, n, -1)
-        return interaction_from_partners(diag, mism, perms)
-
-    def _interaction_with_bank(self, toks: Mapping[str, torch.Tensor],
-                               hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        """Evaluation value of the interaction term of g against the reference bank (R training inputs, their tokens
-        recomputed with the current weights; :func:`~mmib.objectives.rus.interaction_with_reference`): Z_S of a
-        sample depends on that sample and the bank only, never on the rest of the batch. 1 + 2R passes per sample
-        plus R² for the bank."""
-        count = int(self.syn_bank_count)
-        if count == 0:
-            raise MMIBError("method 'rus': synergy 'interaction' computes Z_S against a reference bank of training "
-                            "inputs, and the bank is empty: train the model first (the bank is filled during "
-                            "training and saved in its checkpoint)")
-        bank_x = {m: getattr(self, f"syn_bank_{m}")[:count] for m in self.mods}
-        btoks = self._tokens(bank_x, self.mods)
-        bh = {m: self._hidden(btoks, m) for m in self.mods}
-        n = toks[self.mods[0]].shape[0]
-        dev = toks[self.mods[0]].device
-        allt = {m: torch.cat([toks[m], btoks[m]]) for m in self.mods}
-        allh = {m: torch.cat([hidden[m], bh[m]]) for m in self.mods}
-        q = torch.arange(n, device=dev).repeat_interleave(count)
-        r = n + torch.arange(count, device=dev).repeat(n)
-        diag = self._synergy(toks, hidden)
-        rows = self._synergy_pairs(allt, allh, q, r).reshape(n, count, -1)
-        cols = self._synergy_pairs(allt, allh, r, q).reshape(n, count, -1)
-        ri = n + torch.arange(count, device=dev).repeat_interleave(count)
-        rj = n + torch.arange(count, device=dev).repeat(count)
-        ref = self._synergy_pairs(allt, allh, ri, rj).reshape(count, count, -1)
-        return interaction_with_reference(diag, rows, cols, ref)
-
-    @torch.no_grad()
-    def _fill_bank(self, x: Mapping[str, torch.Tensor]) -> None:
-        """Write the clean inputs of a training batch into the reference bank (a ring of R samples)."""
-        n = x[self.mods[0]].shape[0]
-        take = min(n, self.bank_size)
-        start = int(self.syn_bank_next)
-        pos = (start + torch.arange(take)) % self.bank_size
-        for m in self.mods:
-            bank = getattr(self, f"syn_bank_{m}")
-            bank[pos.to(bank.device)] = x[m][:take].detach().to(bank.dtype)
-        self.syn_bank_next.fill_((start + take) % self.bank_size)
-        self.syn_bank_count.fill_(min(self.bank_size, int(self.syn_bank_count) + take))
 
     def _forward_tokens(self, toks: Mapping[str, torch.Tensor], mods: Sequence[str], with_s: bool = True,
                         in_batch: bool = False) -> dict[str, torch.Tensor]:
