@@ -78,3 +78,26 @@ def test_nwj_and_mine_default_to_the_concatenation_critic_and_reach_the_truth():
     for method in ("nwj", "mine"):
         r = estimate_mi(x, y, method=method, steps=400, critic_kwargs={"hidden_dim": 64}, eval_batches=8, seed=0)
         assert 0.6 < r.value < 1.3, (method, r.value)
+
+
+def test_estimate_mi_trains_clubs_mlp_q_at_its_own_default_learning_rate(monkeypatch):
+    from mmib.info.estimate import DEFAULT_CLUB_MLP_LR, DEFAULT_LR
+
+    seen = []
+    adam = torch.optim.Adam
+
+    class Recording(adam):
+        def __init__(self, params, lr, **kw):
+            seen.append(lr)
+            super().__init__(params, lr=lr, **kw)
+
+    monkeypatch.setattr(torch.optim, "Adam", Recording)
+    x, y = correlated_gaussians(128, 2, 1.0, seed=0)
+    kw = {"steps": 1, "batch_size": 16, "eval_batches": 1, "club_hidden_dim": 8}
+    estimate_mi(x, y, method="club", **kw)
+    estimate_mi(x, y, method="club", club_q="linear", **kw)
+    estimate_mi(x, y, method="infonce", steps=1, batch_size=16, eval_batches=1, critic_kwargs={"hidden_dim": 8})
+    estimate_mi(x, y, method="club", lr=2e-3, **kw)
+    assert seen == [DEFAULT_CLUB_MLP_LR, DEFAULT_LR, DEFAULT_LR, 2e-3]
+    with pytest.raises(ValueError, match="lr must be a finite number > 0"):
+        estimate_mi(x, y, method="club", lr=True, **kw)

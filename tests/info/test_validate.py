@@ -12,6 +12,7 @@ from mmib.info.validate import (
     oracle_rows,
     run_conditional_check,
     run_gaussian_study,
+    model_lr,
     train_batch,
 )
 
@@ -26,6 +27,8 @@ from mmib.info.validate import (
     (dict(dims=(3, 0)), "dims must be positive integers"),
     (dict(mis=(1.0, -1.0)), "mis must be positive numbers"),
     (dict(ema=1.0), r"ema must be a decay in \[0, 1\)"),
+    (dict(lr=0.0), "lr must be a finite number > 0"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0"),
     (dict(cond_rel_tolerance=0.0), "cond_rel_tolerance must be a fraction"),
 ])
 def test_study_config_checks(kwargs, match):
@@ -141,3 +144,16 @@ def test_conditional_check_rows_on_a_tiny_setting():
     assert all(math.isfinite(r[k]) for r in rows for k in ("infonce", "nce_club", "infonce_sem", "nce_club_sem"))
     assert rows == run_conditional_check(cfg)  # seeded; no reporter needed
     assert set(STUDY_ESTIMATORS) >= {"infonce", "club", "nce_club"}
+
+
+def test_model_lr_is_the_override_or_estimate_mis_default_per_model():
+    from mmib.info.estimate import DEFAULT_CLUB_MLP_LR, DEFAULT_LR, default_lr
+
+    assert DEFAULT_CLUB_MLP_LR < DEFAULT_LR
+    assert default_lr("club") == default_lr("club", "mlp") == DEFAULT_CLUB_MLP_LR
+    assert default_lr("club", "linear") == default_lr("infonce") == default_lr("nce_club") == DEFAULT_LR
+    cfg = StudyConfig()
+    assert model_lr(cfg, "club") == DEFAULT_CLUB_MLP_LR
+    assert model_lr(cfg, "club_linear") == model_lr(cfg, "nce") == model_lr(cfg, "nwj") == DEFAULT_LR
+    assert model_lr(StudyConfig(club_q="linear"), "club") == DEFAULT_LR
+    assert {model_lr(StudyConfig(lr=3e-4), m) for m in ("nce", "nwj", "mine", "club", "club_linear")} == {3e-4}

@@ -66,7 +66,9 @@ def register_cli(subparsers) -> None:
                         "NWJ and MINE concat)")
     v.add_argument("--hidden-dim", type=int, default=None,
                    help="critic and CLUB-q hidden width (default: estimate_mi's, 512)")
-    v.add_argument("--lr", type=float, default=None, help="Adam learning rate (default: estimate_mi's, 1e-3)")
+    v.add_argument("--lr", type=float, default=None,
+                   help="Adam learning rate of every estimator (default: estimate_mi's default_lr: 1e-3; CLUB with "
+                        "its MLP q 5e-4)")
     v.add_argument("--club-q", choices=("mlp", "linear"), default=None, help="CLUB's q for the `club` rows "
                    "(default: estimate_mi's, mlp; `club_linear` always uses the linear-Gaussian q)")
     v.add_argument("--train-batch", type=int, default=None,

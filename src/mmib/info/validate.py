@@ -43,12 +43,12 @@ from mmib.info.estimate import (
     DEFAULT_EMA,
     DEFAULT_HIDDEN_DIM,
     DEFAULT_INPUT_MAP,
-    DEFAULT_LR,
     DEFAULT_STANDARDIZE,
     DEFAULT_STEPS,
     averaged,
     default_critic,
     default_critic_kwargs,
+    default_lr,
     default_train_batch,
 )
 from mmib.info.estimators import build_estimator
@@ -95,7 +95,7 @@ class StudyConfig:
     nongaussian_estimators: tuple[str, ...] = ("infonce", "club", "club_linear", "nce_club")
     critic: str | None = None  # None: each estimator's default (estimate_mi's default_critic: NWJ, MINE concat)
     hidden_dim: int = DEFAULT_HIDDEN_DIM
-    lr: float = DEFAULT_LR
+    lr: float | None = None  # None: estimate_mi's default_lr per model (1e-3; CLUB's MLP q 5e-4)
     club_q: str = DEFAULT_CLUB_Q
     input_map: str | None = DEFAULT_INPUT_MAP
     seed: int = 0
@@ -126,6 +126,9 @@ class StudyConfig:
             raise ValueError(f"dims must be positive integers, got {self.dims!r}")
         if not self.mis or any(m <= 0 for m in self.mis):
             raise ValueError(f"mis must be positive numbers (nats), got {self.mis!r}")
+        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
+                                    or not math.isfinite(self.lr) or self.lr <= 0):
+            raise ValueError(f"lr must be a finite number > 0 (or None: estimate_mi's default_lr), got {self.lr!r}")
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be a decay in [0, 1) (0: no averaging), got {self.ema!r}")
         if not 0 < self.cond_rel_tolerance < 1:
@@ -173,6 +176,16 @@ def train_batch(cfg: StudyConfig, model: str) -> int:
                                cfg.batch_size)
 
 
+def model_lr(cfg: StudyConfig, model: str) -> float:
+    """The Adam learning rate of ``model`` (``nce``, ``club``, ``club_linear``, ...): ``cfg.lr``, else
+    estimate_mi's :func:`~mmib.info.estimate.default_lr` for its method and q (CLUB's MLP q: 5e-4; else 1e-3)."""
+    if cfg.lr is not None:
+        return cfg.lr
+    if model.startswith("club"):
+        return default_lr("club", "linear" if model == "club_linear" else cfg.club_q)
+    return default_lr(_MODEL_METHOD[model])
+
+
 def model_critic(cfg: StudyConfig, model: str) -> str:
     """The critic of ``model`` (``nce``, ``nwj``, ``mine``): ``cfg.critic``, else estimate_mi's default for it."""
     return cfg.critic or default_critic(_MODEL_METHOD.get(model, model))
@@ -202,7 +215,7 @@ def _staircase(cfg: StudyConfig, d: int, model: str, wanted: list[str], transfor
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed * 1000 + d)
         est = _build(cfg, model, d)
-    opt = torch.optim.Adam(est.parameters(), lr=cfg.lr)
+    opt = torch.optim.Adam(est.parameters(), lr=model_lr(cfg, model))
     gen = torch.Generator().manual_seed(cfg.seed * 1000 + d)  # the same stream for every model
     held = torch.Generator().manual_seed(cfg.seed * 1000 + d + 500_000)  # held-out batches
 
@@ -311,7 +324,7 @@ def run_conditional_check(cfg: StudyConfig, reporter=None) -> list[dict]:
                     est = build_estimator("nce_club", d, d, c_dim=d, critic=critic,
                                           critic_kwargs=default_critic_kwargs(critic, cfg.hidden_dim),
                                           negatives=negatives, input_map=cfg.input_map)
-                opt = torch.optim.Adam(est.parameters(), lr=cfg.lr)
+                opt = torch.optim.Adam(est.parameters(), lr=model_lr(cfg, "nce"))
                 gen = torch.Generator().manual_seed(cfg.seed + 1)
                 if cfg.standardize:
                     x1, x2, _ = conditional_gaussians(DIAG_SAMPLES * 4, d, float(cmi),
