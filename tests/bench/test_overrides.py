@@ -36,3 +36,16 @@ def test_fingerprint_leaves_out_an_option_added_at_its_former_behaviour():
     foreign = {"method": {"name": "comm", "synergy_source": "fusion"}, "seed": 0}
     assert config_fingerprint(foreign, []) != config_fingerprint({"method": {"name": "comm"}, "seed": 0}, [])
 
+
+
+def test_fingerprint_leaves_out_the_data_options_at_their_former_behaviour():
+    # data.train_label_noise (issue 19) at 0 flips nothing, the one behaviour of before: every data set's finished runs
+    # stay done; any other rate enters the fingerprint
+    from mmib.bench.overrides import config_fingerprint
+
+    before = {"data": {"name": "omib_sim", "case": "I"}, "method": {"name": "ibma"}, "seed": 0}
+    fp = config_fingerprint(before, ["probe"])
+    for zero in (0.0, 0):
+        assert config_fingerprint({**before, "data": {**before["data"], "train_label_noise": zero}}, ["probe"]) == fp
+    for other in (0.4, False, "0.0"):
+        assert config_fingerprint({**before, "data": {**before["data"], "train_label_noise": other}}, ["probe"]) != fp

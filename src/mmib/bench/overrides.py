@@ -30,9 +30,19 @@ NEUTRAL_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("rus", "synergy_bank", 64),
     ("rus", "synergy_source", "fusion"),
 )
+#: the same for options of the data config, whatever the data set: ``(key in data, value)``. ``train_label_noise: 0.0``
+#: leaves every label as given, the only behaviour before the option existed (issue 19, 2026-12-07).
+NEUTRAL_DATA_OPTIONS: tuple[tuple[str, Any], ...] = (
+    ("train_label_noise", 0.0),
+)
 
 
 def _drop_neutral_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    data = cfg.get("data")
+    if isinstance(data, dict):
+        drop = {k for k, v in NEUTRAL_DATA_OPTIONS if k in data and _same_value(data[k], v)}
+        if drop:
+            cfg = {**cfg, "data": {k: v for k, v in data.items() if k not in drop}}
     method = cfg.get("method")
     if not isinstance(method, dict):
         return cfg
@@ -41,6 +51,15 @@ def _drop_neutral_options(cfg: dict[str, Any]) -> dict[str, Any]:
     if not drop:
         return cfg
     return {**cfg, "method": {k: v for k, v in method.items() if k not in drop}}
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    """``a == b`` of one type, except that an int equals the float of its value (``0`` is ``0.0``), not a bool."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return a is b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return float(a) == float(b)
+    return type(a) is type(b) and a == b
 
 
 def run_overrides(suite: Suite, variant: MethodVariant, data: DataEntry, seed: int, out_dir: Path,

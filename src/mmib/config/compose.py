@@ -21,7 +21,7 @@ from mmib.errors import MMIBError, UnknownNameError, did_you_mean
 CONF_DIR = Path(__file__).parent.parent / "conf"
 #: keys of the data config that configure the data module; every other key is an option of the data set
 DATAMODULE_KEYS = ("batch_size", "val_fraction", "test_fraction", "split_by", "stratify", "standardize",
-                   "drop_last", "num_workers")
+                   "drop_last", "num_workers", "train_label_noise")
 
 
 def group_options(group: str) -> list[str]:

@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, Sampler, Subset
 
 from mmib.data.dataset import DataValidationError, DataWarning, MultimodalDataset, collate_multimodal
+from mmib.data.noise import check_train_label_noise, flip_labels
 
 SPLITS = ("train", "val", "test")
 #: where a Lightning checkpoint keeps the data module's state (:meth:`MultimodalDataModule.state_dict`): Lightning
@@ -266,6 +267,10 @@ class MultimodalDataModule(L.LightningDataModule):
         seed: seed of the split and of the training loader's shuffling.
         drop_last: drop the last incomplete training batch (contrastive objectives want full batches).
         num_workers: DataLoader workers.
+        train_label_noise: probability that a TRAINING label is replaced by a uniformly drawn other class (seeded by
+            ``seed``; val/test untouched; :mod:`mmib.data.noise`); 0 = the labels as given. Classification only.
+            The data set's ``y`` then holds the noisy training labels (every consumer of the train split sees them)
+            and ``clean_y`` the labels as given; :attr:`flipped` lists the flipped rows.
     """
 
     def __init__(
@@ -281,10 +286,14 @@ class MultimodalDataModule(L.LightningDataModule):
         drop_last: bool = True,
         num_workers: int = 0,
         normalization: Mapping[str, tuple[torch.Tensor, torch.Tensor]] | None = None,
+        train_label_noise: float = 0.0,
     ) -> None:
         super().__init__()
         if batch_size < 1:
             raise DataValidationError(f"batch_size must be >= 1, got {batch_size}")
+        self.train_label_noise = check_train_label_noise(train_label_noise, dataset.spec, dataset.y is not None)
+        if dataset.clean_y is not None:  # a data set noised by an earlier data module: start from the labels as given
+            dataset.y, dataset.clean_y = dataset.clean_y, None
         self.dataset = dataset
         self.spec = dataset.spec
         self.batch_size = int(batch_size)
@@ -293,6 +302,11 @@ class MultimodalDataModule(L.LightningDataModule):
         self.num_workers = int(num_workers)
         self.standardize = bool(standardize)
         self.indices = split_indices(dataset, val_fraction, test_fraction, seed, split_by, stratify)
+        self.flipped = np.empty(0, dtype=np.int64)
+        if self.train_label_noise > 0:
+            dataset.clean_y = dataset.y
+            dataset.y, self.flipped = flip_labels(dataset.y, self.indices["train"], self.train_label_noise,
+                                                  int(dataset.spec.n_classes), self.seed)
         if self.standardize:
             dataset.normalization = (fit_normalization(dataset, self.indices["train"]) if normalization is None
                                      else _checked_normalization(dataset, normalization))

@@ -143,6 +143,9 @@ class MultimodalDataset(Dataset):
                 raise DataValidationError(f"split: expected values in train/val/test, got {bad}")
         #: per-modality (mean, std) applied on access, set by the data module (fitted on the train split)
         self.normalization: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        #: the labels as given while a data module's training-label noise (``data.train_label_noise``) is in ``y``
+        #: (else None)
+        self.clean_y: torch.Tensor | None = None
         #: the file or folder the data came from (set by the file loaders; None for in-memory arrays)
         self.source: str | None = None
 
