@@ -9,10 +9,10 @@ from mmib.errors import UnknownNameError
 from mmib.info.validate import (
     STUDY_ESTIMATORS,
     StudyConfig,
+    model_lr,
     oracle_rows,
     run_conditional_check,
     run_gaussian_study,
-    model_lr,
     train_batch,
 )
 
