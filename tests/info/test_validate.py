@@ -92,6 +92,8 @@ def test_staircase_trains_the_first_level_longer_then_steps_per_level():
     assert len(res.traces["infonce"]["2"]) == 5 + 2  # one training value per step: 5 at the first level, 2 after
     assert rec.totals["Gaussian / cubic staircases"] == rec.done["Gaussian / cubic staircases"] == 2 * (5 + 2)
     assert [lv["true"] for lv in res.summary_nongaussian["infonce"]["2"]] == [0.5, 1.0]
+    assert res.environment["learning_rates"]["club"] == model_lr(cfg, "club") == 5e-4  # recorded with the run
+    assert res.environment["learning_rates"]["nce"] == 1e-3
 
 
 def test_train_batch_is_the_override_or_estimate_mis_default():

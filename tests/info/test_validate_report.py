@@ -164,3 +164,15 @@ def test_the_dead_unit_cell_gives_the_worst_layers_fraction_and_the_units_in_all
     res.summary["infonce"]["3"][2]["dead"] = 0.0996
     table = "\n".join(_tables(res, res.summary, "Gaussian"))
     assert "| 10.0% (16 units in all) |" in table and "worst layer, max over levels" in table
+
+
+def test_the_page_states_the_learning_rates_the_run_used():
+    from mmib.info.validate import StudyConfig
+    from mmib.info.validate_report import _lr_text
+
+    assert _lr_text(StudyConfig()) == "Adam lr 0.001, CLUB's `mlp` q 0.0005"
+    assert _lr_text(StudyConfig(estimators=("infonce", "nwj"), nongaussian_estimators=())) == "Adam lr 0.001"
+    assert _lr_text(StudyConfig(lr=3e-4)) == "Adam lr 0.0003"
+    assert _lr_text(StudyConfig(club_q="linear")) == "Adam lr 0.001"
+    # the rates a run recorded win over this version's defaults (a page re-rendered after a default changed)
+    assert _lr_text(StudyConfig(), {"nce": 1e-3, "club": 1e-3, "club_linear": 1e-3}) == "Adam lr 0.001"

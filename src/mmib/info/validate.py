@@ -288,7 +288,9 @@ def run_gaussian_study(cfg: StudyConfig, reporter=None) -> StudyResult:
     res.conditional = run_conditional_check(cfg, reporter)
     res.seconds = time.time() - t0
     res.environment = {"torch": torch.__version__, "python": platform.python_version(),
-                       "threads": torch.get_num_threads(), "machine": platform.machine()}
+                       "threads": torch.get_num_threads(), "machine": platform.machine(),
+                       # the learning rates this run used (cfg.lr None: the defaults of this version)
+                       "learning_rates": {m: model_lr(cfg, m) for m in _MODEL_METHOD}}
     return res
 
 

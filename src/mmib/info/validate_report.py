@@ -178,10 +178,13 @@ def _steps_text(cfg: StudyConfig) -> str:
             "starts from the previous level's weights")
 
 
-def _lr_text(cfg: StudyConfig) -> str:
-    """The Adam learning rates, as the page states them (one, or the per-model defaults where they differ)."""
-    rates = {m: model_lr(cfg, m) for m in ("nce", "club", "club_linear")}
-    if len(set(rates.values())) == 1:
+def _lr_text(cfg: StudyConfig, used: dict | None = None) -> str:
+    """The Adam learning rates, as the page states them: one, or the critics' and CLUB's where they differ.
+    ``used``: the rates the run recorded (``StudyResult.environment["learning_rates"]``), else those ``cfg`` gives
+    with this version's defaults."""
+    rates = {m: (used or {}).get(m, model_lr(cfg, m)) for m in ("nce", "club", "club_linear")}
+    has_club = "club" in cfg.estimators or "club" in cfg.nongaussian_estimators
+    if not has_club or rates["club"] == rates["nce"]:
         return f"Adam lr {rates['nce']:g}"
     return f"Adam lr {rates['nce']:g}, CLUB's `{cfg.club_q}` q {rates['club']:g}"
 
@@ -196,7 +199,8 @@ def markdown_report(res: StudyResult, png_name: str = "estimators.png") -> str:
         "Produced by `mmib info validate` (`mmib.info.validate`). FactorCL Fig. 3 protocol (spec A.8.1/D.1.3): "
         f"correlated Gaussians, d ∈ {list(cfg.dims)}, true MI ∈ {[float(m) for m in cfg.mis]} nats, estimates "
         f"evaluated at batch {cfg.batch_size}, one estimator trained online through the staircase, "
-        + _steps_text(cfg) + f" ({_lr_text(cfg)}; the paper uses 4000) on fresh batches of "
+        + _steps_text(cfg) + f" ({_lr_text(cfg, res.environment.get('learning_rates'))}; the paper uses 4000) "
+        f"on fresh batches of "
         f"{train_batch(cfg, 'nce')} (CLUB: {train_batch(cfg, 'club')}), critic `{model_critic(cfg, 'nce')}` with hidden "
         f"width {cfg.hidden_dim}"
         + (f" (embeddings {DEFAULT_EMBED_DIM}, linear skip)" if model_critic(cfg, "nce") == "separable" else "")
