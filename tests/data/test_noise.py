@@ -88,3 +88,9 @@ def test_the_config_key_reaches_the_data_module():
     dm = build_datamodule(cfg)
     assert dm.train_label_noise == 0.3 and len(dm.flipped) > 0
     assert build_datamodule(compose_config(["data=xor_align", "data.n_samples=1000"])).train_label_noise == 0.0
+
+
+def test_numpy_scalars_are_accepted_as_rates():
+    dm = MultimodalDataModule(_ds(n=100), train_label_noise=np.float32(0.25))
+    assert type(dm.train_label_noise) is float and abs(dm.train_label_noise - 0.25) < 1e-7
+    assert MultimodalDataModule(_ds(n=100), train_label_noise=np.float64(0.0)).train_label_noise == 0.0

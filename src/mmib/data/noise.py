@@ -8,6 +8,8 @@ run reloaded from its folder (``mmib eval``) sees the same flips.
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 import torch
 
@@ -19,7 +21,7 @@ _STREAM = 0x1ABE1
 
 def check_train_label_noise(rate: object, spec: DatasetSpec, has_labels: bool) -> float:
     """``rate`` as a float in [0, 1), or a :class:`DataValidationError` naming ``data.train_label_noise``."""
-    if isinstance(rate, bool) or not isinstance(rate, (int, float)) or not (0.0 <= float(rate) < 1.0):
+    if isinstance(rate, bool) or not isinstance(rate, numbers.Real) or not (0.0 <= float(rate) < 1.0):
         raise DataValidationError(f"data.train_label_noise: expected a probability in [0, 1), got {rate!r}")
     rate = float(rate)
     if rate > 0 and (spec.task != "classification" or not has_labels):
