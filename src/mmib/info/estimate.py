@@ -63,6 +63,13 @@ def default_lr(method: str, club_q: str = DEFAULT_CLUB_Q) -> float:
     return DEFAULT_CLUB_MLP_LR if method == "club" and club_q == "mlp" else DEFAULT_LR
 
 
+def check_lr(lr: object) -> float:
+    """``lr`` if it is a finite number > 0 (not a bool), else a ValueError naming it."""
+    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    return lr
+
+
 def default_critic(method: str) -> str:
     """The critic :func:`estimate_mi` and ``mmib info validate`` use for ``method`` by default:
     :data:`CRITIC_BY_METHOD` (NWJ, MINE: ``concat``), else :data:`DEFAULT_CRITIC`."""
@@ -205,10 +212,7 @@ def estimate_mi(
     for name, v, lo in (("steps", steps, 0), ("batch_size", batch_size, 2), ("eval_batches", eval_batches, 1)):
         if not isinstance(v, int) or isinstance(v, bool) or v < lo:
             raise ValueError(f"{name} must be an integer >= {lo}, got {v!r}")
-    if lr is None:
-        lr = default_lr(method, club_q)
-    if isinstance(lr, bool) or not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
+    lr = check_lr(default_lr(method, club_q) if lr is None else lr)
     x, y = torch.as_tensor(x), torch.as_tensor(y)
     if y.dim() == 1:
         y = y[:, None]

@@ -46,6 +46,7 @@ from mmib.info.estimate import (
     DEFAULT_STANDARDIZE,
     DEFAULT_STEPS,
     averaged,
+    check_lr,
     default_critic,
     default_critic_kwargs,
     default_lr,
@@ -126,9 +127,8 @@ class StudyConfig:
             raise ValueError(f"dims must be positive integers, got {self.dims!r}")
         if not self.mis or any(m <= 0 for m in self.mis):
             raise ValueError(f"mis must be positive numbers (nats), got {self.mis!r}")
-        if self.lr is not None and (isinstance(self.lr, bool) or not isinstance(self.lr, (int, float))
-                                    or not math.isfinite(self.lr) or self.lr <= 0):
-            raise ValueError(f"lr must be a finite number > 0 (or None: estimate_mi's default_lr), got {self.lr!r}")
+        if self.lr is not None:  # None: estimate_mi's default_lr per model
+            check_lr(self.lr)
         if not 0 <= self.ema < 1:
             raise ValueError(f"ema must be a decay in [0, 1) (0: no averaging), got {self.ema!r}")
         if not 0 < self.cond_rel_tolerance < 1:
