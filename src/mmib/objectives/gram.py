@@ -210,11 +210,13 @@ class GRAMLoss(_TupleContrastive):
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
         min_temperature: floor of a learned τ (default ``min(1e-3, temperature)``; any value in (0, temperature]).
         kernel: ``"eager"`` (default; with every modality as anchor and local candidates, the loss is the fused
-            pass :class:`_GramAllAnchors`, at M = 2 with nonzero rows and scale · vol < 80 the one-volume-matrix
-            path :func:`gram_two_modalities`) or ``"compiled"`` (the volume's elementwise algebra of
+            pass :class:`_GramAllAnchors`, its two passes as numba kernels on the CPU where numba imports
+            (:mod:`mmib.objectives.projection.numba_kernels`), else as ``"torch"``; at M = 2 with nonzero rows and
+            scale · vol < 80 the one-volume-matrix path :func:`gram_two_modalities`), ``"torch"`` (the same fused
+            pass as PyTorch operations on cache blocks) or ``"compiled"`` (the volume's elementwise algebra of
             :class:`_GramVolumes` fused by ``torch.compile``, then one cross-entropy per direction; needs a C++
-            compiler; falls back to eager with a warning; measured slower than the default's fused pass with all
-            anchors, docs/methods/gram.md).
+            compiler; falls back to ``"torch"`` with a warning; measured slower than the default's fused pass with
+            all anchors, docs/methods/gram.md).
 
     Raises:
         ValueError: on a non-positive temperature, label smoothing outside [0, 1), smoothing with the decoupled
@@ -255,7 +257,7 @@ class GRAMLoss(_TupleContrastive):
         return gram_volume(anchors, tuples, kernel=self.kernel)
 
     def _fused_losses(self, zs, anchors, scale):
-        if self.kernel != "eager" or anchors != list(range(len(zs))):
+        if self.kernel == "compiled" or anchors != list(range(len(zs))):
             return None
         if len(zs) == 2 and self.positive_in_denominator:
             # M = 2: the two anchors' volume matrices are each other's transpose (unit rows): one of them, CLIP-like
@@ -265,7 +267,7 @@ class GRAMLoss(_TupleContrastive):
         # every modality as anchor (the default): volumes, both cross-entropies and the gradient in one fused
         # pass per block of anchor rows (_GramAllAnchors)
         return _GramAllAnchors.apply(scale, GRAM_RIDGE, VOLUME_EPS, self.label_smoothing, self.positive_in_denominator,
-                                     *zs)
+                                     self.kernel, *zs)
 
     def _anchor_measures(self, zs, cands, anchors, gathered):
         if gathered:

@@ -127,11 +127,13 @@ class OVAIBLoss(nn.Module):
             lets :meth:`score` infer the candidate modality). Without it, modalities are matched by position.
         positive_in_denominator: standard InfoNCE (True) or the decoupled form of Eq. 9 (positive excluded).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
-        kernel: ``"eager"`` (default) or ``"compiled"``: each block of the fused pass (:class:`_OneVsAllSufficiency`)
-            as one ``torch.compile``d function (needs a C++ compiler; the first step per M compiles, 5–20 s here;
-            steps measured 1.10–1.30× faster than eager by wall clock, 1.12–1.30× by CPU time, at M = 3, 4, 6 and
-            N = 256, 1024 in docs/results/alignment/bench-objectives.txt (2026-12-07, 13:39 UTC run), about equal at
-            M = 2; falls back to eager with a warning when compilation fails).
+        kernel: ``"eager"`` (default), ``"torch"`` or ``"compiled"``: how the fused pass
+            (:class:`_OneVsAllSufficiency`) runs its elementwise algebra. ``"eager"``: on the CPU as a numba kernel
+            (:mod:`mmib.objectives.projection.numba_kernels`; no system compiler; compiled once per dtype and cached
+            on disk), elsewhere or without numba as ``"torch"``; ``"torch"``: PyTorch operations on cache blocks;
+            ``"compiled"``: each block as one ``torch.compile``d function (needs a C++ compiler; the first step per
+            M compiles, 5–20 s here; falls back to ``"torch"`` with a warning when compilation fails). Measured
+            speeds: docs/methods/ova_ib.md, "Performance".
 
     Embeddings are L2-normalized before the score and the minimality term ([decision], docs/methods/ova_ib.md).
 

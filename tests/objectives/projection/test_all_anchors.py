@@ -9,10 +9,11 @@ import torch
 
 import mmib.objectives.projection.layout as layout
 from mmib.objectives import GRAMLoss
-from mmib.objectives.projection import all_anchors
+from mmib.objectives.projection import all_anchors, numba_kernels
 from mmib.objectives.projection.all_anchors import _GramAllAnchors, _GramTwoModalities
 
 
+@pytest.mark.parametrize("kernel", ["eager", "torch"])
 @pytest.mark.parametrize("m,n,d,pid,smoothing,learn,block,degenerate,temperature", [
     (3, 7, 5, True, 0.1, True, 32768, False, 0.2),
     (4, 9, 6, False, 0.0, True, 30, False, 0.2),   # one anchor row per block: a whole column hidden in a block
@@ -23,19 +24,23 @@ from mmib.objectives.projection.all_anchors import _GramAllAnchors, _GramTwoModa
     (4, 9, 6, False, 0.0, True, 30, True, 0.01),
 ])
 def test_gram_fused_pass_equals_the_volume_function_path(m, n, d, pid, smoothing, learn, block, degenerate,
-                                                        temperature,
+                                                        temperature, kernel,
                                                         monkeypatch, float64_embeddings, assert_close_f64):
     monkeypatch.setattr(layout, "BLOCK_ELEMENTS", block)
     zs = float64_embeddings(m, n, d, 1, degenerate)
-    calls = []
+    calls, sweeps = [], []
     real = _GramAllAnchors.apply
     monkeypatch.setattr(_GramAllAnchors, "apply", lambda *a: calls.append(1) or real(*a))
+    real_sweep = numba_kernels.gram_sweep_volumes
+    monkeypatch.setattr(numba_kernels, "gram_sweep_volumes", lambda *a: sweeps.append(1) or real_sweep(*a))
     kw = dict(temperature=temperature, label_smoothing=smoothing, positive_in_denominator=pid,
               learn_temperature=learn)
-    fused = GRAMLoss(**kw).double()
+    fused = GRAMLoss(**kw, kernel=kernel).double()
     z1 = [z.clone().requires_grad_() for z in zs]
     out = fused({f"m{i}": z for i, z in enumerate(z1)})
     assert calls, "GRAMLoss did not take the fused pass"
+    # kernel="eager" runs the passes as numba kernels where numba imports; "torch" never does
+    assert bool(sweeps) == (kernel == "eager" and numba_kernels.available())
     extra = [fused.temperature.tau_offset] if learn else []
     g1 = torch.autograd.grad(out.loss, [*z1, *extra])
     reference = GRAMLoss(**kw).double()

@@ -6,6 +6,7 @@ import torch
 
 import mmib.objectives.projection.layout as layout
 from mmib.objectives import OVAIBLoss
+from mmib.objectives.projection import numba_kernels
 from mmib.objectives.projection.layout import (
     KERNEL_CHOICES,
     check_kernel,
@@ -26,7 +27,7 @@ def test_row_blocks_cover_the_rows_once_in_order(nt, na, block, monkeypatch):
 
 
 def test_check_kernel_accepts_the_choices_and_refuses_the_rest():
-    assert KERNEL_CHOICES == ("eager", "compiled")
+    assert KERNEL_CHOICES == ("eager", "torch", "compiled")
     for k in KERNEL_CHOICES:
         assert check_kernel(k) == k
     with pytest.raises(ValueError, match="kernel must be one of"):
@@ -73,9 +74,12 @@ def test_profile_passes_labels_the_fused_passes_only_when_on(on, monkeypatch):
 
     monkeypatch.setattr(layout, "PROFILE_PASSES", on)
     zs = [torch.randn(6, 4, requires_grad=True) for _ in range(3)]
-    with profile(activities=[ProfilerActivity.CPU]) as prof:
-        OVAIBLoss()(zs).loss.backward()
-    labels = {e.key for e in prof.key_averages() if e.key.startswith("ova_ib: ")}
-    expected = {"ova_ib: gram matmuls", "ova_ib: factor", "ova_ib: score", "ova_ib: cross-entropy",
-                "ova_ib: backward: gram matmuls"}
-    assert (expected <= labels) if on else not labels
+    common = {"ova_ib: gram matmuls", "ova_ib: factor", "ova_ib: backward: gram matmuls"}
+    kernels = {"torch": common | {"ova_ib: score", "ova_ib: cross-entropy"}}
+    if numba_kernels.available():
+        kernels["eager"] = common | {"ova_ib: numba sweep"}
+    for kernel, expected in kernels.items():
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            OVAIBLoss(kernel=kernel)(zs).loss.backward()
+        labels = {e.key for e in prof.key_averages() if e.key.startswith("ova_ib: ")}
+        assert (expected <= labels) if on else not labels

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import torch
 
+from mmib.objectives.projection import numba_kernels
 from mmib.objectives.projection.layout import row_blocks
 from mmib.objectives.projection.pairs import (
     lower_inplace,
@@ -37,12 +38,17 @@ class _GramAllAnchors(torch.autograd.Function):
     While scale · √(max det K · max ‖a‖²) (a bound on the volumes) is below :data:`EXP_LOGIT_BOUND`, the sums
     are of exp(l) itself (no running maximum), and pass 2 forms both softmaxes from one exponential.
 
-    Inputs: ``scale`` (0-d, 1/τ), ``ridge``, ``eps`` (volume floor), ``smoothing``, ``positive_in_denominator``, the
-    M unit embeddings. Output: (M,) losses.
+    With ``kernel="eager"`` on the CPU where numba imports, each pass is one numba kernel over every anchor row
+    (:func:`numba_kernels.gram_sweep_volumes`, :func:`numba_kernels.gram_sweep_gradient`: the same quantities, the
+    row's intermediates in cache-resident buffers; the columns' logsumexp above the bound from the stored volumes);
+    otherwise (``"torch"``) PyTorch operations on blocks of rows.
+
+    Inputs: ``scale`` (0-d, 1/τ), ``ridge``, ``eps`` (volume floor), ``smoothing``, ``positive_in_denominator``,
+    ``kernel`` (``"eager"`` or ``"torch"``), the M unit embeddings. Output: (M,) losses.
     """
 
     @staticmethod
-    def forward(ctx, scale, ridge, eps, smoothing, positive_in_denominator, *zs):  # noqa: D102
+    def forward(ctx, scale, ridge, eps, smoothing, positive_in_denominator, kernel, *zs):  # noqa: D102
         m, k = len(zs), len(zs) - 1
         n = zs[0].shape[0]
         dtype, device = zs[0].dtype, zs[0].device
@@ -65,6 +71,22 @@ class _GramAllAnchors(torch.autograd.Function):
         # vol ≤ √(det K ‖a‖²): while scale times that bound stays below EXP_LOGIT_BOUND, the softmaxes are
         # exp(l) / Σ exp(l) without a shift (one exponential per pass serves the rows and the columns)
         fast = beta * float((det.max() * torch.diagonal(full, dim1=1, dim2=2).max()).sqrt()) < EXP_LOGIT_BOUND
+        numba_pass = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
+        if numba_pass:  # pass 1 as a numba kernel (numba_kernels.gram_sweep_volumes): the same quantities
+            linv = zs[0].new_zeros(m, k, k, n)
+            for i in range(k):
+                for j in range(i + 1):
+                    linv[:, i, j] = coef[i][j].view(m, n)
+            numba_kernels.gram_sweep_volumes(
+                cross.numpy(), linv.numpy(), det_row.view(m, n).numpy(), sq.contiguous().numpy(), beta, eps,
+                positive_in_denominator, fast, vol.numpy(), lse_row.numpy(), col_sum.numpy(), mean_row.numpy(),
+                mean_col.numpy(), diag_l.numpy())
+            if not fast:  # the columns' logsumexp from the volumes (negative where clamped)
+                logits = vol.abs().mul_(-beta)
+                if not positive_in_denominator:
+                    logits.diagonal(0, 1, 2).fill_(float("-inf"))
+                col_max, col_sum = torch.logsumexp(logits, 1), torch.ones_like(col_sum)  # lse_col = log 1 + lse
+            blocks = []
         for bi, r in enumerate(blocks):  # pass 1: volumes, row logsumexp, column logsumexp online
             r0 = r.start
             xs = cross[:, :, r].unbind(1)
@@ -105,13 +127,21 @@ class _GramAllAnchors(torch.autograd.Function):
         if not need_grad:
             return loss
         pairs = [(i, j) for j in range(k) for i in range(j + 1)]
-        acc = zs[0].new_zeros(m, len(pairs), blocks[0].stop, n)  # Σ_rows g det K w_i w_j, reduced at the end
+        # Σ_rows g det K w_i w_j, accumulated elementwise over the blocks (the numba kernel: over the rows), reduced
+        acc = zs[0].new_zeros(m, len(pairs), 1 if numba_pass else row_blocks(n, m * n, device)[0].stop, n)
         g_det = zs[0].new_zeros(m, n)  # Σ_rows g r
         grad_sq = zs[0].new_empty(m, n)
         gvol = zs[0].new_zeros(m)
         shift = 2.0 * sm / n
         if fast:
             inv_row, inv_col = lse_row.neg().exp_(), lse_col.neg().exp_()
+        if numba_pass:  # pass 2 as a numba kernel (numba_kernels.gram_sweep_gradient)
+            row_f, col_f = (inv_row, inv_col) if fast else (lse_row, lse_col)
+            numba_kernels.gram_sweep_gradient(
+                cross.numpy(), vol.numpy(), det_row.view(m, n).numpy(), beta, row_f.contiguous().numpy(),
+                col_f.contiguous().numpy(), fast, positive_in_denominator,
+                2.0 * (1.0 - sm), shift, acc.view(m, len(pairs), n).numpy(), g_det.numpy(), grad_sq.numpy(),
+                gvol.numpy())
         for bi, r in enumerate(blocks):  # pass 2: the gradient
             r0, rb = r.start, r.stop - r.start
             v = vol[:, r]
@@ -161,7 +191,7 @@ class _GramAllAnchors(torch.autograd.Function):
         g_scale = None
         if ctx.needs_input_grad[0]:  # ∂L/∂scale = Σ (½ G/N)(−vol)
             g_scale = (grad_loss.to(gvol.dtype) * gvol).sum() * (-0.5 / ctx.n)
-        return g_scale, None, None, None, None, *grads
+        return g_scale, None, None, None, None, None, *grads
 
 
 class _GramTwoModalities(torch.autograd.Function):

@@ -33,8 +33,11 @@ def coefficient_columns(linv: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     return linv.to(dtype).permute(0, 2, 3, 1).unsqueeze(-1).contiguous()
 
 
-#: the kernels of the projection score's elementwise algebra (:class:`_ProjectionScores`)
-KERNEL_CHOICES = ("eager", "compiled")
+#: the kernels of the projection algebra: ``"eager"`` (the default: the fused sweeps' algebra as numba kernels,
+#: :mod:`mmib.objectives.projection.numba_kernels`, where numba imports and the tensors are on the CPU; otherwise
+#: ``"torch"``), ``"torch"`` (the same algebra as PyTorch operations on cache blocks), ``"compiled"`` (the block
+#: algebra fused by ``torch.compile``; needs a C++ compiler)
+KERNEL_CHOICES = ("eager", "torch", "compiled")
 
 
 def check_kernel(kernel: str) -> str:

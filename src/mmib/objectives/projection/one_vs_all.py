@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 import torch
 
-from mmib.objectives.projection import fused
+from mmib.objectives.projection import fused, numba_kernels
 from mmib.objectives.projection.fused import EPS2
 from mmib.objectives.projection.layout import check_kernel, profile_pass, row_blocks
 from mmib.objectives.projection.pairs import (
@@ -25,8 +25,11 @@ class _OneVsAllSufficiency(torch.autograd.Function):
     """The sufficiency term of every anchor, L^(a) = mean_n CE(scale · s_a[n, :], n) for a = 1..M, from the M unit
     embeddings in one pass over the N×N score blocks, with the gradient computed in that same pass.
 
-    The default (``kernel="eager"``) path of :class:`OVAIBLoss` when the candidates are the local embeddings. Why it
-    is faster than :class:`_ProjectionScores` followed by one cross-entropy per anchor:
+    The default (``kernel="eager"``) path of :class:`OVAIBLoss` when the candidates are the local embeddings; there,
+    on the CPU where numba imports, the block loop below is one numba kernel over every anchor row
+    (:func:`numba_kernels.ova_sweep`: the same outputs, each row's algebra in two passes over its candidates);
+    ``kernel="torch"`` runs the loop of PyTorch operations. Why it is faster than :class:`_ProjectionScores`
+    followed by one cross-entropy per anchor:
 
     - **one sweep**: the score, the row softmax of the cross-entropy and every factor of the gradient are computed
       block by block of anchor rows (all M anchors at once, :data:`BLOCK_ELEMENTS` elements per operation), while
@@ -68,10 +71,24 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         blocks = row_blocks(n, m * n, device)
         pairs = [(i, j) for j in range(k) for i in range(j + 1)]  # the upper triangle of a k×k matrix
         # Σ over anchor rows of g₁ w_i w_j and gh w_i w_j, accumulated elementwise over the blocks, reduced at the end
-        acc = zs[0].new_zeros(m, 2, len(pairs), blocks[0].stop, n) if need_grad else None
+        # (the numba sweep sums over the rows itself: one row)
+        fast = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
+        acc = zs[0].new_zeros(m, 2, len(pairs), 1 if fast else blocks[0].stop, n) if need_grad else None
         # K⁻¹ per candidate as coefficient rows (v = K⁻¹w in k² multiply-adds instead of L⁻¹ then L⁻ᵀ)
-        kic = kinv.permute(2, 3, 0, 1).to(dtype).contiguous().view(k, k, m, 1, n) if need_grad else None
+        kic = kinv.permute(2, 3, 0, 1).to(dtype).contiguous().view(k, k, m, 1, n) if need_grad and not fast else None
         pf.__exit__(None, None, None)
+        if fast:  # the numba kernel: every anchor row in two passes over its candidates (numba_kernels.ova_sweep)
+            with profile_pass("numba sweep"):
+                linv = zs[0].new_zeros(m, k, k, n)
+                for i in range(k):
+                    for j in range(i + 1):
+                        linv[:, i, j] = coef[i][j].view(m, n)
+                kin = kinv.permute(0, 2, 3, 1).to(dtype).contiguous() if need_grad else linv
+                acc_r = acc.view(m, 2, len(pairs), n) if need_grad else zs[0].new_zeros(m, 2, 1, n)
+                numba_kernels.ova_sweep(cross.numpy(), linv.numpy(), kin.numpy(), zb_inv.contiguous().numpy(), lam,
+                                        positive_in_denominator, need_grad, loss_rows.numpy(), rowdot.numpy(),
+                                        acc_r.numpy())
+            blocks = []
         if kernel == "compiled" and need_grad:
             coef_t = torch.zeros(m, k, k, 1, n, dtype=dtype, device=device)
             for i in range(k):

@@ -143,7 +143,7 @@ class _ProjectionScores(torch.autograd.Function):
                 grad_grams[a] = fused.upper_to_full(upper, k)
             else:
                 s, a1, a2, *w = states[a]
-                wbuf = w[0] if ctx.kernel == "eager" else torch.stack(w, dim=1)
+                wbuf = w[0] if ctx.kernel != "compiled" else torch.stack(w, dim=1)
                 gc, grad_grams[a], gs_dot_s = _eager_backward(
                     grads[a], s, a1, a2, wbuf, _row_coefficients(linv[a], dtype)
                 )

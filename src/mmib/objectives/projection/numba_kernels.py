@@ -1,0 +1,379 @@
+"""The elementwise algebra of the fused sweeps as numba kernels (``kernel="eager"`` when numba imports): OVA-IB's
+sufficiency sweep (:func:`ova_sweep`, for :class:`mmib.objectives.projection.one_vs_all._OneVsAllSufficiency`).
+
+Why: the pure-torch loop (``kernel="torch"``) runs the ~30 elementwise operations per (anchor row, candidate) as
+separate ATen calls on cache blocks, each streaming its operands through memory, plus a Python loop over the blocks;
+``torch.compile`` fuses them but needs a C++ compiler at run time. numba (LLVM, shipped as a wheel: no system
+compiler) compiles the same algebra once; each anchor row is two passes over its N candidates whose innermost
+loops run over contiguous candidates (LLVM vectorizes them), with the row's intermediates in small buffers that stay
+in the L1/L2 cache: the N×N cross entries are read once and overwritten once by their gradient.
+
+The kernels are specialised per dtype (float32 and float64: the float64 reference tests run them in float64) and
+cached on disk (``cache=True``: next to this module, or in ``NUMBA_CACHE_DIR``; where neither is writable numba
+compiles in memory at the first call of each process). ``fastmath`` is limited to reassociation, contraction,
+reciprocal and signed-zero freedom (no ``nnan`` / ``ninf``: the kernels clamp and mask as the torch loop does).
+
+:func:`available` is False when numba does not import; then ``kernel="eager"`` runs the torch loop. numba is
+imported at the first call of a kernel, not with mmib.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import threading
+
+import numpy as np
+
+#: LLVM fast-math flags of the kernels: reassociation (vectorized reductions), FMA contraction, reciprocal
+#: multiplication and signed zeros; never 'nnan' / 'ninf' (degenerate rows are clamped, not assumed away)
+FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
+
+#: squared-norm floor of the projection score (the value of :data:`mmib.objectives.projection.fused.EPS2`)
+_EPS2 = 1e-24
+
+_LOCK = threading.Lock()
+_JITTED: dict[str, object] = {}
+_STATE: list[bool] = []  # [whether numba imported], once tried
+
+
+def available() -> bool:
+    """Whether the numba kernels can run: numba imports (tried once per process, at the first call, so that
+    importing mmib does not import numba)."""
+    with _LOCK:
+        if not _STATE:
+            ok = importlib.util.find_spec("numba") is not None
+            if ok:
+                try:
+                    import numba  # noqa: F401
+                except Exception:  # noqa: BLE001 - a broken numba install means: the torch loop
+                    ok = False
+            _STATE.append(ok)
+        return _STATE[0]
+
+
+def _kernel(fn):
+    """``fn`` compiled by numba (once per process; numba compiles per dtype at the first call, or loads the
+    compiled code from its on-disk cache)."""
+    name = fn.__name__
+    jitted = _JITTED.get(name)
+    if jitted is None:
+        import numba
+
+        opts = dict(fastmath=FASTMATH, nogil=True, error_model="numpy", boundscheck=False)
+        try:
+            jitted = numba.njit(cache=True, **opts)(fn)
+        except RuntimeError:  # no writable cache location: compile in memory
+            jitted = numba.njit(**opts)(fn)
+        with _LOCK:
+            jitted = _JITTED.setdefault(name, jitted)
+    return jitted
+
+
+def _ova_rows(cross, linv, kinv, zb_inv, lam, pid, need_grad, loss_rows, rowdot, acc):  # noqa: C901
+    """The body of :func:`ova_sweep` (arguments as there)."""
+    m, k, n = cross.shape[0], cross.shape[1], cross.shape[3]
+    dt = cross.dtype
+    y = np.empty((k, n), dt)
+    w = np.empty((k, n), dt)
+    e1 = np.empty((k, n), dt)
+    eh = np.empty((k, n), dt)
+    q = np.empty(n, dt)
+    pp = np.empty(n, dt)
+    lg = np.empty(n, dt)
+    iv = np.empty(n, dt)
+    hf = np.empty(n, dt)
+    ex = np.empty(n, dt)
+    g = np.empty(n, dt)
+    eps2 = dt.type(_EPS2)
+    zero = dt.type(0.0)
+    half = dt.type(0.5)
+    lam_t = dt.type(lam)
+    hlam = dt.type(0.5 * lam)
+    for a in range(m):
+        for r in range(n):
+            # pass 1: y = L⁻¹c, q1 = ‖y‖², w = L⁻ᵀy = K⁻¹c, P = q1 − λ‖w‖² (clamped), logits = scale·s
+            for i in range(k):
+                yi = y[i]
+                lij = linv[a, i, 0]
+                c0 = cross[a, 0, r]
+                for t in range(n):
+                    yi[t] = lij[t] * c0[t]
+                for j in range(1, i + 1):
+                    lij = linv[a, i, j]
+                    cj = cross[a, j, r]
+                    for t in range(n):
+                        yi[t] += lij[t] * cj[t]
+            y0 = y[0]
+            for t in range(n):
+                q[t] = y0[t] * y0[t]
+            for i in range(1, k):
+                yi = y[i]
+                for t in range(n):
+                    q[t] += yi[t] * yi[t]
+            for i in range(k):
+                wi = w[i]
+                lii = linv[a, i, i]
+                yi = y[i]
+                for t in range(n):
+                    wi[t] = lii[t] * yi[t]
+                for j in range(i + 1, k):
+                    lji = linv[a, j, i]
+                    yj = y[j]
+                    for t in range(n):
+                        wi[t] += lji[t] * yj[t]
+            for t in range(n):
+                pp[t] = q[t]
+            for i in range(k):
+                wi = w[i]
+                for t in range(n):
+                    pp[t] -= lam_t * wi[t] * wi[t]
+            zb = zb_inv[a, r]
+            for t in range(n):
+                p = pp[t]
+                ok = p > eps2
+                p = p if ok else eps2
+                inv = zb / np.sqrt(p)
+                lt = q[t] * inv
+                iv[t] = inv
+                lg[t] = lt
+                hf[t] = lt / p if ok else zero
+            # the row's log-softmax (the target on the diagonal; excluded from the sum unless pid)
+            pos = lg[r]
+            if not pid:
+                lg[r] = -np.inf
+            mx = lg[0]
+            for t in range(1, n):
+                mx = max(mx, lg[t])
+            s = zero
+            for t in range(n):
+                et = np.exp(lg[t] - mx)
+                ex[t] = et
+                s += et
+            if not pid:
+                lg[r] = pos
+            lse = mx + np.log(s)
+            loss_rows[a, r] = lse - pos
+            if not need_grad:
+                continue
+            # pass 2: g = softmax − onehot, gh = g·s/P (0 where P was clamped), g₁ = g/(‖z‖√P) − gh/2
+            rs = dt.type(1.0) / s
+            for t in range(n):
+                g[t] = ex[t] * rs
+            g[r] -= dt.type(1.0)
+            rd = zero
+            for t in range(n):
+                gt = g[t]
+                rd += gt * lg[t]
+                ght = hf[t] * gt
+                hf[t] = ght
+                g[t] = gt * iv[t] - half * ght
+            rowdot[a, r] = rd
+            for i in range(k):
+                wi = w[i]
+                e1i = e1[i]
+                ehi = eh[i]
+                for t in range(n):
+                    e1i[t] = g[t] * wi[t]
+                    ehi[t] = hf[t] * wi[t]
+            p_ = 0
+            for j in range(k):
+                wj = w[j]
+                for i in range(j + 1):
+                    a0 = acc[a, 0, p_]
+                    a1 = acc[a, 1, p_]
+                    e1i = e1[i]
+                    ehi = eh[i]
+                    for t in range(n):
+                        a0[t] += e1i[t] * wj[t]
+                        a1[t] += ehi[t] * wj[t]
+                    p_ += 1
+            # ∂/∂c_i (half, per unit of 1/N) = g₁ w_i + (λ/2) gh v_i with v = K⁻¹w: into the cross entries
+            for i in range(k):
+                out = cross[a, i, r]
+                kij = kinv[a, i, 0]
+                w0 = w[0]
+                for t in range(n):
+                    q[t] = kij[t] * w0[t]
+                for j in range(1, k):
+                    kij = kinv[a, i, j]
+                    wj = w[j]
+                    for t in range(n):
+                        q[t] += kij[t] * wj[t]
+                e1i = e1[i]
+                for t in range(n):
+                    out[t] = e1i[t] + hlam * hf[t] * q[t]
+
+
+def ova_sweep(cross, linv, kinv, zb_inv, lam, positive_in_denominator, need_grad, loss_rows, rowdot, acc):
+    """OVA-IB's sufficiency sweep over every anchor row (numpy arrays of one dtype, float32 or float64, C order).
+
+    ``cross`` (M, k, N, N): the cross entries of every anchor (anchor-major), overwritten by half their gradient
+    per unit of 1/N, scale·(g₁ w + (λ/2) gh v), when ``need_grad``; ``linv`` (M, k, k, N): L⁻¹ per candidate
+    (lower triangle read); ``kinv`` (M, k, k, N): K⁻¹ per candidate; ``zb_inv`` (M, N): scale/‖z‖. Writes
+    ``loss_rows`` (M, N) (the rows' cross-entropies), ``rowdot`` (M, N) (Σ_t (softmax − onehot)·scale·s) and adds
+    to ``acc`` (M, 2, k(k+1)/2, N) the column sums of scale·g₁ w_i w_j and scale·gh w_i w_j (pairs i ≤ j in
+    column-major order of the upper triangle, as the torch loop)."""
+    _kernel(_ova_rows)(cross, linv, kinv, zb_inv, float(lam), bool(positive_in_denominator), bool(need_grad),
+                       loss_rows, rowdot, acc)
+
+
+def _gram_rows1(cross, linv, det, sq, beta, eps, pid, fast, vol, lse_row, col_sum, mean_row, mean_col, diag_l):
+    """Pass 1 of :func:`gram_sweep` (arguments as there)."""
+    m, k, n = cross.shape[0], cross.shape[1], cross.shape[3]
+    dt = cross.dtype
+    y = np.empty((k, n), dt)
+    q = np.empty(n, dt)
+    lg = np.empty(n, dt)
+    zero = dt.type(0.0)
+    eps_t = dt.type(eps)
+    nbeta = dt.type(-beta)
+    inv_n = dt.type(1.0 / n)
+    for a in range(m):
+        for r in range(n):
+            for i in range(k):  # y = L⁻¹c
+                yi = y[i]
+                lij = linv[a, i, 0]
+                c0 = cross[a, 0, r]
+                for t in range(n):
+                    yi[t] = lij[t] * c0[t]
+                for j in range(1, i + 1):
+                    lij = linv[a, i, j]
+                    cj = cross[a, j, r]
+                    for t in range(n):
+                        yi[t] += lij[t] * cj[t]
+            y0 = y[0]
+            for t in range(n):
+                q[t] = y0[t] * y0[t]
+            for i in range(1, k):
+                yi = y[i]
+                for t in range(n):
+                    q[t] += yi[t] * yi[t]
+            for i in range(k):  # w = L⁻ᵀy = K⁻¹c in place of the cross entries (for pass 2)
+                wi = cross[a, i, r]
+                lii = linv[a, i, i]
+                yi = y[i]
+                for t in range(n):
+                    wi[t] = lii[t] * yi[t]
+                for j in range(i + 1, k):
+                    lji = linv[a, j, i]
+                    yj = y[j]
+                    for t in range(n):
+                        wi[t] += lji[t] * yj[t]
+            sa = sq[a, r]
+            va = vol[a, r]
+            da = det[a]
+            mr = zero
+            for t in range(n):  # det G = det K (‖a‖² − cᵀK⁻¹c), clamped at eps (marked by a negative volume)
+                dg = (sa - q[t]) * da[t]
+                ok = dg > eps_t
+                v = np.sqrt(dg if ok else eps_t)
+                va[t] = v if ok else -v
+                lt = nbeta * v
+                lg[t] = lt
+                mr += lt
+            mean_row[a, r] = mr * inv_n
+            diag_l[a, r] = lg[r]
+            mc = mean_col[a]
+            for t in range(n):
+                mc[t] += lg[t] * inv_n
+            if not pid:
+                lg[r] = -np.inf
+            if fast:  # exp(l) unshifted: the caller checked scale · (a bound on vol) < EXP_LOGIT_BOUND
+                cs = col_sum[a]
+                s = zero
+                for t in range(n):
+                    e = np.exp(lg[t])
+                    s += e
+                    cs[t] += e
+                lse_row[a, r] = s
+            else:
+                mx = lg[0]
+                for t in range(1, n):
+                    mx = max(mx, lg[t])
+                s = zero
+                for t in range(n):
+                    s += np.exp(lg[t] - mx)
+                lse_row[a, r] = mx + np.log(s)
+
+
+def _gram_rows2(cross, vol, det, beta, row_f, col_f, fast, pid, diag_sub, shift, acc, g_det, grad_sq, gvol):
+    """Pass 2 of :func:`gram_sweep` (arguments as there)."""
+    m, k, n = cross.shape[0], cross.shape[1], cross.shape[3]
+    dt = cross.dtype
+    g = np.empty(n, dt)
+    zero = dt.type(0.0)
+    half = dt.type(0.5)
+    nbeta = dt.type(-beta)
+    shift = dt.type(shift)
+    diag_sub = dt.type(diag_sub)
+    for a in range(m):
+        gsum = zero
+        da = det[a]
+        gd_a = g_det[a]
+        cf = col_f[a]
+        for r in range(n):
+            va = vol[a, r]
+            rf = row_f[a, r]
+            if fast:  # softmax_rows + softmax_cols = exp(l) (1/Σ_row + 1/Σ_col)
+                for t in range(n):
+                    g[t] = np.exp(nbeta * abs(va[t])) * (rf + cf[t])
+            else:
+                for t in range(n):
+                    lt = nbeta * abs(va[t])
+                    g[t] = np.exp(lt - rf) + np.exp(lt - cf[t])
+            if pid:
+                g[r] -= diag_sub
+            else:
+                g[r] = dt.type(-2.0)
+            gs = zero
+            for t in range(n):  # G = g − 2ε/N; Σ G vol (∂/∂scale); G/(2 vol) det K (0 where det G was clamped)
+                v = va[t]
+                av = abs(v)
+                gt = g[t] - shift
+                gv = gt * av
+                gsum += gv
+                ok = v > zero
+                gd_a[t] += half * gv if ok else zero
+                gd = half * gt / av * da[t] if ok else zero
+                g[t] = gd
+                gs += gd
+            grad_sq[a, r] = gs
+            p_ = 0
+            for j in range(k):  # Σ_rows G det K/(2 vol) w_i w_j, then ∂/∂c (per unit) into the cross entries
+                wj = cross[a, j, r]
+                for i in range(j + 1):
+                    ap = acc[a, p_]
+                    wi = cross[a, i, r]
+                    for t in range(n):
+                        ap[t] += g[t] * wi[t] * wj[t]
+                    p_ += 1
+            for i in range(k):
+                wi = cross[a, i, r]
+                for t in range(n):
+                    wi[t] = g[t] * wi[t]
+        gvol[a] = gsum
+
+
+def gram_sweep_volumes(cross, linv, det, sq, beta, eps, positive_in_denominator, fast, vol, lse_row, col_sum,
+                       mean_row, mean_col, diag_l):
+    """Pass 1 of GRAM's fused sweep (:class:`mmib.objectives.projection.all_anchors._GramAllAnchors`) over every
+    anchor row (numpy arrays of one dtype, C order). ``cross`` (M, k, N, N): the cross entries, overwritten by
+    w = K⁻¹c; ``linv`` (M, k, k, N): L⁻¹ per candidate; ``det`` (M, N): det K; ``sq`` (M, N): ‖a‖². Writes ``vol``
+    (M, N, N): the volumes, negative where det G was clamped at ``eps``; ``lse_row`` (M, N): the rows' Σ exp(l)
+    (``fast``) or logsumexp; ``mean_row``, ``diag_l`` (M, N); adds the columns' mean logits to ``mean_col`` and,
+    when ``fast``, their Σ exp(l) to ``col_sum`` (M, N). l = −scale·vol; the diagonal leaves the sums unless
+    ``positive_in_denominator``."""
+    _kernel(_gram_rows1)(cross, linv, det, sq, float(beta), float(eps), bool(positive_in_denominator), bool(fast),
+                         vol, lse_row, col_sum, mean_row, mean_col, diag_l)
+
+
+def gram_sweep_gradient(cross, vol, det, beta, row_f, col_f, fast, positive_in_denominator, diag_sub, shift, acc,
+                        g_det, grad_sq, gvol):
+    """Pass 2 of GRAM's fused sweep: from ``cross`` = w and ``vol`` of pass 1 and the rows' / columns' ``row_f`` /
+    ``col_f`` (M, N) (1/Σ exp(l) when ``fast``, else the logsumexps), with G = softmax_rows + softmax_cols −
+    ``diag_sub`` on the diagonal (−2 there when not ``positive_in_denominator``) − ``shift``: adds Σ_rows
+    G det K/(2 vol) w_i w_j to ``acc`` (M, k(k+1)/2, N) and Σ_rows G vol/2 (clamped entries excluded) to ``g_det``
+    (M, N); writes ``grad_sq`` (M, N) = Σ_t G det K/(2 vol), ``gvol`` (M,) = Σ G vol and G det K/(2 vol) w into
+    ``cross``."""
+    _kernel(_gram_rows2)(cross, vol, det, float(beta), row_f, col_f, bool(fast), bool(positive_in_denominator),
+                         float(diag_sub), float(shift), acc, g_det, grad_sq, gvol)

@@ -1,0 +1,73 @@
+"""mmib.objectives.projection.numba_kernels: the numba sweeps of OVA-IB and GRAM (kernel="eager") against the
+torch loops (kernel="torch") in float32 (loss, gradients of the embeddings and of a learned temperature), and
+kernel="eager" without numba (the torch loops, same values). The float64 comparisons with the score / volume
+Function paths are in test_one_vs_all.py and test_all_anchors.py."""
+
+import sys
+
+import pytest
+import torch
+
+from mmib.objectives import GRAMLoss, OVAIBLoss
+from mmib.objectives.projection import numba_kernels
+
+needs_numba = pytest.mark.skipif(not numba_kernels.available(), reason="numba is not installed")
+
+
+def _loss_and_grads(zs, kernel, gram=False, **kw):
+    if gram:
+        loss_fn = GRAMLoss(kernel=kernel, **kw)
+        extra = loss_fn.temperature.tau_offset
+    else:
+        loss_fn = OVAIBLoss(temperature=0.1, beta=0.4, ridge=1e-3, learn_temperature=True, kernel=kernel, **kw)
+        extra = loss_fn.temperature.log_scale_offset
+    z1 = [z.clone().requires_grad_() for z in zs]
+    out = loss_fn({f"m{i}": z for i, z in enumerate(z1)})
+    grads = torch.autograd.grad(out.loss, [*z1, extra])
+    return out.loss.detach(), grads
+
+
+@needs_numba
+@pytest.mark.parametrize("m", [3, 4, 6])
+@pytest.mark.parametrize("pid", [True, False])
+def test_numba_sweep_agrees_with_the_torch_loop_in_float32(m, pid):
+    g = torch.Generator().manual_seed(m)
+    zs = [torch.randn(70, 24, generator=g) for _ in range(m)]
+    zs[1][2] = 0.0  # a zero embedding: clamped norms and projections, as the torch loop
+    zs[2][3] = zs[0][3]
+    loss_n, grads_n = _loss_and_grads(zs, "eager", positive_in_denominator=pid)
+    loss_t, grads_t = _loss_and_grads(zs, "torch", positive_in_denominator=pid)
+    torch.testing.assert_close(loss_n, loss_t, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_n, grads_t):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+
+
+@needs_numba
+@pytest.mark.parametrize("m", [3, 4, 6])
+@pytest.mark.parametrize("pid,smoothing,temperature", [(True, 0.1, 0.07), (False, 0.0, 0.07), (True, 0.1, 0.01)])
+def test_gram_numba_passes_agree_with_the_torch_loop_in_float32(m, pid, smoothing, temperature):
+    g = torch.Generator().manual_seed(m)
+    zs = [torch.randn(70, 24, generator=g) for _ in range(m)]
+    zs[1][2] = 0.0  # a zero embedding: volumes clamped at eps, their gradient masked
+    kw = dict(gram=True, positive_in_denominator=pid, label_smoothing=smoothing, temperature=temperature)
+    loss_n, grads_n = _loss_and_grads(zs, "eager", **kw)
+    loss_t, grads_t = _loss_and_grads(zs, "torch", **kw)
+    torch.testing.assert_close(loss_n, loss_t, rtol=1e-5, atol=1e-6)
+    for a, b in zip(grads_n, grads_t):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
+
+
+def test_eager_without_numba_runs_the_torch_loop(monkeypatch):
+    monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
+    monkeypatch.setattr(numba_kernels, "_STATE", [])
+    assert not numba_kernels.available()
+    for name in ("ova_sweep", "gram_sweep_volumes", "gram_sweep_gradient"):
+        monkeypatch.setattr(numba_kernels, name, lambda *a: pytest.fail("a numba kernel ran without numba"))
+    g = torch.Generator().manual_seed(0)
+    zs = [torch.randn(20, 8, generator=g, dtype=torch.float64) for _ in range(4)]
+    for gram in (False, True):
+        loss_e, grads_e = _loss_and_grads(zs, "eager", gram)
+        loss_t, grads_t = _loss_and_grads(zs, "torch", gram)
+        torch.testing.assert_close(loss_e, loss_t, rtol=0, atol=0)
+        for a, b in zip(grads_e, grads_t):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
