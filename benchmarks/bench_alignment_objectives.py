@@ -12,6 +12,9 @@ it is the whole work of the step). Also measured side by side:
 
 - ``ova_ib_naive``: OVA-IB with the explicit projection p of Eq. 11 for all N² (anchor, tuple) pairs (vectorized:
   one batched solve per candidate, then an N×N×d tensor of projections) — what the efficient Gram form replaces.
+- ``ova_ib`` / ``gram``: the default ``kernel="eager"`` (the fused sweeps' algebra as numba kernels where numba
+  imports; compiled or loaded from numba's cache during the warm-up); ``ova_ib_torch`` / ``gram_torch``: the same
+  sweeps as PyTorch operations on cache blocks (``kernel="torch"``, the default before numba).
 - ``ova_ib_compiled`` / ``gram_compiled``: OVA-IB / GRAM with ``kernel="compiled"`` (the score's elementwise algebra fused by
   ``torch.compile``; compiled during the warm-up, so the compile time is not in the timing).
 - ``gram_peer`` / ``triangle_peer`` / ``symile_peer``: re-implementations of the peers' own algorithms, written from
@@ -142,6 +145,7 @@ def make_objectives(n: int, m: int, d: int) -> dict[str, Callable[[list[torch.Te
     if m == 3 and n <= 256:
         objs["symile_n_squared"] = wrap(SymileLoss(negatives="n_squared"))
     objs["gram"] = wrap(GRAMLoss())
+    objs["gram_torch"] = wrap(GRAMLoss(kernel="torch"))
     objs["gram_compiled"] = wrap(GRAMLoss(kernel="compiled"))
     objs["gram_1anchor"] = wrap(GRAMLoss(anchor="m0"))
     objs["gram_peer"] = gram_peer_loss
@@ -150,6 +154,7 @@ def make_objectives(n: int, m: int, d: int) -> dict[str, Callable[[list[torch.Te
         objs["triangle_1anchor"] = wrap(TriangleLoss(anchor="m0"))
         objs["triangle_peer"] = triangle_peer_loss
     objs["ova_ib"] = wrap(OVAIBLoss(temperature=0.01, beta=1.0))
+    objs["ova_ib_torch"] = wrap(OVAIBLoss(temperature=0.01, beta=1.0, kernel="torch"))
     objs["ova_ib_compiled"] = wrap(OVAIBLoss(temperature=0.01, beta=1.0, kernel="compiled"))
     objs["ova_ib_mlp"] = wrap(OVAIBLoss(projector="mlp", n_modalities=m, embed_dim=d))
     objs["ova_ib_naive"] = ova_ib_naive_loss
@@ -371,7 +376,8 @@ def main() -> None:
                 continue
             t_clip, m_clip, c_clip = results[(m, n, "clip")]
             cells = []
-            for name in ("ova_ib", "ova_ib_compiled", "gram", "gram_compiled", "symile_n", "symile_peer"):
+            for name in ("ova_ib", "ova_ib_torch", "ova_ib_compiled", "gram", "gram_torch", "gram_compiled",
+                         "symile_n", "symile_peer"):
                 if (m, n, name) in results:
                     t, mem, c = results[(m, n, name)]
                     cells.append(f"{name} {t / t_clip:.2f}x / {c / c_clip:.2f}x"

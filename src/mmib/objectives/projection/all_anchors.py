@@ -14,6 +14,7 @@ from mmib.objectives.projection.pairs import (
     pair_backward,
     pair_cross,
     tuple_factors,
+    tuple_factors_numba,
     upper_inplace,
 )
 
@@ -55,8 +56,12 @@ class _GramAllAnchors(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad)
         beta = float(scale)
         cross = pair_cross(zs)
-        zstack, full, inv, kinv, det = tuple_factors(zs, float(ridge), "GRAM volume")
-        coef = [[inv[i][j].to(dtype).view(m, 1, n) for j in range(i + 1)] for i in range(k)]
+        numba_pass = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
+        if numba_pass:  # factors and both passes as numba kernels (numba_kernels)
+            zstack, full, linv, _, kinv, det = tuple_factors_numba(zs, float(ridge), "GRAM volume")
+        else:
+            zstack, full, inv, kinv, det = tuple_factors(zs, float(ridge), "GRAM volume")
+            coef = [[inv[i][j].to(dtype).view(m, 1, n) for j in range(i + 1)] for i in range(k)]
         det_row = det.to(dtype).view(m, 1, n)
         sq = torch.diagonal(full, dim1=1, dim2=2).T.to(dtype)  # (M, N) ‖a‖²
         vol = zs[0].new_empty(m, n, n)
@@ -71,12 +76,7 @@ class _GramAllAnchors(torch.autograd.Function):
         # vol ≤ √(det K ‖a‖²): while scale times that bound stays below EXP_LOGIT_BOUND, the softmaxes are
         # exp(l) / Σ exp(l) without a shift (one exponential per pass serves the rows and the columns)
         fast = beta * float((det.max() * torch.diagonal(full, dim1=1, dim2=2).max()).sqrt()) < EXP_LOGIT_BOUND
-        numba_pass = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
         if numba_pass:  # pass 1 as a numba kernel (numba_kernels.gram_sweep_volumes): the same quantities
-            linv = zs[0].new_zeros(m, k, k, n)
-            for i in range(k):
-                for j in range(i + 1):
-                    linv[:, i, j] = coef[i][j].view(m, n)
             numba_kernels.gram_sweep_volumes(
                 cross.numpy(), linv.numpy(), det_row.view(m, n).numpy(), sq.contiguous().numpy(), beta, eps,
                 positive_in_denominator, fast, vol.numpy(), lse_row.numpy(), col_sum.numpy(), mean_row.numpy(),

@@ -377,3 +377,63 @@ def gram_sweep_gradient(cross, vol, det, beta, row_f, col_f, fast, positive_in_d
     ``cross``."""
     _kernel(_gram_rows2)(cross, vol, det, float(beta), row_f, col_f, bool(fast), bool(positive_in_denominator),
                          float(diag_sub), float(shift), acc, g_det, grad_sq, gvol)
+
+
+def _factor_rows(full, others, ridge, linv, kin, kinv64, det):
+    """The body of :func:`tuple_factors` (arguments as there); returns False if a K is not positive definite."""
+    n, m = full.shape[0], full.shape[1]
+    k = m - 1
+    el = np.zeros((k, k))
+    li = np.zeros((k, k))
+    ok = True
+    for a in range(m):
+        oth = others[a]
+        for t in range(n):
+            ft = full[t]
+            for j in range(k):  # Cholesky K = L Lᵀ (K = the other modalities' Gram matrix + ridge I), as factor.py
+                piv = ft[oth[j], oth[j]] + ridge
+                for p in range(j):
+                    piv -= el[j, p] * el[j, p]
+                if not piv > 0.0:  # also False for NaN
+                    ok = False
+                    piv = 1e-300
+                ljj = np.sqrt(piv)
+                el[j, j] = ljj
+                rinv = 1.0 / ljj
+                for i in range(j + 1, k):
+                    s = ft[oth[i], oth[j]]
+                    for p in range(j):
+                        s -= el[i, p] * el[j, p]
+                    el[i, j] = s * rinv
+            dk = 1.0
+            for i in range(k):  # L⁻¹ by forward substitution; det K = Π L_ii²
+                rdiag = 1.0 / el[i, i]
+                for j in range(i):
+                    s = el[i, j] * li[j, j]
+                    for p in range(j + 1, i):
+                        s += el[i, p] * li[p, j]
+                    li[i, j] = -(s * rdiag)
+                li[i, i] = rdiag
+                dk *= el[i, i] * el[i, i]
+            det[a, t] = dk
+            for i in range(k):
+                for j in range(i + 1):
+                    linv[a, i, j, t] = li[i, j]
+                    e = li[i, i] * li[i, j]  # (K⁻¹)_ij = Σ_{p ≥ i} (L⁻¹)_pi (L⁻¹)_pj, j ≤ i
+                    for p in range(i + 1, k):
+                        e += li[p, i] * li[p, j]
+                    kinv64[a, t, i, j] = e
+                    kinv64[a, t, j, i] = e
+                    kin[a, i, j, t] = e
+                    kin[a, j, i, t] = e
+    return ok
+
+
+def tuple_factors(full, others, ridge, linv, kin, kinv64, det):
+    """The factors of the M one-vs-rest tuples from the per-row Gram matrices ``full`` (N, M, M) (float64):
+    K = full[others[a]][:, others[a]] + ridge·I per anchor a and candidate t (``others`` (M, k) int64), Cholesky
+    K = L Lᵀ entry by entry as :func:`mmib.objectives.projection.factor.inverse_factor_entries_kkb`. Writes ``linv``
+    (M, k, k, N) (L⁻¹, lower triangle; the sweeps' dtype), ``kin`` (M, k, k, N) (K⁻¹, the sweeps' dtype),
+    ``kinv64`` (M, N, k, k) (K⁻¹, float64) and ``det`` (M, N) (det K, float64). Returns False if a K is not
+    positive definite (NaN or inf embeddings)."""
+    return bool(_kernel(_factor_rows)(full, others, float(ridge), linv, kin, kinv64, det))

@@ -17,6 +17,7 @@ from mmib.objectives.projection.pairs import (
     pair_backward,
     pair_cross,
     tuple_factors,
+    tuple_factors_numba,
     upper_inplace,
 )
 
@@ -60,8 +61,13 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         cross = pair_cross(zs)
         pf = profile_pass("factor")
         pf.__enter__()
-        zstack, full, inv, kinv, _ = tuple_factors(zs, lam, "OVA-IB projection score")
-        coef = [[inv[i][j].to(dtype).view(m, 1, n) for j in range(i + 1)] for i in range(k)]
+        # the numba kernels (kernel "eager" on the CPU where numba imports): factors and sweep, numba_kernels
+        fast = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
+        if fast:
+            zstack, full, linv, kin, kinv, _ = tuple_factors_numba(zs, lam, "OVA-IB projection score")
+        else:
+            zstack, full, inv, kinv, _ = tuple_factors(zs, lam, "OVA-IB projection score")
+            coef = [[inv[i][j].to(dtype).view(m, 1, n) for j in range(i + 1)] for i in range(k)]
         sq = torch.diagonal(full, dim1=1, dim2=2).T  # (M, N) ‖z_a‖², float64
         z_ok = sq > EPS2
         sq_c = sq.clamp_min(EPS2)
@@ -72,18 +78,12 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         pairs = [(i, j) for j in range(k) for i in range(j + 1)]  # the upper triangle of a k×k matrix
         # Σ over anchor rows of g₁ w_i w_j and gh w_i w_j, accumulated elementwise over the blocks, reduced at the end
         # (the numba sweep sums over the rows itself: one row)
-        fast = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
         acc = zs[0].new_zeros(m, 2, len(pairs), 1 if fast else blocks[0].stop, n) if need_grad else None
         # K⁻¹ per candidate as coefficient rows (v = K⁻¹w in k² multiply-adds instead of L⁻¹ then L⁻ᵀ)
         kic = kinv.permute(2, 3, 0, 1).to(dtype).contiguous().view(k, k, m, 1, n) if need_grad and not fast else None
         pf.__exit__(None, None, None)
         if fast:  # the numba kernel: every anchor row in two passes over its candidates (numba_kernels.ova_sweep)
             with profile_pass("numba sweep"):
-                linv = zs[0].new_zeros(m, k, k, n)
-                for i in range(k):
-                    for j in range(i + 1):
-                        linv[:, i, j] = coef[i][j].view(m, n)
-                kin = kinv.permute(0, 2, 3, 1).to(dtype).contiguous() if need_grad else linv
                 acc_r = acc.view(m, 2, len(pairs), n) if need_grad else zs[0].new_zeros(m, 2, 1, n)
                 numba_kernels.ova_sweep(cross.numpy(), linv.numpy(), kin.numpy(), zb_inv.contiguous().numpy(), lam,
                                         positive_in_denominator, need_grad, loss_rows.numpy(), rowdot.numpy(),

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import numpy as np
 import torch
 
+from mmib.objectives.projection import numba_kernels
 from mmib.objectives.projection.factor import inverse_factor_entries, inverse_factor_entries_kkb, small_dtype
 from mmib.objectives.projection.layout import profile_pass
 
@@ -86,6 +88,29 @@ def tuple_factors(zs: Sequence[torch.Tensor], ridge: float, what: str):
         kmat = full[:, idx.T[:, :, None], idx.T[:, None, :]].transpose(0, 1) + ridge * eye  # (M, N, k, k)
         inv, kinv, det = inverse_factor_entries(kmat, what)
     return zstack, full, inv, kinv, det
+
+
+def tuple_factors_numba(zs: Sequence[torch.Tensor], ridge: float, what: str):
+    """:func:`tuple_factors` for the numba sweeps (:func:`numba_kernels.tuple_factors`, one kernel):
+    ``(zstack, full, L⁻¹ (M, k, k, N), K⁻¹ (M, k, k, N), both in the embeddings' dtype, K⁻¹ (M, N, k, k) and
+    det K (M, N) in float64)``.
+
+    Raises:
+        ValueError: (naming ``what``) if a K is not positive definite (NaN or inf embeddings).
+    """
+    m, k, n = len(zs), len(zs) - 1, zs[0].shape[0]
+    zstack = torch.stack(zs, 1)  # (N, M, d)
+    z64 = zstack.to(small_dtype(zstack))
+    full = z64 @ z64.mT
+    linv = zs[0].new_zeros(m, k, k, n)
+    kin = zs[0].new_empty(m, k, k, n)
+    kinv = full.new_empty(m, n, k, k)
+    det = full.new_empty(m, n)
+    others = np.asarray(others_of(m), dtype=np.int64).reshape(m, k)
+    if not numba_kernels.tuple_factors(full.numpy(), others, ridge, linv.numpy(), kin.numpy(), kinv.numpy(),
+                                       det.numpy()):
+        raise ValueError(f"{what}: the tuple Gram matrix is not positive definite (NaN or inf embeddings?)")
+    return zstack, full, linv, kin, kinv, det
 
 
 def pair_backward(cross, zs, zstack, cx, cg, grad_k, grad_sq, g_rows=None) -> list[torch.Tensor]:
