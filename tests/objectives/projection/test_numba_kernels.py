@@ -71,3 +71,12 @@ def test_eager_without_numba_runs_the_torch_loop(monkeypatch):
         torch.testing.assert_close(loss_e, loss_t, rtol=0, atol=0)
         for a, b in zip(grads_e, grads_t):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_use_numba_only_for_eager_float_cpu_inputs():
+    t32 = torch.zeros(2)
+    assert numba_kernels.use_numba("eager", t32) == numba_kernels.available()
+    assert numba_kernels.use_numba("eager", t32.double()) == numba_kernels.available()
+    assert not numba_kernels.use_numba("torch", t32)
+    assert not numba_kernels.use_numba("compiled", t32)
+    assert not numba_kernels.use_numba("eager", t32.bfloat16())  # numba has no bfloat16: the torch loop

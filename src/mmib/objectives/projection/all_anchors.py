@@ -56,7 +56,7 @@ class _GramAllAnchors(torch.autograd.Function):
         need_grad = any(ctx.needs_input_grad)
         beta = float(scale)
         cross = pair_cross(zs)
-        numba_pass = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
+        numba_pass = numba_kernels.use_numba(kernel, zs[0])
         if numba_pass:  # factors and both passes as numba kernels (numba_kernels)
             zstack, full, linv, _, kinv, det = tuple_factors_numba(zs, float(ridge), "GRAM volume")
         else:

@@ -51,6 +51,13 @@ def available() -> bool:
         return _STATE[0]
 
 
+def use_numba(kernel: str, t) -> bool:
+    """Whether a fused sweep with kernel name ``kernel`` runs its algebra here for inputs like the tensor ``t``:
+    ``"eager"``, on the CPU, float32 or float64, and numba imports (:func:`available`)."""
+    return (kernel == "eager" and t.device.type == "cpu" and str(t.dtype) in ("torch.float32", "torch.float64")
+            and available())
+
+
 def _kernel(fn):
     """``fn`` compiled by numba (once per process; numba compiles per dtype at the first call, or loads the
     compiled code from its on-disk cache)."""

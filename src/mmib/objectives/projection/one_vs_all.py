@@ -62,7 +62,7 @@ class _OneVsAllSufficiency(torch.autograd.Function):
         pf = profile_pass("factor")
         pf.__enter__()
         # the numba kernels (kernel "eager" on the CPU where numba imports): factors and sweep, numba_kernels
-        fast = kernel == "eager" and device.type == "cpu" and numba_kernels.available()
+        fast = numba_kernels.use_numba(kernel, zs[0])
         if fast:
             zstack, full, linv, kin, kinv, _ = tuple_factors_numba(zs, lam, "OVA-IB projection score")
         else:
