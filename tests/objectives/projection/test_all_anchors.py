@@ -9,7 +9,7 @@ import torch
 
 import mmib.objectives.projection.layout as layout
 from mmib.objectives import GRAMLoss
-from mmib.objectives.projection import all_anchors, numba_kernels
+from mmib.objectives.projection import all_anchors, numba_gram, numba_kernels
 from mmib.objectives.projection.all_anchors import _GramAllAnchors, _GramTwoModalities
 
 
@@ -31,8 +31,8 @@ def test_gram_fused_pass_equals_the_volume_function_path(m, n, d, pid, smoothing
     calls, sweeps = [], []
     real = _GramAllAnchors.apply
     monkeypatch.setattr(_GramAllAnchors, "apply", lambda *a: calls.append(1) or real(*a))
-    real_sweep = numba_kernels.gram_sweep_volumes
-    monkeypatch.setattr(numba_kernels, "gram_sweep_volumes", lambda *a: sweeps.append(1) or real_sweep(*a))
+    real_sweep = numba_gram.gram_sweep_volumes
+    monkeypatch.setattr(numba_gram, "gram_sweep_volumes", lambda *a: sweeps.append(1) or real_sweep(*a))
     kw = dict(temperature=temperature, label_smoothing=smoothing, positive_in_denominator=pid,
               learn_temperature=learn)
     fused = GRAMLoss(**kw, kernel=kernel).double()

@@ -1,7 +1,7 @@
-"""mmib.objectives.projection.numba_kernels: the numba sweeps of OVA-IB and GRAM (kernel="eager") against the
-torch loops (kernel="torch") in float32 (loss, gradients of the embeddings and of a learned temperature), and
-kernel="eager" without numba (the torch loops, same values). The float64 comparisons with the score / volume
-Function paths are in test_one_vs_all.py and test_all_anchors.py."""
+"""mmib.objectives.projection.numba_kernels: the numba sweep of OVA-IB (kernel="eager") against the torch loop
+(kernel="torch") in float32 (loss, gradients of the embeddings and of a learned temperature), and kernel="eager"
+without numba (the torch loops of OVA-IB and GRAM, same values). GRAM's kernels: test_numba_gram.py; the float64
+comparisons with the score / volume Function paths: test_one_vs_all.py and test_all_anchors.py."""
 
 import sys
 
@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from mmib.objectives import GRAMLoss, OVAIBLoss
-from mmib.objectives.projection import numba_kernels
+from mmib.objectives.projection import numba_gram, numba_kernels
 
 needs_numba = pytest.mark.skipif(not numba_kernels.available(), reason="numba is not installed")
 
@@ -42,27 +42,13 @@ def test_numba_sweep_agrees_with_the_torch_loop_in_float32(m, pid):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
 
 
-@needs_numba
-@pytest.mark.parametrize("m", [3, 4, 6])
-@pytest.mark.parametrize("pid,smoothing,temperature", [(True, 0.1, 0.07), (False, 0.0, 0.07), (True, 0.1, 0.01)])
-def test_gram_numba_passes_agree_with_the_torch_loop_in_float32(m, pid, smoothing, temperature):
-    g = torch.Generator().manual_seed(m)
-    zs = [torch.randn(70, 24, generator=g) for _ in range(m)]
-    zs[1][2] = 0.0  # a zero embedding: volumes clamped at eps, their gradient masked
-    kw = dict(gram=True, positive_in_denominator=pid, label_smoothing=smoothing, temperature=temperature)
-    loss_n, grads_n = _loss_and_grads(zs, "eager", **kw)
-    loss_t, grads_t = _loss_and_grads(zs, "torch", **kw)
-    torch.testing.assert_close(loss_n, loss_t, rtol=1e-5, atol=1e-6)
-    for a, b in zip(grads_n, grads_t):
-        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5 * float(b.abs().max()))
-
-
 def test_eager_without_numba_runs_the_torch_loop(monkeypatch):
     monkeypatch.setitem(sys.modules, "numba", None)  # `import numba` raises ImportError
     monkeypatch.setattr(numba_kernels, "_STATE", [])
     assert not numba_kernels.available()
-    for name in ("ova_sweep", "gram_sweep_volumes", "gram_sweep_gradient"):
-        monkeypatch.setattr(numba_kernels, name, lambda *a: pytest.fail("a numba kernel ran without numba"))
+    for mod, name in ((numba_kernels, "ova_sweep"), (numba_kernels, "tuple_factors"), (numba_kernels, "row_grams"),
+                      (numba_gram, "gram_sweep_volumes"), (numba_gram, "gram_sweep_gradient")):
+        monkeypatch.setattr(mod, name, lambda *a: pytest.fail("a numba kernel ran without numba"))
     g = torch.Generator().manual_seed(0)
     zs = [torch.randn(20, 8, generator=g, dtype=torch.float64) for _ in range(4)]
     for gram in (False, True):
@@ -80,3 +66,25 @@ def test_use_numba_only_for_eager_float_cpu_inputs():
     assert not numba_kernels.use_numba("torch", t32)
     assert not numba_kernels.use_numba("compiled", t32)
     assert not numba_kernels.use_numba("eager", t32.bfloat16())  # numba has no bfloat16: the torch loop
+
+
+@needs_numba
+@pytest.mark.parametrize("m", [3, 5])
+def test_row_grams_and_tuple_factors_equal_the_torch_factorization(m):
+    from mmib.objectives.projection.pairs import tuple_factors, tuple_factors_numba
+
+    g = torch.Generator().manual_seed(m)
+    zs = [torch.randn(11, 6, generator=g) for _ in range(m)]
+    zstack, full, linv, kin, kinv, det = tuple_factors_numba(zs, 1e-3, "x")
+    z64 = torch.stack(zs, 1).double()
+    torch.testing.assert_close(full, z64 @ z64.mT, rtol=1e-13, atol=1e-13)  # float32 products are exact in float64
+    _, full_t, inv_t, kinv_t, det_t = tuple_factors(zs, 1e-3, "x")
+    k, n = m - 1, zs[0].shape[0]
+    for i in range(k):
+        for j in range(i + 1):
+            torch.testing.assert_close(linv[:, i, j].double(), inv_t[i][j].view(m, n).float().double())
+    torch.testing.assert_close(kinv, kinv_t, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(kin, kinv_t.permute(0, 2, 3, 1).float())
+    torch.testing.assert_close(det, det_t.view(m, n), rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="x: the tuple Gram matrix is not positive definite"):
+        tuple_factors_numba([torch.full((3, 4), float("nan"))] * m, 1e-3, "x")

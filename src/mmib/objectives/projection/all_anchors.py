@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import torch
 
-from mmib.objectives.projection import numba_kernels
+from mmib.objectives.projection import numba_gram, numba_kernels
 from mmib.objectives.projection.layout import row_blocks
 from mmib.objectives.projection.pairs import (
     lower_inplace,
@@ -40,7 +40,7 @@ class _GramAllAnchors(torch.autograd.Function):
     are of exp(l) itself (no running maximum), and pass 2 forms both softmaxes from one exponential.
 
     With ``kernel="eager"`` on the CPU where numba imports, each pass is one numba kernel over every anchor row
-    (:func:`numba_kernels.gram_sweep_volumes`, :func:`numba_kernels.gram_sweep_gradient`: the same quantities, the
+    (:func:`numba_gram.gram_sweep_volumes`, :func:`numba_gram.gram_sweep_gradient`: the same quantities, the
     row's intermediates in cache-resident buffers; the columns' logsumexp above the bound from the stored volumes);
     otherwise (``"torch"``) PyTorch operations on blocks of rows.
 
@@ -76,8 +76,8 @@ class _GramAllAnchors(torch.autograd.Function):
         # vol ≤ √(det K ‖a‖²): while scale times that bound stays below EXP_LOGIT_BOUND, the softmaxes are
         # exp(l) / Σ exp(l) without a shift (one exponential per pass serves the rows and the columns)
         fast = beta * float((det.max() * torch.diagonal(full, dim1=1, dim2=2).max()).sqrt()) < EXP_LOGIT_BOUND
-        if numba_pass:  # pass 1 as a numba kernel (numba_kernels.gram_sweep_volumes): the same quantities
-            numba_kernels.gram_sweep_volumes(
+        if numba_pass:  # pass 1 as a numba kernel (numba_gram.gram_sweep_volumes): the same quantities
+            numba_gram.gram_sweep_volumes(
                 cross.numpy(), linv.numpy(), det_row.view(m, n).numpy(), sq.contiguous().numpy(), beta, eps,
                 positive_in_denominator, fast, vol.numpy(), lse_row.numpy(), col_sum.numpy(), mean_row.numpy(),
                 mean_col.numpy(), diag_l.numpy())
@@ -135,9 +135,9 @@ class _GramAllAnchors(torch.autograd.Function):
         shift = 2.0 * sm / n
         if fast:
             inv_row, inv_col = lse_row.neg().exp_(), lse_col.neg().exp_()
-        if numba_pass:  # pass 2 as a numba kernel (numba_kernels.gram_sweep_gradient)
+        if numba_pass:  # pass 2 as a numba kernel (numba_gram.gram_sweep_gradient)
             row_f, col_f = (inv_row, inv_col) if fast else (lse_row, lse_col)
-            numba_kernels.gram_sweep_gradient(
+            numba_gram.gram_sweep_gradient(
                 cross.numpy(), vol.numpy(), det_row.view(m, n).numpy(), beta, row_f.contiguous().numpy(),
                 col_f.contiguous().numpy(), fast, positive_in_denominator,
                 2.0 * (1.0 - sm), shift, acc.view(m, len(pairs), n).numpy(), g_det.numpy(), grad_sq.numpy(),

@@ -100,8 +100,8 @@ def tuple_factors_numba(zs: Sequence[torch.Tensor], ridge: float, what: str):
     """
     m, k, n = len(zs), len(zs) - 1, zs[0].shape[0]
     zstack = torch.stack(zs, 1)  # (N, M, d)
-    z64 = zstack.to(small_dtype(zstack))
-    full = z64 @ z64.mT
+    full = zstack.new_empty(n, m, m, dtype=torch.float64)
+    numba_kernels.row_grams(zstack.numpy(), full.numpy())  # no float64 copy of the embeddings
     linv = zs[0].new_zeros(m, k, k, n)
     kin = zs[0].new_empty(m, k, k, n)
     kinv = full.new_empty(m, n, k, k)
