@@ -67,7 +67,7 @@ class TriangleObjectiveOptions(AlignmentObjectiveOptions):
 
 @dataclass(frozen=True)
 class GramObjectiveOptions(TriangleObjectiveOptions):
-    kernel: str = "eager"  # eager | compiled
+    kernel: str = "eager"  # eager | torch | compiled | inductor
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class OvaIbObjectiveOptions(AlignmentObjectiveOptions):
     ridge: float = 1.0e-8
     projector: str = "closed_form"  # closed_form | mlp
     projector_hidden_dim: int | None = None
-    kernel: str = "eager"  # eager | compiled
+    kernel: str = "eager"  # eager | torch | compiled | inductor
 
 
 @dataclass(frozen=True)

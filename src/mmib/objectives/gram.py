@@ -35,8 +35,9 @@ from mmib.objectives.base import (
     l2_normalize,
     resolve_min_temperature,
 )
+from mmib.objectives.projection import numba_kernels
 from mmib.objectives.projection.all_anchors import _GramAllAnchors, gram_two_modalities
-from mmib.objectives.projection.layout import check_kernel, one_vs_rest_inputs
+from mmib.objectives.projection.layout import check_kernel, one_vs_rest_inputs, uses_inductor
 from mmib.objectives.projection.volumes import (
     GRAM_RIDGE,
     VOLUME_EPS,
@@ -213,10 +214,11 @@ class GRAMLoss(_TupleContrastive):
             pass :class:`_GramAllAnchors`, its two passes as numba kernels on the CPU where numba imports
             (:mod:`mmib.objectives.projection.numba_kernels`), else as ``"torch"``; at M = 2 with nonzero rows and
             scale · vol < 80 the one-volume-matrix path :func:`gram_two_modalities`), ``"torch"`` (the same fused
-            pass as PyTorch operations on cache blocks) or ``"compiled"`` (the volume's elementwise algebra of
-            :class:`_GramVolumes` fused by ``torch.compile``, then one cross-entropy per direction; needs a C++
-            compiler; falls back to ``"torch"`` with a warning; measured slower than the default's fused pass with
-            all anchors, docs/methods/gram.md).
+            pass as PyTorch operations on cache blocks), ``"compiled"`` (the fastest compiled code for the device:
+            on the CPU where numba imports the numba kernels of ``"eager"``, elsewhere ``"inductor"``) or
+            ``"inductor"`` (the volume's elementwise algebra of :class:`_GramVolumes` fused by ``torch.compile``,
+            then one cross-entropy per direction; needs a C++ compiler; falls back to ``"torch"`` with a warning;
+            measured slower than the numba fused pass with all anchors, docs/methods/gram.md).
 
     Raises:
         ValueError: on a non-positive temperature, label smoothing outside [0, 1), smoothing with the decoupled
@@ -257,8 +259,8 @@ class GRAMLoss(_TupleContrastive):
         return gram_volume(anchors, tuples, kernel=self.kernel)
 
     def _fused_losses(self, zs, anchors, scale):
-        if self.kernel == "compiled" or anchors != list(range(len(zs))):
-            return None
+        if anchors != list(range(len(zs))) or uses_inductor(self.kernel, numba_kernels.use_numba(self.kernel, zs[0])):
+            return None  # the per-anchor path (``kernel="inductor"``, or "compiled" where numba does not run)
         if len(zs) == 2 and self.positive_in_denominator:
             # M = 2: the two anchors' volume matrices are each other's transpose (unit rows): one of them, CLIP-like
             per = gram_two_modalities(zs[0], zs[1], scale, GRAM_RIDGE, VOLUME_EPS, self.label_smoothing)

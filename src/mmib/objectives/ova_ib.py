@@ -127,13 +127,15 @@ class OVAIBLoss(nn.Module):
             lets :meth:`score` infer the candidate modality). Without it, modalities are matched by position.
         positive_in_denominator: standard InfoNCE (True) or the decoupled form of Eq. 9 (positive excluded).
         gather_distributed: take negatives from all processes (with gradients); a no-op without a process group.
-        kernel: ``"eager"`` (default), ``"torch"`` or ``"compiled"``: how the fused pass
+        kernel: ``"eager"`` (default), ``"torch"``, ``"compiled"`` or ``"inductor"``: how the fused pass
             (:class:`_OneVsAllSufficiency`) runs its elementwise algebra. ``"eager"``: on the CPU as a numba kernel
             (:mod:`mmib.objectives.projection.numba_kernels`; no system compiler; compiled once per dtype and cached
             on disk), elsewhere or without numba as ``"torch"``; ``"torch"``: PyTorch operations on cache blocks;
-            ``"compiled"``: each block as one ``torch.compile``d function (needs a C++ compiler; the first step per
-            M compiles, 5–20 s here; falls back to ``"torch"`` with a warning when compilation fails). Measured
-            speeds: docs/methods/ova_ib.md, "Performance".
+            ``"compiled"``: the fastest compiled code for the device — on the CPU where numba imports the numba
+            kernel of ``"eager"`` (faster than Inductor's at every measured size), elsewhere ``"inductor"``;
+            ``"inductor"``: each block as one ``torch.compile``d function (needs a C++ compiler on the CPU; the
+            first step per M compiles, 5–20 s here; falls back to ``"torch"`` with a warning when compilation
+            fails). Measured speeds: docs/methods/ova_ib.md, "Performance".
 
     Embeddings are L2-normalized before the score and the minimality term ([decision], docs/methods/ova_ib.md).
 

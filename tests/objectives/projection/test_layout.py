@@ -27,7 +27,7 @@ def test_row_blocks_cover_the_rows_once_in_order(nt, na, block, monkeypatch):
 
 
 def test_check_kernel_accepts_the_choices_and_refuses_the_rest():
-    assert KERNEL_CHOICES == ("eager", "torch", "compiled")
+    assert KERNEL_CHOICES == ("eager", "torch", "compiled", "inductor")
     for k in KERNEL_CHOICES:
         assert check_kernel(k) == k
     with pytest.raises(ValueError, match="kernel must be one of"):

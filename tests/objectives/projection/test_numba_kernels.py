@@ -59,12 +59,13 @@ def test_eager_without_numba_runs_the_torch_loop(monkeypatch):
             torch.testing.assert_close(a, b, rtol=0, atol=0)
 
 
-def test_use_numba_only_for_eager_float_cpu_inputs():
+def test_use_numba_only_for_eager_or_compiled_float_cpu_inputs():
     t32 = torch.zeros(2)
     assert numba_kernels.use_numba("eager", t32) == numba_kernels.available()
     assert numba_kernels.use_numba("eager", t32.double()) == numba_kernels.available()
     assert not numba_kernels.use_numba("torch", t32)
-    assert not numba_kernels.use_numba("compiled", t32)
+    assert numba_kernels.use_numba("compiled", t32) == numba_kernels.available()  # the fastest compiled code
+    assert not numba_kernels.use_numba("inductor", t32)
     assert not numba_kernels.use_numba("eager", t32.bfloat16())  # numba has no bfloat16: the torch loop
 
 

@@ -296,7 +296,7 @@ def call(name: str, *args, who: str = "kernel='compiled'"):
 def run(name: str, kernel: str, *args, who: str = "kernel='compiled'"):
     """The kernel ``name`` of :data:`KERNELS` on ``args``: compiled when ``kernel == "compiled"`` and compilation
     works (:func:`call`), else the same function run eagerly."""
-    if kernel == "compiled":
+    if kernel in ("compiled", "inductor"):
         out = call(name, *args, who=who)
         if out is not None:
             return out

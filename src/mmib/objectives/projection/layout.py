@@ -35,9 +35,19 @@ def coefficient_columns(linv: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
 
 #: the kernels of the projection algebra: ``"eager"`` (the default: the fused sweeps' algebra as numba kernels,
 #: :mod:`mmib.objectives.projection.numba_kernels`, where numba imports and the tensors are on the CPU; otherwise
-#: ``"torch"``), ``"torch"`` (the same algebra as PyTorch operations on cache blocks), ``"compiled"`` (the block
-#: algebra fused by ``torch.compile``; needs a C++ compiler)
-KERNEL_CHOICES = ("eager", "torch", "compiled")
+#: ``"torch"``), ``"torch"`` (the same algebra as PyTorch operations on cache blocks), ``"compiled"`` (the fastest
+#: compiled code for the device: on the CPU where numba imports the numba kernels of ``"eager"``, which are faster
+#: than Inductor's kernels at every measured size (docs/methods/ova_ib.md, "Performance"); elsewhere ``"inductor"``),
+#: ``"inductor"`` (the block algebra fused by ``torch.compile``; needs a C++ compiler on the CPU)
+KERNEL_CHOICES = ("eager", "torch", "compiled", "inductor")
+#: the kernel names that may run ``torch.compile``d algebra (:func:`uses_inductor`)
+_INDUCTOR_NAMES = ("compiled", "inductor")
+
+
+def uses_inductor(kernel: str, numba_runs: bool = False) -> bool:
+    """Whether kernel ``kernel`` runs the ``torch.compile``d algebra: ``"inductor"`` always, ``"compiled"`` where the
+    numba kernels do not run (``numba_runs`` False: another device or dtype, or numba missing)."""
+    return kernel == "inductor" or (kernel in _INDUCTOR_NAMES and not numba_runs)
 
 
 def check_kernel(kernel: str) -> str:

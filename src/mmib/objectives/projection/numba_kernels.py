@@ -55,8 +55,8 @@ def available() -> bool:
 
 def use_numba(kernel: str, t) -> bool:
     """Whether a fused sweep with kernel name ``kernel`` runs its algebra here for inputs like the tensor ``t``:
-    ``"eager"``, on the CPU, float32 or float64, and numba imports (:func:`available`)."""
-    return (kernel == "eager" and t.device.type == "cpu" and str(t.dtype) in ("torch.float32", "torch.float64")
+    ``"eager"`` or ``"compiled"``, on the CPU, float32 or float64, and numba imports (:func:`available`)."""
+    return (kernel in ("eager", "compiled") and t.device.type == "cpu" and str(t.dtype) in ("torch.float32", "torch.float64")
             and available())
 
 

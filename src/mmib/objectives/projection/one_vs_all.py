@@ -11,7 +11,7 @@ import torch
 
 from mmib.objectives.projection import fused, numba_kernels
 from mmib.objectives.projection.fused import EPS2
-from mmib.objectives.projection.layout import check_kernel, profile_pass, row_blocks
+from mmib.objectives.projection.layout import check_kernel, profile_pass, row_blocks, uses_inductor
 from mmib.objectives.projection.pairs import (
     lower_inplace,
     pair_backward,
@@ -89,7 +89,7 @@ class _OneVsAllSufficiency(torch.autograd.Function):
                                         positive_in_denominator, need_grad, loss_rows.numpy(), rowdot.numpy(),
                                         acc_r.numpy())
             blocks = []
-        if kernel == "compiled" and need_grad:
+        if uses_inductor(kernel, fast) and need_grad:
             coef_t = torch.zeros(m, k, k, 1, n, dtype=dtype, device=device)
             for i in range(k):
                 for j in range(i + 1):

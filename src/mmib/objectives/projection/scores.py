@@ -91,7 +91,7 @@ class _ProjectionScores(torch.autograd.Function):
         z_ok = sq > EPS2
         z_norm = sq.clamp_min(EPS2).sqrt()  # (A, Na)
         out = None
-        if kernel == "compiled":
+        if kernel in ("compiled", "inductor"):  # the score-only Function has no numba path
             xs = [x for a in range(n_anchor) for x in candidate_major(a)]
             out = _fused_call("forward", coefficient_columns(linv, dtype), xs, z_norm.unsqueeze(1), ridge)
             del xs
