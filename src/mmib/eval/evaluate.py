@@ -13,12 +13,14 @@ from __future__ import annotations
 import json
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.eval.paper import check_paper_block, paper_comparison
 from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
+from mmib.eval.protocols.plots import start_maps
 from mmib.eval.report import RESULTS_KIND, render_markdown, temperature_summary
 from mmib.methods.base import Method
 from mmib.utils.io import atomic_write_json, atomic_write_text
@@ -100,10 +102,22 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
         ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
                           reporter=reporter, cache_dir=Path(cache_dir) if cache_dir is not None else None,
                           cache_key=cache_key, probe_cache=pcache)
-        for spec in specs:
-            res = run_protocol(ctx, spec)
-            results["protocols"][spec.name] = res
-            results["timings"][spec.name] = res["seconds"]
+        # the plots' figures (training curves; 2-D maps: scikit-learn's t-SNE runs without the GIL) are computed and
+        # drawn in a thread beside the probes; the plots protocol then waits for them
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmib-maps") as pool:
+            try:
+                for spec in specs:
+                    if spec.kind == "plots":
+                        start_maps(ctx, spec.options, pool)
+                for spec in specs:
+                    res = run_protocol(ctx, spec)
+                    results["protocols"][spec.name] = res
+                    results["timings"][spec.name] = res["seconds"]
+            finally:
+                for job in ctx.background.values():  # e.g. after an error: nothing left to start
+                    for future in job.values() if isinstance(job, dict) else [job]:
+                        future.cancel()
+                ctx.background.clear()
     if pcache is not None:  # how many raw-feature probe results were read back (hits) or fitted and stored (misses)
         results["probe_cache"] = {"folder": str(pcache.folder), "hits": pcache.hits, "misses": pcache.misses}
     results["timings"]["eval_total"] = round(time.time() - t0, 3)

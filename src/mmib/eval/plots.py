@@ -156,14 +156,65 @@ def embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0, iterations: int = 
     raise MMIBError(f"2-D map: unknown method '{how}'; valid: tsne, umap")
 
 
+#: the layout of a stored map (:func:`cached_embed_2d`); bump it when that layout changes
+MAPS_FORMAT = 1
+
+
+def cached_embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0, iterations: int = TSNE_ITERATIONS,
+                    folder: str | os.PathLike | None = None) -> np.ndarray:
+    """:func:`embed_2d`, kept on disk (``$MMIB_CACHE_DIR/maps``, or ``folder``) as a ``.npy`` file read without
+    pickle. For inputs that do not depend on the trained method (the raw features of a split): every run on the same
+    data split draws the same map. The key is the SHA-256 of the array's dtype, shape and bytes, ``how``, ``seed``,
+    ``iterations``, this module's source and the numpy / scikit-learn (umap-learn) versions; an unreadable entry is
+    computed again, a folder that cannot be written is skipped."""
+    import hashlib
+    import importlib.metadata
+    import json
+
+    if folder is None:
+        from mmib.utils.cache import cache_dir
+
+        folder = cache_dir("maps")
+    lib = "sklearn" if how == "tsne" else "umap"
+    try:
+        version = importlib.metadata.version("scikit-learn" if how == "tsne" else "umap-learn")
+    except importlib.metadata.PackageNotFoundError:
+        version = None
+    a = np.ascontiguousarray(x, dtype=np.float32)
+    digest = hashlib.sha256(f"{a.dtype.str} {a.shape}".encode() + memoryview(a).cast("B").tobytes()).hexdigest()
+    text = json.dumps({"format": MAPS_FORMAT, "x": digest, "how": how,
+                       "seed": int(seed), "iterations": int(iterations), "numpy": np.__version__, lib: version,
+                       "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}, sort_keys=True)
+    key = hashlib.sha256(text.encode()).hexdigest()
+    path = Path(folder) / key[:2] / f"{key}.npy"
+    if path.is_file():
+        try:
+            xy = np.load(path, allow_pickle=False)
+            if xy.shape == (len(x), 2) and np.isfinite(xy).all():
+                return xy
+        except (OSError, ValueError):
+            pass
+    xy = embed_2d(x, how, seed, iterations)
+    try:
+        from mmib.utils.io import atomic_path
+
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(xy), allow_pickle=False)
+    except OSError:
+        pass
+    return xy
+
+
 def plot_embedding_2d(panels: Mapping[str, np.ndarray], colour: np.ndarray | None, path: str | os.PathLike,
                       how: str = "tsne", colour_name: str = "label", discrete: bool = True, seed: int = 0,
-                      iterations: int = TSNE_ITERATIONS) -> Path:
-    """One t-SNE/UMAP panel per representation, points coloured by ``colour`` (labels or a latent)."""
+                      iterations: int = TSNE_ITERATIONS, coords: Mapping[str, np.ndarray] | None = None) -> Path:
+    """One t-SNE/UMAP panel per representation, points coloured by ``colour`` (labels or a latent). ``coords``: the
+    2-D coordinates of some panels (by title), already computed by :func:`embed_2d`; the others are computed here."""
     fig = _figure(4.2 * len(panels), 4.0)
     axes = fig.subplots(1, len(panels), squeeze=False)[0]
     for ax, (title, x) in zip(axes, panels.items()):
-        xy = embed_2d(x, how, seed, iterations)
+        xy = coords[title] if coords and title in coords else embed_2d(x, how, seed, iterations)
         if colour is None:
             ax.scatter(xy[:, 0], xy[:, 1], s=5, alpha=0.7)
         elif discrete:

@@ -40,6 +40,9 @@ class EvalContext:
     #: the disk cache of probe results on raw features (independent of the method, so shared by every run on the
     #: same data split); None: every probe is fitted
     probe_cache: ProbeCache | None = None
+    #: work started ahead of the protocol that uses it (e.g. the ``plots`` protocol's t-SNE maps, computed in a
+    #: thread while the probes train: :func:`~mmib.eval.protocols.plots.start_maps`), by a key of that protocol
+    background: dict = field(default_factory=dict, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
     _digests: dict = field(default_factory=dict, repr=False)
 

@@ -4,6 +4,7 @@ the raw features, coloured by label or latent. It has no table and is not compar
 from __future__ import annotations
 
 from collections.abc import Mapping
+from concurrent.futures import Executor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -48,9 +49,10 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
         return res
     if opt.curves:
         pp = ctx.plot_path("training_curves")
+        started = ctx.background.pop(("curves", ctx.run_dir), None)  # drawn ahead by start_maps
         if ctx.run_dir is None or not plots.find_metrics_csv(ctx.run_dir):
             res["notes"].append("training curves skipped: the run has no logs/version_*/metrics.csv")
-        elif plots.plot_training_curves(ctx.run_dir, pp[0]):
+        elif started.result() if started else plots.plot_training_curves(ctx.run_dir, pp[0]):
             res["plots"]["training_curves"] = pp[1]
         else:
             res["notes"].append("training curves skipped: no epoch-level metrics logged")
@@ -67,21 +69,79 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
         except MissingCapabilityError as e:
             res["notes"].append(f"maps skipped: {e}")
             return res
-        sf = ctx.features(opt.split, ctx.modalities, [opt.representation, "raw"])
-        colour, colour_name, discrete = _colours(ctx, sf, opt.color_by)
-        take = np.arange(len(sf.index))
-        if len(take) > opt.max_points:
-            take = np.sort(np.random.default_rng(ctx.seed).choice(len(take), opt.max_points, replace=False))
-        panels = {f"{ctx.method.name} ({opt.representation})": sf.features[opt.representation][take],
-                  "raw features": sf.features["raw"][take]}
+        started = ctx.background.pop(_maps_key(ctx, opt), None)
+        job = None if started else _map_job(ctx, opt)
         for how in methods:
             pp = ctx.plot_path(how)
             with ctx.reporter.task(how, total=None):
-                plots.plot_embedding_2d(panels, None if colour is None else colour[take], pp[0], how=how,
-                                        colour_name=colour_name, discrete=discrete, seed=ctx.seed,
-                                        iterations=opt.tsne_iterations)
+                if started:
+                    started[how].result()
+                else:
+                    _draw_map(job, how, pp[0])
             res["plots"][how] = pp[1]
     return res
+
+
+def _maps_key(ctx: EvalContext, opt: PlotOptions) -> tuple:
+    return ("maps", opt.representation, opt.split, opt.max_points, opt.color_by, opt.tsne_iterations, ctx.seed)
+
+
+def _methods(opt: PlotOptions) -> list[str]:
+    from mmib.eval import plots
+
+    umap = opt.umap is True or (opt.umap == "auto" and plots.umap_available())
+    return (["tsne"] if opt.tsne else []) + (["umap"] if umap else [])
+
+
+def _map_job(ctx: EvalContext, opt: PlotOptions) -> dict[str, Any]:
+    """What the maps need: the panels (representation, raw features; at most ``max_points`` rows) and colours."""
+    sf = ctx.features(opt.split, ctx.modalities, [opt.representation, "raw"])
+    colour, colour_name, discrete = _colours(ctx, sf, opt.color_by)
+    take = np.arange(len(sf.index))
+    if len(take) > opt.max_points:
+        take = np.sort(np.random.default_rng(ctx.seed).choice(len(take), opt.max_points, replace=False))
+    panels = {f"{ctx.method.name} ({opt.representation})": sf.features[opt.representation][take],
+              "raw features": sf.features["raw"][take]}
+    return {"panels": panels, "colour": None if colour is None else colour[take], "colour_name": colour_name,
+            "discrete": discrete, "seed": ctx.seed, "iterations": opt.tsne_iterations,
+            "cache": ctx.probe_cache is not None}
+
+
+def _draw_map(job: dict[str, Any], how: str, path) -> None:
+    """One map figure: the panels' 2-D coordinates, then the drawing. The raw-features panel does not depend on the
+    method: with the cache on (``job["cache"]``), its coordinates are read from / kept in the disk cache of maps."""
+    from mmib.eval import plots
+
+    coords = ({"raw features": plots.cached_embed_2d(job["panels"]["raw features"], how, job["seed"],
+                                                     job["iterations"])} if job["cache"] else None)
+    plots.plot_embedding_2d(job["panels"], job["colour"], path, how=how, colour_name=job["colour_name"],
+                            discrete=job["discrete"], seed=job["seed"], iterations=job["iterations"], coords=coords)
+
+
+def start_maps(ctx: EvalContext, options: Mapping[str, Any] | None, pool: Executor) -> None:
+    """Start the training curves and the maps of a ``plots`` protocol in ``pool`` (a thread: scikit-learn's t-SNE runs without the GIL, and
+    matplotlib keeps its fonts per thread), so that they are computed and drawn while the probes train;
+    :func:`run_plots` then waits for them. Nothing is started when the protocol would draw no map (or its options are
+    wrong: :func:`run_plots` then reports that)."""
+    from mmib.eval import plots
+    from mmib.eval.representations import check_representation
+
+    try:
+        opt = parse_options(PlotOptions, options, "plots")
+        if opt.curves and ctx.out_dir is not None and ctx.run_dir is not None and plots.find_metrics_csv(ctx.run_dir):
+            ctx.background[("curves", ctx.run_dir)] = pool.submit(plots.plot_training_curves, ctx.run_dir,
+                                                                  ctx.plot_path("training_curves")[0])
+        check_representation(ctx.method, opt.representation, ctx.modalities)
+        methods = _methods(opt)
+        if ctx.out_dir is None or not methods or (opt.tsne and (isinstance(opt.tsne_iterations, bool) or not
+                                                              isinstance(opt.tsne_iterations, int)
+                                                              or opt.tsne_iterations < 250)):
+            return
+        job = _map_job(ctx, opt)
+    except Exception:  # noqa: BLE001 - a head start only: run_plots does the work again and reports its error
+        return
+    ctx.background[_maps_key(ctx, opt)] = {how: pool.submit(_draw_map, job, how, ctx.plot_path(how)[0])
+                                           for how in methods}
 
 
 def _colours(ctx: EvalContext, sf: SplitFeatures, color_by: str) -> tuple[np.ndarray | None, str, bool]:
