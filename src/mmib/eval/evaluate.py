@@ -99,12 +99,12 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
     method.eval()
     pcache = ProbeCache() if probe_cache else None
     with ProgressReporter(enabled=progress) as reporter:
-        ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
-                          reporter=reporter, cache_dir=Path(cache_dir) if cache_dir is not None else None,
-                          cache_key=cache_key, probe_cache=pcache)
-        # the plots' figures (training curves; 2-D maps: scikit-learn's t-SNE runs without the GIL) are computed and
-        # drawn in a thread beside the probes; the plots protocol then waits for them
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmib-maps") as pool:
+        # the figures are drawn in a thread beside the protocols: the plots' training curves and 2-D maps (started
+        # first; scikit-learn's t-SNE runs without the GIL) and those a protocol hands to ctx.draw
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mmib-figures") as pool:
+            ctx = EvalContext(method, dm, seed=int(seed), out_dir=out, run_dir=Path(run_dir) if run_dir else None,
+                              reporter=reporter, cache_dir=Path(cache_dir) if cache_dir is not None else None,
+                              cache_key=cache_key, probe_cache=pcache, pool=pool)
             try:
                 for spec in specs:
                     if spec.kind == "plots":
@@ -113,11 +113,14 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
                     res = run_protocol(ctx, spec)
                     results["protocols"][spec.name] = res
                     results["timings"][spec.name] = res["seconds"]
+                ctx.finish_drawing()  # the other figures (heatmap, retrieval) drawn beside the protocols
             finally:
                 for job in ctx.background.values():  # e.g. after an error: nothing left to start
                     for future in job.values() if isinstance(job, dict) else [job]:
                         future.cancel()
                 ctx.background.clear()
+                for future in ctx._drawing:
+                    future.cancel()
     if pcache is not None:  # how many raw-feature probe results were read back (hits) or fitted and stored (misses)
         results["probe_cache"] = {"folder": str(pcache.folder), "hits": pcache.hits, "misses": pcache.misses}
     results["timings"]["eval_total"] = round(time.time() - t0, 3)

@@ -106,3 +106,39 @@ def test_raw_map_cached_only_with_the_cache_on(latent_dm, tmp_path, monkeypatch)
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path / "b", probe_cache=ProbeCache())
     run_plots(ctx, OPTS)
     assert len(list((tmp_path / "cache" / "maps").rglob("*.npy"))) == 1  # the raw features' map only
+
+
+def test_figures_drawn_in_the_pool_and_waited_for(latent_dm, tmp_path):
+    import threading
+
+    seen = []
+
+    def fig(path, value):
+        seen.append((threading.current_thread().name, path, value))
+
+    now = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path)
+    now.draw(fig, "a", value=1)
+    assert seen == [(threading.current_thread().name, "a", 1)]  # no pool: drawn at once
+    with ThreadPoolExecutor(1, thread_name_prefix="figs") as pool:
+        ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, out_dir=tmp_path, pool=pool)
+        ctx.draw(fig, "b", value=2)
+        ctx.draw(lambda: 1 / 0)
+        try:
+            ctx.finish_drawing()
+        except ZeroDivisionError:
+            pass
+        else:
+            raise AssertionError("the figure's error was not raised")
+    assert seen[1][0].startswith("figs") and seen[1][1:] == ("b", 2) and ctx._drawing == []
+
+
+def test_evaluate_writes_every_figure(latent_dm, tmp_path, png_ok):
+    from mmib.eval.evaluate import evaluate
+
+    res = evaluate(IdentityMethod(latent_dm.spec), latent_dm,
+                   [{"subsets": {"probe_options": {"max_epochs": 5}}}, "retrieval", {"plots": OPTS}],
+                   out_dir=tmp_path, progress=False, probe_cache=False)
+    names = {k for r in res["protocols"].values() for k in r["plots"]}
+    assert names == {"subsets_heatmap", "retrieval", "tsne"}
+    for n in names:
+        png_ok(tmp_path / "plots" / f"{n}.png")

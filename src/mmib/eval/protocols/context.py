@@ -8,6 +8,7 @@ import hashlib
 import json
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,9 @@ class EvalContext:
     #: work started ahead of the protocol that uses it (e.g. the ``plots`` protocol's t-SNE maps, computed in a
     #: thread while the probes train: :func:`~mmib.eval.protocols.plots.start_maps`), by a key of that protocol
     background: dict = field(default_factory=dict, repr=False)
+    #: a thread for figures (:meth:`draw`); None: figures are drawn at once
+    pool: Executor | None = field(default=None, repr=False)
+    _drawing: list = field(default_factory=list, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
     _digests: dict = field(default_factory=dict, repr=False)
 
@@ -140,6 +144,20 @@ class EvalContext:
                 np.savez(tmp, **arrays)
         except OSError:  # a read-only run folder: evaluation goes on without the cache
             pass
+
+    def draw(self, fn: Callable[..., object], *args, **kwargs) -> None:
+        """``fn(*args, **kwargs)`` (a figure drawn into a file): in :attr:`pool` beside the next protocols when there
+        is one (give it arguments nothing changes afterwards), else now; :meth:`finish_drawing` waits for it."""
+        if self.pool is None:
+            fn(*args, **kwargs)
+        else:
+            self._drawing.append(self.pool.submit(fn, *args, **kwargs))
+
+    def finish_drawing(self) -> None:
+        """Wait for the figures of :meth:`draw` (raising the first error of any)."""
+        pending, self._drawing = self._drawing, []
+        for f in pending:
+            f.result()
 
     def plot_path(self, name: str) -> tuple[Path, str] | None:
         """(absolute path, path relative to the report) of a PNG, or None when plots are not written."""

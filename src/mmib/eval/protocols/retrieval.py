@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -175,7 +176,7 @@ def run_retrieval(ctx: EvalContext, options: Mapping[str, Any] | None = None) ->
     if pp is not None and res["rows"]:
         from mmib.eval.plots import plot_retrieval
 
-        plot_retrieval(res, pp[0])
+        ctx.draw(plot_retrieval, copy.deepcopy(res), pp[0])  # beside the next protocols
         res["plots"]["retrieval"] = pp[1]
     return res
 

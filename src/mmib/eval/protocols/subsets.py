@@ -4,6 +4,7 @@ Tables 2 and 5–11): a table and a heatmap. Linear probes of the concatenated r
 
 from __future__ import annotations
 
+import copy
 import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -153,7 +154,7 @@ def run_subsets(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> d
     if pp is not None and res["rows"]:
         from mmib.eval.plots import plot_subset_heatmap
 
-        plot_subset_heatmap(res, pp[0])
+        ctx.draw(plot_subset_heatmap, copy.deepcopy(res), pp[0])  # beside the next protocols
         res["plots"]["subsets_heatmap"] = pp[1]
     return res
 
