@@ -8,7 +8,9 @@ N = 256 samples, d = 256, M = 2 modalities → three terms (L, L_1, L_2). Three 
   computes it (the reference for "the peer's CoMM loss"; the "5.5× CLIP" quoted for it was measured at M = 3
   against a 3-modality CLIP, not at this benchmark's M = 2).
 
-    .venv/bin/python benchmarks/bench_comm.py [--n 256] [--d 256] [--repeats 30] [--threads 1]
+    .venv/bin/python benchmarks/bench_comm.py [--n 256] [--d 256] [--repeats 30] [--threads 1] [--quick]
+
+``--quick`` (as ``benchmarks/run_all.py --quick`` passes it to every benchmark): 5 repeats.
 """
 
 from __future__ import annotations
@@ -34,7 +36,10 @@ def main(argv: list[str] | None = None) -> dict[str, float]:
     ap.add_argument("--d", type=int, default=256)
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--quick", action="store_true", help="5 repeats (run_all.py --quick)")
     a = ap.parse_args(argv)
+    if a.quick:
+        a.repeats = min(a.repeats, 5)
     torch.set_num_threads(a.threads)
     clip, comm = PairwiseCLIPLoss(temperature=0.1), CoMMLoss(temperature=0.1)
     x_clip = _leaves(a.n, a.d, 2, 0)
