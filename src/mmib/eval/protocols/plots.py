@@ -39,10 +39,7 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
     from mmib.eval import plots
     from mmib.eval.representations import MissingCapabilityError, check_representation
 
-    opt = parse_options(PlotOptions, options, "plots")
-    if opt.tsne and (isinstance(opt.tsne_iterations, bool) or not isinstance(opt.tsne_iterations, int)
-                     or opt.tsne_iterations < 250):
-        raise MMIBError(f"plots: option tsne_iterations must be an integer >= 250, got {opt.tsne_iterations!r}")
+    opt = _check_iterations(parse_options(PlotOptions, options, "plots"))
     res = new_result("plots", opt)
     if ctx.out_dir is None:
         res["notes"].append("skipped: no output folder for plots")
@@ -56,12 +53,8 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
             res["plots"]["training_curves"] = pp[1]
         else:
             res["notes"].append("training curves skipped: no epoch-level metrics logged")
-    methods = []
-    if opt.tsne:
-        methods.append("tsne")
-    if opt.umap is True or (opt.umap == "auto" and plots.umap_available()):
-        methods.append("umap")
-    elif opt.umap == "auto":
+    methods = _methods(opt)
+    if opt.umap == "auto" and "umap" not in methods:
         res["notes"].append("UMAP skipped: install the 'viz' extra (pip install 'mmib[viz]')")
     if methods:
         try:
@@ -84,6 +77,14 @@ def run_plots(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> dic
 
 def _maps_key(ctx: EvalContext, opt: PlotOptions) -> tuple:
     return ("maps", opt.representation, opt.split, opt.max_points, opt.color_by, opt.tsne_iterations, ctx.seed)
+
+
+def _check_iterations(opt: PlotOptions) -> PlotOptions:
+    """``opt``, or an :class:`MMIBError` when t-SNE is on and ``tsne_iterations`` is not an integer >= 250."""
+    if opt.tsne and (isinstance(opt.tsne_iterations, bool) or not isinstance(opt.tsne_iterations, int)
+                     or opt.tsne_iterations < 250):
+        raise MMIBError(f"plots: option tsne_iterations must be an integer >= 250, got {opt.tsne_iterations!r}")
+    return opt
 
 
 def _methods(opt: PlotOptions) -> list[str]:
@@ -127,15 +128,13 @@ def start_maps(ctx: EvalContext, options: Mapping[str, Any] | None, pool: Execut
     from mmib.eval.representations import check_representation
 
     try:
-        opt = parse_options(PlotOptions, options, "plots")
+        opt = _check_iterations(parse_options(PlotOptions, options, "plots"))
         if opt.curves and ctx.out_dir is not None and ctx.run_dir is not None and plots.find_metrics_csv(ctx.run_dir):
             ctx.background[("curves", ctx.run_dir)] = pool.submit(plots.plot_training_curves, ctx.run_dir,
                                                                   ctx.plot_path("training_curves")[0])
         check_representation(ctx.method, opt.representation, ctx.modalities)
         methods = _methods(opt)
-        if ctx.out_dir is None or not methods or (opt.tsne and (isinstance(opt.tsne_iterations, bool) or not
-                                                              isinstance(opt.tsne_iterations, int)
-                                                              or opt.tsne_iterations < 250)):
+        if ctx.out_dir is None or not methods:
             return
         job = _map_job(ctx, opt)
     except Exception:  # noqa: BLE001 - a head start only: run_plots does the work again and reports its error
