@@ -26,12 +26,12 @@ import threading
 
 import numpy as np
 
+from mmib.objectives.projection.fused import EPS2  # the squared-norm floor of the torch kernels
+
 #: LLVM fast-math flags of the kernels: reassociation (vectorized reductions), FMA contraction, reciprocal
 #: multiplication and signed zeros; never 'nnan' / 'ninf' (degenerate rows are clamped, not assumed away)
 FASTMATH = {"reassoc", "contract", "arcp", "nsz"}
 
-#: squared-norm floor of the projection score (the value of :data:`mmib.objectives.projection.fused.EPS2`)
-_EPS2 = 1e-24
 
 _LOCK = threading.Lock()
 _JITTED: dict[str, object] = {}
@@ -93,7 +93,7 @@ def _ova_rows(cross, linv, kinv, zb_inv, lam, pid, need_grad, loss_rows, rowdot,
     hf = np.empty(n, dt)
     ex = np.empty(n, dt)
     g = np.empty(n, dt)
-    eps2 = dt.type(_EPS2)
+    eps2 = dt.type(EPS2)
     zero = dt.type(0.0)
     half = dt.type(0.5)
     lam_t = dt.type(lam)
