@@ -99,3 +99,32 @@ def test_l_syn_moves_the_fusion_and_s_head_only():
     assert moved(m_all.tokenizers)  # syn_grad all: the encoders are moved too
     with pytest.raises(MMIBError, match="syn_grad"):
         build_method("rus", SPEC, {**SMALL, "syn_grad": "some"}, ENC)
+
+
+@pytest.mark.parametrize("synergy", ["unimodal_hsic", "interaction"])
+def test_s_grad_fusion_keeps_l_s_off_the_encoders(synergy):
+    only_s = {"R": 0.0, "U": 0.0, "S": 1.0, "orth": 0.0, "cross": 0.0, "hsic": 0.0, "syn": 0.0}
+    b = {"x": {"eeg": torch.randn(8, 4, 256), "fnirs": torch.randn(8, 6, 60)}}
+
+    def moved(mod):
+        return any(p.grad is not None and float(p.grad.abs().sum()) > 0 for p in mod.parameters())
+
+    torch.manual_seed(0)
+    m = build_method("rus", SPEC, {**SMALL, "weights": only_s, "synergy": synergy, "s_grad": "fusion"}, ENC)
+    out = m.loss(b)
+    assert float(out.terms["L_S"]) > 0
+    out.loss.backward()
+    assert moved(m.fusion) and moved(m.head_s) and moved(m.product)
+    assert not moved(m.tokenizers) and not moved(m.temporal)
+    # the default (all): the same L_S reaches the encoders; with the same weights and augmentation draws the value of
+    # L_S is the same (detaching changes gradients, not values)
+    torch.manual_seed(0)
+    a = build_method("rus", SPEC, {**SMALL, "weights": only_s, "synergy": synergy}, ENC)
+    a.load_state_dict(m.state_dict())
+    out_a = a.loss(b)
+    out_a.loss.backward()
+    assert moved(a.tokenizers) and moved(a.temporal)
+    if synergy != "interaction":  # interaction draws random partners per pass: values differ by the draw
+        assert torch.allclose(out_a.terms["L_S"], out.terms["L_S"], atol=1e-5)
+    with pytest.raises(MMIBError, match="s_grad"):
+        build_method("rus", SPEC, {**SMALL, "s_grad": "encoders"}, ENC)

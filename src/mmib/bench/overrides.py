@@ -24,11 +24,13 @@ _NOT_FINGERPRINTED = ("run_dir", "name", "resume", "overwrite")
 #: does not make every finished run of the method stale; any other value enters it. Add an entry only when the
 #: value is the former behaviour exactly (the same numbers, the same random draws) and say why here.
 #: ``rus``: ``synergy_partners`` and ``synergy_bank`` act only with ``synergy: interaction`` (new), ``synergy_source:
-#: fusion`` is the one path of before (issue 20, 2026-12-07).
+#: fusion`` is the one path of before (issue 20, 2026-12-07); ``s_grad: all`` computes L_S exactly as before (the
+#: same graph, the same augmentation draws; ``fusion`` detaches its inputs, issue 20, 2026-12-08).
 NEUTRAL_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("rus", "synergy_partners", 4),
     ("rus", "synergy_bank", 64),
     ("rus", "synergy_source", "fusion"),
+    ("rus", "s_grad", "all"),
 )
 #: the same for options of the data config, whatever the data set: ``(key in data, value)``. ``train_label_noise: 0.0``
 #: leaves every label as given, the only behaviour before the option existed (issue 19, 2026-12-07).

@@ -66,10 +66,11 @@ from mmib.data.physio.targets import (
     require_rate,
     target_dim,
 )
-from mmib.data.spec import DatasetSpec, ModalitySpec
+from mmib.data.spec import DatasetSpec
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.registry import register_method
+from mmib.methods.rus_blocks import GRUPool, default_time_start
 from mmib.methods.rus_interaction import InteractionSynergy
 from mmib.methods.rus_options import RUSOptions
 from mmib.nn.fusion_transformer import FusionTransformer, TokenEncoder
@@ -80,42 +81,7 @@ from mmib.objectives.rus import GradientReversal, RUSLoss, neg_sim_loss
 HRF_DELAY_SCOPES = ("s_view", "both")
 
 
-def default_time_start(ms: ModalitySpec) -> float:
-    """The time (s, relative to the trial marker) of the first sample of a modality's epochs when
-    ``method.time_start`` does not give it: for ``eeg`` / ``fnirs`` the epoch start of the MNE pipelines
-    (:class:`~mmib.data.physio.preprocess.EEGPipeline` −0.5 s, :class:`~mmib.data.physio.preprocess.FNIRSPipeline`
-    −2 s; checked against the epoch length), 0 otherwise. :class:`~mmib.data.spec.ModalitySpec` carries the rate but
-    not the epoch start."""
-    from mmib.data.physio.preprocess import EEGPipeline, FNIRSPipeline
-
-    pipe = {"eeg": EEGPipeline, "fnirs": FNIRSPipeline}.get(ms.name)
-    if pipe is None:
-        return 0.0
-    p = pipe()
-    rate = require_rate(ms, "time positions in seconds")
-    expected = int(round((p.tmax - p.tmin) * rate)) + 1
-    if abs(int(ms.shape[-1]) - expected) > 1:
-        raise MMIBError(f"method 'rus': modality '{ms.name}' has {ms.shape[-1]} samples at {rate:g} Hz, not the "
-                        f"{expected} of the default {p.tmin:g}…{p.tmax:g} s epoch window; set "
-                        f"method.time_start.{ms.name} to its epoch start (s relative to the trial marker), or "
-                        "method.positions=index")
-    return float(p.tmin)
-
-
 # ============================================================================================ the method
-class _GRUPool(nn.Module):
-    """GRU over tokens (N, T, d) → last hidden state (N, d)."""
-
-    def __init__(self, d: int) -> None:
-        super().__init__()
-        self.gru = nn.GRU(d, d, batch_first=True)
-        self.norm = nn.LayerNorm(d)
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        _, h = self.gru(tokens)
-        return self.norm(h[-1])
-
-
 @register_method("rus")
 class RUSMethod(InteractionSynergy, Method):
     """Explicit R/U/S decomposition of two modalities (EEG + fNIRS design, spec C.4–C.7)."""
@@ -139,6 +105,7 @@ class RUSMethod(InteractionSynergy, Method):
         self.positions = o.positions
         self.synergy = o.synergy
         self.syn_grad = o.syn_grad
+        self.s_grad = o.s_grad
         if self.synergy == "interaction":
             self._init_interaction(spec, o)
         # reconstruction targets per modality
@@ -188,7 +155,7 @@ class RUSMethod(InteractionSynergy, Method):
             self.temporal = nn.ModuleDict({m: FusionTransformer([m], d, n_heads=heads, n_layers=o.temporal_layers,
                                                                 modality_embedding=False) for m in self.mods})
         else:
-            self.temporal = nn.ModuleDict({m: _GRUPool(d) for m in self.mods})
+            self.temporal = nn.ModuleDict({m: GRUPool(d) for m in self.mods})
         hh = o.head_hidden
         self.head_r = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
         self.head_u = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
@@ -314,6 +281,12 @@ class RUSMethod(InteractionSynergy, Method):
             hf = torch.cat([hf, self.product_norm(prod)], dim=1)
         return self.head_s(hf)
 
+    def _s_detached(self, toks: Mapping[str, torch.Tensor], hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        """Z_S of one training view from given (detached) tokens and H_m (``s_grad: fusion``)."""
+        if self.synergy == "interaction":
+            return self._interaction_in_batch(toks, hidden)
+        return self._synergy(toks, hidden)
+
     def _forward_tokens(self, toks: Mapping[str, torch.Tensor], mods: Sequence[str], with_s: bool = True,
                         in_batch: bool = False) -> dict[str, torch.Tensor]:
         """H_m, Z_R_m, Z_U_m for ``mods`` and Z_S when both modalities are given (and ``with_s``). With ``synergy:
@@ -360,8 +333,17 @@ class RUSMethod(InteractionSynergy, Method):
         toks1 = self._tokens(v1, self.mods)
         # interaction: each view draws its own partners, so the partner noise of the two views is independent and
         # L_S cannot be lowered by an additive g whose partner-mean residue is shared by both views
-        o1 = self._forward_tokens(toks1, self.mods, in_batch=True)
-        s2 = self._forward(v2, self.mods, in_batch=True)["S"]
+        if self.s_grad == "all":
+            o1 = self._forward_tokens(toks1, self.mods, in_batch=True)
+            s2 = self._forward(v2, self.mods, in_batch=True)["S"]
+        else:  # s_grad "fusion": Z_S (both views) from detached tokens and H_m, so L_S never reaches the encoders
+            o1 = self._forward_tokens(toks1, self.mods, with_s=False)
+            o1["S"] = self._s_detached({m: t.detach() for m, t in toks1.items()},
+                                       {m: o1[f"H_{m}"].detach() for m in self.mods})
+            with torch.no_grad():
+                toks2 = self._tokens(v2, self.mods)
+                h2 = {m: self._hidden(toks2, m) for m in self.mods}
+            s2 = self._s_detached(toks2, h2)
         targets = {m: reconstruction_targets(t, x[m], self.spec.modality(m)) for m, t in self.targets.items()
                    if t != "none"}
         recon = {m: (self.decoders[m](o1[f"U_{m}"]), targets[m]) for m in targets}
@@ -379,7 +361,7 @@ class RUSMethod(InteractionSynergy, Method):
             # L_syn trains the fusion and the S head only: Z_S recomputed from detached tokens and H_m, so that the
             # encoders cannot lower it by dropping from one modality what the other also carries
             uni = {m: o1[f"H_{m}"].detach() for m in self.mods}
-            if self.syn_grad == "fusion":
+            if self.syn_grad == "fusion" and self.s_grad == "all":
                 s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
         return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
 

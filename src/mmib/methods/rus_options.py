@@ -51,6 +51,7 @@ class RUSOptions:
     synergy_source: Literal["fusion", "unique"] = "fusion"  # what the S path reads: the tokens (fusion) or detached Z_U
     weights: RUSWeights = field(default_factory=RUSWeights)
     syn_grad: Literal["fusion", "all"] = "fusion"
+    s_grad: Literal["all", "fusion"] = "all"
     hsic_pairs: Literal["modality", "all"] = "modality"
     temperature_r: float = 0.1
     temperature_s: float = 0.1
