@@ -161,11 +161,18 @@ class RUSMethod(InteractionSynergy, Method):
         self.head_u = nn.ModuleDict({m: MLP(d, k, [hh]) for m in self.mods})
         self.interaction = o.interaction
         self.synergy_source = o.synergy_source
-        src = d  # size of each modality's input to the product branch
+        src = {m: d for m in self.mods}  # size of each modality's input to the product branch
         if self.synergy_source == "unique":
             # the S path reads the (detached) unique components [Z_U_a, Z_U_b], not the tokens: no fusion Transformer
             self.fusion: nn.Module = nn.Identity()
-            fused, src = 2 * k, k
+            fused, src = 2 * k, {m: k for m in self.mods}
+        elif self.synergy_source == "decoded":
+            # the S path is the product branch alone, on the (detached) decoded targets Decoder_m(Z_U_m)
+            if self.interaction != "product" or "none" in self.targets.values():
+                raise MMIBError("method 'rus': synergy_source 'decoded' multiplies the decoded reconstruction targets "
+                                "of both modalities: it needs interaction: product and a target for each modality")
+            self.fusion = nn.Identity()
+            fused, src = 0, {m: target_dim(t, spec.modality(m)) for m, t in self.targets.items()}
         elif self.fusion_kind == "cross_attention":
             self.fusion = FusionTransformer(self.mods, d, n_heads=heads, n_layers=o.fusion_layers)
             fused = d
@@ -175,7 +182,7 @@ class RUSMethod(InteractionSynergy, Method):
         if self.interaction == "product":
             # multiplicative interaction of the two unimodal representations: products of a linear read-out of each
             # (a low-rank bilinear form), so that a parity of an EEG and an fNIRS factor is linear in H_fused
-            self.product = nn.ModuleDict({m: nn.Linear(src, d) for m in self.mods})
+            self.product = nn.ModuleDict({m: nn.Linear(src[m], d) for m in self.mods})
             self.product_norm = nn.LayerNorm(d)
             fused += d
         self.head_s = MLP(fused, k, [hh])
@@ -267,7 +274,12 @@ class RUSMethod(InteractionSynergy, Method):
 
     def _synergy(self, toks: Mapping[str, torch.Tensor], hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
         """Z_S from the tokens and the unimodal representations of both modalities (``synergy_source: unique``: from
-        the detached unique components Z_U_m = Head_U_m(H_m) instead)."""
+        the detached unique components Z_U_m = Head_U_m(H_m) instead; ``decoded``: the product branch alone, on the
+        detached decoded targets Decoder_m(Z_U_m))."""
+        if self.synergy_source == "decoded":
+            a, b = self.mods
+            t = {m: self.decoders[m](self.head_u[m](hidden[m])).detach() for m in self.mods}
+            return self.head_s(self.product_norm(self.product[a](t[a]) * self.product[b](t[b])))
         if self.synergy_source == "unique":
             hidden = {m: self.head_u[m](hidden[m]).detach() for m in self.mods}
             hf = torch.cat([hidden[m] for m in self.mods], dim=1)

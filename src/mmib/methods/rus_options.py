@@ -48,7 +48,7 @@ class RUSOptions:
     synergy: Literal["literal", "unimodal_hsic", "interaction"] = "unimodal_hsic"
     synergy_partners: int = 4  # interaction: K random in-batch derangements per view in training (1 + K passes)
     synergy_bank: int = 64  # interaction: R training inputs kept (and saved) as the evaluation reference
-    synergy_source: Literal["fusion", "unique"] = "fusion"  # what the S path reads: the tokens (fusion) or detached Z_U
+    synergy_source: Literal["fusion", "unique", "decoded"] = "fusion"  # what the S path reads (rus.yaml)
     weights: RUSWeights = field(default_factory=RUSWeights)
     syn_grad: Literal["fusion", "all"] = "fusion"
     s_grad: Literal["all", "fusion"] = "all"
