@@ -110,3 +110,9 @@ def test_report_of_a_results_file_that_is_not_an_evaluation(capsys, tmp_path):
     suite.write_text(json.dumps({"kind": "mmib-eval"}))
     code, _, err = _run(capsys, "report", "--suite", "cox", "--results", str(suite))
     assert code == 2 and err.startswith(f"mmib: error: '{suite}' is not the results of bench suite 'cox'")
+
+
+def test_eval_jobs_flag():
+    assert _eval_args().jobs is None and _eval_args("--jobs", "1").jobs == 1
+    with pytest.raises(SystemExit):
+        _eval_args("--jobs", "two")

@@ -145,3 +145,19 @@ def test_eval_reads_raw_probes_back_unless_no_cache(trained_run, tmp_path, monke
     assert len(list((tmp_path / "cache" / "probes").rglob("*.json"))) == 1
     rows = [r["protocols"]["probe"]["rows"] for r in (off, *runs)]
     assert rows[0] == rows[1] == rows[2] and [row["source"] for row in rows[0]] == ["method", "raw"]
+
+
+def test_eval_jobs_gives_the_same_tables_as_one_after_the_other(trained_run, tmp_path):
+    """``mmib eval --jobs 2`` (the protocols side by side in threads) and ``--jobs 1`` (one after the other): every
+    value of every protocol's rows the same, on a trained run of the 6-view digits."""
+    args = ["eval", str(trained_run), "--protocols", "probe,subsets,retrieval,plots", "--no-progress", "--no-cache",
+            "--option", "probe.probe_options={max_epochs: 25}", "--option", "subsets.probe_options={max_epochs: 25}",
+            "--option", "plots.max_points=200", "--option", "plots.curves=false", "--out"]
+    got = {}
+    for jobs in ("1", "2"):
+        assert main([*args, str(tmp_path / jobs), "--jobs", jobs]) == 0
+        r = json.loads((tmp_path / jobs / "results.json").read_text())
+        assert r["jobs"] == int(jobs)
+        got[jobs] = {k: json.dumps({f: v for f, v in p.items() if f != "seconds"}, sort_keys=True)
+                     for k, p in r["protocols"].items()}
+    assert got["1"] == got["2"] and list(got["1"]) == ["probe", "subsets", "retrieval", "plots"]

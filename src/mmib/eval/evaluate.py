@@ -19,7 +19,8 @@ from typing import Any
 
 from mmib.data.datamodule import MultimodalDataModule
 from mmib.eval.paper import check_paper_block, paper_comparison
-from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols, run_protocol
+from mmib.eval.protocols import EvalContext, ProtocolSpec, parse_protocols
+from mmib.eval.protocols.concurrent import check_jobs, run_protocols
 from mmib.eval.protocols.plots import start_maps
 from mmib.eval.report import RESULTS_KIND, render_markdown, temperature_summary
 from mmib.methods.base import Method
@@ -43,6 +44,7 @@ def evaluate(
     cache_dir: str | os.PathLike | None = None,
     cache_key: str | None = None,
     probe_cache: bool = True,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """Run ``protocols`` (see :func:`~mmib.eval.protocols.parse_protocols`; default: all) on ``method`` with the
     splits of ``dm``. With ``out_dir``, writes ``results.json``, ``report.md`` and the plots there.
@@ -50,6 +52,12 @@ def evaluate(
     ``probe_cache``: read and keep the probes on raw features (the ``raw`` baselines, which do not depend on the
     method) in the disk cache ``$MMIB_CACHE_DIR/probes`` (:mod:`mmib.eval.probe.cache`), so that the runs of a suite
     on the same data split fit them once; False fits every probe.
+
+    ``jobs``: how many protocols run at once, each in a thread of its own at one torch thread (None:
+    :func:`~mmib.eval.protocols.concurrent.default_jobs`; 1: one after the other, in the given order). The protocols are independent computations on
+    the same extracted representations and give the same results either way (their probes draw from generators of
+    their own); side by side they take about the time of the longest instead of the sum, when a core is free.
+    Protocols not marked :attr:`~mmib.eval.protocols.base.Protocol.concurrent` run alone after the others.
 
     Under several processes (e.g. after a DDP fit, where Lightning re-ran the command on every rank) rank 0 alone
     evaluates and writes; the other ranks wait for it (a barrier when a process group exists) and get a result with
@@ -64,17 +72,18 @@ def evaluate(
                 "protocols": {}, "out_dir": str(out_dir) if out_dir is not None else None}
     try:
         return _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
-                                   cache_dir, cache_key, probe_cache)
+                                   cache_dir, cache_key, probe_cache, jobs)
     finally:
         barrier()
 
 
 def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, progress, checkpoint, extra,
-                        cache_dir=None, cache_key=None, probe_cache=True):
+                        cache_dir=None, cache_key=None, probe_cache=True, jobs=None):
     from mmib.eval.probe.cache import ProbeCache
     from mmib.runs import git_commit, package_versions
 
     specs: list[ProtocolSpec] = parse_protocols(protocols)
+    jobs = check_jobs(jobs)
     if config and config.get("paper"):  # a recipe's paper block: checked before the protocols run
         check_paper_block(config["paper"])
     out = Path(out_dir) if out_dir is not None else None
@@ -87,7 +96,7 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
         "run_dir": str(run_dir) if run_dir is not None else None, "checkpoint": checkpoint,
         "out_dir": str(out) if out is not None else None, "config": config,
         "versions": package_versions(), "git_commit": git_commit(),
-        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "timings": {}, "protocols": {},
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "jobs": jobs, "timings": {}, "protocols": {},
         **(extra or {}),
     }
     train_seconds = _train_seconds(run_dir)
@@ -109,8 +118,7 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
                 for spec in specs:
                     if spec.kind == "plots":
                         start_maps(ctx, spec.options, pool)
-                for spec in specs:
-                    res = run_protocol(ctx, spec)
+                for spec, res in zip(specs, run_protocols(ctx, specs, jobs)):
                     results["protocols"][spec.name] = res
                     results["timings"][spec.name] = res["seconds"]
                 ctx.finish_drawing()  # the other figures (heatmap, retrieval) drawn beside the protocols
@@ -167,13 +175,14 @@ def evaluate_run(
     seed: int | None = None,
     trust_pickle: bool = False,
     cache: bool = True,
+    jobs: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate a finished run folder (``mmib train`` / bench) with its own config and splits; the results go to
     ``out_dir`` (default: the run folder). ``trust_pickle``: honour the run's ``data.trust_pickle`` (see
     :func:`mmib.runs.load_run`). ``cache``: keep the extracted representations in ``<run>/cache/representations``,
     keyed by the checkpoint's and the run config's SHA-256, so that a later evaluation of the same checkpoint (other
     protocols, other probe options) skips the extraction, and use the disk cache of the raw-feature probes
-    (``probe_cache`` of :func:`evaluate`); False: neither."""
+    (``probe_cache`` of :func:`evaluate`); False: neither. ``jobs``: protocols run at once (:func:`evaluate`)."""
     from mmib.config import to_container
     from mmib.runs import load_run
 
@@ -186,7 +195,8 @@ def evaluate_run(
     key = _file_digest(ckpt, run / "config.yaml") if cache else None
     return evaluate(method, dm, protocols, out_dir=out_dir if out_dir is not None else run, run_dir=run, config=c,
                     seed=int(c.get("seed", 0)) if seed is None else int(seed), progress=progress, checkpoint=ckpt,
-                    cache_dir=run / "cache" / "representations" if cache else None, cache_key=key, probe_cache=cache)
+                    cache_dir=run / "cache" / "representations" if cache else None, cache_key=key, probe_cache=cache,
+                    jobs=jobs)
 
 
 def _file_digest(*paths: str | os.PathLike) -> str:

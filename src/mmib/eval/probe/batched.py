@@ -16,7 +16,15 @@ from mmib.eval.metrics import (
     regression_chance,
     regression_metrics,
 )
-from mmib.eval.probe.config import PROBE_DESCRIPTIONS, TASKS, ProbeConfig, ProbeResult, _check, torch_threads
+from mmib.eval.probe.config import (
+    PROBE_DESCRIPTIONS,
+    TASKS,
+    ProbeConfig,
+    ProbeResult,
+    _check,
+    seeded_module,
+    torch_threads,
+)
 
 
 def _standardize_blocks(train: list[np.ndarray], *others: list[np.ndarray] | None):
@@ -134,9 +142,8 @@ def _fit_linear_probes(xtr, y_train, xva, y_val, xte, y_test, problems, task, n_
     slot = {(p, b): users[b].index(p) for p, prob in enumerate(problems) for b in prob}
     params = [torch.zeros(len(u), out_dim, dims[b]) for b, u in enumerate(users)] + [torch.zeros(n_prob, out_dim)]
     for p, prob in enumerate(problems):
-        with torch.random.fork_rng():
-            torch.manual_seed(int(cfg.seed))
-            lin = nn.Linear(sum(dims[b] for b in prob), out_dim)  # fit_probe's initialization, problem by problem
+        # fit_probe's initialization, problem by problem
+        lin = seeded_module(lambda prob=prob: nn.Linear(sum(dims[b] for b in prob), out_dim), cfg.seed)
         start = 0
         for b in prob:
             params[b][slot[(p, b)]] = lin.weight.data[:, start : start + dims[b]]

@@ -28,6 +28,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import threading
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, fields
@@ -123,6 +124,7 @@ class ProbeCache:
         self.folder = Path(folder)
         self.hits = 0
         self.misses = 0
+        self._count = threading.Lock()  # protocols in threads side by side share one cache
 
     def path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
@@ -159,10 +161,13 @@ class ProbeCache:
     def results(self, key: str, compute: Callable[[], list[ProbeResult]]) -> list[ProbeResult]:
         """The stored results of ``key``, or ``compute()`` (then stored)."""
         got = self.load(key)
+        with self._count:
+            if got is not None:
+                self.hits += 1
+            else:
+                self.misses += 1
         if got is not None:
-            self.hits += 1
             return got
-        self.misses += 1
         out = compute()
         self.store(key, out)
         return out

@@ -3,12 +3,14 @@ the feature checks and the thread setting the fitting functions share."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import math
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
+from torch import nn
 
 from mmib.errors import MMIBError
 
@@ -159,3 +161,24 @@ def torch_threads(n: int | None) -> Iterator[None]:
         torch.set_num_threads(old)
 
 
+
+
+def seeded_module(build: Callable[[], nn.Module], seed: int) -> nn.Module:
+    """``build()`` with the parameters ``torch.manual_seed(seed); build()`` gives (bit for bit), drawn from a
+    :class:`torch.Generator` of its own: the global generator is neither read nor changed, so probes initialized in
+    threads side by side (``evaluate(jobs=...)``) get the same weights in any order. ``build`` may hold
+    :class:`~torch.nn.Linear` layers and parameter-free modules (activations, dropout)."""
+    with torch.device("meta"):  # a thread's own setting: nothing is drawn, nothing is allocated
+        model = build()
+    model = model.to_empty(device="cpu")
+    g = torch.Generator().manual_seed(int(seed))
+    for m in model.modules():  # in construction order, as nn.Linear.reset_parameters draws them
+        if isinstance(m, nn.Linear):
+            nn.init.kaiming_uniform_(m.weight, a=math.sqrt(5), generator=g)
+            if m.bias is not None:
+                fan_in = m.weight.shape[1]
+                bound = 1 / math.sqrt(fan_in) if fan_in > 0 else 0
+                nn.init.uniform_(m.bias, -bound, bound, generator=g)
+        elif any(True for _ in m.parameters(recurse=False)) or any(True for _ in m.buffers(recurse=False)):
+            raise MMIBError(f"seeded_module: cannot initialize a {type(m).__name__} (only nn.Linear has parameters)")
+    return model

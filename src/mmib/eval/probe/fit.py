@@ -14,7 +14,15 @@ from mmib.eval.metrics import (
     regression_chance,
     regression_metrics,
 )
-from mmib.eval.probe.config import PROBE_DESCRIPTIONS, TASKS, ProbeConfig, ProbeResult, _check, torch_threads
+from mmib.eval.probe.config import (
+    PROBE_DESCRIPTIONS,
+    TASKS,
+    ProbeConfig,
+    ProbeResult,
+    _check,
+    seeded_module,
+    torch_threads,
+)
 from mmib.nn.heads import MLP
 
 
@@ -84,9 +92,8 @@ def _fit_probe(x_train, y_train, x_val, y_val, x_test, y_test, task, n_classes, 
             return (t - y_mean) / y_std
 
     g = torch.Generator().manual_seed(int(cfg.seed))
-    with torch.random.fork_rng():
-        torch.manual_seed(int(cfg.seed))
-        model = nn.Linear(d, out_dim) if cfg.kind == "linear" else MLP(d, out_dim, [cfg.hidden] * 3)
+    model = seeded_module(lambda: nn.Linear(d, out_dim) if cfg.kind == "linear" else MLP(d, out_dim, [cfg.hidden] * 3),
+                          cfg.seed)  # what torch.manual_seed(seed) gives, without the global generator
     Xtr, Ytr = norm(xtr), to_t(y_train)
     Xva, Yva = (norm(xva), to_t(y_val)) if xva is not None else (None, None)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

@@ -39,7 +39,11 @@ class Protocol:
       generic table of rows × metrics);
     * ``compare``: the metrics ``mmib report RUN RUN...`` puts side by side: :data:`COMPARE_ALL`,
       :data:`COMPARE_PRIMARY`, a tuple of metric names, or None (not compared);
-    * ``plots``: the figures it may write (``plots/<name>.png``; the keys of its result's ``plots``).
+    * ``plots``: the figures it may write (``plots/<name>.png``; the keys of its result's ``plots``);
+    * ``concurrent``: whether it may run in a thread beside other protocols (``evaluate(jobs=...)``): it reaches
+      the method only through ``ctx.features`` / ``ctx.run_method``, draws its figures with ``ctx.draw``, and
+      draws no numbers from torch's or numpy's global generators. False (the default, e.g. a study analysis):
+      it runs alone, after the concurrent ones.
     """
 
     name: str
@@ -48,6 +52,7 @@ class Protocol:
     tables: Callable[[Mapping[str, Any]], list[TableData]] = generic_tables
     compare: str | tuple[str, ...] | None = None
     plots: tuple[str, ...] = ()
+    concurrent: bool = False
 
 
 class ProtocolRegistry(MutableMapping):

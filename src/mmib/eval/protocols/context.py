@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 import zipfile
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor
@@ -47,6 +48,9 @@ class EvalContext:
     #: a thread for figures (:meth:`draw`); None: figures are drawn at once
     pool: Executor | None = field(default=None, repr=False)
     _drawing: list = field(default_factory=list, repr=False)
+    #: held while the method runs (extraction, :meth:`run_method`) and while the feature cache changes: protocols
+    #: run in threads side by side (``evaluate(jobs=...)``) share one method and one cache
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
     _digests: dict = field(default_factory=dict, repr=False)
 
@@ -63,6 +67,10 @@ class EvalContext:
 
     def features(self, split: str, modalities: Sequence[str], representations: Sequence[str]) -> SplitFeatures:
         """Representations of a split for these modalities, extracted once per (split, modalities, name)."""
+        with self.lock:
+            return self._features(split, modalities, representations)
+
+    def _features(self, split: str, modalities: Sequence[str], representations: Sequence[str]) -> SplitFeatures:
         mods = self.spec.check_modalities(modalities)
         key = (split, mods)
         have = self._cache.get(key)
@@ -90,9 +98,23 @@ class EvalContext:
     def feature_digest(self, split: str, modalities: Sequence[str], representation: str) -> str | None:
         """:func:`~mmib.eval.probe.cache.array_digest` of a representation of a split, computed once."""
         key = (split, self.spec.check_modalities(modalities), representation)
-        if key not in self._digests:
-            self._digests[key] = array_digest(self.features(split, key[1], [representation]).features[representation])
-        return self._digests[key]
+        with self.lock:
+            if key not in self._digests:
+                self._digests[key] = array_digest(self.features(split, key[1], [representation]).features[representation])
+            return self._digests[key]
+
+    def forget(self, modalities: Sequence[str]) -> None:
+        """Drop the representations extracted for exactly these modalities (every split) from memory."""
+        mods = tuple(modalities)
+        with self.lock:
+            for k in [k for k in self._cache if k[1] == mods]:
+                del self._cache[k]
+
+    def run_method(self, fn: Callable, *args, **kwargs):
+        """``fn(*args, **kwargs)`` (a call of the method: ``embed``, ``score``, ...) under :attr:`lock`, one at a
+        time beside the other protocols' extractions."""
+        with self.lock:
+            return fn(*args, **kwargs)
 
     def cached_probes(self, inputs: Sequence[tuple[str, Sequence[str], str]], arrays: Sequence,
                       settings: Mapping, compute: Callable[[], list[ProbeResult]]) -> list[ProbeResult]:
@@ -170,5 +192,5 @@ class EvalContext:
     def component_names(self) -> list[str]:
         idx = self.dm.indices["test"][:4] if len(self.dm.indices["test"]) else self.dm.indices["train"][:4]
         batch = self.dm.dataset.get_batch(idx)
-        with torch.no_grad():
+        with torch.no_grad(), self.lock:
             return list(self.method.components(batch, self.modalities))

@@ -3,6 +3,7 @@ chance levels: which information each representation holds and what leaks where.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -169,7 +170,8 @@ def run_info_probe(ctx: EvalContext, options: Mapping[str, Any] | None = None) -
     if pp is not None:
         from mmib.eval.plots import plot_probe_matrix
 
-        plot_probe_matrix(res["matrix"], pp[0], title=f"{ctx.method.name}: information probes ({opt.probe})")
+        ctx.draw(plot_probe_matrix, copy.deepcopy(res["matrix"]), pp[0],  # beside the next protocols
+                 title=f"{ctx.method.name}: information probes ({opt.probe})")
         res["plots"]["info_probe_matrix"] = pp[1]
     return res
 
@@ -186,4 +188,4 @@ def info_tables(res: Mapping[str, Any]) -> list[TableData]:
 
 
 INFO_PROBE = Protocol("info_probe", run_info_probe, InfoProbeOptions, info_tables, compare=("score",),
-                      plots=("info_probe_matrix",))
+                      plots=("info_probe_matrix",), concurrent=True)

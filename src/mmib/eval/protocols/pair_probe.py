@@ -120,4 +120,5 @@ def pair_probe_tables(res: Mapping[str, Any]) -> list[TableData]:
     return tables
 
 
-PAIR_PROBE = Protocol("pair_probe", run_pair_probe, PairProbeOptions, pair_probe_tables, compare=COMPARE_ALL)
+PAIR_PROBE = Protocol("pair_probe", run_pair_probe, PairProbeOptions, pair_probe_tables, compare=COMPARE_ALL,
+                      concurrent=True)

@@ -162,4 +162,5 @@ def plots_tables(res: Mapping[str, Any]) -> list:
     return []
 
 
-PLOTS = Protocol("plots", run_plots, PlotOptions, plots_tables, plots=("training_curves", "tsne", "umap"))
+PLOTS = Protocol("plots", run_plots, PlotOptions, plots_tables, plots=("training_curves", "tsne", "umap"),
+                 concurrent=True)

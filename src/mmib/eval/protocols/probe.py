@@ -153,4 +153,4 @@ def probe_tables(res: Mapping[str, Any]) -> list[TableData]:
     return [TableData(title, headers, body, [])]
 
 
-PROBE = Protocol("probe", run_probe, ProbeOptions, probe_tables, compare=COMPARE_ALL)
+PROBE = Protocol("probe", run_probe, ProbeOptions, probe_tables, compare=COMPARE_ALL, concurrent=True)

@@ -79,7 +79,11 @@ def parse_protocols(spec: Any) -> list[ProtocolSpec]:
 
 def run_protocol(ctx: EvalContext, spec: ProtocolSpec) -> dict[str, Any]:
     t0 = time.time()
-    res = PROTOCOLS[spec.kind](ctx, spec.options)
+    try:
+        res = PROTOCOLS[spec.kind](ctx, spec.options)
+    except Exception as e:  # the protocol's name in the traceback, however many protocols ran at once
+        e.add_note(f"(in protocol '{spec.name}')")
+        raise
     res["name"] = spec.name
     res["seconds"] = round(time.time() - t0, 3)
     return res

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -147,7 +148,7 @@ def run_retrieval(ctx: EvalContext, options: Mapping[str, Any] | None = None) ->
                 extra, extra_chance = _paper_retrieval_metrics(scores, y, classification, opt.one_of_k, ctx.seed)
                 return {**retrieval_metrics(scores, None, ks), **extra}, {**chance, **extra_chance}
 
-            scores = score_matrix(ctx.method.score, {m: sf.features[f"emb:{m}"][take] for m in queries},
+            scores = score_matrix(partial(ctx.run_method, ctx.method.score), {m: sf.features[f"emb:{m}"][take] for m in queries},
                                   sf.features[f"emb:{cand}"][take], opt.chunk_size, ctx.method.device)
             metrics, row_chance = metrics_of(scores)
             res["rows"].append({
@@ -202,4 +203,4 @@ def retrieval_tables(res: Mapping[str, Any]) -> list[TableData]:
 
 
 RETRIEVAL = Protocol("retrieval", run_retrieval, RetrievalOptions, retrieval_tables, compare=("mAP", "R@1"),
-                     plots=("retrieval",))
+                     plots=("retrieval",), concurrent=True)

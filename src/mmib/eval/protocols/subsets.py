@@ -52,7 +52,7 @@ def _modality_blocks_usable(ctx: EvalContext) -> bool:
         if len(ctx.dm.indices[split]) and ctx.features(split, mods, [f"rep:{m}" for m in mods]).n_dropped:
             return False
     batch = batch_to_device(ctx.dm.dataset.get_batch(ctx.dm.indices["train"][:64]), ctx.method.device)
-    with torch.no_grad():
+    with torch.no_grad(), ctx.lock:  # the method, one call at a time beside other protocols' extractions
         together = ctx.method.embed(batch, mods, space="representation")
         for m in mods:
             alone = ctx.method.embed(batch, [m], space="representation")[m]
@@ -144,8 +144,8 @@ def run_subsets(ctx: EvalContext, options: Mapping[str, Any] | None = None) -> d
                 res["rows"].append(row)
             if own:
                 res["rows"].append(_own_prediction_row(ctx, sub, f"method/{name}/own", extra))
-            for k in [k for k in ctx._cache if k[1] == tuple(sub) and len(sub) > 1]:
-                del ctx._cache[k]  # subsets are visited once; keep memory flat
+            if 1 < len(sub) < len(ctx.modalities):  # subsets are visited once; keep memory flat (the full set
+                ctx.forget(sub)                        # stays: other protocols use it)
             advance()
     res["modalities"] = list(ctx.modalities)
     res["primary_metric"] = primary_metric(ctx.spec.task)
@@ -198,4 +198,4 @@ def subset_tables(res: Mapping[str, Any]) -> list[TableData]:
 
 
 SUBSETS = Protocol("subsets", run_subsets, SubsetOptions, subset_tables, compare=COMPARE_PRIMARY,
-                   plots=("subsets_heatmap",))
+                   plots=("subsets_heatmap",), concurrent=True)
