@@ -109,3 +109,22 @@ def test_cox_mfeat_builds():
     ds = build_dataset("cox_mfeat", oom_view="zer", views=[0, 2, 4])
     assert ds.spec.modality_names == ("fou", "kar", "zer")
     assert ds.spec.name == "cox_mfeat"
+
+
+def test_cox_sim_majority_fraction_default_is_the_balanced_draw_and_shifts_the_oom_prior():
+    kw = dict(n_im=2000, n_oom=2000, n_val=100, n_test=1000, seed=4)
+    a, b = make_cox_sim(**kw), make_cox_sim(**kw, majority_fraction=None, majority_class=3, majority_rows="oom")
+    assert torch.equal(a.y, b.y) and all(torch.equal(a.x[m], b.x[m]) for m in a.x)  # the default draw, bit for bit
+    ds = make_cox_sim(**kw, majority_fraction=0.8, majority_class=0, majority_rows="oom")
+    im, oom = _roles(ds)
+    y = ds.y.numpy()
+    for rows in (oom & ~im, ds.split == "test", oom & im):  # OOM-only, test and paired rows follow the prior
+        assert abs(float(np.mean(y[rows] == 0)) - 0.8) < 0.05
+    im_only = im & ~oom & (ds.split == "train")
+    assert abs(float(np.mean(y[im_only] == 0)) - 0.1) < 0.03  # IM-only rows stay uniform
+    every = make_cox_sim(**kw, majority_fraction=0.8, majority_class=0)
+    assert abs(float(np.mean(every.y.numpy()[_roles(every)[0] & ~_roles(every)[1]] == 0)) - 0.8) < 0.05
+    for bad in (dict(majority_fraction=0.05), dict(majority_fraction=1.0), dict(majority_fraction=0.5, majority_class=10),
+                dict(majority_fraction=0.5, majority_rows="im")):
+        with pytest.raises(DataValidationError):
+            make_cox_sim(n_im=50, n_oom=50, n_val=5, n_test=5, **bad)

@@ -93,29 +93,55 @@ class CoxSimGenerator:
         return x.astype(np.float32)
 
 
+def _label_draw(n_classes: int, majority_fraction: float | None, majority_class: int, rng: np.random.Generator):
+    """The class draw of :func:`make_cox_sim`: uniform (``rng.integers``, the original draw) when
+    ``majority_fraction`` is None, else ``majority_fraction`` on ``majority_class`` and the rest split equally."""
+    if majority_fraction is None:
+        return lambda n: rng.integers(0, n_classes, n)
+    f = float(majority_fraction)
+    if not 1.0 / n_classes <= f < 1.0:
+        raise DataValidationError(f"cox_sim: majority_fraction must lie in [1/n_classes, 1), got {majority_fraction!r}")
+    if not 0 <= int(majority_class) < n_classes:
+        raise DataValidationError(f"cox_sim: majority_class must lie in [0, {n_classes}), got {majority_class!r}")
+    p = np.full(n_classes, (1.0 - f) / (n_classes - 1))
+    p[int(majority_class)] = f
+    return lambda n: rng.choice(n_classes, size=n, p=p)
+
+
 @register_dataset("cox_sim", description="COX synthetic OOM testbed (spec §7.2): 2 IM feature modalities + 1 "
                   "unpaired OOM modality, hard class pairs unique to OOM")
 def make_cox_sim(n_im: int = 3000, n_oom: int = 3000, n_val: int = 500, n_test: int = 1000, scenario: str = "semi",
                  labeled_fraction: float = 0.1, n_classes: int = 10, proto_dim: int = 8, im_dim: int = 16,
                  oom_dim: int = 32, oom_hidden: int = 0, perceptor_noise: float = 0.1, latent_noise: float = 0.7,
-                 seed: int = 0) -> MultimodalDataset:
+                 seed: int = 0, majority_fraction: float | None = None, majority_class: int = 0,
+                 majority_rows: str = "all") -> MultimodalDataset:
     """The COX synthetic testbed (spec §7.2): IM modalities ``im1``, ``im2`` (frozen perceptor features
     ``A_k s_k + noise``), OOM modality ``oom`` (raw ``tanh(A_O s) + noise``), no correspondence between IM and OOM
-    training instances except ``labeled_fraction`` of the OOM samples in the semi-supervised scenario."""
+    training instances except ``labeled_fraction`` of the OOM samples in the semi-supervised scenario.
+
+    ``majority_fraction`` (default None: every class equally likely, the draw of the ``cox`` suite's runs, bit for
+    bit): the class prior puts this probability on ``majority_class`` and splits the rest equally over the other
+    classes, for every row (``majority_rows="all"``) or only for the rows holding the OOM modality (``"oom"``: OOM,
+    paired, val, test; the IM-only rows stay uniform, a class-prior shift between the modalities). The positive
+    control of COX's exploration term (``docs/results/controls.md``, section "COX")."""
     _check_common(scenario, labeled_fraction)
     for name, v in (("n_im", n_im), ("n_oom", n_oom), ("n_val", n_val), ("n_test", n_test)):
         if int(v) < 1:
             raise DataValidationError(f"cox_sim: {name} must be >= 1, got {v}")
     gen = CoxSimGenerator(n_classes, proto_dim, im_dim, oom_dim, oom_hidden, perceptor_noise, latent_noise, seed)
     rng = np.random.default_rng(seed + 1_000_003)
-    y_oom = rng.integers(0, n_classes, n_oom)
+    draw = _label_draw(n_classes, majority_fraction, majority_class, rng)
+    if majority_rows not in ("all", "oom"):
+        raise DataValidationError(f"cox_sim: majority_rows must be 'all' or 'oom', got {majority_rows!r}")
+    draw_im = draw if majority_rows == "all" else _label_draw(n_classes, None, majority_class, rng)
+    y_oom = draw(n_oom)
     paired = balanced_subset(y_oom, labeled_fraction, rng) if scenario == "semi" else np.zeros(0, np.int64)
     n_pair = len(paired)
     if n_pair > n_im:
         raise DataValidationError(f"cox_sim: {n_pair} paired samples need n_im >= {n_pair}, got {n_im}")
     oom_only = np.setdiff1d(np.arange(n_oom), paired)
-    y_im_only = rng.integers(0, n_classes, n_im - n_pair)
-    y_eval = rng.integers(0, n_classes, n_val + n_test)
+    y_im_only = draw_im(n_im - n_pair)
+    y_eval = draw(n_val + n_test)
     # rows: IM-only | paired | OOM-only | val | test
     y = np.concatenate([y_im_only, y_oom[paired], y_oom[oom_only], y_eval]).astype(np.int64)
     s = gen.latents(y, rng)  # one latent per row: IM-only and OOM-only rows have independent latents
