@@ -182,7 +182,12 @@ class RUSMethod(InteractionSynergy, Method):
         if self.interaction == "product":
             # multiplicative interaction of the two unimodal representations: products of a linear read-out of each
             # (a low-rank bilinear form), so that a parity of an EEG and an fNIRS factor is linear in H_fused
-            self.product = nn.ModuleDict({m: nn.Linear(src[m], d) for m in self.mods})
+            centred = self.synergy_source == "decoded"
+            # decoded: centred inputs (running mean and scale) and no bias, so the product is a centred bilinear form,
+            # the pure interaction of the two modalities' decoded targets (a bias or a mean would add main effects)
+            self.product = nn.ModuleDict({m: nn.Linear(src[m], d, bias=not centred) for m in self.mods})
+            if centred:
+                self.product_centre = nn.ModuleDict({m: nn.BatchNorm1d(src[m], affine=False) for m in self.mods})
             self.product_norm = nn.LayerNorm(d)
             fused += d
         self.head_s = MLP(fused, k, [hh])
@@ -278,7 +283,7 @@ class RUSMethod(InteractionSynergy, Method):
         detached decoded targets Decoder_m(Z_U_m))."""
         if self.synergy_source == "decoded":
             a, b = self.mods
-            t = {m: self.decoders[m](self.head_u[m](hidden[m])).detach() for m in self.mods}
+            t = {m: self.product_centre[m](self.decoders[m](self.head_u[m](hidden[m])).detach()) for m in self.mods}
             return self.head_s(self.product_norm(self.product[a](t[a]) * self.product[b](t[b])))
         if self.synergy_source == "unique":
             hidden = {m: self.head_u[m](hidden[m]).detach() for m in self.mods}
