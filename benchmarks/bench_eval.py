@@ -18,7 +18,7 @@ trained together against one by one.
    (``SRC``, a ``src`` folder put first on ``PYTHONPATH``; e.g. ``git archive <commit> src | tar -x -C DIR``,
    ``--no-cache`` so that it does not read the representations the current version stored), timed the same way.
    With ``--also "ARGS"``: after each repeat's ``mmib eval``, the same run evaluated with these extra arguments
-   (e.g. ``--probe linear --option plots.tsne=false``, ``--no-cache``), timed the same way.
+   (e.g. ``--jobs 1``: the protocols one after the other; ``--no-cache``), timed the same way.
 3. With ``--compare RESULTS_JSON [...]`` (earlier ``mmib eval`` results of some runs, e.g. one run per seed evaluated
    by an older version of mmib): each run evaluated again now (default protocols, ``--no-cache``, into a temporary
    folder) and the largest difference of every metric of the probe and subsets tables, rows matched by id; with
@@ -153,10 +153,12 @@ def _split(run: Path) -> str:
     import json
 
     train = json.loads((run / "run.json").read_text()).get("train_seconds")
-    timings = json.loads((run / "results.json").read_text())["timings"]
+    results = json.loads((run / "results.json").read_text())
+    timings, jobs = results["timings"], results.get("jobs", 1)
     parts = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k not in ("train", "eval_total"))
+    side = f"; {jobs} protocols at once: their times overlap" if jobs > 1 else ""
     return (f"in-process (last repeat): training loop {float(train):.2f} s; evaluation {timings['eval_total']:.2f} s "
-            f"({parts})")
+            f"({parts}{side})")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -205,7 +207,10 @@ def main(argv: list[str] | None = None) -> None:
                                                      "--out", out], env))
         m_train, m_eval = statistics.median(t_train), statistics.median(t_eval)
         print(f"{os.cpu_count()} cores, load average (1 min) {load:.2f} before / {os.getloadavg()[0]:.2f} after")
-        print(f"ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included, median of {repeats}:")
+        from mmib.eval.protocols.concurrent import default_jobs
+
+        print(f"ova_ib on the 6-view digits (mfeat), 2 epochs; fresh processes, imports included, median of {repeats}; "
+              f"mmib eval's default --jobs here: {default_jobs()}:")
         print(f"  mmib train {m_train:7.2f} s   mmib eval (default protocols) {m_eval:7.2f} s   "
               f"eval / train  {m_eval / m_train:5.2f}  ({'<=' if m_eval <= m_train else '>'} 1 goal)")
         print("  each repeat (train / eval, s): " + ", ".join(f"{x:.2f} / {y:.2f}" for x, y in zip(t_train, t_eval)))

@@ -28,7 +28,7 @@ def test_learning_rate_default_depends_on_the_kind():
 def test_epochs_and_patience_defaults_depend_on_full_batch_early_stopping():
     lin, mlp = ProbeConfig("linear"), ProbeConfig("mlp")
     assert lin.max_epochs is None and lin.patience is None
-    assert lin.schedule(2048) == (FULL_BATCH_LINEAR_MAX_EPOCHS, 20) == (150, 20)  # one batch, early-stopped
+    assert lin.schedule(2048) == (FULL_BATCH_LINEAR_MAX_EPOCHS, 20) == (100, 20)  # one batch, early-stopped
     assert mlp.schedule(1400) == (300, FULL_BATCH_MLP_PATIENCE) == (300, 5)
     for cfg in (lin, mlp):  # mini-batches, or no validation split: the general defaults
         assert cfg.schedule(2049) == (300, 20) and cfg.schedule(100, validation=False) == (300, 20)
