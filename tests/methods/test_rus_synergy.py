@@ -129,24 +129,3 @@ def test_s_grad_fusion_keeps_l_s_off_the_encoders(synergy):
     with pytest.raises(MMIBError, match="s_grad"):
         build_method("rus", SPEC, {**SMALL, "s_grad": "encoders"}, ENC)
 
-
-def test_synergy_source_decoded_multiplies_the_decoded_targets():
-    m = build_method("rus", SPEC, {**SMALL, "synergy_source": "decoded"}, ENC).eval()
-    x = {"eeg": torch.randn(4, 4, 256), "fnirs": torch.randn(4, 6, 60)}
-    with torch.no_grad():
-        h = m.hidden({"x": x})
-        t = {k: m.product_centre[k](m.decoders[k](m.head_u[k](h[k]))) for k in ("eeg", "fnirs")}
-        ref = m.head_s(m.product_norm(m.product["eeg"](t["eeg"]) * m.product["fnirs"](t["fnirs"])))
-        assert torch.allclose(m.fuse({"x": x}), ref, atol=1e-6)
-    assert m.product["fnirs"].in_features == target_dim("hemodynamic", SPEC.modality("fnirs"))
-    assert m.head_s[0].in_features == 16  # the product branch alone
-    assert m.product["eeg"].bias is None and not m.product_centre["eeg"].affine  # a centred bilinear form
-    only_s = {"R": 0.0, "U": 0.0, "S": 1.0, "orth": 0.0, "cross": 0.0, "hsic": 0.0, "syn": 1.0}
-    tr = build_method("rus", SPEC, {**SMALL, "synergy_source": "decoded", "weights": only_s}, ENC)
-    tr.loss({"x": {"eeg": torch.randn(8, 4, 256), "fnirs": torch.randn(8, 6, 60)}}).loss.backward()
-    grads = {n: p.grad for n, p in tr.named_parameters()}
-    assert any(g is not None and float(g.abs().sum()) > 0 for n, g in grads.items() if n.startswith("product"))
-    assert all(g is None or float(g.abs().sum()) == 0 for n, g in grads.items()
-               if n.startswith(("decoders", "head_u", "tokenizers", "temporal")))
-    with pytest.raises(MMIBError, match="decoded"):
-        build_method("rus", SPEC, {**SMALL, "synergy_source": "decoded", "interaction": "none"}, ENC)

@@ -71,6 +71,7 @@ from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.registry import register_method
 from mmib.methods.rus_blocks import GRUPool, default_time_start
+from mmib.methods.rus_decoded import DecodedSynergy
 from mmib.methods.rus_interaction import InteractionSynergy
 from mmib.methods.rus_options import RUSOptions
 from mmib.nn.fusion_transformer import FusionTransformer, TokenEncoder
@@ -83,7 +84,7 @@ HRF_DELAY_SCOPES = ("s_view", "both")
 
 # ============================================================================================ the method
 @register_method("rus")
-class RUSMethod(InteractionSynergy, Method):
+class RUSMethod(InteractionSynergy, DecodedSynergy, Method):
     """Explicit R/U/S decomposition of two modalities (EEG + fNIRS design, spec C.4–C.7)."""
 
     exact_modalities = 2
@@ -167,27 +168,19 @@ class RUSMethod(InteractionSynergy, Method):
             self.fusion: nn.Module = nn.Identity()
             fused, src = 2 * k, {m: k for m in self.mods}
         elif self.synergy_source == "decoded":
-            # the S path is the product branch alone, on the (detached) decoded targets Decoder_m(Z_U_m)
-            if self.interaction != "product" or "none" in self.targets.values():
-                raise MMIBError("method 'rus': synergy_source 'decoded' multiplies the decoded reconstruction targets "
-                                "of both modalities: it needs interaction: product and a target for each modality")
+            # the S path is a centred bilinear form of the detached decoded targets alone (rus_decoded.py)
             self.fusion = nn.Identity()
-            fused, src = 0, {m: target_dim(t, spec.modality(m)) for m, t in self.targets.items()}
+            fused = self._init_decoded(spec, o, d, k)
         elif self.fusion_kind == "cross_attention":
             self.fusion = FusionTransformer(self.mods, d, n_heads=heads, n_layers=o.fusion_layers)
             fused = d
         else:
             self.fusion = nn.Identity()
             fused = 2 * d
-        if self.interaction == "product":
+        if self.interaction == "product" and self.synergy_source != "decoded":
             # multiplicative interaction of the two unimodal representations: products of a linear read-out of each
             # (a low-rank bilinear form), so that a parity of an EEG and an fNIRS factor is linear in H_fused
-            centred = self.synergy_source == "decoded"
-            # decoded: centred inputs (running mean and scale) and no bias, so the product is a centred bilinear form,
-            # the pure interaction of the two modalities' decoded targets (a bias or a mean would add main effects)
-            self.product = nn.ModuleDict({m: nn.Linear(src[m], d, bias=not centred) for m in self.mods})
-            if centred:
-                self.product_centre = nn.ModuleDict({m: nn.BatchNorm1d(src[m], affine=False) for m in self.mods})
+            self.product = nn.ModuleDict({m: nn.Linear(src[m], d) for m in self.mods})
             self.product_norm = nn.LayerNorm(d)
             fused += d
         self.head_s = MLP(fused, k, [hh])
@@ -282,9 +275,7 @@ class RUSMethod(InteractionSynergy, Method):
         the detached unique components Z_U_m = Head_U_m(H_m) instead; ``decoded``: the product branch alone, on the
         detached decoded targets Decoder_m(Z_U_m))."""
         if self.synergy_source == "decoded":
-            a, b = self.mods
-            t = {m: self.product_centre[m](self.decoders[m](self.head_u[m](hidden[m])).detach()) for m in self.mods}
-            return self.head_s(self.product_norm(self.product[a](t[a]) * self.product[b](t[b])))
+            return self._decoded_synergy(hidden)
         if self.synergy_source == "unique":
             hidden = {m: self.head_u[m](hidden[m]).detach() for m in self.mods}
             hf = torch.cat([hidden[m] for m in self.mods], dim=1)
@@ -380,7 +371,11 @@ class RUSMethod(InteractionSynergy, Method):
             uni = {m: o1[f"H_{m}"].detach() for m in self.mods}
             if self.syn_grad == "fusion" and self.s_grad == "all":
                 s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
-        return self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
+        out = self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
+        centre = self._centre_loss({m: o1[f"H_{m}"] for m in self.mods})
+        if centre is not None:  # decoded_centre: redundant - trains the prediction of the decoded targets only
+            out = LossOutput(out.loss + centre, {**out.terms, "L_centre": centre.detach()})
+        return out
 
     def _token_encoder_config(self, spec: DatasetSpec) -> dict[str, Any]:
         """The encoder config of the token encoders: the ``encoder`` group, except that a signal whose target is a

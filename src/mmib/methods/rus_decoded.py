@@ -1,0 +1,76 @@
+"""The ``decoded`` synergy path of ``rus`` (:mod:`mmib.methods.rus`, ``synergy_source: decoded``; issue 20): Z_S is
+a centred bilinear form of the two modalities' decoded reconstruction targets,
+
+    Z_S = Head_S(LayerNorm(W_a c_a(t_a) ⊙ W_b c_b(t_b))),   t_m = Decoder_m(Z_U_m) (detached),
+
+with W_m without bias and c_m a centring of t_m: ``decoded_centre: running`` subtracts the running mean and divides
+by the running scale (a BatchNorm without affine parameters); ``redundant`` first subtracts a linear prediction of
+t_m from the (detached) redundant components [Z_R_a, Z_R_b] (fitted by its own MSE term, ``L_centre``, which moves
+nothing else), so that a mean shift both modalities share (the event e) leaves no main effect of either modality in
+the product. A bias, or an uncentred input, would add main effects: (x + μ)(y + ν) = xy + νx + μy + μν."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from mmib.data.physio.targets import target_dim
+from mmib.data.spec import DatasetSpec
+from mmib.errors import MMIBError
+
+
+class DecodedSynergy:
+    """Mixin of :class:`~mmib.methods.rus.RUSMethod` for ``synergy_source: decoded``."""
+
+    mods: list[str]
+    targets: dict[str, str]
+    head_u: nn.ModuleDict
+    head_r: nn.ModuleDict
+    decoders: nn.ModuleDict
+    head_s: nn.Module
+
+    def _init_decoded(self, spec: DatasetSpec, o: Any, d: int, k: int) -> int:
+        """Build the product branch of the decoded path; returns the size of Head_S's input."""
+        if o.interaction != "product" or "none" in self.targets.values():
+            raise MMIBError("method 'rus': synergy_source 'decoded' multiplies the decoded reconstruction targets of "
+                            "both modalities: it needs interaction: product and a target for each modality")
+        if o.decoded_centre not in ("running", "redundant"):
+            raise MMIBError(f"method 'rus': decoded_centre must be 'running' or 'redundant', got {o.decoded_centre!r}")
+        self.decoded_centre = o.decoded_centre
+        dims = {m: target_dim(t, spec.modality(m)) for m, t in self.targets.items()}
+        self.product = nn.ModuleDict({m: nn.Linear(dims[m], d, bias=False) for m in self.mods})
+        self.product_centre = nn.ModuleDict({m: nn.BatchNorm1d(dims[m], affine=False) for m in self.mods})
+        self.product_norm = nn.LayerNorm(d)
+        if self.decoded_centre == "redundant":
+            self.centre_fit = nn.ModuleDict({m: nn.Linear(len(self.mods) * k, dims[m]) for m in self.mods})
+        return d
+
+    def _decoded_targets(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return {m: self.decoders[m](self.head_u[m](hidden[m])).detach() for m in self.mods}
+
+    def _redundant(self, hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        return torch.cat([self.head_r[m](hidden[m]) for m in self.mods], dim=1).detach()
+
+    def _decoded_inputs(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """c_m(t_m) of each modality: the centred (and scaled) decoded targets that enter the product."""
+        t = self._decoded_targets(hidden)
+        if self.decoded_centre == "redundant":
+            zr = self._redundant(hidden)
+            t = {m: t[m] - self.centre_fit[m](zr).detach() for m in self.mods}
+        return {m: self.product_centre[m](t[m]) for m in self.mods}
+
+    def _decoded_synergy(self, hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
+        a, b = self.mods
+        c = self._decoded_inputs(hidden)
+        return self.head_s(self.product_norm(self.product[a](c[a]) * self.product[b](c[b])))
+
+    def _centre_loss(self, hidden: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+        """L_centre: the MSE of the linear prediction of each decoded target from [Z_R_a, Z_R_b] (both detached: the
+        term trains the prediction only); None unless ``decoded_centre: redundant``."""
+        if getattr(self, "decoded_centre", None) != "redundant":
+            return None
+        t, zr = self._decoded_targets(hidden), self._redundant(hidden)
+        return sum((self.centre_fit[m](zr) - t[m]).pow(2).mean() for m in self.mods)
