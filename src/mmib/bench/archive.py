@@ -26,7 +26,7 @@ def default_archive(suite_name: str) -> Path:
 def import_records(suite: Suite, folder: str | Path) -> dict[str, dict[str, Any]]:
     """The complete run records of ``suite`` in an archive folder (slimmed), by run folder name."""
     names = {f"{v.name}-{d.name}-s{s}" for d in suite.data for v in suite.methods if v.runs_on(d.name)
-             for s in suite.seeds}
+             for s in suite.seeds_of(v)}
     out = {}
     for p in sorted(Path(folder).glob("*.json")):
         res = read_json_record(p)

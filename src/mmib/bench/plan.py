@@ -1,5 +1,5 @@
-"""The plan of a bench suite: one :class:`PlannedRun` per (method variant, data set, seed), its folder, overrides,
-fingerprint and status (done, evaluate, resume, stale, new, tune), and the selection of runs by name."""
+"""The plan of a bench suite: one :class:`PlannedRun` per (method variant, data set, seed of the variant), its folder,
+overrides, fingerprint and status (done, evaluate, resume, stale, new, tune), and the selection of runs by name."""
 
 from __future__ import annotations
 
@@ -77,7 +77,8 @@ def run_status(folder: Path, fingerprint: str) -> str:
 
 def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress: bool = True,
                previous: dict[str, Any] | None = None, tuned: dict[str, dict] | None = None) -> list[PlannedRun]:
-    """Every (variant, data, seed) of the suite with its folder, overrides, fingerprint and status.
+    """Every (variant, data, seed) of the suite with its folder, overrides, fingerprint and status (the seeds of a
+    variant: its own ``seeds``, else the suite's).
 
     Args:
         previous: a suite results file (``results.json`` as written by :func:`run_suite`): the runs it records with
@@ -103,7 +104,7 @@ def plan_suite(suite: Suite, out_dir: str | os.PathLike | None = None, progress:
         for variant in suite.methods:
             if not variant.runs_on(data.name):
                 continue
-            for seed in suite.seeds:
+            for seed in suite.seeds_of(variant):
                 folder = out / f"{variant.name}-{data.name}-s{seed}"
                 if variant.name in pending:
                     planned.append(PlannedRun(variant, data, seed, folder, [], "", "tune"))
@@ -140,6 +141,7 @@ def select_runs(suite: Suite, plan: list[PlannedRun], methods: Sequence[str] | N
 
     m = check(methods, [v.name for v in suite.methods], "method variant(s)")
     d = check(data, [e.name for e in suite.data], "data entry(ies)")
-    s = check([int(x) for x in seeds] if seeds is not None else None, suite.seeds, "seed(s)")
+    # a seed only some variants run (their own ``seeds``) selects those variants' runs of it
+    s = check([int(x) for x in seeds] if seeds is not None else None, suite.all_seeds(), "seed(s)")
     return [r for r in plan if (m is None or r.variant.name in m) and (d is None or r.data.name in d)
             and (s is None or r.seed in s)]

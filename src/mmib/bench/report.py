@@ -65,12 +65,30 @@ def table_metrics(kind: str, metric_names: Sequence[str], primary: str | None = 
     return [primary or metric_names[0]] if metric_names else []
 
 
+def own_seeds(suite: Mapping[str, Any]) -> dict[str, list[int]]:
+    """The variants that run seeds of their own (the variant's ``seeds``, where they differ from the suite's)."""
+    return {v["name"]: list(v["seeds"]) for v in suite.get("methods") or []
+            if v.get("seeds") is not None and list(v["seeds"]) != list(suite.get("seeds") or [])}
+
+
+def seeds_line(suite: Mapping[str, Any]) -> str:
+    """``0, 1, 2`` — and, where variants have their own, ``(cox, cox_erm: 0, 1, 2, 3, 4)``."""
+    groups: dict[tuple[int, ...], list[str]] = {}
+    for v, ss in own_seeds(suite).items():
+        groups.setdefault(tuple(ss), []).append(v)
+    own = "; ".join(f"{', '.join(vs)}: {', '.join(map(str, ss))}" for ss, vs in groups.items())
+    return ", ".join(map(str, suite["seeds"])) + (f" ({own})" if own else "")
+
+
 def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], list[list[str]]]]:
     """Per protocol and data set: rows = protocol rows, columns = variants, cells = mean ± std of the protocol's
-    primary metric (every metric for the probe protocol)."""
+    primary metric (every metric for the probe protocol). A variant with seeds of its own says how many in its
+    column's header (``cox (5 seeds)``): its cells are over those."""
     agg = results["aggregate"]
     look = _lookup(agg)
     variants = [v["name"] for v in results["suite"]["methods"]]
+    own = own_seeds(results["suite"])
+    heads = [f"{v} ({len(own[v])} seed{'s' if len(own[v]) > 1 else ''})" if v in own else v for v in variants]
     out = []
     for pname, kind in results["protocols"].items():
         for d in [x["name"] for x in results["suite"]["data"]]:
@@ -97,7 +115,7 @@ def protocol_tables(results: Mapping[str, Any]) -> list[tuple[str, list[str], li
                                    and a.get("chance") is not None), None)
                     line.append(fmt(float(chance), m) if chance is not None else "—")
                     body.append(line)
-                out.append((f"{pname} · {d} · {m} (mean ± std over seeds)", ["row", *variants, "chance"], body))
+                out.append((f"{pname} · {d} · {m} (mean ± std over seeds)", ["row", *heads, "chance"], body))
     return out
 
 
@@ -157,7 +175,7 @@ def render_bench_report(results: Mapping[str, Any], page: bool = False) -> str:
               or "defaults"] for d in s["data"]]
     lines += ["**Method variants**", "", md_table(["variant", "method", "overrides"], methods), "",
               "**Data sets**", "", md_table(["name", "data config", "options"], datas), "",
-              f"Seeds: {', '.join(map(str, s['seeds']))}. Trainer: "
+              f"Seeds: {seeds_line(s)}. Trainer: "
               f"{', '.join(f'{k}={v}' for k, v in s['trainer'].items()) or 'defaults'}. "
               f"Suite file: {s.get('source') or '—'}. Commit: {results.get('git_commit')}.", ""]
     lb = results["leaderboard"]

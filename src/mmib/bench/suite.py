@@ -12,6 +12,7 @@ A packaged suite runs by name (``mmib bench demo`` → ``mmib/bench/suites/demo.
         overrides: {objective.beta: 0}   #   keys under `method.` (dotted)
         config: {trainer.max_epochs: 50} #   any other config key for this variant (dotted, from the root)
         only_data: [mfeat-3v]            #   optional: the data entries this variant runs on (default: all)
+        seeds: [0, 1, 2, 3, 4]           #   optional: this variant's seeds (default: the suite's), e.g. a chaotic one
     data:
       - mfeat
       - name: mfeat-3v
@@ -55,7 +56,7 @@ from mmib.errors import MMIBError, UnknownNameError
 
 SUITE_KEYS = ("name", "description", "seeds", "methods", "data", "trainer", "overrides", "protocols", "leaderboard",
               "tune", "callbacks", "imports", "notes")
-METHOD_KEYS = ("name", "method", "overrides", "config", "description", "only_data", "callbacks", "sweep")
+METHOD_KEYS = ("name", "method", "overrides", "config", "description", "only_data", "callbacks", "sweep", "seeds")
 DATA_KEYS = ("name", "data", "options", "config", "description", "eval_data")
 LEADERBOARD_KEYS = ("protocol", "row", "metric")
 
@@ -70,6 +71,10 @@ class MethodVariant:
     #: data entry names this variant runs on (None: every data entry), e.g. TRIANGLE only where M = 3
     only_data: list[str] | None = None
     callbacks: list[dict[str, Any]] = field(default_factory=list)
+    #: this variant's seeds (None: the suite's), e.g. 5 seeds for a chaotic method in a 3-seed suite. A run's seed is
+    #: one of its overrides, so giving a variant its own seeds changes no run's fingerprint: the runs of the seeds it
+    #: shares with the suite stay done, the others are added (or dropped)
+    seeds: list[int] | None = None
 
     def runs_on(self, data_name: str) -> bool:
         return self.only_data is None or data_name in self.only_data
@@ -114,10 +119,24 @@ class Suite:
         scopes = self.protocol_only_data or [None] * len(self.protocols)
         return [p for p, only in zip(self.protocols, scopes) if only is None or data_name in only]
 
+    def seeds_of(self, variant: MethodVariant) -> list[int]:
+        """The seeds a variant runs: its own ``seeds``, else the suite's."""
+        return list(variant.seeds) if variant.seeds is not None else list(self.seeds)
+
+    def all_seeds(self) -> list[int]:
+        """Every seed some variant of the suite runs, sorted."""
+        return sorted({s for v in self.methods for s in self.seeds_of(v)})
+
     def to_dict(self) -> dict[str, Any]:
+        """The suite as plain data (the results file's ``suite``); a variant without seeds of its own has no ``seeds``
+        key, so the results files of suites that do not use it stay as they were."""
         from dataclasses import asdict
 
-        return asdict(self)
+        d = asdict(self)
+        for v in d["methods"]:
+            if v.get("seeds") is None:
+                v.pop("seeds", None)
+        return d
 
 
 def packaged_suites() -> list[str]:
@@ -190,6 +209,8 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
                               description=str(m.get("description") or ""),
                               only_data=_name_list(m.get("only_data"), f"suite '{name}' methods[{i}].only_data"),
                               callbacks=parse_callbacks(m.get("callbacks"), f"suite '{name}' methods[{i}].callbacks"))
+            if m.get("seeds") is not None:
+                v.seeds = seed_list(m["seeds"], f"suite '{name}' variant '{v.name}' (methods[{i}]): seeds")
             get_method_class(v.method)
             methods.append(v)
     if not methods:
@@ -224,19 +245,15 @@ def parse_suite(raw: Mapping[str, Any], default_name: str = "suite", source: str
         for n in names:
             if not n.replace("-", "").replace("_", "").replace(".", "").isalnum():
                 raise MMIBError(f"suite '{name}': {what} name '{n}' may hold letters, digits, '-', '_', '.' only")
-    seeds = raw.get("seeds", [0])
-    if isinstance(seeds, int):
-        seeds = [seeds]
-    if not isinstance(seeds, (list, tuple)) or not seeds or not all(isinstance(s, int) for s in seeds):
-        raise MMIBError(f"suite '{name}': seeds must be a non-empty list of integers, got {seeds!r}")
+    seeds = seed_list(raw.get("seeds", [0]), f"suite '{name}': seeds")
     protocols, protocol_only_data = _protocol_scopes(raw.get("protocols"), name, data_names)
     parse_protocols(protocols)  # validate now, not after hours of training
     lb = _mapping(raw.get("leaderboard"), "leaderboard")
     _check_keys(lb, LEADERBOARD_KEYS, f"suite '{name}' leaderboard")
     from mmib.bench.tune_spec import parse_tune
 
-    tune = parse_tune(raw.get("tune"), name, [v.name for v in methods], data_names, [int(s) for s in seeds])
-    return Suite(name=name, methods=methods, data=data, seeds=[int(s) for s in seeds], tune=tune,
+    tune = parse_tune(raw.get("tune"), name, [v.name for v in methods], data_names, seeds)
+    return Suite(name=name, methods=methods, data=data, seeds=seeds, tune=tune,
                  callbacks=parse_callbacks(raw.get("callbacks"), f"suite '{name}' callbacks"), imports=imports,
                  notes=str(raw.get("notes") or ""),
                  protocols=list(protocols) if protocols is not None else None, protocol_only_data=protocol_only_data,
@@ -271,6 +288,18 @@ def _protocol_scopes(spec: Any, name: str, data_names: Sequence[str]) -> tuple[A
         out.append(entry)
         scopes.append(only)
     return out, scopes
+
+
+def seed_list(value: Any, where: str) -> list[int]:
+    """A ``seeds`` value (an integer or a non-empty list of distinct integers) as a list; errors name ``where``."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if (not isinstance(value, (list, tuple)) or not value
+            or not all(isinstance(s, int) and not isinstance(s, bool) for s in value)):
+        raise MMIBError(f"{where} must be a non-empty list of integers, got {value!r}")
+    if len(set(value)) < len(value):
+        raise MMIBError(f"{where} must list each seed once, got {value!r}")
+    return [int(s) for s in value]
 
 
 def _name_list(value: Any, where: str) -> list[str] | None:

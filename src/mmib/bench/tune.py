@@ -28,7 +28,8 @@ and pruner: an equal budget. A trial trains the variant on ``data`` at ``seed`` 
 engine run under ``<suite folder>/tune/<variant>-<fingerprint>/trial-<n>/``) and is scored on the validation split;
 the pruner, if any, sees the monitored validation metric after each validation epoch (``pruner.monitor``, default
 the logged metric or ``val/loss``). The best trial's values then enter the variant's config for every seed of the
-suite (and so the runs' fingerprints). The study (Optuna journal ``tune/journal.log``) resumes after an interruption
+variant (the suite's seeds, or the variant's own ``seeds:``; its trials run at ``seed`` either way, so every tuned
+variant gets the same budget) and so the runs' fingerprints. The study (Optuna journal ``tune/journal.log``) resumes after an interruption
 (an interrupted trial is marked failed and does not count); a finished study is kept as ``tune/<variant>.json`` and in
 the suite's ``results.json`` (``tune``) with every trial's values and validation score, so it is not redone on
 another machine.
