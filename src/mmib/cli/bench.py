@@ -25,7 +25,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.list or not args.suite:
         for name in packaged_suites():
             s = load_suite(name)
-            print(f"{name:<16} {len(s.methods)} variants × {len(s.data)} data × {len(s.seeds)} seeds  {s.description}")
+            own = sorted({v.name for v in s.methods if v.seeds is not None})
+            seeds = f"{len(s.seeds)} seeds" + (f" ({len(s.all_seeds())} for {', '.join(own)})" if own else "")
+            print(f"{name:<16} {len(s.methods)} variants × {len(s.data)} data × {seeds}  {s.description}")
         return 0
     suite = load_suite(args.suite)
     sel = {"methods": _names(args.methods), "data": _names(args.data),
