@@ -8,6 +8,7 @@ import torch
 from mmib.errors import MMIBError, UnknownNameError
 from mmib.eval.probe.config import (
     FULL_BATCH_LINEAR_MAX_EPOCHS,
+    FULL_BATCH_LINEAR_PATIENCE,
     FULL_BATCH_MLP_PATIENCE,
     PROBE_DESCRIPTIONS,
     PROBES,
@@ -28,12 +29,14 @@ def test_learning_rate_default_depends_on_the_kind():
 def test_epochs_and_patience_defaults_depend_on_full_batch_early_stopping():
     lin, mlp = ProbeConfig("linear"), ProbeConfig("mlp")
     assert lin.max_epochs is None and lin.patience is None
-    assert lin.schedule(2048) == (FULL_BATCH_LINEAR_MAX_EPOCHS, 20) == (100, 20)  # one batch, early-stopped
+    # one batch, early-stopped
+    assert lin.schedule(2048) == (FULL_BATCH_LINEAR_MAX_EPOCHS, FULL_BATCH_LINEAR_PATIENCE) == (100, 15)
     assert mlp.schedule(1400) == (300, FULL_BATCH_MLP_PATIENCE) == (300, 5)
     for cfg in (lin, mlp):  # mini-batches, or no validation split: the general defaults
         assert cfg.schedule(2049) == (300, 20) and cfg.schedule(100, validation=False) == (300, 20)
     assert ProbeConfig("linear", batch_size=64).schedule(100) == (300, 20)
-    assert ProbeConfig("linear", max_epochs=400).schedule(100) == (400, 20)  # values given always win
+    assert ProbeConfig("linear", max_epochs=400).schedule(100) == (400, 15)  # values given always win
+    assert ProbeConfig("linear", patience=20).schedule(100) == (100, 20)
     assert ProbeConfig("mlp", patience=20).schedule(100) == (300, 20)
     assert ProbeConfig("mlp", max_epochs=7, patience=2).schedule(10**6, validation=False) == (7, 2)
 
