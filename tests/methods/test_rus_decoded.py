@@ -75,3 +75,19 @@ def test_decoded_needs_the_product_and_both_targets():
         build_method("rus", SPEC, {**SMALL, "targets": {"fnirs": "none"}}, ENC)
     with pytest.raises(MMIBError, match="decoded_centre"):
         build_method("rus", SPEC, {**SMALL, "decoded_centre": "mean"}, ENC)
+
+
+def test_linear_decoded_head_makes_z_s_a_bilinear_form():
+    m = build_method("rus", SPEC, {**SMALL, "decoded_head": "linear"}, ENC).eval()
+    x = _batch(4)
+    with torch.no_grad():
+        h = m.hidden(x)
+        c = m._decoded_inputs(h)
+        ref = (m.product["eeg"](c["eeg"]) * m.product["fnirs"](c["fnirs"])) @ m.head_s.weight.T
+        assert torch.allclose(m.fuse(x), ref, atol=1e-6)
+        # bilinear: scaling one modality's centred input scales Z_S by the same factor
+        z2 = (m.product["eeg"](2 * c["eeg"]) * m.product["fnirs"](c["fnirs"])) @ m.head_s.weight.T
+        assert torch.allclose(z2, 2 * ref, atol=1e-5)
+    assert isinstance(m.head_s, torch.nn.Linear) and m.head_s.bias is None
+    with pytest.raises(MMIBError, match="decoded_head"):
+        build_method("rus", SPEC, {**SMALL, "decoded_head": "deep"}, ENC)

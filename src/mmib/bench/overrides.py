@@ -32,6 +32,7 @@ NEUTRAL_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("rus", "synergy_source", "fusion"),
     ("rus", "s_grad", "all"),
     ("rus", "decoded_centre", "running"),
+    ("rus", "decoded_head", "mlp"),
 )
 #: the same for options of the data config, whatever the data set: ``(key in data, value)``. ``train_label_noise: 0.0``
 #: leaves every label as given, the only behaviour before the option existed (issue 19, 2026-12-07).

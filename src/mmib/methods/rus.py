@@ -183,7 +183,8 @@ class RUSMethod(InteractionSynergy, DecodedSynergy, Method):
             self.product = nn.ModuleDict({m: nn.Linear(src[m], d) for m in self.mods})
             self.product_norm = nn.LayerNorm(d)
             fused += d
-        self.head_s = MLP(fused, k, [hh])
+        head = self._decoded_head(fused, k) if self.synergy_source == "decoded" else None
+        self.head_s = head if head is not None else MLP(fused, k, [hh])
         self.decoders = nn.ModuleDict({m: MLP(k, target_dim(t, spec.modality(m)), [hh])
                                        for m, t in self.targets.items() if t != "none"})
         other = {self.mods[0]: self.mods[1], self.mods[1]: self.mods[0]}

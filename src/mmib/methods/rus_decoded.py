@@ -3,7 +3,8 @@ a centred bilinear form of the two modalities' decoded reconstruction targets,
 
     Z_S = Head_S(LayerNorm(W_a c_a(t_a) ⊙ W_b c_b(t_b))),   t_m = Decoder_m(Z_U_m) (detached),
 
-with W_m without bias and c_m a centring of t_m: ``decoded_centre: running`` subtracts the running mean and divides
+with W_m without bias and c_m a centring of t_m (``decoded_head: linear``: Z_S = W_S (W_a c_a ⊙ W_b c_b), no LayerNorm
+and no MLP, so Z_S is a bilinear form of the centred targets itself): ``decoded_centre: running`` subtracts the running mean and divides
 by the running scale (a BatchNorm without affine parameters); ``redundant`` first subtracts a linear prediction of
 t_m from the (detached) redundant components [Z_R_a, Z_R_b] (fitted by its own MSE term, ``L_centre``, which moves
 nothing else), so that a mean shift both modalities share (the event e) leaves no main effect of either modality in
@@ -43,10 +44,19 @@ class DecodedSynergy:
         dims = {m: target_dim(t, spec.modality(m)) for m, t in self.targets.items()}
         self.product = nn.ModuleDict({m: nn.Linear(dims[m], d, bias=False) for m in self.mods})
         self.product_centre = nn.ModuleDict({m: nn.BatchNorm1d(dims[m], affine=False) for m in self.mods})
-        self.product_norm = nn.LayerNorm(d)
+        if o.decoded_head not in ("mlp", "linear"):
+            raise MMIBError(f"method 'rus': decoded_head must be 'mlp' or 'linear', got {o.decoded_head!r}")
+        self.decoded_head = o.decoded_head
+        # linear: Z_S = W_S (W_a c_a ⊙ W_b c_b), a bilinear form itself (no LayerNorm, no MLP, no bias): a nonlinearity
+        # after the product would turn the interaction of two factors back into main effects (e.g. |xy|)
+        self.product_norm = nn.LayerNorm(d) if self.decoded_head == "mlp" else nn.Identity()
         if self.decoded_centre == "redundant":
             self.centre_fit = nn.ModuleDict({m: nn.Linear(len(self.mods) * k, dims[m]) for m in self.mods})
         return d
+
+    def _decoded_head(self, fused: int, k: int) -> nn.Module | None:
+        """Head_S of the decoded path: a bias-free linear map (``decoded_head: linear``) or None (the usual MLP)."""
+        return nn.Linear(fused, k, bias=False) if self.decoded_head == "linear" else None
 
     def _decoded_targets(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.decoders[m](self.head_u[m](hidden[m])).detach() for m in self.mods}

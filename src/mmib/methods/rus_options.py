@@ -50,6 +50,7 @@ class RUSOptions:
     synergy_bank: int = 64  # interaction: R training inputs kept (and saved) as the evaluation reference
     synergy_source: Literal["fusion", "unique", "decoded"] = "fusion"  # what the S path reads (rus.yaml)
     decoded_centre: Literal["running", "redundant"] = "running"  # synergy_source decoded: how t_m is centred
+    decoded_head: Literal["mlp", "linear"] = "mlp"  # synergy_source decoded: Head_S after the product
     weights: RUSWeights = field(default_factory=RUSWeights)
     syn_grad: Literal["fusion", "all"] = "fusion"
     s_grad: Literal["all", "fusion"] = "all"
