@@ -132,6 +132,7 @@ def test_inference_without_metadata(tmp_path):
         ({"a": np.zeros((N, 3)), "b": np.zeros((N + 1, 3))}, None, r"different numbers of samples"),
         ({"a": np.array([["x"] * 3] * N)}, None, r"key 'a': expected a numeric"),
         ({"a": np.zeros((N, 3)), "split": np.array(["training"] * N)}, None, r"split: expected values in train/val/test"),
+        ({"a": np.zeros((N, 3)), "split": np.array([b"\x80"] * N)}, None, r"key 'split': expected .*UTF-8.*not UTF-8"),
         ({"a": np.zeros((N, 3))}, "{not json", r"key 'meta': expected valid JSON"),
         ({"a": np.zeros((N, 3))}, json.dumps({"modalities": {"a": {"kind": "video"}}}), r"meta.modalities.a.kind"),
         ({"a": np.zeros((N, 3))}, json.dumps({"modalities": {"b": {}}}), r"meta.modalities.*b which have no array"),

@@ -193,10 +193,14 @@ def _read_folder(folder: Path, cache_dir: str | None) -> tuple[dict[str, np.ndar
 # ------------------------------------------------------------------ the loader
 def _strings(file: Path, key: str, a: np.ndarray) -> np.ndarray:
     a = np.asarray(a)
-    if a.dtype.kind == "S":
-        a = np.char.decode(a, "utf-8")
-    elif a.dtype.kind == "O":
-        a = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in a.reshape(-1)])
+    try:
+        if a.dtype.kind == "S":
+            a = np.char.decode(a, "utf-8")
+        elif a.dtype.kind == "O":
+            a = np.asarray([v.decode() if isinstance(v, bytes) else str(v) for v in a.reshape(-1)])
+    except UnicodeDecodeError as e:
+        raise fail(file, key, "an (N,) array of UTF-8 strings train / val / test", f"bytes that are not UTF-8 ({e.reason} "
+                   f"at byte {e.start})") from e
     if a.dtype.kind != "U":
         raise fail(file, key, "an (N,) array of strings train / val / test", f"dtype {a.dtype}")
     return a.reshape(-1)
