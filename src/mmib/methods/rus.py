@@ -183,8 +183,8 @@ class RUSMethod(InteractionSynergy, DecodedSynergy, Method):
             self.product = nn.ModuleDict({m: nn.Linear(src[m], d) for m in self.mods})
             self.product_norm = nn.LayerNorm(d)
             fused += d
-        head = self._decoded_head(fused, k) if self.synergy_source == "decoded" else None
-        self.head_s = head if head is not None else MLP(fused, k, [hh])
+        linear_head = self.synergy_source == "decoded" and self.decoded_head == "linear"  # rus_decoded.py
+        self.head_s = nn.Linear(fused, k, bias=False) if linear_head else MLP(fused, k, [hh])
         self.decoders = nn.ModuleDict({m: MLP(k, target_dim(t, spec.modality(m)), [hh])
                                        for m, t in self.targets.items() if t != "none"})
         other = {self.mods[0]: self.mods[1], self.mods[1]: self.mods[0]}
@@ -373,7 +373,9 @@ class RUSMethod(InteractionSynergy, DecodedSynergy, Method):
             if self.syn_grad == "fusion" and self.s_grad == "all":
                 s_syn = self._synergy({m: t.detach() for m, t in toks1.items()}, uni)
         out = self.objective({m: o1[f"R_{m}"] for m in self.mods}, (o1["S"], s2), comps, recon, cross, uni, s_syn)
-        centre = self._centre_loss({m: o1[f"H_{m}"] for m in self.mods})
+        # the decoded targets and Z_R of view 1, as computed above for L_U and L_R
+        centre = self._centre_loss({m: recon[m][0] for m in self.mods if m in recon},
+                                   {m: o1[f"R_{m}"] for m in self.mods})
         if centre is not None:  # decoded_centre: redundant - trains the prediction of the decoded targets only
             out = LossOutput(out.loss + centre, {**out.terms, "L_centre": centre.detach()})
         return out

@@ -46,17 +46,13 @@ class DecodedSynergy:
         self.product_centre = nn.ModuleDict({m: nn.BatchNorm1d(dims[m], affine=False) for m in self.mods})
         if o.decoded_head not in ("mlp", "linear"):
             raise MMIBError(f"method 'rus': decoded_head must be 'mlp' or 'linear', got {o.decoded_head!r}")
-        self.decoded_head = o.decoded_head
+        self.decoded_head = o.decoded_head  # RUSMethod builds Head_S: a bias-free nn.Linear for 'linear'
         # linear: Z_S = W_S (W_a c_a ⊙ W_b c_b), a bilinear form itself (no LayerNorm, no MLP, no bias): a nonlinearity
         # after the product would turn the interaction of two factors back into main effects (e.g. |xy|)
         self.product_norm = nn.LayerNorm(d) if self.decoded_head == "mlp" else nn.Identity()
         if self.decoded_centre == "redundant":
             self.centre_fit = nn.ModuleDict({m: nn.Linear(len(self.mods) * k, dims[m]) for m in self.mods})
         return d
-
-    def _decoded_head(self, fused: int, k: int) -> nn.Module | None:
-        """Head_S of the decoded path: a bias-free linear map (``decoded_head: linear``) or None (the usual MLP)."""
-        return nn.Linear(fused, k, bias=False) if self.decoded_head == "linear" else None
 
     def _decoded_targets(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.decoders[m](self.head_u[m](hidden[m])).detach() for m in self.mods}
@@ -77,10 +73,12 @@ class DecodedSynergy:
         c = self._decoded_inputs(hidden)
         return self.head_s(self.product_norm(self.product[a](c[a]) * self.product[b](c[b])))
 
-    def _centre_loss(self, hidden: Mapping[str, torch.Tensor]) -> torch.Tensor | None:
+    def _centre_loss(self, decoded: Mapping[str, torch.Tensor], redundant: Mapping[str, torch.Tensor]
+                     ) -> torch.Tensor | None:
         """L_centre: the MSE of the linear prediction of each decoded target from [Z_R_a, Z_R_b] (both detached: the
-        term trains the prediction only); None unless ``decoded_centre: redundant``."""
+        term trains the prediction only), given the training view's decoded targets and redundant components; None
+        unless ``decoded_centre: redundant``."""
         if getattr(self, "decoded_centre", None) != "redundant":
             return None
-        t, zr = self._decoded_targets(hidden), self._redundant(hidden)
-        return sum((self.centre_fit[m](zr) - t[m]).pow(2).mean() for m in self.mods)
+        zr = torch.cat([redundant[m] for m in self.mods], dim=1).detach()
+        return sum((self.centre_fit[m](zr) - decoded[m].detach()).pow(2).mean() for m in self.mods)
