@@ -172,3 +172,57 @@ def test_pruned_trials_count_toward_the_budget(tmp_path):
 def test_tune_block_is_validated(change, error, match):
     with pytest.raises(error, match=match):
         parse_suite({**TUNED, "tune": {**TUNED["tune"], **change}})
+
+
+COX_TUNED = {
+    "name": "cox-tiny-tune", "seeds": [0],
+    "methods": [{"name": "erm", "method": "cox_erm"}],
+    "data": [{"name": "sim", "data": "cox_sim",
+              "options": {"n_im": 120, "n_oom": 120, "n_val": 40, "n_test": 60, "batch_size": 32, "seed": "${seed}"}}],
+    "trainer": {"max_epochs": 1},
+    "overrides": {"encoder.vector.hidden": [16]},
+    "protocols": [{"oom": {"ks": [1]}}],
+    "tune": {"n_trials": 2, "sampler": {"name": "random", "seed": 3}, "metric": {"oom": "accuracy"},
+             "space": {"erm": {"method.optim.lr": {"low": 1.0e-3, "high": 3.0e-2, "log": True}}}},
+}
+
+
+def test_oom_metric_is_the_val_split_oom_accuracy(tmp_path, monkeypatch):
+    """{oom: accuracy}: each trial's score is the top-1 accuracy of predict from the OOM input alone on the val
+    rows (recomputed here from the saved trial), and the test split is never read."""
+    import torch
+
+    from mmib.bench.suite import load_suite
+    from mmib.bench.tune import oom_validation_score, tune_suite
+    from mmib.runs import load_run
+
+    suite = load_suite(COX_TUNED)
+    assert suite.tune.metric == {"oom": "accuracy"} and suite.tune.direction == "maximize"
+    test_rows, read = _guard_test_split(monkeypatch)
+    rec = tune_suite(suite, tmp_path / "out")["erm"]
+    assert rec["n_counted"] == 2 and test_rows and read
+    seen = np.unique(np.concatenate(read))
+    for rows in test_rows:
+        assert len(rows) > 0 and not np.isin(rows, seen).any(), "a test row was read during tuning"
+    for t in rec["trials"]:
+        _, method, dm = load_run(next((tmp_path / "out" / "tune").glob(f"erm-*/trial-{t['number']}")))
+        val = dm.split_batch("val")
+        oom = method.spec.modality_names[-1]
+        keep = val["mask"][oom].bool() if "mask" in val and oom in val["mask"] else torch.ones(len(val["y"]), dtype=bool)
+        method.eval()
+        with torch.no_grad():
+            pred = method.predict({"x": {oom: val["x"][oom][keep]}}, [oom]).argmax(1)
+        assert int(keep.sum()) == 40
+        assert t["value"] == pytest.approx(float((pred == val["y"][keep]).float().mean()), abs=1e-12)
+    with pytest.raises(MMIBError, match="has no metric 'acuracy'"):
+        oom_validation_score(method, dm, "acuracy")
+
+
+@pytest.mark.parametrize("metric, match", [
+    ({"oom": "accuracy", "split": "test"}, "an oom metric takes no other key"),
+    ({"oom": ""}, "expected the name of an oom protocol metric"),
+    ({"oom": "accuracy", "logged": "val/loss"}, "give either"),
+])
+def test_oom_metric_is_validated(metric, match):
+    with pytest.raises(MMIBError, match=match):
+        parse_suite({**COX_TUNED, "tune": {**COX_TUNED["tune"], "metric": metric}})

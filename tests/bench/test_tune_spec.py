@@ -36,6 +36,9 @@ def test_the_direction_follows_the_metric_unless_given():
     assert probe.direction == "maximize" and probe.metric == {"probe": "linear", "representation": "concat",
                                                               "metric": "accuracy"}
     assert _parse(metric={"logged": "val/R@1"}).direction == "maximize"
+    oom = _parse(metric={"oom": "accuracy"})
+    assert oom.direction == "maximize" and oom.metric == {"oom": "accuracy"}
+    assert _parse(metric={"oom": "R@1/oom->im"}).direction == "maximize"
     assert _parse(metric={"logged": "val/accuracy"}, direction="minimize").direction == "minimize"
     t = _parse(data="mf3", seed=4, sampler={"name": "random"}, pruner={"name": "median", "n_warmup_steps": 2},
                trainer={"max_epochs": 3})
@@ -53,6 +56,9 @@ def test_the_direction_follows_the_metric_unless_given():
     ({"pruner": {"name": "early"}}, UnknownNameError, r"unknown pruner of suite 's' tune 'early'"),
     ({"metric": {"metric": "accuracy"}}, MMIBError, r"tune.metric: give either \{logged: val/<name>\}"),
     ({"metric": {"logged": "val/loss", "probe": "linear"}}, MMIBError, r"tune.metric: give either"),
+    ({"metric": {"oom": "accuracy", "probe": "linear"}}, MMIBError, r"tune.metric: give either"),
+    ({"metric": {"oom": "accuracy", "split": "test"}}, MMIBError, r"an oom metric takes no other key"),
+    ({"metric": {"oom": 1}}, MMIBError, r"tune.metric.oom: expected the name of an oom protocol metric"),
     ({"metric": {"logged": "val/loss", "mode": "min"}}, MMIBError, r"a logged metric takes no other key"),
     ({"metric": {"logged": "test/accuracy"}}, MMIBError, r"selection is on the validation split only"),
     ({"metric": {"probe": "linear", "split": "test"}}, UnknownNameError, r"unknown key of suite 's' tune.metric "

@@ -11,6 +11,8 @@ A suite's ``tune:`` block::
       metric: {logged: val/loss}     # a validation metric the run logs (trainer.callback_metrics at the end) ...
       # metric: {probe: linear, representation: concat, metric: accuracy}  # ... or a probe: fit on the train
       #   split's representations, scored on the val split's (never the test split)
+      # metric: {oom: accuracy}      # ... or an oom protocol metric (accuracy, acc_best_perm, R@1/oom->im, ...)
+      #   of the trained method on the val split (OOM methods: the prediction from the OOM input alone)
       direction: minimize            # default: from the metric's name (loss, *rank: minimize; else maximize)
       trainer: {max_epochs: 10}      # optional: trainer keys of the trials (default: the suite's)
       space:                         # per method variant (suite name): dotted config keys from the root
@@ -117,6 +119,8 @@ def validation_score(spec: TuneSpec, train_result) -> float:
         if m["logged"] not in train_result.metrics:
             raise MMIBError(f"tune: the run did not log '{m['logged']}' (logged: {sorted(train_result.metrics)})")
         return float(train_result.metrics[m["logged"]])
+    if "oom" in m:
+        return oom_validation_score(train_result.method, train_result.datamodule, str(m["oom"]))
     from mmib.eval.probe import ProbeConfig, fit_probe
     from mmib.eval.representations import extract_split
 
@@ -132,6 +136,19 @@ def validation_score(spec: TuneSpec, train_result) -> float:
     if m["metric"] not in r.metrics:
         raise MMIBError(f"tune: the probe has no metric '{m['metric']}' (has {sorted(r.metrics)})")
     return float(r.metrics[m["metric"]])
+
+
+def oom_validation_score(method, dm, name: str) -> float:
+    """An oom protocol metric (:func:`mmib.eval.oom.evaluate_oom`) of a trained method on the val split: the same
+    numbers the ``oom`` protocol reports on the test split (the IM mappings' MMD reads the train split)."""
+    from mmib.eval.oom import evaluate_oom
+
+    if not len(dm.indices["val"]):
+        raise MMIBError(f"tune: data set '{dm.spec.name}' has no val split to select on")
+    values = evaluate_oom(method, dm, split="val")
+    if name not in values:
+        raise MMIBError(f"tune: the oom protocol has no metric '{name}' (has {sorted(values)})")
+    return float(values[name])
 
 
 # ------------------------------------------------------------------------------------------------- studies

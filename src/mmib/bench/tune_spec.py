@@ -18,6 +18,7 @@ SAMPLERS = ("tpe", "random", "qmc", "cmaes")
 PRUNERS = ("none", "median", "percentile", "successive_halving", "hyperband")
 PARAM_KEYS = ("low", "high", "log", "step", "int", "choices")
 PROBE_METRIC_KEYS = ("probe", "representation", "metric", "modalities", "probe_options")
+METRIC_KINDS = ("logged", "probe", "oom")
 
 
 @dataclass
@@ -110,9 +111,10 @@ def parse_tune(raw: Any, suite_name: str, variants: list[str], data: list[str], 
     if pruner["name"] not in PRUNERS:
         raise UnknownNameError(f"pruner of {where}", str(pruner["name"]), list(PRUNERS))
     metric = dict(raw.get("metric") or {"logged": "val/loss"})
-    if ("logged" in metric) == ("probe" in metric):
-        raise MMIBError(f"{where}.metric: give either {{logged: val/<name>}} (a validation metric the run logs) or "
-                        "{probe: linear, metric: accuracy} (a probe scored on the val split)")
+    if sum(k in metric for k in METRIC_KINDS) != 1:
+        raise MMIBError(f"{where}.metric: give either {{logged: val/<name>}} (a validation metric the run logs), "
+                        "{probe: linear, metric: accuracy} (a probe scored on the val split) or {oom: accuracy} "
+                        "(the oom protocol's metric of the trained method on the val split)")
     if "logged" in metric:
         if set(metric) != {"logged"}:
             raise MMIBError(f"{where}.metric: a logged metric takes no other key, got {sorted(metric)}")
@@ -120,6 +122,13 @@ def parse_tune(raw: Any, suite_name: str, variants: list[str], data: list[str], 
             raise MMIBError(f"{where}.metric.logged: selection is on the validation split only; give a val/... "
                             f"metric, got {metric['logged']!r}")
         name = str(metric["logged"]).rsplit("/", 1)[-1]
+    elif "oom" in metric:
+        if set(metric) != {"oom"}:
+            raise MMIBError(f"{where}.metric: an oom metric takes no other key, got {sorted(metric)}")
+        if not isinstance(metric["oom"], str) or not metric["oom"]:
+            raise MMIBError(f"{where}.metric.oom: expected the name of an oom protocol metric (accuracy, "
+                            f"acc_best_perm, R@1/oom->im, ...), got {metric['oom']!r}")
+        name = metric["oom"].rsplit("/", 1)[0]
     else:
         for k in metric:
             if k not in PROBE_METRIC_KEYS:
