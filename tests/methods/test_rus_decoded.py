@@ -68,6 +68,34 @@ def test_redundant_centring_removes_the_prediction_from_z_r_and_trains_it_alone(
     assert not _moved(grads, ("decoders", "head_u", "head_r", "tokenizers", "temporal", "product", "head_s"))
 
 
+def test_other_centring_predicts_each_target_from_the_other_modality_alone():
+    cfg = {**SMALL, "decoded_centre": "other"}
+    m = build_method("rus", SPEC, cfg, ENC).eval()
+    assert m.centre_fit["eeg"].in_features == 8  # one Z_R (component_dim), not both
+    x = _batch(4)
+    with torch.no_grad():
+        h = m.hidden(x)
+        zr = {k: m.head_r[k](h[k]) for k in ("eeg", "fnirs")}
+        other = {"eeg": "fnirs", "fnirs": "eeg"}
+        t = {k: m.product_centre[k](m.decoders[k](m.head_u[k](h[k])) - m.centre_fit[k](zr[other[k]]))
+             for k in ("eeg", "fnirs")}
+        ref = m.head_s(m.product_norm(m.product["eeg"](t["eeg"]) * m.product["fnirs"](t["fnirs"])))
+        assert torch.allclose(m.fuse(x), ref, atol=1e-6)
+        # the EEG's centring does not read the EEG's own Z_R: changing Head_R_eeg moves only the fNIRS input
+        before = m._decoded_inputs(h)
+        m.head_r["eeg"][-1].weight.add_(1.0)
+        after = m._decoded_inputs(h)
+        assert torch.allclose(after["eeg"], before["eeg"]) and not torch.allclose(after["fnirs"], before["fnirs"])
+    zero = dict.fromkeys(ONLY_S, 0.0)
+    tr = build_method("rus", SPEC, {**cfg, "weights": zero}, ENC)
+    out = tr.loss(_batch())
+    assert float(out.terms["L_centre"]) > 0 and torch.allclose(out.loss, out.terms["L_centre"])
+    out.loss.backward()
+    grads = {n: p.grad for n, p in tr.named_parameters()}
+    assert _moved(grads, ("centre_fit",))
+    assert not _moved(grads, ("decoders", "head_u", "head_r", "tokenizers", "temporal", "product", "head_s"))
+
+
 def test_decoded_needs_the_product_and_both_targets():
     with pytest.raises(MMIBError, match="decoded"):
         build_method("rus", SPEC, {**SMALL, "interaction": "none"}, ENC)

@@ -8,7 +8,10 @@ and no MLP, so Z_S is a bilinear form of the centred targets itself): ``decoded_
 by the running scale (a BatchNorm without affine parameters); ``redundant`` first subtracts a linear prediction of
 t_m from the (detached) redundant components [Z_R_a, Z_R_b] (fitted by its own MSE term, ``L_centre``, which moves
 nothing else), so that a mean shift both modalities share (the event e) leaves no main effect of either modality in
-the product. A bias, or an uncentred input, would add main effects: (x + μ)(y + ν) = xy + νx + μy + μν."""
+the product; ``other`` subtracts a linear prediction of t_m from the *other* modality's (detached) Z_R alone, i.e. t_m
+minus what the other modality predicts of it: the event e, which both carry, is removed, while m's own unique factor
+(G for the EEG, A for the fNIRS), which the other modality cannot know, is kept even when m's own Z_R holds it. A bias,
+or an uncentred input, would add main effects: (x + μ)(y + ν) = xy + νx + μy + μν."""
 
 from __future__ import annotations
 
@@ -38,8 +41,9 @@ class DecodedSynergy:
         if o.interaction != "product" or "none" in self.targets.values():
             raise MMIBError("method 'rus': synergy_source 'decoded' multiplies the decoded reconstruction targets of "
                             "both modalities: it needs interaction: product and a target for each modality")
-        if o.decoded_centre not in ("running", "redundant"):
-            raise MMIBError(f"method 'rus': decoded_centre must be 'running' or 'redundant', got {o.decoded_centre!r}")
+        if o.decoded_centre not in ("running", "redundant", "other"):
+            raise MMIBError(f"method 'rus': decoded_centre must be 'running', 'redundant' or 'other', got "
+                            f"{o.decoded_centre!r}")
         self.decoded_centre = o.decoded_centre
         dims = {m: target_dim(t, spec.modality(m)) for m, t in self.targets.items()}
         self.product = nn.ModuleDict({m: nn.Linear(dims[m], d, bias=False) for m in self.mods})
@@ -50,22 +54,29 @@ class DecodedSynergy:
         # linear: Z_S = W_S (W_a c_a ⊙ W_b c_b), a bilinear form itself (no LayerNorm, no MLP, no bias): a nonlinearity
         # after the product would turn the interaction of two factors back into main effects (e.g. |xy|)
         self.product_norm = nn.LayerNorm(d) if self.decoded_head == "mlp" else nn.Identity()
-        if self.decoded_centre == "redundant":
-            self.centre_fit = nn.ModuleDict({m: nn.Linear(len(self.mods) * k, dims[m]) for m in self.mods})
+        if self.decoded_centre != "running":  # redundant: from [Z_R_a, Z_R_b]; other: from Z_R of the other modality
+            n_in = k if self.decoded_centre == "other" else len(self.mods) * k
+            self.centre_fit = nn.ModuleDict({m: nn.Linear(n_in, dims[m]) for m in self.mods})
         return d
 
     def _decoded_targets(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         return {m: self.decoders[m](self.head_u[m](hidden[m])).detach() for m in self.mods}
 
-    def _redundant(self, hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
-        return torch.cat([self.head_r[m](hidden[m]) for m in self.mods], dim=1).detach()
+    def _centre_inputs(self, redundant: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The (detached) input of each modality's centring prediction: [Z_R_a, Z_R_b] (``redundant``) or the other
+        modality's Z_R (``other``)."""
+        a, b = self.mods
+        if self.decoded_centre == "other":
+            return {a: redundant[b].detach(), b: redundant[a].detach()}
+        zr = torch.cat([redundant[m] for m in self.mods], dim=1).detach()
+        return {m: zr for m in self.mods}
 
     def _decoded_inputs(self, hidden: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """c_m(t_m) of each modality: the centred (and scaled) decoded targets that enter the product."""
         t = self._decoded_targets(hidden)
-        if self.decoded_centre == "redundant":
-            zr = self._redundant(hidden)
-            t = {m: t[m] - self.centre_fit[m](zr).detach() for m in self.mods}
+        if self.decoded_centre != "running":
+            zr = self._centre_inputs({m: self.head_r[m](hidden[m]) for m in self.mods})
+            t = {m: t[m] - self.centre_fit[m](zr[m]).detach() for m in self.mods}
         return {m: self.product_centre[m](t[m]) for m in self.mods}
 
     def _decoded_synergy(self, hidden: Mapping[str, torch.Tensor]) -> torch.Tensor:
@@ -75,10 +86,10 @@ class DecodedSynergy:
 
     def _centre_loss(self, decoded: Mapping[str, torch.Tensor], redundant: Mapping[str, torch.Tensor]
                      ) -> torch.Tensor | None:
-        """L_centre: the MSE of the linear prediction of each decoded target from [Z_R_a, Z_R_b] (both detached: the
-        term trains the prediction only), given the training view's decoded targets and redundant components; None
-        unless ``decoded_centre: redundant``."""
-        if getattr(self, "decoded_centre", None) != "redundant":
+        """L_centre: the MSE of the linear prediction of each decoded target from [Z_R_a, Z_R_b] (``redundant``) or
+        from the other modality's Z_R (``other``) (both sides detached: the term trains the prediction only), given the
+        training view's decoded targets and redundant components; None with ``decoded_centre: running``."""
+        if getattr(self, "decoded_centre", "running") == "running":
             return None
-        zr = torch.cat([redundant[m] for m in self.mods], dim=1).detach()
-        return sum((self.centre_fit[m](zr) - decoded[m].detach()).pow(2).mean() for m in self.mods)
+        zr = self._centre_inputs(redundant)
+        return sum((self.centre_fit[m](zr[m]) - decoded[m].detach()).pow(2).mean() for m in self.mods)
