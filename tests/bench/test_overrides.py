@@ -49,3 +49,18 @@ def test_fingerprint_leaves_out_the_data_options_at_their_former_behaviour():
         assert config_fingerprint({**before, "data": {**before["data"], "train_label_noise": zero}}, ["probe"]) == fp
     for other in (0.4, False, "0.0"):
         assert config_fingerprint({**before, "data": {**before["data"], "train_label_noise": other}}, ["probe"]) != fp
+
+
+def test_fingerprint_head_centre_none_is_the_behaviour_of_before():
+    # alignment methods gained head_centre (issue 19); Symile's default became batch_offset, so Symile's finished runs
+    # (no key) are runs of 'none': a variant with head_centre none keeps them, the new default does not
+    from mmib.bench.overrides import config_fingerprint
+
+    for name in ("clip", "clip_ib", "symile", "gram", "triangle", "ova_ib"):
+        before = {"method": {"name": name, "objective": {"temperature": 0.07}}, "seed": 0}
+        fp = config_fingerprint(before, ["retrieval"])
+        none = {"method": {**before["method"], "head_centre": "none"}, "seed": 0}
+        assert config_fingerprint(none, ["retrieval"]) == fp, name
+        for other in ("batch", "batch_offset"):
+            assert config_fingerprint({"method": {**before["method"], "head_centre": other}, "seed": 0},
+                                      ["retrieval"]) != fp, name

@@ -26,6 +26,8 @@ _NOT_FINGERPRINTED = ("run_dir", "name", "resume", "overwrite")
 #: ``rus``: ``synergy_partners`` and ``synergy_bank`` act only with ``synergy: interaction`` (new), ``synergy_source:
 #: fusion`` is the one path of before (issue 20, 2026-12-07); ``s_grad: all`` computes L_S exactly as before (the
 #: same graph, the same augmentation draws; ``fusion`` detaches its inputs, issue 20, 2026-12-08).
+#: Alignment methods: ``head_centre: none`` feeds the head outputs to the objective as before the option existed
+#: (Symile's default became ``batch_offset``, issue 19, 2026-12-08: its runs without the key are runs of ``none``).
 NEUTRAL_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("rus", "synergy_partners", 4),
     ("rus", "synergy_bank", 64),
@@ -33,6 +35,7 @@ NEUTRAL_OPTIONS: tuple[tuple[str, str, Any], ...] = (
     ("rus", "s_grad", "all"),
     ("rus", "decoded_centre", "running"),
     ("rus", "decoded_head", "mlp"),
+    *((name, "head_centre", "none") for name in ("clip", "clip_ib", "symile", "gram", "triangle", "ova_ib")),
 )
 #: the same for options of the data config, whatever the data set: ``(key in data, value)``. ``train_label_noise: 0.0``
 #: leaves every label as given, the only behaviour before the option existed (issue 19, 2026-12-07).

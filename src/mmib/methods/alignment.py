@@ -11,7 +11,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -23,7 +23,7 @@ from mmib.errors import MMIBError, UnknownNameError
 from mmib.methods.base import SPACES, Method
 from mmib.methods.options import TemperatureOptimOptions, optim_field, options_dict
 from mmib.methods.registry import register_method
-from mmib.nn.heads import ProjectionHead
+from mmib.nn.heads import BatchCentre, ProjectionHead
 from mmib.objectives.base import LossOutput
 
 
@@ -87,6 +87,10 @@ class AlignmentOptions:
     representation_dim: int = 256  # encoder output (used by downstream probes)
     embed_dim: int = 256  # projection head output (the objective's space)
     head_layers: int = 3
+    # centring of the head outputs before the objective (docs/methods/symile.md, "Centred embeddings"): none |
+    # batch (subtract the batch mean; its running average at evaluation) | batch_offset (the same, plus a learned
+    # offset started at 0)
+    head_centre: Literal["none", "batch", "batch_offset"] = "none"
     objective: AlignmentObjectiveOptions = field(default_factory=AlignmentObjectiveOptions)
     optim: TemperatureOptimOptions = optim_field(TemperatureOptimOptions)
 
@@ -103,6 +107,7 @@ class ClipIbOptions(AlignmentOptions):
 
 @dataclass(frozen=True)
 class SymileOptions(AlignmentOptions):
+    head_centre: Literal["none", "batch", "batch_offset"] = "batch_offset"
     objective: SymileObjectiveOptions = field(default_factory=SymileObjectiveOptions)
     optim: TemperatureOptimOptions = optim_field(TemperatureOptimOptions, temperature_lr=0.01)
 
@@ -140,6 +145,9 @@ class AlignmentMethod(Method):
             m: (ProjectionHead(rep_dim, emb_dim, n_layers) if n_layers > 0 else nn.Identity())
             for m in spec.modality_names
         })
+        centre = self.opts.head_centre
+        self.centres = nn.ModuleDict({m: BatchCentre(emb_dim, offset=centre == "batch_offset")
+                                      for m in spec.modality_names}) if centre != "none" else None
         if n_layers == 0 and rep_dim != emb_dim:
             raise MMIBError("method: head_layers=0 needs embed_dim == representation_dim")
         obj_cls = objectives.ALIGNMENT_OBJECTIVES[obj_name]
@@ -161,17 +169,20 @@ class AlignmentMethod(Method):
         reps = {m: self._encode(batch, m) for m in mods}
         if space == "representation":
             return reps
-        return {m: self.heads[m](r) for m, r in reps.items()}
+        return self._centred({m: self.heads[m](r) for m, r in reps.items()})
+
+    def _centred(self, z: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        return z if self.centres is None else {m: self.centres[m](v) for m, v in z.items()}
 
     def loss(self, batch: Batch) -> LossOutput:
         mods = self.modalities_of(batch, self.spec.modality_names)
         keep = complete_rows_mask(batch, mods)
-        z = self.embed(batch, mods, space="embedding")
+        z = {m: self.heads[m](self._encode(batch, m)) for m in mods}
         if keep is not None:  # alignment needs every modality of a sample: drop incomplete rows
             if int(keep.sum()) < 2:
                 raise MMIBError(f"method '{self.name}': fewer than 2 samples in the batch have every modality")
             z = {m: v[keep] for m, v in z.items()}
-        return self.objective(z)
+        return self.objective(self._centred(z))  # the batch mean of the complete rows only
 
     def score(self, queries: Mapping[str, torch.Tensor], candidates: torch.Tensor) -> torch.Tensor:
         return self.objective.score(queries, candidates)
