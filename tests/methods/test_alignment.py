@@ -88,3 +88,24 @@ def test_a_symile_checkpoint_of_before_head_centre_loads_as_its_old_model():
     a, b = old.embed(batch, space="embedding"), new.embed(batch, space="embedding")
     for k in a:
         torch.testing.assert_close(a[k], b[k])
+
+
+def test_a_fresh_head_puts_every_row_on_one_direction_and_centring_removes_it():
+    # the premise of head_centre (docs/methods/symile.md, "Centred embeddings"): the outputs of a fresh ReLU MLP head
+    # share one direction, so the M-way product of the rows' deviations (the only signal of an XOR) starts small
+    import torch
+
+    from mmib.data.synthetic.xor_align import make_xor_align
+
+    ds = make_xor_align(n_samples=256, n_modalities=4, n_symbols=2)
+    batch = ds.get_batch(torch.arange(128))
+    cfg = {"representation_dim": 64, "embed_dim": 64}
+    for centre, low, high in (("none", 0.9, 1.0), ("batch_offset", -0.05, 0.05)):
+        torch.manual_seed(0)
+        m = build_method("symile", ds.spec, {**cfg, "head_centre": centre}).train()
+        with torch.no_grad():
+            z = m.embed(batch, space="embedding")
+        for v in z.values():
+            u = torch.nn.functional.normalize(v, dim=1)
+            cos = (u @ u.T)[~torch.eye(len(u), dtype=torch.bool)].mean().item()
+            assert low < cos < high, (centre, cos)
