@@ -8,7 +8,9 @@ trained together against one by one.
    ``mmib eval`` does (caches on, into a temporary folder, with the benchmark's own ``$MMIB_CACHE_DIR``): cold in the
    first repeat, warm from the second on (the raw-feature probes and the raw-features t-SNE map are read back; the
    run is new each repeat, so its representations are extracted). The in-process split of the last
-   repeat (training loop; each protocol) is printed beside, from ``run.json`` and ``results.json``. Each process's
+   repeat (training loop; each protocol) is printed beside, from ``run.json`` and ``results.json``, with the
+   evaluation process's CPU seconds by part (``results.json``'s ``cpu_seconds``: imports, ``load_run``, each
+   protocol's thread, the figure thread). Each process's
    CPU time (user + system, from ``getrusage``) is printed too, with its eval / train ratio: on a loaded machine the
    wall times swing with the other processes, the CPU times much less.
 2. On that run's representations: the 2^6 − 1 = 63 linear subset probes by ``fit_linear_probes`` (trained
@@ -157,8 +159,15 @@ def _split(run: Path) -> str:
     timings, jobs = results["timings"], results.get("jobs", 1)
     parts = ", ".join(f"{k} {v:.2f}" for k, v in timings.items() if k not in ("train", "eval_total"))
     side = f"; {jobs} protocols at once: their times overlap" if jobs > 1 else ""
-    return (f"in-process (last repeat): training loop {float(train):.2f} s; evaluation {timings['eval_total']:.2f} s "
+    line = (f"in-process (last repeat): training loop {float(train):.2f} s; evaluation {timings['eval_total']:.2f} s "
             f"({parts}{side})")
+    cpu = results.get("cpu_seconds")
+    if cpu:  # CPU seconds by thread: where the evaluation's work goes, whatever the machine's load
+        own = ", ".join(f"{k} {v:.2f}" for k, v in cpu.get("protocols", {}).items())
+        line += (f"\n  its CPU time: {cpu['process']:.2f} s until results.json (imports and the rest "
+                 f"{cpu['process'] - cpu.get('load_run', 0) - cpu['evaluate']:.2f}, load_run {cpu.get('load_run', 0):.2f}"
+                 f", evaluation {cpu['evaluate']:.2f}: {own}, figure thread {cpu['figures']:.2f})")
+    return line
 
 
 def main(argv: list[str] | None = None) -> None:

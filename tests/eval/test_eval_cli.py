@@ -56,6 +56,9 @@ def test_eval_writes_subset_and_retrieval_tables_and_plots(trained_run, capsys):
     for rel in plots.values():
         assert f"({rel})" in report, f"report.md does not show {rel}"
     assert "2^M" in out or "subsets" in out
+    cpu = res["cpu_seconds"]  # by part: load_run from evaluate_run, the rest from evaluate
+    assert cpu["load_run"] > 0 and set(cpu["protocols"]) == set(res["protocols"])
+    assert cpu["load_run"] + cpu["evaluate"] <= cpu["process"]
 
 
 def test_report_renders_one_run_and_compares_two(trained_run, tmp_path, capsys):

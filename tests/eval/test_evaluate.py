@@ -33,3 +33,20 @@ def test_evaluate_writes_json_report_and_plots(latent_dm, tmp_path):
     assert "## probe: accuracy" in cmp and "| row | x | y |" in cmp
 
 
+
+
+def test_evaluate_records_cpu_seconds_by_part(latent_dm, tmp_path):
+    """``cpu_seconds``: each protocol's thread and the figure thread, inside the whole evaluation's CPU time."""
+    method = IdentityMethod(latent_dm.spec)
+    protocols = [{"probe": {"probe_options": FAST}}, {"subsets": {"sizes": [1], "probe_options": FAST}},
+                 {"plots": {"max_points": 120}}]
+    for jobs in (1, 2):
+        r = evaluate(method, latent_dm, protocols, out_dir=tmp_path / f"j{jobs}", seed=0, progress=False, jobs=jobs)
+        cpu = r["cpu_seconds"]
+        assert set(cpu["protocols"]) == {"probe", "subsets", "plots"}
+        assert all(v >= 0 for v in cpu["protocols"].values()) and cpu["protocols"]["probe"] > 0
+        assert cpu["figures"] > 0  # the t-SNE map is drawn in the figure thread
+        # every part is CPU time of a thread of this process during the evaluation (clock steps: 10 ms)
+        assert sum(cpu["protocols"].values()) + cpu["figures"] <= cpu["evaluate"] + 0.05
+        assert cpu["evaluate"] <= cpu["process"]
+        assert load_results(tmp_path / f"j{jobs}")["cpu_seconds"] == cpu

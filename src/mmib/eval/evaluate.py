@@ -3,9 +3,11 @@
 >>> from mmib.eval import evaluate_run
 >>> results = evaluate_run("runs/clip-mfeat-s0", protocols=["probe", "subsets", "retrieval", "plots"])  # doctest: +SKIP
 
-``results.json`` holds the run's config, the seed, package versions, the git commit, timings and every metric of
-every protocol (see :mod:`mmib.eval.protocols` for the shape of a protocol's result); it is written atomically and
-carries ``"complete": true`` only when every protocol finished.
+``results.json`` holds the run's config, the seed, package versions, the git commit, timings (wall seconds), CPU
+seconds by part (``cpu_seconds``: the whole evaluation, each protocol's thread, the figure thread, the process so
+far and, from :func:`evaluate_run`, ``load_run``) and every metric of every protocol (see :mod:`mmib.eval.protocols`
+for the shape of a protocol's result); it is written atomically and carries ``"complete": true`` only when every
+protocol finished.
 """
 
 from __future__ import annotations
@@ -87,7 +89,7 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
     if config and config.get("paper"):  # a recipe's paper block: checked before the protocols run
         check_paper_block(config["paper"])
     out = Path(out_dir) if out_dir is not None else None
-    t0 = time.time()
+    t0, c0 = time.time(), time.process_time()
     results: dict[str, Any] = {
         "kind": RESULTS_KIND, "schema_version": SCHEMA_VERSION, "complete": False,
         "method": {"name": method.name, "capabilities": type(method).capabilities(),
@@ -122,6 +124,7 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
                     results["protocols"][spec.name] = res
                     results["timings"][spec.name] = res["seconds"]
                 ctx.finish_drawing()  # the other figures (heatmap, retrieval) drawn beside the protocols
+                figures_cpu = pool.submit(time.thread_time).result()  # after every figure: the pool's one thread
             finally:
                 for job in ctx.background.values():  # e.g. after an error: nothing left to start
                     for future in job.values() if isinstance(job, dict) else [job]:
@@ -132,6 +135,11 @@ def _evaluate_rank_zero(method, dm, protocols, out_dir, run_dir, config, seed, p
     if pcache is not None:  # how many raw-feature probe results were read back (hits) or fitted and stored (misses)
         results["probe_cache"] = {"folder": str(pcache.folder), "hits": pcache.hits, "misses": pcache.misses}
     results["timings"]["eval_total"] = round(time.time() - t0, 3)
+    # CPU seconds: "evaluate" every thread of this process from here, "protocols" each protocol's own thread,
+    # "figures" the figure thread; "process" this process so far (its imports and, from evaluate_run, "load_run")
+    results["cpu_seconds"] = {**results.get("cpu_seconds", {}), "evaluate": round(time.process_time() - c0, 3),
+                              "protocols": dict(ctx.cpu), "figures": round(figures_cpu, 3),
+                              "process": round(time.process_time(), 3)}
     results["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     results["paper_vs_ours"] = paper_comparison(results)  # None unless the run's config has a `paper` block
     results["complete"] = True
@@ -189,14 +197,16 @@ def evaluate_run(
     run = Path(run_dir)
     if run.suffix == ".ckpt":
         checkpoint, run = str(run), run.parent.parent
+    c0 = time.thread_time()
     cfg, method, dm = load_run(run, checkpoint, trust_pickle=trust_pickle)
+    load_cpu = round(time.thread_time() - c0, 3)
     c = to_container(cfg)
     ckpt = checkpoint or str(run / "checkpoints" / "last.ckpt")
     key = _file_digest(ckpt, run / "config.yaml") if cache else None
     return evaluate(method, dm, protocols, out_dir=out_dir if out_dir is not None else run, run_dir=run, config=c,
                     seed=int(c.get("seed", 0)) if seed is None else int(seed), progress=progress, checkpoint=ckpt,
                     cache_dir=run / "cache" / "representations" if cache else None, cache_key=key, probe_cache=cache,
-                    jobs=jobs)
+                    jobs=jobs, extra={"cpu_seconds": {"load_run": load_cpu}})
 
 
 def _file_digest(*paths: str | os.PathLike) -> str:

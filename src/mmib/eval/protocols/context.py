@@ -53,6 +53,8 @@ class EvalContext:
     lock: threading.RLock = field(default_factory=threading.RLock, repr=False)
     _cache: dict = field(default_factory=dict, repr=False)
     _digests: dict = field(default_factory=dict, repr=False)
+    #: CPU seconds of each protocol's own thread (:func:`~mmib.eval.protocols.registry.run_protocol`), by name
+    cpu: dict = field(default_factory=dict, repr=False)
 
     @property
     def spec(self):
