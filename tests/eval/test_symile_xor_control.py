@@ -1,5 +1,5 @@
 """Symile's positive control (slow), with the controls suite's own settings (src/mmib/bench/suites/controls.yaml,
-variants symile-t1 / clip / clip-t1, data xor3 / xor4 / pairwise3): on xor_align — modalities pairwise independent,
+variants symile (the default config) / clip (the default config), data xor3 / xor4 / pairwise3): on xor_align — modalities pairwise independent,
 jointly dependent — Symile retrieves the last modality's bit far above chance and CLIP cannot, at M = 3 and M = 4; on
 the pairwise negative control both retrieve it and Symile's margin is gone. The suite runs the same with 3 seeds;
 docs/results/controls.md has the numbers and the criteria."""
@@ -41,7 +41,7 @@ def _class_top1(tmp_path, variant: str, data: str) -> tuple[float, float]:
 @pytest.mark.slow
 @pytest.mark.parametrize("data", ["xor3", "xor4"])
 def test_symile_beats_clip_on_xor(tmp_path, data):
-    sym, chance = _class_top1(tmp_path, "symile-t1", data)
+    sym, chance = _class_top1(tmp_path, "symile", data)
     clip, _ = _class_top1(tmp_path, "clip", data)
     assert chance == pytest.approx(0.5, abs=0.03)
     assert abs(clip - chance) < 0.05  # pairwise independent modalities: nothing for CLIP to align
@@ -52,7 +52,7 @@ def test_symile_beats_clip_on_xor(tmp_path, data):
 def test_symile_does_not_beat_clip_on_the_pairwise_control(tmp_path):
     # negative control (pairwise dependent, no synergy): both retrieve far above chance; the Bayes top-1 is 74.5 %
     # and a count of pairwise agreements reaches it (tests/data/test_controls_data.py), so Symile has nothing to add
-    sym, chance = _class_top1(tmp_path, "symile-t1", "pairwise3")
-    clip, _ = _class_top1(tmp_path, "clip-t1", "pairwise3")
+    sym, chance = _class_top1(tmp_path, "symile", "pairwise3")
+    clip, _ = _class_top1(tmp_path, "clip", "pairwise3")
     assert clip > chance + 0.1
     assert sym - clip < 0.05
