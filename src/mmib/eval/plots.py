@@ -133,8 +133,9 @@ TSNE_ITERATIONS = 350
 
 
 def embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0, iterations: int = TSNE_ITERATIONS) -> np.ndarray:
-    """2-D coordinates of ``x`` (standardized first) by t-SNE (scikit-learn, ``iterations`` gradient steps, at least
-    250) or UMAP (umap-learn)."""
+    """2-D coordinates of ``x`` (standardized first) by t-SNE (``iterations`` gradient steps, at least 250: up to
+    :data:`mmib.eval.tsne.EXACT_MAX_POINTS` rows the exact t-SNE of :mod:`mmib.eval.tsne`, about a third of
+    scikit-learn's Barnes–Hut time there; above, scikit-learn's) or UMAP (umap-learn)."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 2 or len(x) < 5:
         raise MMIBError(f"2-D map: need an (N, d) array with N >= 5, got shape {x.shape}")
@@ -144,9 +145,14 @@ def embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0, iterations: int = 
     if how == "tsne":
         from sklearn.manifold import TSNE
 
+        from mmib.eval.tsne import EXACT_MAX_POINTS, tsne_exact
+
         if int(iterations) < 250:
             raise MMIBError(f"t-SNE: iterations must be >= 250 (the early-exaggeration phase), got {iterations}")
-        return TSNE(n_components=2, perplexity=min(30.0, (len(x) - 1) / 3), init="pca", random_state=seed,
+        perplexity = min(30.0, (len(x) - 1) / 3)
+        if len(x) <= EXACT_MAX_POINTS:
+            return tsne_exact(x, perplexity, int(iterations), seed)
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
                     max_iter=int(iterations)).fit_transform(x)
     if how == "umap":
         from mmib.utils.deps import require
@@ -165,8 +171,8 @@ def cached_embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0, iterations:
     """:func:`embed_2d`, kept on disk (``$MMIB_CACHE_DIR/maps``, or ``folder``) as a ``.npy`` file read without
     pickle. For inputs that do not depend on the trained method (the raw features of a split): every run on the same
     data split draws the same map. The key is the SHA-256 of the array's dtype, shape and bytes, ``how``, ``seed``,
-    ``iterations``, this module's source and the numpy / scikit-learn (umap-learn) versions; an unreadable entry is
-    computed again, a folder that cannot be written is skipped."""
+    ``iterations``, the source of this module and of :mod:`mmib.eval.tsne` and the numpy / scikit-learn (umap-learn)
+    versions; an unreadable entry is computed again, a folder that cannot be written is skipped."""
     import hashlib
     import importlib.metadata
     import json
@@ -182,9 +188,10 @@ def cached_embed_2d(x: np.ndarray, how: str = "tsne", seed: int = 0, iterations:
         version = None
     a = np.ascontiguousarray(x, dtype=np.float32)
     digest = hashlib.sha256(f"{a.dtype.str} {a.shape}".encode() + memoryview(a).cast("B").tobytes()).hexdigest()
+    code = Path(__file__).read_bytes() + Path(__file__).with_name("tsne.py").read_bytes()
     text = json.dumps({"format": MAPS_FORMAT, "x": digest, "how": how,
                        "seed": int(seed), "iterations": int(iterations), "numpy": np.__version__, lib: version,
-                       "code": hashlib.sha256(Path(__file__).read_bytes()).hexdigest()}, sort_keys=True)
+                       "code": hashlib.sha256(code).hexdigest()}, sort_keys=True)
     key = hashlib.sha256(text.encode()).hexdigest()
     path = Path(folder) / key[:2] / f"{key}.npy"
     if path.is_file():

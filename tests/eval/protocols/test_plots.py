@@ -69,22 +69,34 @@ def test_umap_without_the_extra(latent_dm, tmp_path, monkeypatch):
 
 
 def test_tsne_iterations_option(latent_dm, tmp_path, monkeypatch):
-    """plots.tsne_iterations reaches scikit-learn's TSNE (default 350); below its 250-step minimum it is an error."""
+    """plots.tsne_iterations reaches the t-SNE (default 350): the exact one of mmib.eval.tsne up to EXACT_MAX_POINTS
+    rows, scikit-learn's TSNE above; below its 250-step minimum it is an error."""
     from sklearn import manifold
 
+    from mmib.eval import tsne
     from mmib.eval.protocols import run_plots
 
     seen = []
-    fit = manifold.TSNE.fit_transform
+    fit, exact = manifold.TSNE.fit_transform, tsne.tsne_exact
 
     def recording(self, x, *a, **k):
-        seen.append(self.max_iter)
+        seen.append(("sklearn", len(x), self.max_iter))
         return fit(self, x, *a, **k)
 
+    def recording_exact(x, perplexity, iterations, seed):
+        seen.append(("exact", len(x), iterations))
+        return exact(x, perplexity, iterations, seed)
+
     monkeypatch.setattr(manifold.TSNE, "fit_transform", recording)
+    monkeypatch.setattr(tsne, "tsne_exact", recording_exact)
     ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, seed=0, out_dir=tmp_path)
     assert run_plots(ctx, {"curves": False, "umap": False, "max_points": 60})["plots"] == {"tsne": "plots/tsne.png"}
     run_plots(ctx, {"curves": False, "umap": False, "max_points": 60, "tsne_iterations": 1000})
-    assert seen == [350, 350, 1000, 1000]  # one map per panel: the representation and the raw features
+    # one map per panel: the representation and the raw features
+    assert seen == [("exact", 60, 350)] * 2 + [("exact", 60, 1000)] * 2
+    seen.clear()
+    monkeypatch.setattr(tsne, "EXACT_MAX_POINTS", 59)
+    run_plots(ctx, {"curves": False, "umap": False, "max_points": 60, "tsne_iterations": 260})
+    assert seen == [("sklearn", 60, 260)] * 2
     with pytest.raises(MMIBError, match="tsne_iterations must be an integer >= 250"):
         run_plots(ctx, {"curves": False, "umap": False, "tsne_iterations": 100})
