@@ -15,3 +15,16 @@ def test_the_leaderboard_chance_row_is_per_data_set():
     header, rows = leaderboard_table(results)
     assert header == ["variant", "bin", "ten", "none"]
     assert rows[-1] == ["chance", "0.5000", "0.1000", "—"]
+
+
+def test_the_tuning_section_names_each_kind_of_selection_metric():
+    from mmib.bench.report import tuning_section
+
+    spec = {"n_trials": 8, "sampler": {"name": "qmc", "seed": 0}, "pruner": {"name": "none"}, "data": "sim-semi",
+            "seed": 0, "direction": "maximize"}
+    for metric, text in (({"oom": "accuracy"}, "selection: oom protocol `accuracy` on the val split (maximize)"),
+                         ({"logged": "val/loss"}, "selection: logged `val/loss` (maximize)"),
+                         ({"probe": "linear", "metric": "accuracy"},
+                          "selection: linear probe on `concat`, accuracy on the val split (maximize)")):
+        lines = tuning_section({"suite": {"tune": {**spec, "metric": metric}}, "tune": {}})
+        assert lines[0] == "## Tuning" and text in lines[2], lines[2]

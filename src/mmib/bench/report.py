@@ -134,6 +134,7 @@ def tuning_section(results: Mapping[str, Any]) -> list[str]:
     if spec:
         m = spec["metric"]
         what = (f"logged `{m['logged']}`" if "logged" in m else
+                f"oom protocol `{m['oom']}` on the val split" if "oom" in m else
                 f"{m['probe']} probe on `{m.get('representation', 'concat')}`, {m.get('metric')} on the val split")
         pr = ", ".join(f"{k}={v}" for k, v in spec["pruner"].items() if k != "name")
         lines += [f"Equal budget for every tuned variant: {spec['n_trials']} trials (pruned and failed ones count), "
