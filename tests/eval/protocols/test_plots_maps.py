@@ -142,3 +142,30 @@ def test_evaluate_writes_every_figure(latent_dm, tmp_path, png_ok):
     assert names == {"subsets_heatmap", "retrieval", "tsne"}
     for n in names:
         png_ok(tmp_path / "plots" / f"{n}.png")
+
+
+def test_map_points_a_seeded_capped_subsample(latent_dm, tmp_path):
+    """At most max_points rows, drawn by the seed without replacement, in split order, the same rows in both panels
+    and their colours; every row when the split is smaller."""
+    from mmib.eval.protocols.plots import PlotOptions, _map_job
+
+    def job(seed, max_points):
+        ctx = EvalContext(IdentityMethod(latent_dm.spec), latent_dm, seed=seed, out_dir=tmp_path)
+        full = ctx.features("test", ctx.modalities, ["concat", "raw"])
+        return _map_job(ctx, PlotOptions(max_points=max_points)), full
+
+    a, full = job(0, 40)
+    n = len(full.index)
+    assert n > 40
+    rep, raw = a["panels"].values()
+    assert len(rep) == len(raw) == len(a["colour"]) == 40
+    take = [int(np.flatnonzero((full.features["raw"] == row).all(1))[0]) for row in raw]
+    assert take == sorted(set(take))  # distinct rows, in the split's order
+    np.testing.assert_array_equal(rep, full.features["concat"][take])  # the same rows in both panels
+    np.testing.assert_array_equal(a["colour"], full.y.reshape(n, -1)[take, 0])
+    again, _ = job(0, 40)
+    np.testing.assert_array_equal(again["panels"]["raw features"], raw)  # seeded
+    other, _ = job(1, 40)
+    assert not np.array_equal(other["panels"]["raw features"], raw)
+    whole, _ = job(0, n)
+    np.testing.assert_array_equal(whole["panels"]["raw features"], full.features["raw"])
