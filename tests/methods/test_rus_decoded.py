@@ -96,6 +96,49 @@ def test_other_centring_predicts_each_target_from_the_other_modality_alone():
     assert not _moved(grads, ("decoders", "head_u", "head_r", "tokenizers", "temporal", "product", "head_s"))
 
 
+def test_cluster_centring_standardizes_by_the_nearest_prototype_of_z_r():
+    import numpy as np
+
+    cfg = {**SMALL, "decoded_centre": "cluster"}
+    m = build_method("rus", SPEC, cfg, ENC)
+    assert not bool(m.centre_ready) and not hasattr(m, "centre_fit")
+    x = _batch(4)
+    m.eval()
+    with torch.no_grad():  # untrained: no prototypes yet, the decoded targets enter as they are (then the BatchNorm)
+        h = m.hidden(x)
+        t = {k: m.decoders[k](m.head_u[k](h[k])) for k in ("eeg", "fnirs")}
+        assert torch.allclose(m._decoded_inputs(h)["eeg"], m.product_centre["eeg"](t["eeg"]), atol=1e-6)
+    m.train()
+    out = m.loss(_batch())  # one training step fills the prototypes and the per-cluster statistics
+    assert "L_centre" not in out.terms and bool(m.centre_ready)
+    assert torch.isfinite(out.loss)
+    proto = m.centre_proto.clone()
+    m.eval()
+    with torch.no_grad():
+        h = m.hidden(x)
+        zr = torch.cat([m.head_r[k](h[k]) for k in ("eeg", "fnirs")], 1).double().numpy()
+        lab = ((zr[:, None, :] - proto.double().numpy()[None]) ** 2).sum(-1).argmin(1)
+        c = m._decoded_inputs(h)
+        for k in ("eeg", "fnirs"):
+            tk = m.decoders[k](m.head_u[k](h[k])).double().numpy()
+            mu = getattr(m, f"centre_mean_{k}").double().numpy()[lab]
+            var = getattr(m, f"centre_var_{k}").double().numpy()[lab]
+            ref = m.product_centre[k](torch.tensor((tk - mu) / np.sqrt(var + 1e-5), dtype=torch.float32))
+            assert torch.allclose(c[k], ref, atol=1e-5)
+        m.fuse(x)
+    assert torch.equal(m.centre_proto, proto)  # evaluation leaves the running statistics alone
+
+
+def test_two_means_separates_two_groups():
+    from mmib.methods.rus_decoded import _two_means
+
+    g = torch.Generator().manual_seed(0)
+    x = torch.cat([torch.randn(20, 3, generator=g) * 0.1, torch.randn(12, 3, generator=g) * 0.1 + 5.0])
+    c = _two_means(x)
+    got = sorted(c[:, 0].tolist())
+    assert abs(got[0] - float(x[:20, 0].mean())) < 1e-5 and abs(got[1] - float(x[20:, 0].mean())) < 1e-5
+
+
 def test_decoded_needs_the_product_and_both_targets():
     with pytest.raises(MMIBError, match="decoded"):
         build_method("rus", SPEC, {**SMALL, "interaction": "none"}, ENC)

@@ -49,7 +49,7 @@ class RUSOptions:
     synergy_partners: int = 4  # interaction: K random in-batch derangements per view in training (1 + K passes)
     synergy_bank: int = 64  # interaction: R training inputs kept (and saved) as the evaluation reference
     synergy_source: Literal["fusion", "unique", "decoded"] = "fusion"  # what the S path reads (rus.yaml)
-    decoded_centre: Literal["running", "redundant", "other"] = "running"  # synergy_source decoded: how t_m is centred
+    decoded_centre: Literal["running", "redundant", "other", "cluster"] = "running"  # synergy_source decoded: how t_m is centred
     decoded_head: Literal["mlp", "linear"] = "mlp"  # synergy_source decoded: Head_S after the product
     weights: RUSWeights = field(default_factory=RUSWeights)
     syn_grad: Literal["fusion", "all"] = "fusion"
