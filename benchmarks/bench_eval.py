@@ -226,6 +226,8 @@ def main(argv: list[str] | None = None) -> None:
         c_train, c_eval = statistics.median(cpu["train"]), statistics.median(cpu["eval"])
         print(f"  CPU time (user + system) mmib train {c_train:7.2f} s   mmib eval {c_eval:7.2f} s   eval / train  "
               f"{c_eval / c_train:5.2f}  ({'<=' if c_eval <= c_train else '>'} 1 goal)")
+        print("  each repeat's CPU (train / eval, s; eval / train): " + ", ".join(
+            f"{x:.2f} / {y:.2f}; {y / x:.2f}" for x, y in zip(cpu["train"], cpu["eval"])))
         if len(t_warm) > 1:
             m_warm, c_warm = statistics.median(t_warm[1:]), statistics.median(cpu["warm"][1:])
             print(f"  mmib eval with its caches on (the default), warm (repeats 2-{repeats}: raw-feature probes and "
@@ -236,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
         for kind, label in (("also", a.also), ("before", f"by {a.before}")):
             if cpu[kind]:
                 c = statistics.median(cpu[kind])
-                print(f"  CPU time mmib eval {label}: {c:7.2f} s   eval / train  {c / c_train:5.2f}")
+                print(f"  CPU time mmib eval {label}: {c:7.2f} s   eval / train  {c / c_train:5.2f}   (each repeat's "
+                      f"eval / train: {', '.join(f'{y / x:.2f}' for x, y in zip(cpu['train'], cpu[kind]))})")
         if t_also:
             m_also = statistics.median(t_also)
             print(f"  mmib eval {a.also} (--no-cache): {m_also:7.2f} s   eval / train  {m_also / m_train:5.2f}   "

@@ -133,7 +133,8 @@ def umap_available() -> bool:
 #: exaggeration). On the 6-view digits' test split (300 rows; 2-epoch ova_ib runs, seeds 0 and 1) the maps after 350
 #: have the trustworthiness (10 neighbours) of those after 500 within 0.001 (0.993 / 0.990 and 0.994 / 0.984 for the
 #: representation / raw features) and 5-NN label accuracy within 0.004, at 0.45–0.50 s per map instead of 0.60–0.64 s
-#: (docs/results/speed.md; 500 had the quality of 1000); ``plots.tsne_iterations`` sets another number.
+#: with scikit-learn's Barnes–Hut t-SNE (docs/results/speed.md; 500 had the quality of 1000; the exact t-SNE of
+#: :mod:`mmib.eval.tsne`, used up to 700 points, takes a third of that); ``plots.tsne_iterations`` sets another number.
 TSNE_ITERATIONS = 350
 
 
