@@ -71,11 +71,11 @@ class BatchCentre(nn.Module):
     learned offset (``offset=True``, initialized at 0) — a BatchNorm without the division by the standard deviation.
 
     Why (docs/methods/symile.md, "Centred embeddings"): the outputs of a fresh ReLU MLP head share one direction
-    (rows of a batch at cosine ≈ 0.98), so a multilinear score of M such embeddings is dominated by that common part,
-    and the M-th order product of the rows' deviations — the only signal of a higher-order dependence — starts
-    M − 1 orders smaller. Centring removes the common part; the learned offset, started at 0, lets training put
-    a common part back where it helps (it turns the M-way product into lower-order terms such as weighted pairwise
-    products, which pairwise-redundant data need).
+    (rows of a batch at cosine ≈ 0.98, measured), so a multilinear score of M such embeddings is dominated by that
+    common part, and — our reading, not measured — the M-th order product of the rows' deviations, the only signal of
+    a higher-order dependence, starts M − 1 orders smaller. Centring removes the common part (and, measured, lets
+    Symile learn a 3-bit parity at M = 4); the learned offset, started at 0, lets training put a common part back
+    (it turns the M-way product into lower-order terms such as weighted pairwise products).
 
     A state dict without this module's entries (a checkpoint written before the option existed) loads as the
     identity: running mean 0 and offset 0 (that checkpoint's behaviour).
