@@ -151,4 +151,4 @@ def test_default_schedule_is_the_explicit_one(kind):
         longer = fit_probe(*data, "classification", 3, ProbeConfig(kind, hidden=32, patience=20))
         assert longer.epochs - default.epochs == 15 and longer.metrics == default.metrics  # the same best epoch
     else:
-        assert default.epochs <= 100
+        assert default.epochs <= 300  # the general default (the 100-epoch full-batch rule was reverted)
